@@ -1,0 +1,10 @@
+//! Domain types shared by the server and the browser. Each one validates on
+//! construction, so the rest of the code never sees an unchecked value.
+
+mod ids;
+mod money;
+mod order_status;
+
+pub use ids::{Email, IdError, OutTradeNo, Slug, Token};
+pub use money::{Money, MoneyError};
+pub use order_status::{InvalidTransition, OrderStatus};

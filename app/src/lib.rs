@@ -1,0 +1,98 @@
+//! The shared crate: domain types, pages with their server functions, and the
+//! interface text. Built for the server (`ssr`) and for the browser (`hydrate`).
+
+pub mod domain;
+pub mod i18n;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use i18n::{initial_lang, store_lang, use_lang};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Html, Link, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::{path, SsrMode};
+
+/// The name of the built browser bundle under `/pkg`.
+pub const BUNDLE_NAME: &str = "formpay";
+
+/// The HTML document around the application, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="zh-CN">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let lang = RwSignal::new(initial_lang());
+    provide_context(lang);
+    let t = move || lang.get().t();
+
+    view! {
+        <Html attr:lang=move || lang.get().code() />
+        <Stylesheet id="formpay" href="/pkg/formpay.css" />
+        <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
+        <Title text=move || t().app_name />
+        <Router>
+            <header class="topbar">
+                <A href="/" attr:class="brand">
+                    {move || t().app_name}
+                </A>
+                <nav>
+                    <A href="/admin">{move || t().admin}</A>
+                    <LangSwitch />
+                </nav>
+            </header>
+            <main class="page">
+                <Routes fallback=|| view! { <NotFound /> }>
+                    <Route path=path!("") view=pages::home::HomePage />
+                    <Route path=path!("/admin/login") view=pages::admin::LoginPage />
+                    <Route path=path!("/admin") view=pages::admin::DashboardPage ssr=SsrMode::Async />
+                </Routes>
+            </main>
+            <footer class="footer">{move || t().footer}</footer>
+        </Router>
+    }
+}
+
+/// Switches between Chinese and English in place, and remembers the choice.
+#[component]
+fn LangSwitch() -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <button
+            class="lang-switch"
+            data-testid="lang-switch"
+            on:click=move |_| {
+                let next = lang.get_untracked().other();
+                store_lang(next);
+                lang.set(next);
+            }
+        >
+            {move || lang.get().t().switch_to_other}
+        </button>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+        resp.set_status(http::StatusCode::NOT_FOUND);
+    }
+    let lang = use_lang();
+    view! { <h1>{move || lang.get().t().not_found}</h1> }
+}

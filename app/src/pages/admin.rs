@@ -1,0 +1,169 @@
+//! Administrator login, logout and the dashboard shell.
+
+use crate::i18n::use_lang;
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+use serde::{Deserialize, Serialize};
+
+/// What the browser may know about the signed-in administrator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdminInfo {
+    pub email: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LoginOutcome {
+    LoggedIn,
+    WrongCredentials,
+    RateLimited,
+}
+
+/// Longest password accepted, so that hashing cannot be used to burn CPU.
+pub const MAX_PASSWORD_LEN: usize = 256;
+
+#[server(endpoint = "get_admin")]
+pub async fn get_admin() -> Result<Option<AdminInfo>, ServerFnError> {
+    let admin = crate::ssr::auth::current_admin().await?;
+    Ok(admin.map(|a| AdminInfo { email: a.email }))
+}
+
+#[server(endpoint = "login")]
+pub async fn login(email: String, password: String) -> Result<LoginOutcome, ServerFnError> {
+    use crate::domain::Email;
+    use crate::ssr::{auth, AppState};
+
+    let state = AppState::from_context()?;
+    let parts = use_context::<http::request::Parts>();
+    let client = parts
+        .as_ref()
+        .and_then(|p| {
+            p.extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        })
+        .map(|ci| format!("ip:{}", ci.0.ip()))
+        .unwrap_or_else(|| "ip:unknown".to_owned());
+    let email_key = format!("email:{}", email.trim().to_lowercase());
+    if state.login_limiter.is_blocked(&email_key) || state.login_limiter.is_blocked(&client) {
+        tracing::warn!("login refused: rate limited");
+        return Ok(LoginOutcome::RateLimited);
+    }
+    let parsed = Email::parse(&email)
+        .ok()
+        .filter(|_| password.len() <= MAX_PASSWORD_LEN);
+    let result = match parsed {
+        Some(email) => auth::login(&state.db, &email, &password)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = ?e, "login failed");
+                ServerFnError::new("internal error")
+            })?,
+        None => None,
+    };
+    match result {
+        Some((admin, token)) => {
+            state.login_limiter.record_success(&email_key);
+            let response = expect_context::<leptos_axum::ResponseOptions>();
+            if let Ok(cookie) =
+                http::HeaderValue::from_str(&auth::session_cookie(&token, state.secure_cookies))
+            {
+                response.append_header(http::header::SET_COOKIE, cookie);
+            }
+            tracing::info!(admin = %admin.id, "administrator logged in");
+            leptos_axum::redirect("/admin");
+            Ok(LoginOutcome::LoggedIn)
+        }
+        None => {
+            state.login_limiter.record_failure(&email_key);
+            state.login_limiter.record_failure(&client);
+            Ok(LoginOutcome::WrongCredentials)
+        }
+    }
+}
+
+#[server(endpoint = "logout")]
+pub async fn logout() -> Result<(), ServerFnError> {
+    use crate::ssr::{auth, AppState};
+    let state = AppState::from_context()?;
+    if let Some(token) = use_context::<http::request::Parts>()
+        .and_then(|p| auth::session_token_from_headers(&p.headers))
+    {
+        auth::logout(&state.db, &token).await.map_err(|e| {
+            tracing::error!(error = ?e, "logout failed");
+            ServerFnError::new("internal error")
+        })?;
+    }
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    if let Ok(cookie) =
+        http::HeaderValue::from_str(&auth::clear_session_cookie(state.secure_cookies))
+    {
+        response.append_header(http::header::SET_COOKIE, cookie);
+    }
+    leptos_axum::redirect("/admin/login");
+    Ok(())
+}
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let lang = use_lang();
+    let t = move || lang.get().t();
+    let action = ServerAction::<Login>::new();
+    let message = move || match action.value().get() {
+        Some(Ok(LoginOutcome::WrongCredentials)) => Some(t().login_failed),
+        Some(Ok(LoginOutcome::RateLimited)) => Some(t().login_rate_limited),
+        Some(Err(_)) => Some(t().server_error),
+        _ => None,
+    };
+    view! {
+        <section class="card narrow">
+            <h1>{move || t().admin_login}</h1>
+            <ActionForm action=action attr:class="stack">
+                <label>
+                    {move || t().email}
+                    <input type="email" name="email" autocomplete="username" required />
+                </label>
+                <label>
+                    {move || t().password}
+                    <input type="password" name="password" autocomplete="current-password" required />
+                </label>
+                <button type="submit" class="button primary" disabled=move || action.pending().get()>
+                    {move || if action.pending().get() { t().logging_in } else { t().log_in }}
+                </button>
+                <Show when=move || message().is_some()>
+                    <p class="error" role="alert" data-testid="login-error">
+                        {move || message().unwrap_or_default()}
+                    </p>
+                </Show>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+pub fn DashboardPage() -> impl IntoView {
+    let lang = use_lang();
+    let t = move || lang.get().t();
+    let admin = Resource::new(|| (), |_| get_admin());
+    let logout = ServerAction::<Logout>::new();
+    view! {
+        <Suspense fallback=move || view! { <p>{move || t().loading}</p> }>
+            {move || Suspend::new(async move {
+                match admin.await {
+                    Ok(Some(info)) => {
+                        view! {
+                            <section class="card">
+                                <h1>{move || t().dashboard}</h1>
+                                <p data-testid="signed-in-as">{move || t().signed_in_as} {info.email.clone()}</p>
+                                <ActionForm action=logout>
+                                    <button type="submit" class="button">{move || t().log_out}</button>
+                                </ActionForm>
+                            </section>
+                        }
+                            .into_any()
+                    }
+                    Ok(None) => view! { <Redirect path="/admin/login" /> }.into_any(),
+                    Err(_) => view! { <p class="error">{move || t().server_error}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,142 @@
+//! One database handle for both backends: SQLite (the embedded default) and
+//! PostgreSQL. Queries are written once in the SQL both understand (`$1`
+//! placeholders, BIGINT and TEXT columns, times as Unix milliseconds); the
+//! few that differ ask [`Db::backend`].
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> anyhow::Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            anyhow::bail!("DATABASE_URL must start with sqlite: or postgres://")
+        }
+    }
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+impl Db {
+    /// Connects, creating the SQLite file (and its folder) when missing, and
+    /// applies every pending migration.
+    pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let url = match backend {
+            Backend::Sqlite => prepare_sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .context("DATABASE_URL is not a valid database URL")?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers work while a writer commits; the busy
+                        // timeout makes concurrent writers wait instead of failing.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .context("cannot connect to the database")?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("cannot apply the database migrations")?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Makes sure the folder of an SQLite file exists and that the file is created
+/// when missing (`mode=rwc`).
+fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path == ":memory:" {
+        return Ok(url.to_owned());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).with_context(|| {
+                format!("cannot create the database folder {}", parent.display())
+            })?;
+        }
+    }
+    Ok(match query {
+        Some(q) if q.contains("mode=") => url.to_owned(),
+        Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
+        None => format!("sqlite://{path}?mode=rwc"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        let dir = std::env::temp_dir().join(format!("fp-db-{}", std::process::id()));
+        let url = format!("sqlite://{}/x.db", dir.display());
+        let prepared = prepare_sqlite_url(&url).expect("prepared");
+        assert!(prepared.ends_with("x.db?mode=rwc"));
+        assert!(dir.is_dir());
+        let _ = std::fs::remove_dir_all(dir);
+        assert_eq!(
+            prepare_sqlite_url("sqlite::memory:").ok().as_deref(),
+            Some("sqlite::memory:")
+        );
+    }
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(
+            Backend::from_url("sqlite://data/a.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(Backend::from_url("mysql://u@h/db").is_err());
+    }
+}

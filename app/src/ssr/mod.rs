@@ -1,0 +1,26 @@
+//! Server-only code the server functions need: state, database, authentication.
+//! Compiled only with the `ssr` feature, so none of it reaches the WASM.
+
+pub mod auth;
+pub mod db;
+pub mod state;
+
+pub use db::{Backend, Db};
+pub use state::AppState;
+
+/// Milliseconds since the Unix epoch: the one time representation in the database.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// 128 random bits as 32 lowercase hex digits: the unguessable ids of public links.
+pub fn random_token() -> crate::domain::Token {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    crate::domain::Token::parse(&hex::encode(bytes))
+        .unwrap_or_else(|_| unreachable!("hex of 16 bytes is a token"))
+}

@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, waitForHydration, BASE_URL } from './browser.mjs';
+
+test('the page hydrates: the language switch works in place, without a reload', async () => {
+  const b = await launch();
+  try {
+    await b.page.goto(BASE_URL + '/');
+    assert.equal(await b.page.textContent('[data-testid=home-title]'), '收集信息，顺便收款');
+    await waitForHydration(b.page);
+    // Mark the document: a reload would lose this mark.
+    await b.page.evaluate(() => { window.__no_reload = true; });
+    await b.page.click('[data-testid=lang-switch]');
+    await b.page.waitForFunction(
+      () => document.querySelector('[data-testid=home-title]')?.textContent === 'Collect information, and the money with it',
+    );
+    assert.equal(await b.page.evaluate(() => window.__no_reload), true, 'switched without a reload');
+    assert.equal(await b.page.getAttribute('html', 'lang'), 'en');
+    // The choice is remembered by the server-rendered next page.
+    await b.page.goto(BASE_URL + '/admin/login');
+    assert.match(await b.page.textContent('h1'), /Administrator login/);
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await b.close();
+  }
+});
+
+test('an administrator logs in on a phone-sized screen and out again', async () => {
+  const b = await launch();
+  try {
+    await b.page.setViewportSize({ width: 375, height: 740 });
+    await b.page.goto(BASE_URL + '/admin/login');
+    await waitForHydration(b.page);
+    await b.page.fill('input[name=email]', process.env.ADMIN_EMAIL);
+    await b.page.fill('input[name=password]', 'wrong password');
+    await b.page.click('button[type=submit]');
+    await b.page.waitForSelector('[data-testid=login-error]');
+    assert.equal(await b.page.textContent('[data-testid=login-error]'), '邮箱或密码不正确');
+
+    await b.page.fill('input[name=password]', process.env.ADMIN_PASSWORD);
+    await b.page.click('button[type=submit]');
+    await b.page.waitForSelector('[data-testid=signed-in-as]');
+    assert.match(await b.page.textContent('[data-testid=signed-in-as]'), new RegExp(process.env.ADMIN_EMAIL));
+    const width = await b.page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 375, `no horizontal scrolling on a phone (page is ${width}px wide)`);
+
+    await b.page.click('text=退出登录');
+    await b.page.waitForURL(/\/admin\/login$/);
+    // Login failures above log a 4xx-free error path; nothing else may have failed.
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await b.close();
+  }
+});

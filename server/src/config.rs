@@ -1,0 +1,657 @@
+//! Settings from the environment (or `.env`, which never overrides the
+//! environment). Every problem is collected, so that a refused start names
+//! every missing or malformed setting in one message.
+
+use base64::Engine;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use std::fmt;
+use std::net::SocketAddr;
+use url::Url;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+/// A 32-byte key that encrypts secrets at rest (AES-256-GCM).
+pub struct MasterKey(pub SecretBox<[u8; 32]>);
+
+impl Clone for MasterKey {
+    fn clone(&self) -> Self {
+        MasterKey(SecretBox::new(Box::new(*self.0.expose_secret())))
+    }
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey([REDACTED])")
+    }
+}
+
+/// WeChat Pay merchant settings (API v3, and the legacy v2 key if given).
+#[derive(Clone, Debug)]
+pub struct WechatSettings {
+    pub app_id: String,
+    pub mch_id: String,
+    pub v3: Option<WechatV3Settings>,
+    /// The legacy API v2 key (32 characters).
+    pub v2_key: Option<SecretString>,
+    pub api_base: Url,
+    pub sandbox: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct WechatV3Settings {
+    pub mch_serial_no: String,
+    /// PEM or bare base64, PKCS#8 or PKCS#1.
+    pub mch_private_key: SecretString,
+    pub apiv3_key: SecretString,
+    /// The "WeChat Pay public key" and its id (`PUB_KEY_ID_…`); when absent,
+    /// platform certificates are downloaded from `/v3/certificates`.
+    pub platform_public_key: Option<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AlipaySettings {
+    pub app_id: String,
+    pub private_key: SecretString,
+    pub alipay_public_key: String,
+    pub seller_id: Option<String>,
+    pub gateway: Url,
+    pub sandbox: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub env: AppEnv,
+    pub addr: SocketAddr,
+    /// Where payers reach the application; `None` in development means "the
+    /// address the server is listening on".
+    pub public_base_url: Option<Url>,
+    pub database_url: String,
+    pub master_key: Option<MasterKey>,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<SecretString>,
+    /// Base URL the providers call back (defaults to the public base URL).
+    pub notify_url: Option<Url>,
+    /// Base URL the payer's browser returns to (defaults to the public base URL).
+    pub return_url: Option<Url>,
+    pub order_expire_minutes: u32,
+    pub wechat: Option<WechatSettings>,
+    pub alipay: Option<AlipaySettings>,
+}
+
+/// Every problem found in the settings.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<(String, String)>);
+
+impl ConfigErrors {
+    fn push(&mut self, var: &str, problem: impl Into<String>) {
+        self.0.push((var.to_owned(), problem.into()));
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the configuration has {} problem(s):", self.0.len())?;
+        for (var, problem) in &self.0 {
+            writeln!(f, "  - {var}: {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/formpay.db";
+pub const WECHAT_API_BASE: &str = "https://api.mch.weixin.qq.com";
+pub const ALIPAY_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
+pub const ALIPAY_SANDBOX_GATEWAY: &str = "https://openapi-sandbox.dl.alipaydev.com/gateway.do";
+
+/// Reads settings through `get`, so tests can pass a map instead of the process environment.
+struct Reader<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+    errors: ConfigErrors,
+}
+
+impl Reader<'_> {
+    /// A non-empty value, trimmed.
+    fn opt(&self, var: &str) -> Option<String> {
+        (self.get)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A secret given inline or as a file path in `VAR_FILE`.
+    fn secret(&mut self, var: &str) -> Option<String> {
+        if let Some(v) = (self.get)(var).filter(|v| !v.trim().is_empty()) {
+            return Some(v.trim().to_owned());
+        }
+        let file_var = format!("{var}_FILE");
+        let path = self.opt(&file_var)?;
+        match std::fs::read_to_string(&path) {
+            Ok(v) if !v.trim().is_empty() => Some(v.trim().to_owned()),
+            Ok(_) => {
+                self.errors
+                    .push(&file_var, format!("the file {path} is empty"));
+                None
+            }
+            Err(e) => {
+                self.errors
+                    .push(&file_var, format!("cannot read {path}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn required(&mut self, var: &str, why: &str) -> Option<String> {
+        let v = self.opt(var);
+        if v.is_none() {
+            self.errors.push(var, format!("missing ({why})"));
+        }
+        v
+    }
+
+    fn required_secret(&mut self, var: &str, why: &str) -> Option<String> {
+        let had_errors = self.errors.0.len();
+        let v = self.secret(var);
+        if v.is_none() && self.errors.0.len() == had_errors {
+            self.errors.push(
+                var,
+                format!("missing ({why}); give it inline or as a file path in {var}_FILE"),
+            );
+        }
+        v
+    }
+
+    fn flag(&mut self, var: &str) -> bool {
+        match self.opt(var).map(|v| v.to_ascii_lowercase()) {
+            None => false,
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => true,
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => false,
+            Some(_) => {
+                self.errors.push(var, "must be true or false");
+                false
+            }
+        }
+    }
+
+    fn url(&mut self, var: &str, must_be_https: bool) -> Option<Url> {
+        let raw = self.opt(var)?;
+        match Url::parse(&raw) {
+            Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+                self.errors.push(var, "must be an http(s) URL");
+                None
+            }
+            Ok(u) if must_be_https && u.scheme() != "https" => {
+                self.errors
+                    .push(var, "must be an https:// URL in production");
+                None
+            }
+            Ok(u) if u.host_str().is_none() => {
+                self.errors.push(var, "must name a host");
+                None
+            }
+            Ok(u) => Some(u),
+            Err(e) => {
+                self.errors.push(var, format!("is not a URL: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// Parses a 32-byte key given as 64 hex digits or as base64.
+pub fn parse_master_key(raw: &str) -> Result<[u8; 32], String> {
+    let raw = raw.trim();
+    let bytes = if raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        hex::decode(raw).map_err(|e| e.to_string())?
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .map_err(|_| "must be 32 bytes as 64 hex digits or as base64".to_owned())?
+    };
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| format!("must be 32 bytes, got {}", bytes.len()))
+}
+
+impl Config {
+    /// Reads the process environment (after `.env`).
+    pub fn from_env() -> Result<Config, ConfigErrors> {
+        Config::from_lookup(&|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+        let mut r = Reader {
+            get,
+            errors: ConfigErrors::default(),
+        };
+
+        let env = match r.opt("APP_ENV").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("development") | Some("dev") => AppEnv::Development,
+            Some("production") | Some("prod") => AppEnv::Production,
+            Some(_) => {
+                r.errors
+                    .push("APP_ENV", "must be development or production");
+                AppEnv::Development
+            }
+        };
+        let prod = env == AppEnv::Production;
+
+        let addr_raw = r.opt("APP_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+        let addr = match addr_raw.parse::<SocketAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                r.errors.push(
+                    "APP_ADDR",
+                    format!("`{addr_raw}` is not an address such as 127.0.0.1:3000"),
+                );
+                SocketAddr::from(([127, 0, 0, 1], 3000))
+            }
+        };
+
+        let public_base_url = if prod {
+            if r.opt("PUBLIC_BASE_URL").is_none() {
+                r.errors.push(
+                    "PUBLIC_BASE_URL",
+                    "missing (the https:// address payers and providers reach)",
+                );
+            }
+            r.url("PUBLIC_BASE_URL", true)
+        } else {
+            r.url("PUBLIC_BASE_URL", false)
+        };
+        let notify_url = r.url("NOTIFY_URL", prod);
+        let return_url = r.url("RETURN_URL", prod);
+
+        let database_url = match r.opt("DATABASE_URL") {
+            Some(u)
+                if u.starts_with("sqlite:")
+                    || u.starts_with("postgres://")
+                    || u.starts_with("postgresql://") =>
+            {
+                u
+            }
+            Some(_) => {
+                r.errors
+                    .push("DATABASE_URL", "must start with sqlite: or postgres://");
+                String::new()
+            }
+            None if prod => {
+                r.errors
+                    .push("DATABASE_URL", "missing (postgres://… or sqlite://…)");
+                String::new()
+            }
+            None => DEFAULT_DATABASE_URL.to_owned(),
+        };
+
+        let master_key = match r.secret("APP_MASTER_KEY") {
+            Some(raw) => match parse_master_key(&raw) {
+                Ok(k) => Some(MasterKey(SecretBox::new(Box::new(k)))),
+                Err(e) => {
+                    r.errors.push("APP_MASTER_KEY", e);
+                    None
+                }
+            },
+            None if prod => {
+                r.errors.push(
+                    "APP_MASTER_KEY",
+                    "missing (32 random bytes as hex or base64, e.g. `openssl rand -hex 32`)",
+                );
+                None
+            }
+            None => None,
+        };
+
+        let admin_email = r.opt("ADMIN_EMAIL");
+        if let Some(e) = &admin_email {
+            if app::domain::Email::parse(e).is_err() {
+                r.errors.push("ADMIN_EMAIL", "is not an email address");
+            }
+        }
+        let admin_password = r.secret("ADMIN_PASSWORD");
+        if let Some(p) = &admin_password {
+            if p.chars().count() < 10 {
+                r.errors
+                    .push("ADMIN_PASSWORD", "must be at least 10 characters");
+            }
+        }
+        if admin_email.is_some() != admin_password.is_some() {
+            r.errors
+                .push("ADMIN_EMAIL / ADMIN_PASSWORD", "give both or neither");
+        }
+
+        let order_expire_minutes = match r.opt("ORDER_EXPIRE_MINUTES") {
+            None => 15,
+            Some(v) => match v.parse::<u32>() {
+                Ok(m) if (1..=1440).contains(&m) => m,
+                _ => {
+                    r.errors.push(
+                        "ORDER_EXPIRE_MINUTES",
+                        "must be a whole number of minutes from 1 to 1440",
+                    );
+                    15
+                }
+            },
+        };
+
+        let wechat = read_wechat(&mut r, prod);
+        let alipay = read_alipay(&mut r, prod);
+        if prod && wechat.is_none() && alipay.is_none() {
+            r.errors.push(
+                "WECHAT_MCH_ID / ALIPAY_APP_ID",
+                "no payment provider is configured; production needs the settings of WeChat Pay, Alipay or both",
+            );
+        }
+
+        if r.errors.0.is_empty() {
+            Ok(Config {
+                env,
+                addr,
+                public_base_url,
+                database_url,
+                master_key,
+                admin_email,
+                admin_password: admin_password.map(SecretString::from),
+                notify_url,
+                return_url,
+                order_expire_minutes,
+                wechat,
+                alipay,
+            })
+        } else {
+            Err(r.errors)
+        }
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == AppEnv::Production
+    }
+}
+
+fn read_wechat(r: &mut Reader<'_>, prod: bool) -> Option<WechatSettings> {
+    let sandbox = r.flag("WECHAT_SANDBOX");
+    let mch_id = r.opt("WECHAT_MCH_ID")?;
+    let app_id = r.required(
+        "WECHAT_APP_ID",
+        "WeChat Pay needs the app id bound to the merchant",
+    );
+    if !mch_id.bytes().all(|b| b.is_ascii_digit()) {
+        r.errors.push("WECHAT_MCH_ID", "must be digits");
+    }
+    let api_base = r
+        .url("WECHAT_API_BASE", prod)
+        .unwrap_or_else(|| default_url(WECHAT_API_BASE));
+    let v2_key = r.secret("WECHAT_MCH_KEY");
+    if let Some(k) = &v2_key {
+        if k.len() != 32 {
+            r.errors
+                .push("WECHAT_MCH_KEY", "must be the 32-character API v2 key");
+        }
+    }
+    let mch_key = r.secret("WECHAT_MCH_PRIVATE_KEY");
+    let wants_v3 = mch_key.is_some()
+        || r.secret("WECHAT_APIV3_KEY").is_some()
+        || r.opt("WECHAT_MCH_SERIAL_NO").is_some()
+        || v2_key.is_none();
+    let v3 = if wants_v3 {
+        let serial = r.required(
+            "WECHAT_MCH_SERIAL_NO",
+            "the serial number of the merchant API certificate",
+        );
+        let key = mch_key.or_else(|| {
+            r.required_secret("WECHAT_MCH_PRIVATE_KEY", "the merchant API private key")
+        });
+        if let Some(k) = &key {
+            if let Err(e) = crate::keys::parse_private_key(k) {
+                r.errors.push("WECHAT_MCH_PRIVATE_KEY", e);
+            }
+        }
+        let apiv3 = r.required_secret("WECHAT_APIV3_KEY", "the APIv3 key that decrypts callbacks");
+        if let Some(k) = &apiv3 {
+            if k.len() != 32 {
+                r.errors
+                    .push("WECHAT_APIV3_KEY", "must be the 32-character APIv3 key");
+            }
+        }
+        let pk = r.secret("WECHAT_PLATFORM_PUBLIC_KEY");
+        let pk_id = r.opt("WECHAT_PLATFORM_PUBLIC_KEY_ID");
+        let platform_public_key = match (pk, pk_id) {
+            (Some(pk), Some(id)) => {
+                if let Err(e) = crate::keys::parse_public_key(&pk) {
+                    r.errors.push("WECHAT_PLATFORM_PUBLIC_KEY", e);
+                }
+                if !id.starts_with("PUB_KEY_ID_") {
+                    r.errors.push(
+                        "WECHAT_PLATFORM_PUBLIC_KEY_ID",
+                        "must start with PUB_KEY_ID_",
+                    );
+                }
+                Some((id, pk))
+            }
+            (Some(_), None) => {
+                r.errors.push(
+                    "WECHAT_PLATFORM_PUBLIC_KEY_ID",
+                    "missing (the id of WECHAT_PLATFORM_PUBLIC_KEY)",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                r.errors.push(
+                    "WECHAT_PLATFORM_PUBLIC_KEY",
+                    "missing (the key WECHAT_PLATFORM_PUBLIC_KEY_ID names)",
+                );
+                None
+            }
+            // Platform-certificate mode: certificates are fetched from the API.
+            (None, None) => None,
+        };
+        match (serial, key, apiv3) {
+            (Some(mch_serial_no), Some(k), Some(a)) => Some(WechatV3Settings {
+                mch_serial_no,
+                mch_private_key: SecretString::from(k),
+                apiv3_key: SecretString::from(a),
+                platform_public_key,
+            }),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    Some(WechatSettings {
+        app_id: app_id.unwrap_or_default(),
+        mch_id,
+        v3,
+        v2_key: v2_key.map(SecretString::from),
+        api_base,
+        sandbox,
+    })
+}
+
+fn read_alipay(r: &mut Reader<'_>, prod: bool) -> Option<AlipaySettings> {
+    let sandbox = r.flag("ALIPAY_SANDBOX");
+    let app_id = r.opt("ALIPAY_APP_ID")?;
+    if !app_id.bytes().all(|b| b.is_ascii_digit()) {
+        r.errors.push("ALIPAY_APP_ID", "must be digits");
+    }
+    let private_key = r.required_secret("ALIPAY_PRIVATE_KEY", "the application private key (RSA2)");
+    if let Some(k) = &private_key {
+        if let Err(e) = crate::keys::parse_private_key(k) {
+            r.errors.push("ALIPAY_PRIVATE_KEY", e);
+        }
+    }
+    let public_key = r.required_secret(
+        "ALIPAY_PUBLIC_KEY",
+        "the Alipay public key that signs notifications",
+    );
+    if let Some(k) = &public_key {
+        if let Err(e) = crate::keys::parse_public_key(k) {
+            r.errors.push("ALIPAY_PUBLIC_KEY", e);
+        }
+    }
+    let seller_id = r.opt("ALIPAY_SELLER_ID");
+    let default_gateway = if sandbox {
+        ALIPAY_SANDBOX_GATEWAY
+    } else {
+        ALIPAY_GATEWAY
+    };
+    let gateway = r
+        .url("ALIPAY_GATEWAY", prod)
+        .unwrap_or_else(|| default_url(default_gateway));
+    Some(AlipaySettings {
+        app_id,
+        private_key: SecretString::from(private_key?),
+        alipay_public_key: public_key?,
+        seller_id,
+        gateway,
+        sandbox,
+    })
+}
+
+fn default_url(s: &str) -> Url {
+    Url::parse(s).unwrap_or_else(|_| unreachable!("built-in URL {s} parses"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(&move |k| map.get(k).cloned())
+    }
+
+    fn vars_named(errors: &ConfigErrors) -> Vec<&str> {
+        errors.0.iter().map(|(v, _)| v.as_str()).collect()
+    }
+
+    #[test]
+    fn development_runs_on_defaults() {
+        let c = config(&[]).expect("defaults are enough in development");
+        assert_eq!(c.env, AppEnv::Development);
+        assert_eq!(c.addr.to_string(), DEFAULT_ADDR);
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert!(c.wechat.is_none() && c.alipay.is_none());
+        assert_eq!(c.order_expire_minutes, 15);
+    }
+
+    #[test]
+    fn production_with_nothing_names_every_missing_setting() {
+        let errors = config(&[("APP_ENV", "production")]).expect_err("must refuse");
+        let named = vars_named(&errors);
+        for var in [
+            "PUBLIC_BASE_URL",
+            "DATABASE_URL",
+            "APP_MASTER_KEY",
+            "WECHAT_MCH_ID / ALIPAY_APP_ID",
+        ] {
+            assert!(named.contains(&var), "{var} not named in {errors}");
+        }
+        let text = errors.to_string();
+        assert!(text.contains("PUBLIC_BASE_URL") && text.contains("APP_MASTER_KEY"));
+    }
+
+    #[test]
+    fn production_refuses_plain_http_and_bad_values() {
+        let errors = config(&[
+            ("APP_ENV", "production"),
+            ("PUBLIC_BASE_URL", "http://pay.example.com"),
+            ("DATABASE_URL", "mysql://x"),
+            ("APP_MASTER_KEY", "short"),
+            ("APP_ADDR", "nowhere"),
+            ("WECHAT_SANDBOX", "maybe"),
+            ("ORDER_EXPIRE_MINUTES", "0"),
+        ])
+        .expect_err("must refuse");
+        let named = vars_named(&errors);
+        for var in [
+            "PUBLIC_BASE_URL",
+            "DATABASE_URL",
+            "APP_MASTER_KEY",
+            "APP_ADDR",
+            "WECHAT_SANDBOX",
+            "ORDER_EXPIRE_MINUTES",
+        ] {
+            assert!(named.contains(&var), "{var} not named in {errors}");
+        }
+    }
+
+    #[test]
+    fn a_half_configured_provider_names_what_is_missing() {
+        let errors = config(&[
+            ("WECHAT_MCH_ID", "1900000001"),
+            ("ALIPAY_APP_ID", "2021000000000000"),
+        ])
+        .expect_err("incomplete");
+        let named = vars_named(&errors);
+        for var in [
+            "WECHAT_APP_ID",
+            "WECHAT_MCH_SERIAL_NO",
+            "WECHAT_MCH_PRIVATE_KEY",
+            "WECHAT_APIV3_KEY",
+            "ALIPAY_PRIVATE_KEY",
+            "ALIPAY_PUBLIC_KEY",
+        ] {
+            assert!(named.contains(&var), "{var} not named in {errors}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_key_is_named() {
+        let errors = config(&[
+            ("ALIPAY_APP_ID", "2021000000000000"),
+            (
+                "ALIPAY_PRIVATE_KEY",
+                "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----",
+            ),
+            ("ALIPAY_PUBLIC_KEY", "bm90IGEga2V5"),
+        ])
+        .expect_err("malformed");
+        let named = vars_named(&errors);
+        assert!(
+            named.contains(&"ALIPAY_PRIVATE_KEY") && named.contains(&"ALIPAY_PUBLIC_KEY"),
+            "{errors}"
+        );
+    }
+
+    #[test]
+    fn master_key_formats() {
+        assert!(parse_master_key(&"ab".repeat(32)).is_ok());
+        assert!(parse_master_key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").is_ok());
+        assert!(parse_master_key("MDEyMzQ1Njc4OWFiY2RlZg==").is_err());
+        assert!(parse_master_key("zz").is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let c = config(&[
+            ("ADMIN_EMAIL", "boss@example.com"),
+            ("ADMIN_PASSWORD", "hunter2hunter2"),
+            ("APP_MASTER_KEY", &"ab".repeat(32)),
+        ])
+        .expect("valid");
+        let dump = format!("{c:?}");
+        assert!(!dump.contains("hunter2hunter2"));
+        assert!(!dump.contains(&"ab".repeat(32)));
+    }
+
+    #[test]
+    fn key_files_are_read() {
+        let dir = std::env::temp_dir().join(format!("fp-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("master.key");
+        std::fs::write(&path, "cd".repeat(32)).expect("write");
+        let c = config(&[("APP_MASTER_KEY_FILE", path.to_str().expect("utf8"))]).expect("valid");
+        assert!(c.master_key.is_some());
+        let errors =
+            config(&[("APP_MASTER_KEY_FILE", "/nonexistent/key")]).expect_err("unreadable");
+        assert_eq!(vars_named(&errors), vec!["APP_MASTER_KEY_FILE"]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,219 @@
+use app::ssr::{Backend, Db};
+use server::config::Config;
+use server::Application;
+use sqlx::Connection;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+pub const ADMIN_EMAIL: &str = "admin@test.example";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub address: String,
+    /// Keeps cookies, does not follow redirects.
+    pub client: reqwest::Client,
+    pub db: Db,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _database: Option<DatabaseGuard>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Calls a server function the way the browser does (form-encoded POST).
+    pub async fn server_fn(&self, name: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/api/{name}")))
+            .form(form)
+            .send()
+            .await
+            .expect("server function request")
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.server_fn("login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    /// Stops the server, finishing requests in flight.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// The settings of a test instance: port 0, the given database, a known administrator.
+pub fn test_settings(database_url: &str) -> HashMap<String, String> {
+    [
+        ("APP_ADDR", "127.0.0.1:0"),
+        ("DATABASE_URL", database_url),
+        ("ADMIN_EMAIL", ADMIN_EMAIL),
+        ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let database = DatabaseGuard::create(backend).await;
+    let url = database.url.clone();
+    spawn_app_on(Some(database), test_settings(&url)).await
+}
+
+pub async fn spawn_app_on(
+    database: Option<DatabaseGuard>,
+    settings: HashMap<String, String>,
+) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        server::telemetry::init(false);
+    }
+    let config =
+        Config::from_lookup(&move |k| settings.get(k).cloned()).expect("test settings are valid");
+    let app = Application::build(config)
+        .await
+        .expect("the application builds");
+    let address = format!("http://{}", SocketAddr::from(([127, 0, 0, 1], app.port())));
+    let db = app.state().db.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        client: client(),
+        db,
+        stop: Some(stop),
+        _database: database,
+    }
+}
+
+/// A fresh database for one test; dropped (PostgreSQL) or deleted (SQLite) afterwards.
+pub struct DatabaseGuard {
+    pub url: String,
+    backend: Backend,
+    name: String,
+}
+
+fn unique_name() -> String {
+    format!("formpay_t_{}", app::ssr::random_token())
+}
+
+pub fn postgres_server_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn with_database(server_url: &str, name: &str) -> String {
+    let mut url = url::Url::parse(server_url).expect("TEST_POSTGRES_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+impl DatabaseGuard {
+    pub async fn create(backend: Backend) -> DatabaseGuard {
+        let name = unique_name();
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{name}.db"));
+                DatabaseGuard {
+                    url: format!("sqlite://{}", path.display()),
+                    backend,
+                    name: path.display().to_string(),
+                }
+            }
+            Backend::Postgres => {
+                let server = postgres_server_url();
+                let mut conn = sqlx::PgConnection::connect(&server).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {server} is required for these tests and is unreachable: {e}")
+                });
+                sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .expect("CREATE DATABASE");
+                DatabaseGuard {
+                    url: with_database(&server, &name),
+                    backend,
+                    name,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for DatabaseGuard {
+    fn drop(&mut self) {
+        match self.backend {
+            Backend::Sqlite => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", self.name));
+                }
+            }
+            Backend::Postgres => {
+                let name = self.name.clone();
+                // Drop runs inside the test's runtime: use a thread with its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    rt.block_on(async move {
+                        if let Ok(mut conn) =
+                            sqlx::PgConnection::connect(&postgres_server_url()).await
+                        {
+                            let _ = sqlx::Executor::execute(
+                                &mut conn,
+                                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                            )
+                            .await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// Runs the same test body against SQLite and PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[tokio::test]
+                async fn sqlite() {
+                    #[allow(unused_mut)]
+                    let mut $app = $crate::helpers::spawn_app(app::ssr::Backend::Sqlite).await;
+                    $body
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    #[allow(unused_mut)]
+                    let mut $app = $crate::helpers::spawn_app(app::ssr::Backend::Postgres).await;
+                    $body
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,8 @@
+//! Black-box tests: each starts the real application on port 0 against a fresh
+//! database (SQLite, and PostgreSQL at TEST_POSTGRES_URL) and talks HTTP to it.
+
+mod helpers;
+
+mod auth;
+mod health;
+mod process;

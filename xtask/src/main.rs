@@ -1,0 +1,347 @@
+//! Build, run and test the project with plain cargo, the wasm-bindgen CLI and
+//! npm's binaryen: nothing is downloaded from outside the package registries.
+//!
+//! `cargo xtask serve`  builds a release (size-optimised WASM) and runs it.
+//! `cargo xtask test`   installs what tests need, then runs every test.
+//! `cargo xtask build [--release]`  builds the site and the server only.
+
+use std::env;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+const BUNDLE: &str = "formpay";
+type Result<T> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => serve(),
+        Some("build") => build(args.iter().any(|a| a == "--release")).map(|_| ()),
+        Some("test") => test(),
+        Some("tools") => ensure_tools(true),
+        _ => Err("usage: cargo xtask serve | test | build [--release] | tools".to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn step(what: &str) {
+    eprintln!("\x1b[1m==> {what}\x1b[0m");
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    cmd.output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    c.current_dir(root());
+    c
+}
+
+/// The wasm-bindgen version in Cargo.lock: the CLI must be exactly the same.
+fn locked_wasm_bindgen_version() -> Result<String> {
+    let lock =
+        fs::read_to_string(root().join("Cargo.lock")).map_err(|e| format!("Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
+                return Ok(v.trim_end_matches('"').to_owned());
+            }
+        }
+    }
+    Err("wasm-bindgen is not in Cargo.lock".to_owned())
+}
+
+fn ensure_tools(browser: bool) -> Result<()> {
+    if !output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .is_some_and(|o| o.lines().any(|l| l.trim() == "wasm32-unknown-unknown"))
+    {
+        step("installing the wasm32-unknown-unknown target");
+        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+    let want = locked_wasm_bindgen_version()?;
+    let have = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
+    if have.split_whitespace().nth(1) != Some(want.as_str()) {
+        step(&format!(
+            "installing wasm-bindgen-cli {want} (a few minutes, once)"
+        ));
+        // `--locked` fails for this version (a yanked dependency); the fallback
+        // resolver picks dependency versions that build on this toolchain.
+        run(cargo()
+            .args(["install", "wasm-bindgen-cli", "--version", &want, "--force"])
+            .env("CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS", "fallback"))?;
+    }
+    let e2e = root().join("end2end");
+    if !e2e.join("node_modules/.bin/wasm-opt").exists()
+        || (browser && !e2e.join("node_modules/playwright-core").exists())
+    {
+        step("installing npm packages (binaryen, playwright-core)");
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&e2e))?;
+    }
+    if browser && !Path::new("/usr/bin/chromium").exists() {
+        step("installing Debian's chromium");
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    Ok(())
+}
+
+/// Builds the hydrating WASM bundle and the static files into a site folder.
+fn build_site(release: bool) -> Result<PathBuf> {
+    let site = root().join(if release {
+        "target/site"
+    } else {
+        "target/site-dev"
+    });
+    let pkg = site.join("pkg");
+    let profile = if release { "wasm-release" } else { "dev" };
+    step(&format!("building the browser bundle ({profile})"));
+    run(cargo().args([
+        "build",
+        "--package",
+        "frontend",
+        "--lib",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--target-dir",
+        "target/front",
+        "--profile",
+        profile,
+    ]))?;
+    let out_dir = if release { "wasm-release" } else { "debug" };
+    let wasm = root()
+        .join("target/front/wasm32-unknown-unknown")
+        .join(out_dir)
+        .join("frontend.wasm");
+    fs::create_dir_all(&pkg).map_err(|e| format!("{}: {e}", pkg.display()))?;
+    run(Command::new("wasm-bindgen")
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-name",
+            BUNDLE,
+            "--out-dir",
+        ])
+        .arg(&pkg)
+        .arg(&wasm))?;
+    let bg = pkg.join(format!("{BUNDLE}_bg.wasm"));
+    if release {
+        step("optimising the WASM for size (npm binaryen)");
+        run(
+            Command::new(root().join("end2end/node_modules/.bin/wasm-opt"))
+                .args([
+                    "-Oz",
+                    "--enable-bulk-memory",
+                    "--enable-nontrapping-float-to-int",
+                    "--enable-sign-ext",
+                    "--enable-mutable-globals",
+                    "--enable-reference-types",
+                    "--enable-multivalue",
+                ])
+                .arg(&bg)
+                .arg("-o")
+                .arg(&bg),
+        )?;
+    }
+    fs::copy(
+        root().join("style/main.css"),
+        pkg.join(format!("{BUNDLE}.css")),
+    )
+    .map_err(|e| format!("style: {e}"))?;
+    copy_dir(&root().join("public"), &site)?;
+    let size = fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
+    eprintln!("    {} is {} KiB", bg.display(), size / 1024);
+    Ok(site)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    for entry in fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            fs::create_dir_all(&target).map_err(|e| e.to_string())?;
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target).map_err(|e| format!("{}: {e}", target.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn build(release: bool) -> Result<PathBuf> {
+    ensure_tools(false)?;
+    let site = build_site(release)?;
+    step("building the server");
+    let mut c = cargo();
+    c.args(["build", "--package", "server", "--bin", "formpay"]);
+    if release {
+        c.arg("--release");
+    }
+    run(&mut c)?;
+    Ok(site)
+}
+
+fn server_binary(release: bool) -> PathBuf {
+    root()
+        .join("target")
+        .join(if release { "release" } else { "debug" })
+        .join("formpay")
+}
+
+fn serve() -> Result<()> {
+    let site = build(true)?;
+    step("starting formpay (ctrl-c stops it)");
+    let status = Command::new(server_binary(true))
+        .current_dir(root())
+        .env("LEPTOS_SITE_ROOT", &site)
+        .status()
+        .map_err(|e| format!("cannot start the server: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the server exited with {status}"))
+    }
+}
+
+fn free_addr() -> Result<String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.to_string())
+}
+
+/// The PostgreSQL server the tests create their databases on.
+fn test_postgres_url() -> String {
+    match env::var("DATABASE_URL") {
+        Ok(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => u,
+        _ => env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
+    }
+}
+
+fn test() -> Result<()> {
+    ensure_tools(true)?;
+    let started = Instant::now();
+    step("unit and black-box tests (SQLite and PostgreSQL)");
+    run(cargo()
+        .args([
+            "test",
+            "--package",
+            "app",
+            "--package",
+            "server",
+            "--package",
+            "xtask",
+            "--no-fail-fast",
+        ])
+        .env("TEST_POSTGRES_URL", test_postgres_url()))?;
+
+    let site = build_site(false)?;
+    step("building the server for the browser tests");
+    run(cargo().args(["build", "--package", "server", "--bin", "formpay"]))?;
+    let addr = match env::var("APP_ADDR") {
+        Ok(a) if !a.trim().is_empty() => a,
+        _ => free_addr()?,
+    };
+    let work = root().join("target/e2e");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let database_url =
+        env::var("DATABASE_URL").unwrap_or_else(|_| format!("sqlite://{}/e2e.db", work.display()));
+    step(&format!("browser tests against http://{addr}"));
+    let mut server = ChildGuard(
+        Command::new(server_binary(false))
+            .current_dir(&work)
+            .env("APP_ADDR", &addr)
+            .env("DATABASE_URL", &database_url)
+            .env("LEPTOS_SITE_ROOT", &site)
+            .env("ADMIN_EMAIL", "e2e@example.com")
+            .env("ADMIN_PASSWORD", "e2e-password-123")
+            .env(
+                "RUST_LOG",
+                env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the server: {e}"))?,
+    );
+    wait_until_healthy(&addr, &mut server.0)?;
+    let result = run(Command::new("node")
+        .args(["--test", "--test-concurrency=1", "tests/"])
+        .current_dir(root().join("end2end"))
+        .env("BASE_URL", format!("http://{addr}"))
+        .env("ADMIN_EMAIL", "e2e@example.com")
+        .env("ADMIN_PASSWORD", "e2e-password-123"));
+    drop(server);
+    result?;
+    eprintln!("all tests passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_until_healthy(addr: &str, child: &mut Child) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the server exited early ({status})"));
+        }
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = write!(
+                s,
+                "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            );
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            if answer.starts_with("HTTP/1.1 200") {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err("the server did not become healthy within 60 s".to_owned())
+}
