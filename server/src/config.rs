@@ -78,6 +78,8 @@ pub struct Config {
     /// Base URL the payer's browser returns to (defaults to the public base URL).
     pub return_url: Option<Url>,
     pub order_expire_minutes: u32,
+    /// Real seconds per simulated second in the provider simulator (tests compress time).
+    pub simulator_time_scale: f64,
     pub wechat: Option<WechatSettings>,
     pub alipay: Option<AlipaySettings>,
 }
@@ -337,6 +339,20 @@ impl Config {
             },
         };
 
+        let simulator_time_scale = match r.opt("SIMULATOR_TIME_SCALE") {
+            None => 1.0,
+            Some(v) => match v.parse::<f64>() {
+                Ok(x) if x > 0.0 && x <= 100.0 => x,
+                _ => {
+                    r.errors.push(
+                        "SIMULATOR_TIME_SCALE",
+                        "must be a number above 0 and at most 100",
+                    );
+                    1.0
+                }
+            },
+        };
+
         let wechat = read_wechat(&mut r, prod);
         let alipay = read_alipay(&mut r, prod);
         if prod && wechat.is_none() && alipay.is_none() {
@@ -358,6 +374,7 @@ impl Config {
                 notify_url,
                 return_url,
                 order_expire_minutes,
+                simulator_time_scale,
                 wechat,
                 alipay,
             })
@@ -384,6 +401,7 @@ fn read_wechat(r: &mut Reader<'_>, prod: bool) -> Option<WechatSettings> {
     let api_base = r
         .url("WECHAT_API_BASE", prod)
         .unwrap_or_else(|| default_url(WECHAT_API_BASE));
+    refuse_simulator(r, prod, "WECHAT_API_BASE", &api_base);
     let v2_key = r.secret("WECHAT_MCH_KEY");
     if let Some(k) = &v2_key {
         if k.len() != 32 {
@@ -408,6 +426,7 @@ fn read_wechat(r: &mut Reader<'_>, prod: bool) -> Option<WechatSettings> {
             if let Err(e) = crate::keys::parse_private_key(k) {
                 r.errors.push("WECHAT_MCH_PRIVATE_KEY", e);
             }
+            refuse_development_key(r, prod, "WECHAT_MCH_PRIVATE_KEY", k);
         }
         let apiv3 = r.required_secret("WECHAT_APIV3_KEY", "the APIv3 key that decrypts callbacks");
         if let Some(k) = &apiv3 {
@@ -415,6 +434,7 @@ fn read_wechat(r: &mut Reader<'_>, prod: bool) -> Option<WechatSettings> {
                 r.errors
                     .push("WECHAT_APIV3_KEY", "must be the 32-character APIv3 key");
             }
+            refuse_development_key(r, prod, "WECHAT_APIV3_KEY", k);
         }
         let pk = r.secret("WECHAT_PLATFORM_PUBLIC_KEY");
         let pk_id = r.opt("WECHAT_PLATFORM_PUBLIC_KEY_ID");
@@ -423,6 +443,7 @@ fn read_wechat(r: &mut Reader<'_>, prod: bool) -> Option<WechatSettings> {
                 if let Err(e) = crate::keys::parse_public_key(&pk) {
                     r.errors.push("WECHAT_PLATFORM_PUBLIC_KEY", e);
                 }
+                refuse_development_key(r, prod, "WECHAT_PLATFORM_PUBLIC_KEY", &pk);
                 if !id.starts_with("PUB_KEY_ID_") {
                     r.errors.push(
                         "WECHAT_PLATFORM_PUBLIC_KEY_ID",
@@ -481,6 +502,7 @@ fn read_alipay(r: &mut Reader<'_>, prod: bool) -> Option<AlipaySettings> {
         if let Err(e) = crate::keys::parse_private_key(k) {
             r.errors.push("ALIPAY_PRIVATE_KEY", e);
         }
+        refuse_development_key(r, prod, "ALIPAY_PRIVATE_KEY", k);
     }
     let public_key = r.required_secret(
         "ALIPAY_PUBLIC_KEY",
@@ -490,6 +512,7 @@ fn read_alipay(r: &mut Reader<'_>, prod: bool) -> Option<AlipaySettings> {
         if let Err(e) = crate::keys::parse_public_key(k) {
             r.errors.push("ALIPAY_PUBLIC_KEY", e);
         }
+        refuse_development_key(r, prod, "ALIPAY_PUBLIC_KEY", k);
     }
     let seller_id = r.opt("ALIPAY_SELLER_ID");
     let default_gateway = if sandbox {
@@ -500,6 +523,7 @@ fn read_alipay(r: &mut Reader<'_>, prod: bool) -> Option<AlipaySettings> {
     let gateway = r
         .url("ALIPAY_GATEWAY", prod)
         .unwrap_or_else(|| default_url(default_gateway));
+    refuse_simulator(r, prod, "ALIPAY_GATEWAY", &gateway);
     Some(AlipaySettings {
         app_id,
         private_key: SecretString::from(private_key?),
@@ -508,6 +532,23 @@ fn read_alipay(r: &mut Reader<'_>, prod: bool) -> Option<AlipaySettings> {
         gateway,
         sandbox,
     })
+}
+
+/// Production never runs on the public development keys.
+fn refuse_development_key(r: &mut Reader<'_>, prod: bool, var: &str, value: &str) {
+    if prod && crate::simulator::is_development_key(value) {
+        r.errors.push(var, "is one of the public development keys of the simulator; use the key issued by the provider");
+    }
+}
+
+/// Production never talks to the simulator.
+fn refuse_simulator(r: &mut Reader<'_>, prod: bool, var: &str, url: &Url) {
+    if prod && url.path().contains("/_simulator") {
+        r.errors.push(
+            var,
+            "points at the payment simulator, which production refuses",
+        );
+    }
 }
 
 fn default_url(s: &str) -> Url {
@@ -618,6 +659,33 @@ mod tests {
             named.contains(&"ALIPAY_PRIVATE_KEY") && named.contains(&"ALIPAY_PUBLIC_KEY"),
             "{errors}"
         );
+    }
+
+    #[test]
+    fn production_refuses_the_simulator_and_its_keys() {
+        use crate::simulator::dev_keys;
+        let errors = config(&[
+            ("APP_ENV", "production"),
+            ("ALIPAY_APP_ID", "2021000000000001"),
+            ("ALIPAY_PRIVATE_KEY", dev_keys::ALIPAY_APP_KEY),
+            ("ALIPAY_PUBLIC_KEY", dev_keys::ALIPAY_PLATFORM_PUB),
+            (
+                "ALIPAY_GATEWAY",
+                "https://pay.example.com/_simulator/alipay/gateway.do",
+            ),
+        ])
+        .expect_err("must refuse");
+        let named = vars_named(&errors);
+        for var in ["ALIPAY_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY", "ALIPAY_GATEWAY"] {
+            assert!(named.contains(&var), "{var} not named in {errors}");
+        }
+        // Development accepts them: that is what they are for.
+        assert!(config(&[
+            ("ALIPAY_APP_ID", "2021000000000001"),
+            ("ALIPAY_PRIVATE_KEY", dev_keys::ALIPAY_APP_KEY),
+            ("ALIPAY_PUBLIC_KEY", dev_keys::ALIPAY_PLATFORM_PUB),
+        ])
+        .is_ok());
     }
 
     #[test]

@@ -12,20 +12,39 @@ fn bare_base64(text: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
+/// Splits a PEM block into its label and DER bytes. Lenient about line
+/// length (operators paste keys as one long line), strict about the rest.
+fn pem_der(text: &str) -> Option<(String, Vec<u8>)> {
+    let label = text
+        .strip_prefix("-----BEGIN ")?
+        .split("-----")
+        .next()?
+        .to_owned();
+    let footer = format!("-----END {label}-----");
+    let body_start = text.find('\n').unwrap_or(text.len());
+    let body_end = text.find(&footer)?;
+    let body = text.get(body_start..body_end)?;
+    Some((label, bare_base64(body)?))
+}
+
 /// A private key in any of the accepted forms; the error says what was wrong,
 /// never what the key was.
 pub fn parse_private_key(text: &str) -> Result<RsaPrivateKey, String> {
     let text = text.trim();
-    let key = if text.starts_with("-----BEGIN PRIVATE KEY-----") {
-        RsaPrivateKey::from_pkcs8_pem(text)
-            .map_err(|_| "is not a valid PKCS#8 RSA private key".to_owned())?
-    } else if text.starts_with("-----BEGIN RSA PRIVATE KEY-----") {
-        RsaPrivateKey::from_pkcs1_pem(text)
-            .map_err(|_| "is not a valid PKCS#1 RSA private key".to_owned())?
-    } else if text.starts_with("-----") {
-        return Err(
-            "is a PEM block of the wrong kind; expected PRIVATE KEY or RSA PRIVATE KEY".to_owned(),
-        );
+    let key = if text.starts_with("-----") {
+        match pem_der(text) {
+            Some((label, der)) if label == "PRIVATE KEY" => RsaPrivateKey::from_pkcs8_der(&der)
+                .map_err(|_| "is not a valid PKCS#8 RSA private key".to_owned())?,
+            Some((label, der)) if label == "RSA PRIVATE KEY" => RsaPrivateKey::from_pkcs1_der(&der)
+                .map_err(|_| "is not a valid PKCS#1 RSA private key".to_owned())?,
+            Some(_) => {
+                return Err(
+                    "is a PEM block of the wrong kind; expected PRIVATE KEY or RSA PRIVATE KEY"
+                        .to_owned(),
+                )
+            }
+            None => return Err("is not a well-formed PEM block".to_owned()),
+        }
     } else {
         let der = bare_base64(text).ok_or_else(|| "is neither PEM nor base64".to_owned())?;
         RsaPrivateKey::from_pkcs8_der(&der)
@@ -39,14 +58,19 @@ pub fn parse_private_key(text: &str) -> Result<RsaPrivateKey, String> {
 /// A public key: SPKI or PKCS#1, PEM or bare base64.
 pub fn parse_public_key(text: &str) -> Result<RsaPublicKey, String> {
     let text = text.trim();
-    let key = if text.starts_with("-----BEGIN PUBLIC KEY-----") {
-        RsaPublicKey::from_public_key_pem(text)
-            .map_err(|_| "is not a valid RSA public key".to_owned())?
-    } else if text.starts_with("-----BEGIN RSA PUBLIC KEY-----") {
-        RsaPublicKey::from_pkcs1_pem(text)
-            .map_err(|_| "is not a valid PKCS#1 RSA public key".to_owned())?
-    } else if text.starts_with("-----") {
-        return Err("is a PEM block of the wrong kind; expected PUBLIC KEY".to_owned());
+    let key = if text.starts_with("-----") {
+        match pem_der(text) {
+            Some((label, der)) if label == "PUBLIC KEY" => RsaPublicKey::from_public_key_der(&der)
+                .map_err(|_| "is not a valid RSA public key".to_owned())?,
+            Some((label, der)) if label == "RSA PUBLIC KEY" => {
+                RsaPublicKey::from_pkcs1_der(&der)
+                    .map_err(|_| "is not a valid PKCS#1 RSA public key".to_owned())?
+            }
+            Some(_) => {
+                return Err("is a PEM block of the wrong kind; expected PUBLIC KEY".to_owned())
+            }
+            None => return Err("is not a well-formed PEM block".to_owned()),
+        }
     } else {
         let der = bare_base64(text).ok_or_else(|| "is neither PEM nor base64".to_owned())?;
         RsaPublicKey::from_public_key_der(&der)
@@ -106,5 +130,12 @@ mod tests {
         assert!(parse_public_key("aGVsbG8=").is_err());
         let public = vector("fzlee-app_public_key.pem");
         assert!(parse_private_key(&public).is_err());
+        assert!(parse_public_key("-----BEGIN PUBLIC KEY-----\nAAAA").is_err());
+    }
+
+    #[test]
+    fn accepts_pem_with_one_long_line() {
+        // Alipay's console hands out keys this way.
+        assert!(parse_public_key(&vector("alipay-node-alipay-public-key.pem")).is_ok());
     }
 }

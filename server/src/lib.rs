@@ -5,6 +5,9 @@ pub mod config;
 mod csrf;
 mod health;
 pub mod keys;
+pub mod payment_log;
+pub mod providers;
+pub mod simulator;
 pub mod telemetry;
 
 use anyhow::Context;
@@ -31,6 +34,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    simulator: Option<simulator::Simulator>,
+    public_base: url::Url,
 }
 
 impl Application {
@@ -57,17 +62,49 @@ impl Application {
             })
             .build();
 
+        let public_base = match &config.public_base_url {
+            Some(u) => u.clone(),
+            None => url::Url::parse(&format!("http://{addr}/"))
+                .context("the listening address is not a URL")?,
+        };
+        // In development a provider without settings is played by the simulator.
+        let simulator_base =
+            if !config.is_production() && (config.wechat.is_none() || config.alipay.is_none()) {
+                Some(public_base.join("_simulator/").context("simulator URL")?)
+            } else {
+                None
+            };
+        let simulator = match &simulator_base {
+            Some(base) => Some(simulator::Simulator::new(simulator::SimulatorSettings {
+                public_base: base.as_str().trim_end_matches('/').to_owned(),
+                time_scale: config.simulator_time_scale,
+                refund_delay_secs: 5,
+            })?),
+            None => None,
+        };
+        let payments = providers::build(
+            &config,
+            simulator_base.as_ref(),
+            payment_log::PaymentLog::new(db.clone()),
+        )?;
+        if let Some(base) = &simulator_base {
+            tracing::info!("payment simulator at {base} (development only)");
+        }
+
         let state = AppState {
             leptos_options,
             db,
             login_limiter: Arc::new(auth::LoginLimiter::default()),
             secure_cookies: config.is_production(),
+            payments,
         };
-        let router = router(state.clone());
+        let router = router(state.clone(), simulator.as_ref());
         Ok(Application {
             listener,
             router,
             state,
+            simulator,
+            public_base,
         })
     }
 
@@ -83,6 +120,16 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The provider simulator, when this instance runs one (development).
+    pub fn simulator(&self) -> Option<&simulator::Simulator> {
+        self.simulator.as_ref()
+    }
+
+    /// Where payers and providers reach this instance.
+    pub fn public_base(&self) -> &url::Url {
+        &self.public_base
     }
 
     /// Serves until ctrl-c or SIGTERM, then finishes the requests in flight.
@@ -107,10 +154,14 @@ impl Application {
     }
 }
 
-fn router(state: AppState) -> Router {
+fn router(state: AppState, simulator: Option<&simulator::Simulator>) -> Router {
     let routes = generate_route_list(App);
     let leptos_options = state.leptos_options.clone();
-    Router::new()
+    let mut router = Router::<AppState>::new();
+    if let Some(sim) = simulator {
+        router = router.nest_service("/_simulator", sim.router());
+    }
+    router
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .leptos_routes_with_context(

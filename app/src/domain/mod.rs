@@ -1,10 +1,12 @@
 //! Domain types shared by the server and the browser. Each one validates on
 //! construction, so the rest of the code never sees an unchecked value.
 
+mod channel;
 mod ids;
 mod money;
 mod order_status;
 
+pub use channel::{Channel, Provider};
 pub use ids::{Email, IdError, OutTradeNo, Slug, Token};
 pub use money::{Money, MoneyError};
 pub use order_status::{InvalidTransition, OrderStatus};

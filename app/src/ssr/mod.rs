@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod db;
+pub mod payment;
 pub mod state;
 
 pub use db::{Backend, Db};

@@ -13,6 +13,7 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// Mark cookies `Secure` (production, behind HTTPS).
     pub secure_cookies: bool,
+    pub payments: super::payment::PaymentProviders,
 }
 
 impl AppState {

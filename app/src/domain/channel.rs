@@ -1,0 +1,71 @@
+//! How a payer pays: the provider and its mode.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// WeChat Pay Native: a QR code scanned in the WeChat app.
+    WechatNative,
+    /// Alipay web page pay: the browser goes to Alipay's cashier.
+    AlipayPage,
+    /// Alipay pre-created order: a QR code scanned in the Alipay app.
+    AlipayQr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Wechat,
+    Alipay,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 3] = [
+        Channel::WechatNative,
+        Channel::AlipayPage,
+        Channel::AlipayQr,
+    ];
+
+    pub fn provider(self) -> Provider {
+        match self {
+            Channel::WechatNative => Provider::Wechat,
+            Channel::AlipayPage | Channel::AlipayQr => Provider::Alipay,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::WechatNative => "wechat_native",
+            Channel::AlipayPage => "alipay_page",
+            Channel::AlipayQr => "alipay_qr",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Wechat => "wechat",
+            Provider::Alipay => "alipay",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for c in Channel::ALL {
+            assert_eq!(Channel::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Channel::parse("paypal"), None);
+        assert_eq!(Channel::AlipayQr.provider(), Provider::Alipay);
+    }
+}

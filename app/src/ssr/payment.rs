@@ -1,0 +1,175 @@
+//! The one interface every payment provider implements (WeChat Pay v3, the
+//! legacy v2, Alipay). The implementations live in the server crate; server
+//! functions and routes only see this trait.
+
+use crate::domain::{Channel, Money, OutTradeNo, Provider};
+
+/// What we ask a provider to create.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub out_trade_no: OutTradeNo,
+    pub amount: Money,
+    /// Shown to the payer by the provider (WeChat ≤127, Alipay ≤256 characters).
+    pub subject: String,
+    /// Unix milliseconds after which the provider refuses payment.
+    pub expires_at_ms: i64,
+    /// The full URL the provider calls back.
+    pub notify_url: String,
+    /// Where the payer's browser comes back to (Alipay page pay).
+    pub return_url: String,
+    pub client_ip: Option<String>,
+}
+
+/// What the payer does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayAction {
+    /// Content of a QR code to scan (WeChat `code_url`, Alipay `qr_code`).
+    QrCode(String),
+    /// A page to send the browser to (Alipay's cashier, signed URL).
+    Redirect(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TradeState {
+    /// No payment yet (including "the provider does not know this order yet").
+    NotPaid,
+    /// The payer is entering a password and the like.
+    Paying,
+    Paid,
+    Closed,
+    /// Paid, then (fully) refunded.
+    Refunded,
+    Failed,
+    /// A state this version does not know; treated as "not paid yet".
+    Unknown(String),
+}
+
+/// A provider's view of one payment, from a query or a callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeInfo {
+    pub out_trade_no: String,
+    pub state: TradeState,
+    pub transaction_id: Option<String>,
+    /// The amount the provider says the order is for.
+    pub amount: Option<Money>,
+    /// WeChat `mchid`, Alipay `seller_id`: checked against ours.
+    pub merchant_id: Option<String>,
+    /// WeChat `appid`, Alipay `app_id`: checked against ours.
+    pub app_id: Option<String>,
+    pub paid_at: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefundOrder {
+    pub out_trade_no: OutTradeNo,
+    /// Unique per merchant, reused on retry: the idempotency key.
+    pub out_refund_no: String,
+    pub amount: Money,
+    pub total: Money,
+    pub reason: Option<String>,
+    pub notify_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundState {
+    Processing,
+    Succeeded,
+    Closed,
+    Abnormal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundInfo {
+    pub out_trade_no: String,
+    pub out_refund_no: String,
+    pub refund_id: Option<String>,
+    pub state: RefundState,
+    pub amount: Option<Money>,
+}
+
+/// A verified, decrypted callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyEvent {
+    Trade(TradeInfo),
+    Refund(RefundInfo),
+}
+
+/// The HTTP answer a provider expects to a callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyReply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("the provider is not configured: {0}")]
+    NotConfigured(String),
+    #[error("the provider could not be reached: {0}")]
+    Transport(String),
+    #[error("the provider's answer failed verification: {0}")]
+    Verification(String),
+    #[error("the provider's answer is malformed: {0}")]
+    Malformed(String),
+    #[error("the provider refused: {code} {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("the provider does not know this order")]
+    NotFound,
+}
+
+#[async_trait::async_trait]
+pub trait PaymentProvider: Send + Sync {
+    fn provider(&self) -> Provider;
+    /// Our merchant id at this provider (WeChat `mchid`, Alipay seller id or app id).
+    fn merchant_id(&self) -> &str;
+    fn app_id(&self) -> &str;
+    async fn create(
+        &self,
+        channel: Channel,
+        payment: &NewPayment,
+    ) -> Result<PayAction, ProviderError>;
+    async fn query(&self, out_trade_no: &OutTradeNo) -> Result<TradeInfo, ProviderError>;
+    async fn close(&self, out_trade_no: &OutTradeNo) -> Result<(), ProviderError>;
+    async fn refund(&self, refund: &RefundOrder) -> Result<RefundInfo, ProviderError>;
+    async fn query_refund(
+        &self,
+        out_trade_no: &OutTradeNo,
+        out_refund_no: &str,
+    ) -> Result<RefundInfo, ProviderError>;
+    /// Verifies (signature first) and decodes a callback.
+    async fn parse_notify(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<NotifyEvent, ProviderError>;
+    fn notify_success(&self) -> NotifyReply;
+    fn notify_failure(&self, reason: &str) -> NotifyReply;
+}
+
+/// The providers this instance can take payments with.
+#[derive(Clone, Default)]
+pub struct PaymentProviders {
+    pub wechat: Option<std::sync::Arc<dyn PaymentProvider>>,
+    pub alipay: Option<std::sync::Arc<dyn PaymentProvider>>,
+}
+
+impl PaymentProviders {
+    pub fn for_provider(&self, provider: Provider) -> Option<&std::sync::Arc<dyn PaymentProvider>> {
+        match provider {
+            Provider::Wechat => self.wechat.as_ref(),
+            Provider::Alipay => self.alipay.as_ref(),
+        }
+    }
+
+    pub fn channels(&self) -> Vec<Channel> {
+        Channel::ALL
+            .into_iter()
+            .filter(|c| self.for_provider(c.provider()).is_some())
+            .collect()
+    }
+}

@@ -1,0 +1,159 @@
+//! The payment log: one row per provider call and per callback, with the
+//! bodies redacted (signatures shortened, keys and ciphertexts removed) and
+//! cut to a bounded size.
+
+use app::ssr::{now_ms, random_token, Db};
+
+/// Longest body kept, in characters.
+const MAX_BODY_CHARS: usize = 4000;
+
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub provider: &'static str,
+    pub operation: &'static str,
+    /// "out" for our calls, "in" for callbacks.
+    pub direction: &'static str,
+    pub out_trade_no: Option<String>,
+    pub status_code: Option<u16>,
+    pub latency_ms: i64,
+    pub request: String,
+    pub response: String,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PaymentLog {
+    db: Option<Db>,
+}
+
+impl PaymentLog {
+    pub fn new(db: Db) -> Self {
+        PaymentLog { db: Some(db) }
+    }
+
+    /// A log that writes nowhere (unit tests, the simulator's own clients).
+    pub fn disabled() -> Self {
+        PaymentLog { db: None }
+    }
+
+    /// Best effort: a failure to log is reported, never turned into a failed payment.
+    pub async fn write(&self, e: LogEntry) {
+        let Some(db) = &self.db else { return };
+        let result = sqlx::query(
+            "INSERT INTO payment_log (id, created_at, provider, operation, direction, out_trade_no, status_code, latency_ms, request, response, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(random_token().to_string())
+        .bind(now_ms())
+        .bind(e.provider)
+        .bind(e.operation)
+        .bind(e.direction)
+        .bind(e.out_trade_no)
+        .bind(e.status_code.map(i64::from))
+        .bind(e.latency_ms)
+        .bind(truncate(&e.request))
+        .bind(truncate(&e.response))
+        .bind(e.error.map(|s| truncate(&s)))
+        .execute(&db.pool)
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "cannot write the payment log");
+        }
+    }
+}
+
+fn truncate(s: &str) -> String {
+    if s.chars().count() <= MAX_BODY_CHARS {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(MAX_BODY_CHARS).collect();
+        t.push_str("…[cut]");
+        t
+    }
+}
+
+/// Keys whose values never reach the log.
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k == "sign"
+        || k.contains("signature")
+        || k == "ciphertext"
+        || k.contains("private")
+        || k.ends_with("_key")
+        || k == "key"
+}
+
+/// A signature shortened to its first characters: enough to tell two apart, useless to forge.
+fn shorten(v: &str) -> String {
+    let head: String = v.chars().take(8).collect();
+    format!("{head}…[{} chars]", v.chars().count())
+}
+
+/// A JSON body with secrets replaced; anything that is not JSON is kept as is
+/// after a size cut (our bodies carry no keys).
+pub fn redact_json(body: &str) -> String {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, val) in map.iter_mut() {
+                    if is_secret_key(k) {
+                        if let serde_json::Value::String(s) = val {
+                            *s = shorten(s);
+                        } else {
+                            *val = serde_json::Value::String("[redacted]".into());
+                        }
+                    } else {
+                        walk(val);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(mut v) => {
+            walk(&mut v);
+            v.to_string()
+        }
+        Err(_) => body.chars().take(MAX_BODY_CHARS).collect(),
+    }
+}
+
+/// Form or query parameters with the signature shortened.
+pub fn redact_params<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    params
+        .into_iter()
+        .map(|(k, v)| {
+            if is_secret_key(k) {
+                format!("{k}={}", shorten(v))
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_and_ciphertexts_are_redacted() {
+        let long_sign = "A".repeat(344);
+        let body = format!(
+            r#"{{"a_response":{{"code":"10000"}},"sign":"{long_sign}","resource":{{"ciphertext":"SECRETSECRET","nonce":"n"}}}}"#
+        );
+        let r = redact_json(&body);
+        assert!(!r.contains(&long_sign));
+        assert!(!r.contains("SECRETSECRET"));
+        assert!(r.contains("\"code\":\"10000\""));
+        let p = redact_params([("app_id", "2021"), ("sign", long_sign.as_str())]);
+        assert!(p.starts_with("app_id=2021&sign=AAAAAAAA…[344 chars]"));
+        assert_eq!(
+            truncate(&"x".repeat(5000)).chars().count(),
+            MAX_BODY_CHARS + "…[cut]".chars().count()
+        );
+    }
+}

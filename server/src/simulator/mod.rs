@@ -1,0 +1,345 @@
+//! The provider simulator: WeChat Pay API v3 and the Alipay gateway on
+//! loopback, with their paths, fields, RSA signatures, AES-GCM callbacks and
+//! notify retries, plus a page that plays the payer (pay, cancel, let it
+//! expire). The development profile mounts it under `/_simulator` and points
+//! the providers at it; production refuses to start with it.
+//!
+//! Its keys are the development keys in `server/dev-keys/` (public, marked
+//! DEVELOPMENT ONLY).
+
+mod alipay;
+mod notify;
+mod pages;
+mod wechat;
+
+use crate::keys::{parse_private_key, parse_public_key};
+use crate::providers::crypto::{RsaSigner, RsaVerifier};
+use axum::routing::{get, post};
+use axum::Router;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The development keys, compiled in.
+pub mod dev_keys {
+    pub const WECHAT_MERCHANT_KEY: &str = include_str!("../../dev-keys/wechat-merchant.key.pem");
+    pub const WECHAT_MERCHANT_PUB: &str = include_str!("../../dev-keys/wechat-merchant.pub.pem");
+    pub const WECHAT_MERCHANT_SERIAL: &str = "3775B6A45ACD39E7";
+    pub const WECHAT_PLATFORM_KEY: &str = include_str!("../../dev-keys/wechat-platform.key.pem");
+    pub const WECHAT_PLATFORM_PUB: &str = include_str!("../../dev-keys/wechat-platform.pub.pem");
+    pub const WECHAT_PLATFORM_CERT: &str = include_str!("../../dev-keys/wechat-platform.cert.pem");
+    pub const WECHAT_PLATFORM_CERT_SERIAL: &str = "5F3A1C9B7E2D4401";
+    pub const WECHAT_PUBLIC_KEY_ID: &str = "PUB_KEY_ID_0119000000012026000000000000";
+    pub const WECHAT_APIV3_KEY: &str = "formpaySimulatorApiV3Key32bytes!";
+    pub const WECHAT_MCH_ID: &str = "1900000001";
+    pub const WECHAT_APP_ID: &str = "wx00simulator0001";
+    pub const ALIPAY_APP_KEY: &str = include_str!("../../dev-keys/alipay-app.key.pem");
+    pub const ALIPAY_APP_PUB: &str = include_str!("../../dev-keys/alipay-app.pub.pem");
+    pub const ALIPAY_PLATFORM_KEY: &str = include_str!("../../dev-keys/alipay-platform.key.pem");
+    pub const ALIPAY_PLATFORM_PUB: &str = include_str!("../../dev-keys/alipay-platform.pub.pem");
+    pub const ALIPAY_APP_ID: &str = "2021000000000001";
+    pub const ALIPAY_SELLER_ID: &str = "2088000000000001";
+}
+
+/// Whether a configured key is one of the public development keys.
+pub fn is_development_key(text: &str) -> bool {
+    let norm = |s: &str| s.split_whitespace().collect::<String>();
+    let t = norm(text);
+    [
+        dev_keys::WECHAT_MERCHANT_KEY,
+        dev_keys::WECHAT_MERCHANT_PUB,
+        dev_keys::WECHAT_PLATFORM_KEY,
+        dev_keys::WECHAT_PLATFORM_PUB,
+        dev_keys::ALIPAY_APP_KEY,
+        dev_keys::ALIPAY_APP_PUB,
+        dev_keys::ALIPAY_PLATFORM_KEY,
+        dev_keys::ALIPAY_PLATFORM_PUB,
+    ]
+    .iter()
+    .any(|k| {
+        let k = norm(k);
+        let body = |s: &str| {
+            s.replace("-----BEGINPRIVATEKEY-----", "")
+                .replace("-----ENDPRIVATEKEY-----", "")
+                .replace("-----BEGINPUBLICKEY-----", "")
+                .replace("-----ENDPUBLICKEY-----", "")
+        };
+        t == k || body(&t) == body(&k)
+    }) || text.contains(dev_keys::WECHAT_APIV3_KEY)
+}
+
+/// WeChat Pay's notify retry schedule, after the first attempt.
+pub const WECHAT_RETRY_SCHEDULE: [u64; 15] = [
+    15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600,
+];
+/// Alipay's notify retry schedule, after the first attempt.
+pub const ALIPAY_RETRY_SCHEDULE: [u64; 7] = [240, 600, 600, 3600, 7200, 21600, 54000];
+
+pub struct SimulatorSettings {
+    /// Where the simulator is reachable, e.g. `http://127.0.0.1:3000/_simulator`.
+    pub public_base: String,
+    /// Real seconds per simulated second: 1.0 in development, tiny in tests.
+    pub time_scale: f64,
+    /// How long a WeChat refund stays PROCESSING (simulated seconds).
+    pub refund_delay_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimProvider {
+    Wechat,
+    Alipay,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimState {
+    NotPaid,
+    Paid,
+    Closed,
+}
+
+#[derive(Clone, Debug)]
+pub struct SimOrder {
+    pub provider: SimProvider,
+    pub token: String,
+    pub out_trade_no: String,
+    pub amount_fen: i64,
+    pub subject: String,
+    pub notify_url: String,
+    pub return_url: Option<String>,
+    pub state: SimState,
+    pub transaction_id: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: Option<i64>,
+    pub paid_at_ms: Option<i64>,
+    pub refunded_fen: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct SimRefund {
+    pub provider: SimProvider,
+    pub out_trade_no: String,
+    pub out_refund_no: String,
+    pub refund_id: String,
+    pub amount_fen: i64,
+    pub total_fen: i64,
+    pub succeeded: bool,
+    pub created_at_ms: i64,
+    pub notify_url: Option<String>,
+}
+
+/// What the tests can see of deliveries.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryStats {
+    pub attempts: u64,
+    pub acknowledged: u64,
+    pub swallowed: u64,
+}
+
+pub(crate) struct Inner {
+    pub settings: SimulatorSettings,
+    pub wechat_merchant: RsaVerifier,
+    pub wechat_platform: RsaSigner,
+    pub alipay_app: RsaVerifier,
+    pub alipay_platform: RsaSigner,
+    pub orders: Mutex<HashMap<(u8, String), SimOrder>>,
+    pub refunds: Mutex<HashMap<(u8, String), SimRefund>>,
+    pub deliver: AtomicBool,
+    pub stats: Mutex<DeliveryStats>,
+    pub http: reqwest::Client,
+}
+
+fn key_of(p: SimProvider, no: &str) -> (u8, String) {
+    (if p == SimProvider::Wechat { 0 } else { 1 }, no.to_owned())
+}
+
+/// A running simulator's shared state; cheap to clone.
+#[derive(Clone)]
+pub struct Simulator(pub(crate) Arc<Inner>);
+
+impl Simulator {
+    pub fn new(settings: SimulatorSettings) -> anyhow::Result<Simulator> {
+        let signer = |pem: &str| {
+            parse_private_key(pem)
+                .map(RsaSigner::new)
+                .map_err(anyhow::Error::msg)
+        };
+        let verifier = |pem: &str| {
+            parse_public_key(pem)
+                .map(RsaVerifier::new)
+                .map_err(anyhow::Error::msg)
+        };
+        Ok(Simulator(Arc::new(Inner {
+            settings,
+            wechat_merchant: verifier(dev_keys::WECHAT_MERCHANT_PUB)?,
+            wechat_platform: signer(dev_keys::WECHAT_PLATFORM_KEY)?,
+            alipay_app: verifier(dev_keys::ALIPAY_APP_PUB)?,
+            alipay_platform: signer(dev_keys::ALIPAY_PLATFORM_KEY)?,
+            orders: Mutex::new(HashMap::new()),
+            refunds: Mutex::new(HashMap::new()),
+            deliver: AtomicBool::new(true),
+            stats: Mutex::new(DeliveryStats::default()),
+            http: crate::providers::wechat::client::http_client(),
+        })))
+    }
+
+    /// The routes, to be nested under the simulator's base path.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(
+                "/wechat/v3/pay/transactions/native",
+                post(wechat::native_order),
+            )
+            .route(
+                "/wechat/v3/pay/transactions/out-trade-no/{no}",
+                get(wechat::query),
+            )
+            .route(
+                "/wechat/v3/pay/transactions/out-trade-no/{no}/close",
+                post(wechat::close),
+            )
+            .route("/wechat/v3/refund/domestic/refunds", post(wechat::refund))
+            .route(
+                "/wechat/v3/refund/domestic/refunds/{no}",
+                get(wechat::query_refund),
+            )
+            .route("/wechat/v3/certificates", get(wechat::certificates))
+            .route(
+                "/alipay/gateway.do",
+                post(alipay::gateway).get(alipay::cashier),
+            )
+            .route("/pay/{token}", get(pages::payer_page))
+            .route("/pay/{token}/{action}", post(pages::payer_action))
+            .route("/control/deliver", post(pages::set_delivery))
+            .route("/control/orders/{no}", get(pages::order_json))
+            .with_state(self.clone())
+    }
+
+    /// Whether callbacks are delivered (tests turn this off to lose one).
+    pub fn set_delivery(&self, on: bool) {
+        self.0.deliver.store(on, Ordering::SeqCst);
+    }
+
+    pub fn stats(&self) -> DeliveryStats {
+        self.0.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn order(&self, provider: SimProvider, no: &str) -> Option<SimOrder> {
+        let mut orders = self.0.orders.lock().ok()?;
+        let order = orders.get_mut(&key_of(provider, no))?;
+        expire_if_due(order);
+        Some(order.clone())
+    }
+
+    fn order_by_token(&self, token: &str) -> Option<SimOrder> {
+        let mut orders = self.0.orders.lock().ok()?;
+        let order = orders.values_mut().find(|o| o.token == token)?;
+        expire_if_due(order);
+        Some(order.clone())
+    }
+
+    fn update<T>(
+        &self,
+        provider: SimProvider,
+        no: &str,
+        f: impl FnOnce(&mut SimOrder) -> T,
+    ) -> Option<T> {
+        let mut orders = self.0.orders.lock().ok()?;
+        let order = orders.get_mut(&key_of(provider, no))?;
+        expire_if_due(order);
+        Some(f(order))
+    }
+
+    fn insert(&self, order: SimOrder) {
+        if let Ok(mut orders) = self.0.orders.lock() {
+            orders.insert(key_of(order.provider, &order.out_trade_no), order);
+        }
+    }
+
+    /// The payer pays: the order becomes paid and the callback is delivered.
+    pub fn pay(&self, provider: SimProvider, no: &str) -> Result<SimOrder, &'static str> {
+        let paid = self
+            .update(provider, no, |o| match o.state {
+                SimState::NotPaid => {
+                    o.state = SimState::Paid;
+                    o.paid_at_ms = Some(app::ssr::now_ms());
+                    Ok(o.clone())
+                }
+                SimState::Paid => Err("already paid"),
+                SimState::Closed => Err("the order is closed"),
+            })
+            .ok_or("no such order")??;
+        notify::deliver_payment(self.clone(), paid.clone());
+        Ok(paid)
+    }
+
+    /// Pays an order even though it was closed: a late payment, as happens
+    /// when the payer confirmed just before the close reached the provider.
+    pub fn pay_late(&self, provider: SimProvider, no: &str) -> Result<SimOrder, &'static str> {
+        let paid = self
+            .update(provider, no, |o| {
+                o.state = SimState::Paid;
+                o.paid_at_ms = Some(app::ssr::now_ms());
+                o.clone()
+            })
+            .ok_or("no such order")?;
+        notify::deliver_payment(self.clone(), paid.clone());
+        Ok(paid)
+    }
+
+    pub fn close(&self, provider: SimProvider, no: &str) -> Result<(), &'static str> {
+        self.update(provider, no, |o| match o.state {
+            SimState::Paid => Err("the order is paid"),
+            _ => {
+                o.state = SimState::Closed;
+                Ok(())
+            }
+        })
+        .ok_or("no such order")?
+    }
+
+    /// Makes an order's time run out now.
+    pub fn expire(&self, provider: SimProvider, no: &str) -> Result<(), &'static str> {
+        self.update(provider, no, |o| match o.state {
+            SimState::Paid => Err("the order is paid"),
+            _ => {
+                o.expires_at_ms = Some(app::ssr::now_ms() - 1);
+                o.state = SimState::Closed;
+                Ok(())
+            }
+        })
+        .ok_or("no such order")?
+    }
+
+    pub(crate) fn scaled(&self, simulated_secs: u64) -> Duration {
+        Duration::from_secs_f64(simulated_secs as f64 * self.0.settings.time_scale)
+    }
+
+    pub(crate) fn payer_url(&self, token: &str) -> String {
+        format!(
+            "{}/pay/{token}",
+            self.0.settings.public_base.trim_end_matches('/')
+        )
+    }
+}
+
+/// An unpaid order past its expiry is closed, as the providers do.
+fn expire_if_due(o: &mut SimOrder) {
+    if o.state == SimState::NotPaid && o.expires_at_ms.is_some_and(|e| e < app::ssr::now_ms()) {
+        o.state = SimState::Closed;
+    }
+}
+
+pub(crate) fn new_token() -> String {
+    app::ssr::random_token().to_string()
+}
+
+/// A provider-style transaction number: date and random digits.
+pub(crate) fn transaction_id(prefix: &str) -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    let digits: String = (0..18)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect();
+    format!("{prefix}{}{digits}", chrono::Utc::now().format("%Y%m%d"))
+}
