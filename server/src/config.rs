@@ -408,6 +408,7 @@ fn read_wechat(r: &mut Reader<'_>, prod: bool) -> Option<WechatSettings> {
             r.errors
                 .push("WECHAT_MCH_KEY", "must be the 32-character API v2 key");
         }
+        refuse_development_key(r, prod, "WECHAT_MCH_KEY", k);
     }
     let mch_key = r.secret("WECHAT_MCH_PRIVATE_KEY");
     let wants_v3 = mch_key.is_some()

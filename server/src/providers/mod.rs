@@ -5,6 +5,7 @@ pub mod alipay;
 pub mod crypto;
 pub mod wechat;
 pub mod wechat_v2;
+pub mod wechat_v2_client;
 pub mod x509;
 
 use crate::config::Config;
@@ -28,6 +29,15 @@ pub fn build(
 ) -> anyhow::Result<PaymentProviders> {
     let mut providers = PaymentProviders::default();
     if let Some(w) = &config.wechat {
+        if let (None, Some(key)) = (&w.v3, &w.v2_key) {
+            providers.wechat = Some(Arc::new(wechat_v2_client::WechatPayV2::new(
+                w.api_base.clone(),
+                w.app_id.clone(),
+                w.mch_id.clone(),
+                key.clone(),
+                log.clone(),
+            )));
+        }
         if let Some(v3) = &w.v3 {
             let signer = RsaSigner::new(
                 parse_private_key(v3.mch_private_key.expose_secret())
@@ -125,6 +135,20 @@ pub fn simulated_alipay(simulator_base: &Url, log: PaymentLog) -> anyhow::Result
         verifier,
         Some(dev_keys::ALIPAY_SELLER_ID.into()),
         None,
+        log,
+    ))
+}
+
+/// A WeChat Pay API v2 client for the simulator, with the development key.
+pub fn simulated_wechat_v2(
+    simulator_base: &Url,
+    log: PaymentLog,
+) -> anyhow::Result<wechat_v2_client::WechatPayV2> {
+    Ok(wechat_v2_client::WechatPayV2::new(
+        simulator_base.join("wechat/")?,
+        dev_keys::WECHAT_APP_ID.into(),
+        dev_keys::WECHAT_MCH_ID.into(),
+        SecretString::from(dev_keys::WECHAT_V2_KEY),
         log,
     ))
 }

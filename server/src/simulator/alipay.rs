@@ -151,6 +151,7 @@ fn ensure_order(
     }
     let order = SimOrder {
         provider: SimProvider::Alipay,
+        wechat_v2: false,
         token: new_token(),
         out_trade_no: no.to_owned(),
         amount_fen: amount,

@@ -11,6 +11,7 @@ mod alipay;
 mod notify;
 mod pages;
 mod wechat;
+mod wechat_v2;
 
 use crate::keys::{parse_private_key, parse_public_key};
 use crate::providers::crypto::{RsaSigner, RsaVerifier};
@@ -33,6 +34,8 @@ pub mod dev_keys {
     pub const WECHAT_PUBLIC_KEY_ID: &str = "PUB_KEY_ID_0119000000012026000000000000";
     pub const WECHAT_APIV3_KEY: &str = "formpaySimulatorApiV3Key32bytes!";
     pub const WECHAT_MCH_ID: &str = "1900000001";
+    /// The legacy API v2 key (32 characters).
+    pub const WECHAT_V2_KEY: &str = "formpaySimulatorV2Key0123456789a";
     pub const WECHAT_APP_ID: &str = "wx00simulator0001";
     pub const ALIPAY_APP_KEY: &str = include_str!("../../dev-keys/alipay-app.key.pem");
     pub const ALIPAY_APP_PUB: &str = include_str!("../../dev-keys/alipay-app.pub.pem");
@@ -67,6 +70,7 @@ pub fn is_development_key(text: &str) -> bool {
         };
         t == k || body(&t) == body(&k)
     }) || text.contains(dev_keys::WECHAT_APIV3_KEY)
+        || text.contains(dev_keys::WECHAT_V2_KEY)
 }
 
 /// WeChat Pay's notify retry schedule, after the first attempt.
@@ -101,6 +105,8 @@ pub enum SimState {
 #[derive(Clone, Debug)]
 pub struct SimOrder {
     pub provider: SimProvider,
+    /// Created through API v2: its callback is XML.
+    pub wechat_v2: bool,
     pub token: String,
     pub out_trade_no: String,
     pub amount_fen: i64,
@@ -204,6 +210,9 @@ impl Simulator {
                 get(wechat::query_refund),
             )
             .route("/wechat/v3/certificates", get(wechat::certificates))
+            .route("/wechat/pay/unifiedorder", post(wechat_v2::unified_order))
+            .route("/wechat/pay/orderquery", post(wechat_v2::order_query))
+            .route("/wechat/pay/closeorder", post(wechat_v2::close_order))
             .route(
                 "/alipay/gateway.do",
                 post(alipay::gateway).get(alipay::cashier),

@@ -16,6 +16,10 @@ enum Callback {
         url: String,
         body: String,
     },
+    WechatV2 {
+        url: String,
+        body: String,
+    },
     Alipay {
         url: String,
         params: Vec<(String, String)>,
@@ -53,6 +57,23 @@ async fn attempt(sim: &Simulator, cb: &Callback) -> bool {
                 .send()
                 .await;
             matches!(sent, Ok(r) if r.status().as_u16() == 200 || r.status().as_u16() == 204)
+        }
+        Callback::WechatV2 { url, body } => {
+            let sent = sim
+                .0
+                .http
+                .post(url)
+                .header("content-type", "text/xml")
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => r
+                    .text()
+                    .await
+                    .is_ok_and(|t| t.contains("<return_code><![CDATA[SUCCESS]]></return_code>")),
+                _ => false,
+            }
         }
         Callback::Alipay { url, params } => {
             let sent = sim.0.http.post(url).form(params).send().await;
@@ -176,6 +197,17 @@ pub(super) fn alipay_trade_params(
 
 pub(super) fn deliver_payment(sim: Simulator, o: SimOrder) {
     match o.provider {
+        SimProvider::Wechat if o.wechat_v2 => {
+            let body = super::wechat_v2::notify_xml(&o);
+            deliver(
+                sim,
+                Callback::WechatV2 {
+                    url: o.notify_url.clone(),
+                    body,
+                },
+                &WECHAT_RETRY_SCHEDULE,
+            );
+        }
         SimProvider::Wechat => {
             let plaintext = serde_json::to_string(&transaction_json(&o)).unwrap_or_default();
             let body =

@@ -277,6 +277,7 @@ pub async fn native_order(
     }
     let order = SimOrder {
         provider: SimProvider::Wechat,
+        wechat_v2: false,
         token: new_token(),
         out_trade_no: req.out_trade_no,
         amount_fen: req.amount.total,

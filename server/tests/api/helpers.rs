@@ -13,6 +13,10 @@ pub struct TestApp {
     /// Keeps cookies, does not follow redirects.
     pub client: reqwest::Client,
     pub db: Db,
+    pub payments: app::ssr::payment::PaymentProviders,
+    pub simulator: Option<server::simulator::Simulator>,
+    /// `http://127.0.0.1:PORT/_simulator/`
+    pub simulator_base: url::Url,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _database: Option<DatabaseGuard>,
 }
@@ -66,6 +70,8 @@ pub fn test_settings(database_url: &str) -> HashMap<String, String> {
         ("DATABASE_URL", database_url),
         ("ADMIN_EMAIL", ADMIN_EMAIL),
         ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+        // One simulated second lasts a millisecond: retries and refunds happen at once.
+        ("SIMULATOR_TIME_SCALE", "0.001"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -92,6 +98,12 @@ pub async fn spawn_app_on(
         .expect("the application builds");
     let address = format!("http://{}", SocketAddr::from(([127, 0, 0, 1], app.port())));
     let db = app.state().db.clone();
+    let payments = app.state().payments.clone();
+    let simulator = app.simulator().cloned();
+    let simulator_base = app
+        .public_base()
+        .join("_simulator/")
+        .expect("simulator URL");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
@@ -100,6 +112,9 @@ pub async fn spawn_app_on(
         address,
         client: client(),
         db,
+        payments,
+        simulator,
+        simulator_base,
         stop: Some(stop),
         _database: database,
     }
