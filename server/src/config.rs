@@ -56,7 +56,11 @@ pub struct WechatV3Settings {
 pub struct AlipaySettings {
     pub app_id: String,
     pub private_key: SecretString,
+    /// PEM or bare base64; in certificate mode, taken from `ALIPAY_PUBLIC_CERT`.
     pub alipay_public_key: String,
+    /// Certificate mode: `app_cert_sn` and `alipay_root_cert_sn`, computed from
+    /// `ALIPAY_APP_CERT` and `ALIPAY_ROOT_CERT`.
+    pub cert_sns: Option<(String, String)>,
     pub seller_id: Option<String>,
     pub gateway: Url,
     pub sandbox: bool,
@@ -505,16 +509,68 @@ fn read_alipay(r: &mut Reader<'_>, prod: bool) -> Option<AlipaySettings> {
         }
         refuse_development_key(r, prod, "ALIPAY_PRIVATE_KEY", k);
     }
-    let public_key = r.required_secret(
-        "ALIPAY_PUBLIC_KEY",
-        "the Alipay public key that signs notifications",
-    );
-    if let Some(k) = &public_key {
-        if let Err(e) = crate::keys::parse_public_key(k) {
-            r.errors.push("ALIPAY_PUBLIC_KEY", e);
+    let app_cert = r.secret("ALIPAY_APP_CERT");
+    let (public_key, cert_sns) = if let Some(app_cert) = app_cert {
+        // Certificate mode: the SNs are sent with every request, and Alipay's
+        // key comes from its public certificate.
+        let root = r.required_secret(
+            "ALIPAY_ROOT_CERT",
+            "certificate mode needs alipayRootCert.crt",
+        );
+        let public_cert = r.required_secret(
+            "ALIPAY_PUBLIC_CERT",
+            "certificate mode needs alipayCertPublicKey_RSA2.crt",
+        );
+        let app_sn = match crate::providers::x509::Certificate::from_pem(&app_cert)
+            .and_then(|c| c.alipay_sn())
+        {
+            Ok(sn) => Some(sn),
+            Err(e) => {
+                r.errors.push(
+                    "ALIPAY_APP_CERT",
+                    format!("is not a usable certificate: {e}"),
+                );
+                None
+            }
+        };
+        let root_sn = root.as_deref().and_then(|pem| {
+            match crate::providers::x509::alipay_root_cert_sn(pem) {
+                Ok(sn) => Some(sn),
+                Err(e) => {
+                    r.errors.push(
+                        "ALIPAY_ROOT_CERT",
+                        format!("is not a usable certificate chain: {e}"),
+                    );
+                    None
+                }
+            }
+        });
+        let key = public_cert.as_deref().and_then(|pem| {
+            match crate::providers::x509::Certificate::from_pem(pem).and_then(|c| c.public_key()) {
+                Ok(k) => {
+                    rsa::pkcs8::EncodePublicKey::to_public_key_pem(&k, rsa::pkcs8::LineEnding::LF)
+                        .ok()
+                }
+                Err(e) => {
+                    r.errors.push(
+                        "ALIPAY_PUBLIC_CERT",
+                        format!("is not a usable certificate: {e}"),
+                    );
+                    None
+                }
+            }
+        });
+        (key, app_sn.zip(root_sn))
+    } else {
+        let public_key = r.required_secret("ALIPAY_PUBLIC_KEY", "the Alipay public key that signs answers and notifications (or ALIPAY_APP_CERT, ALIPAY_ROOT_CERT and ALIPAY_PUBLIC_CERT for certificate mode)");
+        if let Some(k) = &public_key {
+            if let Err(e) = crate::keys::parse_public_key(k) {
+                r.errors.push("ALIPAY_PUBLIC_KEY", e);
+            }
+            refuse_development_key(r, prod, "ALIPAY_PUBLIC_KEY", k);
         }
-        refuse_development_key(r, prod, "ALIPAY_PUBLIC_KEY", k);
-    }
+        (public_key, None)
+    };
     let seller_id = r.opt("ALIPAY_SELLER_ID");
     let default_gateway = if sandbox {
         ALIPAY_SANDBOX_GATEWAY
@@ -529,6 +585,7 @@ fn read_alipay(r: &mut Reader<'_>, prod: bool) -> Option<AlipaySettings> {
         app_id,
         private_key: SecretString::from(private_key?),
         alipay_public_key: public_key?,
+        cert_sns,
         seller_id,
         gateway,
         sandbox,
@@ -687,6 +744,57 @@ mod tests {
             ("ALIPAY_PUBLIC_KEY", dev_keys::ALIPAY_PLATFORM_PUB),
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn alipay_certificate_mode_computes_the_serial_numbers() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors");
+        let file = |n: &str| dir.join(n).to_string_lossy().into_owned();
+        let c = config(&[
+            ("ALIPAY_APP_ID", "2021000000000001"),
+            (
+                "ALIPAY_PRIVATE_KEY_FILE",
+                &file("alipay-node-app-private-key.pem"),
+            ),
+            (
+                "ALIPAY_APP_CERT_FILE",
+                &file("yansongda-alipayAppPublicCert.crt"),
+            ),
+            (
+                "ALIPAY_ROOT_CERT_FILE",
+                &file("yansongda-alipayRootCert.crt"),
+            ),
+            (
+                "ALIPAY_PUBLIC_CERT_FILE",
+                &file("yansongda-alipayPublicCert.crt"),
+            ),
+        ])
+        .expect("certificate mode is valid");
+        let a = c.alipay.expect("alipay");
+        assert_eq!(
+            a.cert_sns,
+            Some((
+                "e90dd23a37c5c7b616e003970817ff82".to_owned(),
+                "687b59193f3f462dd5336e5abf83c5d8_02941eef3187dddf3d3b83462e1dfcf6".to_owned()
+            ))
+        );
+        assert!(crate::keys::parse_public_key(&a.alipay_public_key).is_ok());
+        let errors = config(&[
+            ("ALIPAY_APP_ID", "2021000000000001"),
+            (
+                "ALIPAY_PRIVATE_KEY_FILE",
+                &file("alipay-node-app-private-key.pem"),
+            ),
+            (
+                "ALIPAY_APP_CERT",
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+            ),
+        ])
+        .expect_err("broken certificate mode");
+        let named = vars_named(&errors);
+        for var in ["ALIPAY_APP_CERT", "ALIPAY_ROOT_CERT", "ALIPAY_PUBLIC_CERT"] {
+            assert!(named.contains(&var), "{var} not named in {errors}");
+        }
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub fn build(
             signer,
             verifier,
             a.seller_id.clone(),
-            None,
+            a.cert_sns.clone(),
             log,
         )));
     } else if let Some(base) = simulator_base {

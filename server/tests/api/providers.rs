@@ -659,3 +659,52 @@ async fn the_payer_can_let_an_order_expire() {
         .expect("pay after expiry");
     assert_eq!(again.status(), 409, "an expired order cannot be paid");
 }
+
+#[tokio::test]
+async fn oversized_or_malformed_callbacks_are_refused_before_anything_else() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let wechat = app.payments.wechat.clone().expect("wechat");
+    let alipay = app.payments.alipay.clone().expect("alipay");
+    let huge = vec![b'a'; 70 * 1024];
+    assert!(matches!(
+        wechat.parse_notify(&HeaderMap::new(), &huge).await,
+        Err(ProviderError::Malformed(_))
+    ));
+    assert!(matches!(
+        alipay.parse_notify(&HeaderMap::new(), &huge).await,
+        Err(ProviderError::Malformed(_))
+    ));
+    // No signature headers at all.
+    assert!(matches!(
+        wechat.parse_notify(&HeaderMap::new(), b"{}").await,
+        Err(ProviderError::Verification(_))
+    ));
+    // A form without a signature, and bytes that are not a form.
+    assert!(matches!(
+        alipay
+            .parse_notify(&HeaderMap::new(), b"out_trade_no=A1&total_amount=1.00")
+            .await,
+        Err(ProviderError::Verification(_))
+    ));
+    assert!(alipay
+        .parse_notify(&HeaderMap::new(), &[0xff, 0xfe, 0x00])
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn the_cashier_form_auto_submits_the_signed_parameters() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let client = server::providers::simulated_alipay(&app.simulator_base, PaymentLog::disabled())
+        .expect("client");
+    let no = out_trade_no();
+    let html = client
+        .page_pay_form(&payment(&no, 100, "http://127.0.0.1:9/n"))
+        .expect("form");
+    assert!(
+        html.contains("method=\"post\"")
+            && html.contains("name=\"sign\"")
+            && html.contains(".submit()")
+    );
+    assert!(html.contains("alipay.trade.page.pay"));
+}

@@ -385,6 +385,9 @@ fn parse<T: serde::de::DeserializeOwned>(a: &Answer) -> Result<T, ProviderError>
     serde_json::from_str(&a.body).map_err(|e| ProviderError::Malformed(e.to_string()))
 }
 
+/// Larger callbacks are refused unread.
+pub const MAX_NOTIFY_BYTES: usize = 64 * 1024;
+
 /// WeChat Pay's description limit, in characters.
 const MAX_DESCRIPTION: usize = 127;
 
@@ -575,6 +578,9 @@ impl WechatPayV3 {
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<NotifyEvent, ProviderError> {
+        if body.len() > MAX_NOTIFY_BYTES {
+            return Err(ProviderError::Malformed("the callback is too large".into()));
+        }
         // The signature first, on the raw bytes; nothing is parsed before.
         self.verify_signed(headers, body).await?;
         let envelope: wire::NotifyEnvelope =
