@@ -197,3 +197,79 @@ mod tests {
         assert_eq!(Lang::from_cookie_header(""), Lang::Zh);
     }
 }
+
+/// The text of a validation error, for the payer.
+pub fn answer_error_text(lang: Lang, e: &crate::domain::form::AnswerError) -> String {
+    use crate::domain::form::AnswerError as E;
+    let zh = lang == Lang::Zh;
+    match e {
+        E::Required => if zh { "必填" } else { "Required" }.into(),
+        E::WrongType => if zh {
+            "格式不正确"
+        } else {
+            "Wrong kind of value"
+        }
+        .into(),
+        E::TooLong { max } => {
+            if zh {
+                format!("最多 {max} 个字")
+            } else {
+                format!("At most {max} characters")
+            }
+        }
+        E::NotANumber => if zh {
+            "请输入整数"
+        } else {
+            "Enter a whole number"
+        }
+        .into(),
+        E::OutOfRange => if zh {
+            "超出允许的范围"
+        } else {
+            "Outside the allowed range"
+        }
+        .into(),
+        E::BadPhone => if zh {
+            "请输入有效的手机号"
+        } else {
+            "Enter a valid mainland mobile number"
+        }
+        .into(),
+        E::BadEmail => if zh {
+            "请输入有效的邮箱"
+        } else {
+            "Enter a valid email address"
+        }
+        .into(),
+        E::BadDate => if zh {
+            "请输入有效的日期"
+        } else {
+            "Enter a valid date"
+        }
+        .into(),
+        E::UnknownOption => if zh {
+            "请选择列表中的选项"
+        } else {
+            "Choose one of the options"
+        }
+        .into(),
+        E::BadAmount => if zh {
+            "请输入金额，如 12.34（最多两位小数）"
+        } else {
+            "Enter an amount such as 12.34 (two decimals at most)"
+        }
+        .into(),
+        E::BadQuantity => if zh {
+            "数量不正确"
+        } else {
+            "Wrong quantity"
+        }
+        .into(),
+        E::UnknownField => if zh {
+            "表单中没有这一项"
+        } else {
+            "This form has no such field"
+        }
+        .into(),
+    }
+}

@@ -81,9 +81,14 @@ pub struct Config {
     pub notify_url: Option<Url>,
     /// Base URL the payer's browser returns to (defaults to the public base URL).
     pub return_url: Option<Url>,
-    pub order_expire_minutes: u32,
+    /// How long an order waits for payment (fractions allowed, for tests).
+    pub order_expire_minutes: f64,
     /// Real seconds per simulated second in the provider simulator (tests compress time).
     pub simulator_time_scale: f64,
+    /// How long after its creation a pending order is first queried at the provider.
+    pub reconcile_first_check_ms: i64,
+    /// How often the reconciler looks for due orders.
+    pub reconcile_tick_ms: u64,
     pub wechat: Option<WechatSettings>,
     pub alipay: Option<AlipaySettings>,
 }
@@ -330,15 +335,15 @@ impl Config {
         }
 
         let order_expire_minutes = match r.opt("ORDER_EXPIRE_MINUTES") {
-            None => 15,
-            Some(v) => match v.parse::<u32>() {
-                Ok(m) if (1..=1440).contains(&m) => m,
+            None => 15.0,
+            Some(v) => match v.parse::<f64>() {
+                Ok(m) if m > 0.0 && m <= 1440.0 => m,
                 _ => {
                     r.errors.push(
                         "ORDER_EXPIRE_MINUTES",
-                        "must be a whole number of minutes from 1 to 1440",
+                        "must be a number of minutes above 0, at most 1440",
                     );
-                    15
+                    15.0
                 }
             },
         };
@@ -353,6 +358,33 @@ impl Config {
                         "must be a number above 0 and at most 100",
                     );
                     1.0
+                }
+            },
+        };
+
+        let reconcile_first_check_ms = match r.opt("RECONCILE_FIRST_CHECK_SECS") {
+            None => 30_000,
+            Some(v) => match v.parse::<f64>() {
+                Ok(x) if x > 0.0 && x <= 3600.0 => (x * 1000.0) as i64,
+                _ => {
+                    r.errors.push(
+                        "RECONCILE_FIRST_CHECK_SECS",
+                        "must be a number of seconds above 0, at most 3600",
+                    );
+                    30_000
+                }
+            },
+        };
+        let reconcile_tick_ms = match r.opt("RECONCILE_TICK_MS") {
+            None => 2_000,
+            Some(v) => match v.parse::<u64>() {
+                Ok(x) if (10..=600_000).contains(&x) => x,
+                _ => {
+                    r.errors.push(
+                        "RECONCILE_TICK_MS",
+                        "must be whole milliseconds from 10 to 600000",
+                    );
+                    2_000
                 }
             },
         };
@@ -379,6 +411,8 @@ impl Config {
                 return_url,
                 order_expire_minutes,
                 simulator_time_scale,
+                reconcile_first_check_ms,
+                reconcile_tick_ms,
                 wechat,
                 alipay,
             })
@@ -637,7 +671,7 @@ mod tests {
         assert_eq!(c.addr.to_string(), DEFAULT_ADDR);
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert!(c.wechat.is_none() && c.alipay.is_none());
-        assert_eq!(c.order_expire_minutes, 15);
+        assert_eq!(c.order_expire_minutes, 15.0);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The formpay server as a library: the binary and the black-box tests build
 //! the same [`Application`].
 
+mod api;
 pub mod config;
 mod csrf;
 mod health;
 pub mod keys;
+mod notify;
 pub mod payment_log;
 pub mod providers;
 pub mod simulator;
@@ -13,7 +15,7 @@ pub mod telemetry;
 use anyhow::Context;
 use app::ssr::{auth, AppState, Db};
 use app::{shell, App, BUNDLE_NAME};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use config::Config;
 use leptos::prelude::*;
@@ -31,6 +33,7 @@ pub fn site_root() -> String {
 }
 
 pub struct Application {
+    reconcile_tick: std::time::Duration,
     listener: TcpListener,
     router: Router,
     state: AppState,
@@ -91,15 +94,38 @@ impl Application {
             tracing::info!("payment simulator at {base} (development only)");
         }
 
+        if !config.is_production() {
+            app::ssr::forms::ensure_demo_form(&db).await?;
+        }
+        let hub = app::ssr::hub::StatusHub::start(db.clone())
+            .await
+            .context("cannot start the status hub")?;
+        let base = |u: &Option<url::Url>| {
+            u.as_ref()
+                .unwrap_or(&public_base)
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned()
+        };
+        let pay = app::ssr::pay::PaySettings {
+            notify_base: base(&config.notify_url),
+            return_base: base(&config.return_url),
+            order_ttl_ms: (config.order_expire_minutes * 60_000.0) as i64,
+            first_check_ms: config.reconcile_first_check_ms,
+            max_check_interval_ms: 10 * 60_000,
+        };
         let state = AppState {
             leptos_options,
             db,
             login_limiter: Arc::new(auth::LoginLimiter::default()),
             secure_cookies: config.is_production(),
             payments,
+            hub,
+            pay,
         };
         let router = router(state.clone(), simulator.as_ref());
         Ok(Application {
+            reconcile_tick: std::time::Duration::from_millis(config.reconcile_tick_ms),
             listener,
             router,
             state,
@@ -141,14 +167,17 @@ impl Application {
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(
+        let reconciler = tokio::spawn(reconcile_forever(self.state.clone(), self.reconcile_tick));
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(stop)
         .await
-        .context("the server failed")?;
+        .context("the server failed");
+        reconciler.abort();
+        served?;
         tracing::info!("stopped");
         Ok(())
     }
@@ -161,8 +190,34 @@ fn router(state: AppState, simulator: Option<&simulator::Simulator>) -> Router {
     if let Some(sim) = simulator {
         router = router.nest_service("/_simulator", sim.router());
     }
+    let limited = axum::extract::DefaultBodyLimit::max(64 * 1024);
     router
         .route("/healthz", get(health::healthz))
+        .route(
+            "/payment/wechat/notify",
+            post(notify::wechat).layer(limited),
+        )
+        .route(
+            "/payment/wechat/v2/notify",
+            post(notify::wechat_v2).layer(limited),
+        )
+        .route(
+            "/payment/alipay/notify",
+            post(notify::alipay).layer(limited),
+        )
+        .route("/api/v1/openapi.json", get(api::openapi_json))
+        .route("/api/v1/forms/{slug}", get(api::get_form))
+        .route(
+            "/api/v1/forms/{slug}/submissions",
+            post(api::submit).layer(limited),
+        )
+        .route("/api/v1/orders/{id}", get(api::get_order))
+        .route(
+            "/api/v1/orders/{id}/pay",
+            post(api::start_pay).layer(limited),
+        )
+        .route("/api/v1/orders/{id}/check", post(api::check_order))
+        .route("/api/v1/orders/{id}/events", get(api::order_events))
         .route("/readyz", get(health::readyz))
         .leptos_routes_with_context(
             &state,
@@ -207,24 +262,42 @@ async fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Recovery of late callbacks and expired orders, forever. Its state is in the
+/// database, so it survives restarts; several instances share the work.
+async fn reconcile_forever(state: AppState, tick: std::time::Duration) {
+    loop {
+        tokio::time::sleep(tick).await;
+        match app::ssr::pay::reconcile_once(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(orders = n, "reconciled"),
+            Err(e) => tracing::warn!(error = ?e, "reconcile pass failed"),
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
-    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Resolves on ctrl-c or SIGTERM. The handlers are installed when this is
+/// called, not when it is first polled, so call it before start-up work.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        let term = async {
+            match terminate.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
+        }
+        tracing::info!("shutting down: finishing requests in flight");
+    }
 }

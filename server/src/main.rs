@@ -9,6 +9,8 @@ async fn main() {
     let production =
         std::env::var("APP_ENV").is_ok_and(|v| v.trim().eq_ignore_ascii_case("production"));
     telemetry::init(production);
+    // Installed first: a SIGTERM during start-up still stops the server cleanly.
+    let stop = server::shutdown_signal();
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(errors) => {
@@ -24,7 +26,7 @@ async fn main() {
         }
     };
     println!("formpay is listening on http://{}", app.local_addr());
-    if let Err(e) = app.run_until_stopped().await {
+    if let Err(e) = app.run_until(stop).await {
         eprintln!("formpay stopped with an error: {e:#}");
         std::process::exit(1);
     }

@@ -19,6 +19,8 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// The connection URL (PostgreSQL's LISTEN needs its own connection).
+    pub url: String,
 }
 
 impl Backend {
@@ -73,7 +75,7 @@ impl Db {
             .run(&pool)
             .await
             .context("cannot apply the database migrations")?;
-        Ok(Db { pool, backend })
+        Ok(Db { pool, backend, url })
     }
 
     /// Whether the database answers a trivial query.

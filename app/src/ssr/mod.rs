@@ -3,7 +3,12 @@
 
 pub mod auth;
 pub mod db;
+pub mod forms;
+pub mod hub;
+pub mod orders;
+pub mod pay;
 pub mod payment;
+pub mod refunds;
 pub mod state;
 
 pub use db::{Backend, Db};

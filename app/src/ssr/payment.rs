@@ -147,6 +147,8 @@ pub trait PaymentProvider: Send + Sync {
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<NotifyEvent, ProviderError>;
+    /// The path of our callback route for this provider, e.g. `/payment/wechat/notify`.
+    fn notify_path(&self) -> &'static str;
     fn notify_success(&self) -> NotifyReply;
     fn notify_failure(&self, reason: &str) -> NotifyReply;
 }

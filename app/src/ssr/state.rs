@@ -14,6 +14,8 @@ pub struct AppState {
     /// Mark cookies `Secure` (production, behind HTTPS).
     pub secure_cookies: bool,
     pub payments: super::payment::PaymentProviders,
+    pub hub: super::hub::StatusHub,
+    pub pay: super::pay::PaySettings,
 }
 
 impl AppState {

@@ -302,6 +302,10 @@ impl PaymentProvider for WechatPayV2 {
         result.map(NotifyEvent::Trade)
     }
 
+    fn notify_path(&self) -> &'static str {
+        "/payment/wechat/v2/notify"
+    }
+
     fn notify_success(&self) -> NotifyReply {
         NotifyReply {
             status: 200,

@@ -9,6 +9,7 @@ pub const ADMIN_EMAIL: &str = "admin@test.example";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
+    pub database_url: String,
     pub address: String,
     /// Keeps cookies, does not follow redirects.
     pub client: reqwest::Client,
@@ -72,6 +73,9 @@ pub fn test_settings(database_url: &str) -> HashMap<String, String> {
         ("ADMIN_PASSWORD", ADMIN_PASSWORD),
         // One simulated second lasts a millisecond: retries and refunds happen at once.
         ("SIMULATOR_TIME_SCALE", "0.001"),
+        // Late callbacks are looked for quickly.
+        ("RECONCILE_FIRST_CHECK_SECS", "0.3"),
+        ("RECONCILE_TICK_MS", "50"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -79,9 +83,18 @@ pub fn test_settings(database_url: &str) -> HashMap<String, String> {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// A test instance with some settings changed.
+pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
     let database = DatabaseGuard::create(backend).await;
     let url = database.url.clone();
-    spawn_app_on(Some(database), test_settings(&url)).await
+    let mut settings = test_settings(&url);
+    for (k, v) in extra {
+        settings.insert((*k).to_owned(), (*v).to_owned());
+    }
+    spawn_app_on(Some(database), settings).await
 }
 
 pub async fn spawn_app_on(
@@ -91,6 +104,7 @@ pub async fn spawn_app_on(
     if std::env::var("TEST_LOG").is_ok() {
         server::telemetry::init(false);
     }
+    let settings_url = settings.get("DATABASE_URL").cloned().unwrap_or_default();
     let config =
         Config::from_lookup(&move |k| settings.get(k).cloned()).expect("test settings are valid");
     let app = Application::build(config)
@@ -109,6 +123,7 @@ pub async fn spawn_app_on(
         let _ = stopped.await;
     }));
     TestApp {
+        database_url: settings_url,
         address,
         client: client(),
         db,

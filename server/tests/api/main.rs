@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod flow;
 mod health;
 mod process;
 mod providers;

@@ -266,8 +266,9 @@ impl PaymentProvider for AlipayClient {
         Provider::Alipay
     }
 
+    /// The seller id (PID), when configured; empty means "not checked".
     fn merchant_id(&self) -> &str {
-        self.seller_id.as_deref().unwrap_or(&self.app_id)
+        self.seller_id.as_deref().unwrap_or("")
     }
 
     fn app_id(&self) -> &str {
@@ -487,6 +488,10 @@ impl PaymentProvider for AlipayClient {
             })
             .await;
         result
+    }
+
+    fn notify_path(&self) -> &'static str {
+        "/payment/alipay/notify"
     }
 
     fn notify_success(&self) -> NotifyReply {

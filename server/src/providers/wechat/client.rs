@@ -555,6 +555,10 @@ impl PaymentProvider for WechatPayV3 {
         result
     }
 
+    fn notify_path(&self) -> &'static str {
+        "/payment/wechat/notify"
+    }
+
     fn notify_success(&self) -> NotifyReply {
         NotifyReply {
             status: 204,

@@ -1,0 +1,356 @@
+//! Forms and submissions in the database.
+
+use super::{now_ms, random_token, Db};
+use crate::domain::form::{
+    availability, Availability, CheckedAnswers, Field, FormDef, FormStatus, PublicForm,
+};
+use crate::domain::{Money, OrderStatus};
+use anyhow::Context;
+use sqlx::Row;
+
+/// A stored form.
+#[derive(Clone, Debug)]
+pub struct FormRecord {
+    pub id: String,
+    pub status: FormStatus,
+    pub def: FormDef,
+    pub submission_count: i64,
+    pub created_at: i64,
+}
+
+impl FormRecord {
+    pub fn availability(&self) -> Availability {
+        availability(
+            self.status,
+            self.def.opens_at,
+            self.def.closes_at,
+            self.def.max_submissions,
+            self.submission_count,
+            now_ms(),
+        )
+    }
+
+    pub fn public(&self) -> PublicForm {
+        PublicForm {
+            slug: self.def.slug.clone(),
+            title: self.def.title.clone(),
+            description: self.def.description.clone(),
+            fields: self.def.fields.clone(),
+            success_message: self.def.success_message.clone(),
+            availability: self.availability(),
+        }
+    }
+}
+
+const FORM_COLUMNS: &str = "id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at";
+
+fn form_from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<FormRecord> {
+    let fields: Vec<Field> = serde_json::from_str(&r.try_get::<String, _>("fields_json")?)
+        .context("stored fields are unreadable")?;
+    Ok(FormRecord {
+        id: r.try_get("id")?,
+        status: FormStatus::parse(&r.try_get::<String, _>("status")?)
+            .context("unknown form status")?,
+        def: FormDef {
+            slug: r.try_get("slug")?,
+            title: r.try_get("title")?,
+            description: r.try_get("description")?,
+            fields,
+            opens_at: r.try_get("opens_at")?,
+            closes_at: r.try_get("closes_at")?,
+            max_submissions: r.try_get("max_submissions")?,
+            success_message: r.try_get("success_message")?,
+        },
+        submission_count: r.try_get("submission_count")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+pub async fn form_by_slug(db: &Db, slug: &str) -> anyhow::Result<Option<FormRecord>> {
+    let row = sqlx::query(&format!("SELECT {FORM_COLUMNS} FROM forms WHERE slug = $1"))
+        .bind(slug)
+        .fetch_optional(&db.pool)
+        .await
+        .context("cannot read the form")?;
+    row.as_ref().map(form_from_row).transpose()
+}
+
+pub async fn form_by_id(db: &Db, id: &str) -> anyhow::Result<Option<FormRecord>> {
+    let row = sqlx::query(&format!("SELECT {FORM_COLUMNS} FROM forms WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await
+        .context("cannot read the form")?;
+    row.as_ref().map(form_from_row).transpose()
+}
+
+pub async fn list_forms(db: &Db) -> anyhow::Result<Vec<FormRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {FORM_COLUMNS} FROM forms ORDER BY created_at DESC"
+    ))
+    .fetch_all(&db.pool)
+    .await
+    .context("cannot list forms")?;
+    rows.iter().map(form_from_row).collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveFormError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the link name is already used by another form")]
+    SlugTaken,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Creates (id = None) or updates a form. Its status is not changed here.
+pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<String, SaveFormError> {
+    def.validate().map_err(SaveFormError::Invalid)?;
+    let taken = sqlx::query("SELECT id FROM forms WHERE slug = $1")
+        .bind(&def.slug)
+        .fetch_optional(&db.pool)
+        .await
+        .context("cannot check the link name")?
+        .map(|r| r.try_get::<String, _>("id"))
+        .transpose()
+        .context("bad row")?;
+    if taken.is_some() && taken.as_deref() != id {
+        return Err(SaveFormError::SlugTaken);
+    }
+    let fields = serde_json::to_string(&def.fields).context("cannot encode fields")?;
+    let now = now_ms();
+    let id = match id {
+        Some(id) => {
+            let done = sqlx::query(
+                "UPDATE forms SET slug = $1, title = $2, description = $3, fields_json = $4, opens_at = $5, closes_at = $6, max_submissions = $7, success_message = $8, updated_at = $9 WHERE id = $10",
+            )
+            .bind(&def.slug)
+            .bind(&def.title)
+            .bind(&def.description)
+            .bind(fields)
+            .bind(def.opens_at)
+            .bind(def.closes_at)
+            .bind(def.max_submissions)
+            .bind(&def.success_message)
+            .bind(now)
+            .bind(id)
+            .execute(&db.pool)
+            .await
+            .context("cannot update the form")?;
+            if done.rows_affected() == 0 {
+                return Err(SaveFormError::Invalid("no such form".into()));
+            }
+            id.to_owned()
+        }
+        None => {
+            let id = random_token().to_string();
+            sqlx::query(
+                "INSERT INTO forms (id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, 0, $10, $10)",
+            )
+            .bind(&id)
+            .bind(&def.slug)
+            .bind(&def.title)
+            .bind(&def.description)
+            .bind(fields)
+            .bind(def.opens_at)
+            .bind(def.closes_at)
+            .bind(def.max_submissions)
+            .bind(&def.success_message)
+            .bind(now)
+            .execute(&db.pool)
+            .await
+            .map_err(|e| match e.as_database_error().map(|d| d.is_unique_violation()) {
+                Some(true) => SaveFormError::SlugTaken,
+                _ => SaveFormError::Unexpected(anyhow::Error::new(e).context("cannot create the form")),
+            })?;
+            id
+        }
+    };
+    Ok(id)
+}
+
+pub async fn set_status(db: &Db, id: &str, status: FormStatus) -> anyhow::Result<bool> {
+    let done = sqlx::query("UPDATE forms SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .context("cannot change the form status")?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What a successful submission created.
+#[derive(Clone, Debug)]
+pub struct Submitted {
+    pub submission_id: String,
+    pub order: Option<NewOrderRecord>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewOrderRecord {
+    pub id: String,
+    pub out_trade_no: String,
+    pub amount: Money,
+    pub status: OrderStatus,
+    pub receipt_token: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the form does not take submissions: {0:?}")]
+    Unavailable(Availability),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// A merchant order number both providers accept: `FP` + Beijing-free UTC
+/// timestamp + 12 random digits (28 characters).
+pub fn new_out_trade_no() -> String {
+    use rand::Rng;
+    let secs = now_ms() / 1000;
+    let mut rng = rand::thread_rng();
+    let digits: String = (0..12)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect();
+    format!("FP{secs:012}{digits}")
+}
+
+/// Stores a checked submission, and its payment order when it has an amount,
+/// in one transaction. The submission counter is a compare-and-set, so
+/// concurrent submissions never exceed the form's maximum.
+pub async fn submit(
+    db: &Db,
+    form: &FormRecord,
+    checked: &CheckedAnswers,
+    order_ttl_ms: i64,
+) -> Result<Submitted, SubmitError> {
+    let availability = form.availability();
+    if availability != Availability::Open {
+        return Err(SubmitError::Unavailable(availability));
+    }
+    let now = now_ms();
+    let mut tx = db
+        .pool
+        .begin()
+        .await
+        .context("cannot start a transaction")?;
+    let counted = sqlx::query(
+        "UPDATE forms SET submission_count = submission_count + 1 WHERE id = $1 AND status = 'published' AND (max_submissions IS NULL OR submission_count < max_submissions)",
+    )
+    .bind(&form.id)
+    .execute(&mut *tx)
+    .await
+    .context("cannot count the submission")?;
+    if counted.rows_affected() != 1 {
+        return Err(SubmitError::Unavailable(Availability::Full));
+    }
+    let submission_id = random_token().to_string();
+    let answers_json = serde_json::to_string(&checked.answers).context("cannot encode answers")?;
+    let search_text = checked
+        .answers
+        .iter()
+        .map(|(k, a)| {
+            crate::domain::form::answer_text(form.def.fields.iter().find(|f| &f.key == k), a)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    sqlx::query("INSERT INTO submissions (id, form_id, answers_json, search_text, amount_fen, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&submission_id)
+        .bind(&form.id)
+        .bind(answers_json)
+        .bind(search_text)
+        .bind(checked.amount.map(Money::fen))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("cannot store the submission")?;
+    let order = match checked.amount {
+        Some(amount) => {
+            let order = NewOrderRecord {
+                id: random_token().to_string(),
+                out_trade_no: new_out_trade_no(),
+                amount,
+                status: OrderStatus::Created,
+                receipt_token: random_token().to_string(),
+                expires_at: now + order_ttl_ms,
+            };
+            sqlx::query(
+                "INSERT INTO orders (id, out_trade_no, submission_id, form_id, amount_fen, status, receipt_token, refunded_fen, expires_at, next_check_at, check_attempts, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, 0, $10, $10)",
+            )
+            .bind(&order.id)
+            .bind(&order.out_trade_no)
+            .bind(&submission_id)
+            .bind(&form.id)
+            .bind(amount.fen())
+            .bind(order.status.as_str())
+            .bind(&order.receipt_token)
+            .bind(order.expires_at)
+            .bind(order.expires_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("cannot store the order")?;
+            super::orders::insert_event(
+                &mut tx,
+                &order.id,
+                "created",
+                None,
+                Some(OrderStatus::Created),
+                &format!("amount {}", amount),
+            )
+            .await?;
+            Some(order)
+        }
+        None => None,
+    };
+    tx.commit().await.context("cannot commit the submission")?;
+    Ok(Submitted {
+        submission_id,
+        order,
+    })
+}
+
+/// The demo form a newcomer finds at `/f/demo` in development.
+pub async fn ensure_demo_form(db: &Db) -> anyhow::Result<()> {
+    if form_by_slug(db, "demo").await?.is_some() {
+        return Ok(());
+    }
+    use crate::domain::form::{FieldKind, PaymentMode};
+    let def = FormDef {
+        slug: "demo".into(),
+        title: "示例表单：活动报名".into(),
+        description: "这是开发环境自动创建的示例表单。填写后可用微信支付或支付宝（模拟器）付款。\nA demo form created in development: fill it in and pay with the simulator.".into(),
+        fields: vec![
+            Field { key: "name".into(), label: "姓名 Name".into(), help: String::new(), required: true, kind: FieldKind::ShortText },
+            Field { key: "phone".into(), label: "手机号 Mobile".into(), help: "中国大陆手机号".into(), required: false, kind: FieldKind::Phone },
+            Field {
+                key: "amount".into(),
+                label: "金额 Amount (¥)".into(),
+                help: "0.01 – 10,000 元".into(),
+                required: true,
+                kind: FieldKind::Payment(PaymentMode::PayerAmount {
+                    min: Money::from_fen(1).context("amount")?,
+                    max: Money::from_fen(1_000_000).context("amount")?,
+                }),
+            },
+        ],
+        opens_at: None,
+        closes_at: None,
+        max_submissions: None,
+        success_message: "提交成功，谢谢！".into(),
+    };
+    let id = match save_form(db, None, &def).await {
+        Ok(id) => id,
+        // Another instance created it at the same moment.
+        Err(SaveFormError::SlugTaken) => return Ok(()),
+        Err(e) => return Err(anyhow::anyhow!("cannot create the demo form: {e}")),
+    };
+    set_status(db, &id, FormStatus::Published).await?;
+    Ok(())
+}

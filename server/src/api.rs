@@ -1,0 +1,461 @@
+//! The public JSON API (`/api/v1`), for integrators and tests, documented by
+//! an OpenAPI document generated from these handlers.
+
+use app::domain::form::{check_answers, AnswerError, Availability};
+use app::domain::Channel;
+use app::ssr::forms::{self, SubmitError};
+use app::ssr::pay::{self, PayError};
+use app::ssr::payment::PayAction;
+use app::ssr::{orders, AppState};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use utoipa::{OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "formpay public API",
+        version = "1",
+        description = "Forms, submissions and payment orders. Amounts are integer fen; a payer-entered amount is sent as a yuan string such as \"12.34\"."
+    ),
+    paths(
+        get_form,
+        submit,
+        get_order,
+        start_pay,
+        check_order,
+        order_events,
+        openapi_json
+    ),
+    components(schemas(
+        PublicFormDto,
+        SubmitRequest,
+        SubmitResponse,
+        OrderDto,
+        FieldErrorDto,
+        ValidationErrorDto,
+        PayRequest,
+        PayResponse,
+        ErrorDto
+    ))
+)]
+pub struct ApiDoc;
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDto {
+    /// A stable code: not_found, unavailable, not_payable, expired, channel_unavailable, provider_error, internal.
+    pub error: String,
+    pub message: String,
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(ErrorDto {
+            error: code.into(),
+            message: message.into(),
+        }),
+    )
+        .into_response()
+}
+
+fn internal(e: impl std::fmt::Debug) -> Response {
+    tracing::error!(error = ?e, "api failure");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "something went wrong; try again",
+    )
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PublicFormDto {
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub success_message: String,
+    /// open, not_published, closed, not_yet_open, ended or full.
+    pub availability: String,
+    /// The fields: `{key, label, help, required, type, …}`; a payment field adds `mode` and its amounts in fen.
+    #[schema(value_type = Vec<Object>)]
+    pub fields: Vec<serde_json::Value>,
+}
+
+fn availability_name(a: Availability) -> String {
+    serde_json::to_value(a)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A published form.
+#[utoipa::path(get, path = "/api/v1/forms/{slug}", params(("slug" = String, Path, description = "the form's link name")),
+    responses((status = 200, body = PublicFormDto), (status = 404, body = ErrorDto)))]
+pub async fn get_form(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
+    match forms::form_by_slug(&state.db, &slug).await {
+        Ok(Some(f)) if f.availability() != Availability::NotPublished => {
+            let p = f.public();
+            Json(PublicFormDto {
+                slug: p.slug,
+                title: p.title,
+                description: p.description,
+                success_message: p.success_message,
+                availability: availability_name(p.availability),
+                fields: p
+                    .fields
+                    .iter()
+                    .filter_map(|f| serde_json::to_value(f).ok())
+                    .collect(),
+            })
+            .into_response()
+        }
+        Ok(_) => error(StatusCode::NOT_FOUND, "not_found", "no such form"),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SubmitRequest {
+    /// Field key → answer. Text fields take strings, numbers integers (or digit strings),
+    /// choices an option key (multiple: an array), a payer-entered amount a yuan string,
+    /// a priced option its key or `{"option": key, "quantity": n}`.
+    #[schema(value_type = Object)]
+    pub answers: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderDto {
+    /// Unguessable: use it in `/pay/{id}` and the order routes.
+    pub id: String,
+    pub out_trade_no: String,
+    pub status: String,
+    pub amount_fen: i64,
+    /// Unix milliseconds after which the order can no longer be paid.
+    pub expires_at: i64,
+    pub channel: Option<String>,
+    pub transaction_id: Option<String>,
+    pub paid_at: Option<i64>,
+    /// The payer's page and receipt.
+    pub pay_url: String,
+    pub receipt_url: String,
+}
+
+fn order_dto(o: &orders::OrderRecord) -> OrderDto {
+    OrderDto {
+        id: o.id.clone(),
+        out_trade_no: o.out_trade_no.clone(),
+        status: o.status.as_str().into(),
+        amount_fen: o.amount.fen(),
+        expires_at: o.expires_at,
+        channel: o.channel.map(|c| c.as_str().to_owned()),
+        transaction_id: o.transaction_id.clone(),
+        paid_at: o.paid_at,
+        pay_url: format!("/pay/{}", o.id),
+        receipt_url: format!("/r/{}", o.receipt_token),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SubmitResponse {
+    pub submission_id: String,
+    pub order: Option<OrderDto>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FieldErrorDto {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ValidationErrorDto {
+    pub error: String,
+    pub errors: Vec<FieldErrorDto>,
+}
+
+pub fn field_errors(errors: &BTreeMap<String, AnswerError>) -> Vec<FieldErrorDto> {
+    errors
+        .iter()
+        .map(|(k, e)| FieldErrorDto {
+            field: k.clone(),
+            code: e.code().into(),
+            message: app::i18n::answer_error_text(app::i18n::Lang::Zh, e),
+        })
+        .collect()
+}
+
+/// Submits answers; creates the payment order when the form has a payment field.
+#[utoipa::path(post, path = "/api/v1/forms/{slug}/submissions", request_body = SubmitRequest, params(("slug" = String, Path)),
+    responses((status = 201, body = SubmitResponse), (status = 404, body = ErrorDto), (status = 409, body = ErrorDto, description = "closed, not yet open, ended or full"), (status = 422, body = ValidationErrorDto)))]
+pub async fn submit(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: SubmitRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                format!("the body is not {{\"answers\": {{…}}}}: {e}"),
+            )
+        }
+    };
+    let form = match forms::form_by_slug(&state.db, &slug).await {
+        Ok(Some(f)) if f.availability() != Availability::NotPublished => f,
+        Ok(_) => return error(StatusCode::NOT_FOUND, "not_found", "no such form"),
+        Err(e) => return internal(e),
+    };
+    let availability = form.availability();
+    if availability != Availability::Open {
+        return error(
+            StatusCode::CONFLICT,
+            "unavailable",
+            format!(
+                "the form does not take submissions: {}",
+                availability_name(availability)
+            ),
+        );
+    }
+    let checked = match check_answers(&form.def.fields, &req.answers) {
+        Ok(c) => c,
+        Err(errors) => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(ValidationErrorDto {
+                    error: "invalid".into(),
+                    errors: field_errors(&errors),
+                }),
+            )
+                .into_response()
+        }
+    };
+    match forms::submit(&state.db, &form, &checked, state.pay.order_ttl_ms).await {
+        Ok(s) => {
+            let order = match &s.order {
+                Some(o) => match orders::by_id(&state.db, &o.id).await {
+                    Ok(Some(rec)) => Some(order_dto(&rec)),
+                    Ok(None) => None,
+                    Err(e) => return internal(e),
+                },
+                None => None,
+            };
+            (
+                StatusCode::CREATED,
+                Json(SubmitResponse {
+                    submission_id: s.submission_id,
+                    order,
+                }),
+            )
+                .into_response()
+        }
+        Err(SubmitError::Unavailable(a)) => error(
+            StatusCode::CONFLICT,
+            "unavailable",
+            format!(
+                "the form does not take submissions: {}",
+                availability_name(a)
+            ),
+        ),
+        Err(SubmitError::Unexpected(e)) => internal(e),
+    }
+}
+
+/// An order's status.
+#[utoipa::path(get, path = "/api/v1/orders/{id}", params(("id" = String, Path)), responses((status = 200, body = OrderDto), (status = 404, body = ErrorDto)))]
+pub async fn get_order(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match orders::by_id(&state.db, &id).await {
+        Ok(Some(o)) => Json(order_dto(&o)).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "not_found", "no such order"),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PayRequest {
+    /// wechat_native, alipay_page or alipay_qr.
+    pub channel: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PayResponse {
+    pub channel: String,
+    /// qr_code (show `qr_code` as a QR code) or redirect (send the browser to `redirect_url`).
+    pub kind: String,
+    pub qr_code: Option<String>,
+    pub redirect_url: Option<String>,
+    pub expires_at: i64,
+}
+
+pub fn pay_error(e: PayError) -> Response {
+    match e {
+        PayError::NotFound => error(StatusCode::NOT_FOUND, "not_found", "no such order"),
+        PayError::NotPayable(s) => error(
+            StatusCode::CONFLICT,
+            "not_payable",
+            format!("the order is {s}"),
+        ),
+        PayError::Expired => error(StatusCode::CONFLICT, "expired", "the order has expired"),
+        PayError::ChannelUnavailable => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "channel_unavailable",
+            "this payment method is not available",
+        ),
+        PayError::Provider(p) => {
+            tracing::warn!(error = %p, "provider call failed");
+            error(
+                StatusCode::BAD_GATEWAY,
+                "provider_error",
+                "the payment provider did not answer as expected; try again",
+            )
+        }
+        PayError::Unexpected(e) => internal(e),
+    }
+}
+
+/// Starts paying an order through a channel: answers the QR content or the cashier URL.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/pay", request_body = PayRequest, params(("id" = String, Path)),
+    responses((status = 200, body = PayResponse), (status = 404, body = ErrorDto), (status = 409, body = ErrorDto), (status = 422, body = ErrorDto), (status = 502, body = ErrorDto)))]
+pub async fn start_pay(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    body: axum::body::Bytes,
+) -> Response {
+    let req: PayRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                format!("the body is not {{\"channel\": …}}: {e}"),
+            )
+        }
+    };
+    let Some(channel) = Channel::parse(&req.channel) else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "channel_unavailable",
+            "channel is wechat_native, alipay_page or alipay_qr",
+        );
+    };
+    match pay::start_payment(&state, &id, channel, Some(addr.ip().to_string())).await {
+        Ok(start) => {
+            let (kind, qr, url) = match start.action {
+                PayAction::QrCode(q) => ("qr_code", Some(q), None),
+                PayAction::Redirect(u) => ("redirect", None, Some(u)),
+            };
+            Json(PayResponse {
+                channel: start.channel.as_str().into(),
+                kind: kind.into(),
+                qr_code: qr,
+                redirect_url: url,
+                expires_at: start.expires_at,
+            })
+            .into_response()
+        }
+        Err(e) => pay_error(e),
+    }
+}
+
+/// "I have paid": asks the provider now and answers the order as it then is.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/check", params(("id" = String, Path)), responses((status = 200, body = OrderDto), (status = 404, body = ErrorDto), (status = 502, body = ErrorDto)))]
+pub async fn check_order(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let order = match orders::by_id(&state.db, &id).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "not_found", "no such order"),
+        Err(e) => return internal(e),
+    };
+    if let Err(e) = pay::check_now(&state, &order).await {
+        return pay_error(e);
+    }
+    get_order(State(state), Path(id)).await
+}
+
+fn status_event(o: &orders::OrderRecord) -> Event {
+    let data = serde_json::json!({"status": o.status.as_str(), "amount_fen": o.amount.fen(), "paid_at": o.paid_at, "receipt_url": format!("/r/{}", o.receipt_token)});
+    Event::default()
+        .event("status")
+        .id(o.updated_at.to_string())
+        .data(data.to_string())
+}
+
+/// Server-sent events: the current status at once, then each change; ends at a final state.
+#[utoipa::path(get, path = "/api/v1/orders/{id}/events", params(("id" = String, Path)),
+    responses((status = 200, content_type = "text/event-stream", description = "`event: status` with `{\"status\", \"amount_fen\", \"paid_at\", \"receipt_url\"}`; a comment heartbeat every 15 s"), (status = 404, body = ErrorDto)))]
+pub async fn order_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    // Subscribe before reading, so no change can slip between the two.
+    let mut rx = state.hub.subscribe();
+    let order = match orders::by_id(&state.db, &id).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "not_found", "no such order"),
+        Err(e) => return internal(e),
+    };
+    let last_seen: Option<i64> = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let db = state.db.clone();
+    let stream = async_stream::stream! {
+        let mut version = order.updated_at;
+        // A reconnect that already saw this version gets nothing new until a change.
+        if last_seen != Some(order.updated_at) {
+            yield Ok::<Event, std::convert::Infallible>(status_event(&order));
+        }
+        if order.status.is_final_for_payer() {
+            return;
+        }
+        loop {
+            match rx.recv().await {
+                Ok(change) if change.order_id == order.id && change.version > version => {
+                    if let Ok(Some(now)) = orders::by_id(&db, &order.id).await {
+                        version = now.updated_at;
+                        yield Ok(status_event(&now));
+                        if now.status.is_final_for_payer() {
+                            return;
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if let Ok(Some(now)) = orders::by_id(&db, &order.id).await {
+                        if now.updated_at > version {
+                            version = now.updated_at;
+                            yield Ok(status_event(&now));
+                            if now.status.is_final_for_payer() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    };
+    Sse::new(stream)
+        .keep_alive(
+            KeepAlive::new()
+                .interval(Duration::from_secs(15))
+                .text("heartbeat"),
+        )
+        .into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", responses((status = 200, description = "OpenAPI 3 document")))]
+pub async fn openapi_json() -> Response {
+    Json(ApiDoc::openapi()).into_response()
+}

@@ -1,0 +1,488 @@
+//! The payer's whole flow over HTTP: submit, pay at the simulator, verified
+//! callbacks, live status, recovery; on SQLite and PostgreSQL.
+
+use crate::both_backends;
+use crate::helpers::{spawn_app_on, spawn_app_with, test_settings, DatabaseGuard, TestApp};
+use app::ssr::Backend;
+use serde_json::{json, Value};
+use server::providers::crypto::{aes_gcm_encrypt, random_nonce, RsaSigner, SignMessage};
+use server::simulator::{dev_keys, SimProvider};
+use sqlx::Row;
+use std::time::Duration;
+
+pub async fn submit_demo(app: &TestApp, amount: &str) -> Value {
+    let resp = app
+        .client
+        .post(app.url("/api/v1/forms/demo/submissions"))
+        .json(&json!({"answers": {"name": "张三", "phone": "13800138000", "amount": amount}}))
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.expect("json");
+    body["order"].clone()
+}
+
+pub async fn pay(app: &TestApp, order_id: &str, channel: &str) -> Value {
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/orders/{order_id}/pay")))
+        .json(&json!({"channel": channel}))
+        .send()
+        .await
+        .expect("pay");
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    resp.json().await.expect("json")
+}
+
+pub async fn order_status(app: &TestApp, id: &str) -> String {
+    let v: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/orders/{id}")))
+        .send()
+        .await
+        .expect("order")
+        .json()
+        .await
+        .expect("json");
+    v["status"].as_str().unwrap_or_default().to_owned()
+}
+
+pub async fn wait_status(app: &TestApp, id: &str, want: &str) {
+    for _ in 0..200 {
+        if order_status(app, id).await == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "order {id} never became {want} (is {})",
+        order_status(app, id).await
+    );
+}
+
+async fn press(app: &TestApp, payer_url: &str, action: &str) {
+    let resp = app
+        .client
+        .post(format!("{payer_url}/{action}"))
+        .send()
+        .await
+        .expect("payer action");
+    assert!(
+        resp.status().is_redirection(),
+        "{action}: {}",
+        resp.status()
+    );
+}
+
+/// A callback exactly as WeChat Pay sends it, signed with the simulator's platform key.
+pub fn wechat_callback(
+    out_trade_no: &str,
+    amount_fen: i64,
+    mchid: &str,
+) -> (Vec<(&'static str, String)>, String) {
+    let plaintext = json!({
+        "appid": dev_keys::WECHAT_APP_ID, "mchid": mchid, "out_trade_no": out_trade_no,
+        "transaction_id": "4200000000202611270000000001", "trade_type": "NATIVE", "trade_state": "SUCCESS",
+        "trade_state_desc": "支付成功", "success_time": "2026-11-27T12:00:00+08:00",
+        "payer": {"openid": "oTest"}, "amount": {"total": amount_fen, "payer_total": amount_fen, "currency": "CNY"}
+    })
+    .to_string();
+    let nonce = random_nonce(12);
+    let ciphertext = aes_gcm_encrypt(
+        dev_keys::WECHAT_APIV3_KEY.as_bytes(),
+        nonce.as_bytes(),
+        b"transaction",
+        plaintext.as_bytes(),
+    )
+    .expect("encrypt");
+    let body = json!({
+        "id": "EV-1", "create_time": "2026-11-27T12:00:01+08:00", "resource_type": "encrypt-resource",
+        "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
+        "resource": {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM", "ciphertext": ciphertext, "associated_data": "transaction", "nonce": nonce}
+    })
+    .to_string();
+    let ts = (app::ssr::now_ms() / 1000).to_string();
+    let n = random_nonce(32);
+    let signer = RsaSigner::new(
+        server::keys::parse_private_key(dev_keys::WECHAT_PLATFORM_KEY).expect("key"),
+    );
+    let signature = signer
+        .sign_base64(format!("{ts}\n{n}\n{body}\n").as_bytes())
+        .expect("sign");
+    (
+        vec![
+            ("wechatpay-timestamp", ts),
+            ("wechatpay-nonce", n),
+            ("wechatpay-signature", signature),
+            (
+                "wechatpay-serial",
+                dev_keys::WECHAT_PUBLIC_KEY_ID.to_owned(),
+            ),
+        ],
+        body,
+    )
+}
+
+pub async fn post_callback(
+    app: &TestApp,
+    headers: &[(&'static str, String)],
+    body: &str,
+) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(app.url("/payment/wechat/notify"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    req.send().await.expect("callback")
+}
+
+async fn paid_events(app: &TestApp, order_id: &str) -> i64 {
+    sqlx::query("SELECT COUNT(*) AS n FROM order_events WHERE order_id = $1 AND to_status = 'paid'")
+        .bind(order_id)
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("count")
+        .get::<i64, _>("n")
+}
+
+/// Reads server-sent events until a `status` event; returns its status.
+pub async fn next_sse_status(resp: &mut reqwest::Response, buf: &mut String) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(i) = buf.find("\n\n") {
+            let event: String = buf.drain(..i + 2).collect();
+            if event.lines().any(|l| l == "event: status") {
+                let data = event
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .expect("data");
+                let v: Value = serde_json::from_str(data).expect("json");
+                return v["status"].as_str().expect("status").to_owned();
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .expect("an event in time")
+            .expect("stream")
+            .expect("not ended");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+both_backends! {
+    async fn the_demo_form_is_published_and_described(app) {
+        let form: Value = app.client.get(app.url("/api/v1/forms/demo")).send().await.expect("form").json().await.expect("json");
+        assert_eq!(form["availability"], "open");
+        let keys: Vec<&str> = form["fields"].as_array().expect("fields").iter().filter_map(|f| f["key"].as_str()).collect();
+        assert_eq!(keys, ["name", "phone", "amount"]);
+        assert_eq!(form["fields"][2]["mode"], "payer_amount");
+        assert_eq!(app.client.get(app.url("/api/v1/forms/nope")).send().await.expect("404").status(), 404);
+        let doc: Value = app.client.get(app.url("/api/v1/openapi.json")).send().await.expect("doc").json().await.expect("json");
+        assert!(doc["openapi"].as_str().expect("version").starts_with("3."));
+        for path in ["/api/v1/forms/{slug}", "/api/v1/forms/{slug}/submissions", "/api/v1/orders/{id}", "/api/v1/orders/{id}/pay", "/api/v1/orders/{id}/events"] {
+            assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+        }
+    }
+
+    async fn invalid_submissions_get_one_message_per_field_and_store_nothing(app) {
+        let resp = app.client.post(app.url("/api/v1/forms/demo/submissions"))
+            .json(&json!({"answers": {"phone": "123", "amount": "1.234", "evil": "<script>"}})).send().await.expect("submit");
+        assert_eq!(resp.status(), 422);
+        let body: Value = resp.json().await.expect("json");
+        let fields: Vec<&str> = body["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
+        assert_eq!(fields, ["amount", "evil", "name", "phone"]);
+        let malformed = app.client.post(app.url("/api/v1/forms/demo/submissions")).header("content-type", "application/json").body("{nope").send().await.expect("submit");
+        assert_eq!(malformed.status(), 400);
+        for amount in ["0", "10000.01", "-1", "abc"] {
+            let r = app.client.post(app.url("/api/v1/forms/demo/submissions")).json(&json!({"answers": {"name": "x", "amount": amount}})).send().await.expect("submit");
+            assert_eq!(r.status(), 422, "{amount}");
+        }
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM submissions").fetch_one(&app.db.pool).await.expect("count").get("n");
+        assert_eq!(n, 0);
+    }
+
+    async fn a_payer_pays_with_wechat_and_the_status_arrives_by_server_sent_events(app) {
+        let order = submit_demo(&app, "12.34").await;
+        assert_eq!((order["amount_fen"].as_i64(), order["status"].as_str()), (Some(1234), Some("created")));
+        let id = order["id"].as_str().expect("id").to_owned();
+        assert_eq!(id.len(), 32, "an unguessable id");
+
+        let started = pay(&app, &id, "wechat_native").await;
+        assert_eq!(started["kind"], "qr_code");
+        let code_url = started["qr_code"].as_str().expect("code_url").to_owned();
+        assert_eq!(pay(&app, &id, "wechat_native").await["qr_code"].as_str(), Some(code_url.as_str()), "the same QR code again");
+
+        let mut events = app.client.get(app.url(&format!("/api/v1/orders/{id}/events"))).send().await.expect("sse");
+        assert_eq!(events.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/event-stream"));
+        let mut buf = String::new();
+        assert_eq!(next_sse_status(&mut events, &mut buf).await, "pending");
+
+        press(&app, &code_url, "pay").await;
+        assert_eq!(next_sse_status(&mut events, &mut buf).await, "paid", "pushed, no reload");
+        // The stream ends at a final state.
+        let rest = tokio::time::timeout(Duration::from_secs(5), events.chunk()).await.expect("ends");
+        assert!(matches!(rest, Ok(None)), "the stream is closed after paid");
+
+        let done: Value = app.client.get(app.url(&format!("/api/v1/orders/{id}"))).send().await.expect("order").json().await.expect("json");
+        assert_eq!(done["status"], "paid");
+        assert!(done["transaction_id"].as_str().is_some_and(|t| t.starts_with("4200")));
+        assert_eq!(paid_events(&app, &id).await, 1);
+        let receipt = app.client.get(app.url(done["receipt_url"].as_str().expect("receipt"))).send().await.expect("receipt");
+        assert_eq!(receipt.status(), 200);
+    }
+
+    async fn a_payer_pays_with_alipay_through_the_cashier(app) {
+        let order = submit_demo(&app, "99.99").await;
+        let id = order["id"].as_str().expect("id").to_owned();
+        let started = pay(&app, &id, "alipay_page").await;
+        assert_eq!(started["kind"], "redirect");
+        let cashier = app.client.get(started["redirect_url"].as_str().expect("url")).send().await.expect("cashier");
+        assert_eq!(cashier.status(), 303);
+        let payer = cashier.headers().get("location").and_then(|v| v.to_str().ok()).expect("payer page").to_owned();
+        let back = app.client.post(format!("{payer}/pay")).send().await.expect("pay");
+        let return_url = back.headers().get("location").and_then(|v| v.to_str().ok()).expect("return").to_owned();
+        assert!(return_url.starts_with(&app.url(&format!("/pay/{id}"))), "{return_url}");
+        wait_status(&app, &id, "paid").await;
+        assert_eq!(paid_events(&app, &id).await, 1);
+
+        let qr_order = submit_demo(&app, "0.01").await;
+        let qr_id = qr_order["id"].as_str().expect("id");
+        let qr = pay(&app, qr_id, "alipay_qr").await;
+        assert_eq!(qr["kind"], "qr_code");
+    }
+
+    async fn twenty_identical_callbacks_at_once_settle_once(app) {
+        let sim = app.simulator.clone().expect("simulator");
+        sim.set_delivery(false);
+        let order = submit_demo(&app, "5.00").await;
+        let id = order["id"].as_str().expect("id").to_owned();
+        pay(&app, &id, "wechat_native").await;
+        let no = order["out_trade_no"].as_str().expect("no").to_owned();
+        let (headers, body) = wechat_callback(&no, 500, dev_keys::WECHAT_MCH_ID);
+        let sends = (0..20).map(|_| post_callback(&app, &headers, &body));
+        let answers = futures_util::future::join_all(sends).await;
+        for a in answers {
+            assert_eq!(a.status(), 204, "every duplicate still gets the success answer");
+        }
+        assert_eq!(order_status(&app, &id).await, "paid");
+        assert_eq!(paid_events(&app, &id).await, 1, "settled once, one event");
+    }
+
+    async fn forged_or_mismatched_callbacks_leave_the_order_pending(app) {
+        let sim = app.simulator.clone().expect("simulator");
+        sim.set_delivery(false);
+        let order = submit_demo(&app, "5.00").await;
+        let id = order["id"].as_str().expect("id").to_owned();
+        pay(&app, &id, "wechat_native").await;
+        let no = order["out_trade_no"].as_str().expect("no").to_owned();
+
+        let (headers, body) = wechat_callback(&no, 1, dev_keys::WECHAT_MCH_ID);
+        assert_eq!(post_callback(&app, &headers, &body).await.status(), 500, "tampered amount");
+        let (headers, body) = wechat_callback(&no, 500, "1900000999");
+        assert_eq!(post_callback(&app, &headers, &body).await.status(), 500, "another merchant");
+        let (mut headers, body) = wechat_callback(&no, 500, dev_keys::WECHAT_MCH_ID);
+        headers[2].1 = headers[2].1.replacen(|c: char| c.is_ascii_alphabetic(), "A", 3);
+        assert_eq!(post_callback(&app, &headers, &body).await.status(), 500, "bad signature");
+        let (mut headers, body) = wechat_callback(&no, 500, dev_keys::WECHAT_MCH_ID);
+        headers[0].1 = (app::ssr::now_ms() / 1000 - 3600).to_string();
+        assert_eq!(post_callback(&app, &headers, &body).await.status(), 500, "replayed an hour later");
+        let failure: Value = post_callback(&app, &[], "{}").await.json().await.expect("json");
+        assert_eq!(failure["code"], "FAIL");
+        assert_eq!(order_status(&app, &id).await, "pending");
+        let rejected: i64 = sqlx::query("SELECT COUNT(*) AS n FROM order_events WHERE order_id = $1 AND kind = 'rejected_report'")
+            .bind(&id).fetch_one(&app.db.pool).await.expect("count").get("n");
+        assert_eq!(rejected, 2, "the mismatches are in the order's log");
+    }
+
+    async fn a_swallowed_callback_is_recovered_by_the_query_task(app) {
+        let sim = app.simulator.clone().expect("simulator");
+        sim.set_delivery(false);
+        let order = submit_demo(&app, "8.88").await;
+        let id = order["id"].as_str().expect("id").to_owned();
+        let code_url = pay(&app, &id, "wechat_native").await["qr_code"].as_str().expect("qr").to_owned();
+        press(&app, &code_url, "pay").await;
+        assert_eq!(sim.stats().swallowed, 1);
+        wait_status(&app, &id, "paid").await;
+        let by: String = sqlx::query("SELECT kind FROM order_events WHERE order_id = $1 AND to_status = 'paid'")
+            .bind(&id).fetch_one(&app.db.pool).await.expect("event").get("kind");
+        assert_eq!(by, "query");
+    }
+
+    async fn the_payer_asks_the_provider_with_i_have_paid(app) {
+        let sim = app.simulator.clone().expect("simulator");
+        sim.set_delivery(false);
+        let order = submit_demo(&app, "1.00").await;
+        let id = order["id"].as_str().expect("id").to_owned();
+        let qr = pay(&app, &id, "alipay_qr").await["qr_code"].as_str().expect("qr").to_owned();
+        press(&app, &qr, "pay").await;
+        let checked: Value = app.client.post(app.url(&format!("/api/v1/orders/{id}/check"))).send().await.expect("check").json().await.expect("json");
+        assert_eq!(checked["status"], "paid");
+    }
+}
+
+async fn expiry_and_late_payment(backend: Backend) {
+    let app = spawn_app_with(backend, &[("ORDER_EXPIRE_MINUTES", "0.01")]).await;
+    let sim = app.simulator.clone().expect("simulator");
+    let order = submit_demo(&app, "3.00").await;
+    let id = order["id"].as_str().expect("id").to_owned();
+    let no = order["out_trade_no"].as_str().expect("no").to_owned();
+    pay(&app, &id, "wechat_native").await;
+    wait_status(&app, &id, "expired").await;
+    let at_sim = sim
+        .order(SimProvider::Wechat, &no)
+        .expect("known to the simulator");
+    assert_eq!(
+        at_sim.state,
+        server::simulator::SimState::Closed,
+        "closed at the provider too"
+    );
+    let expired_pay = app
+        .client
+        .post(app.url(&format!("/api/v1/orders/{id}/pay")))
+        .json(&json!({"channel": "wechat_native"}))
+        .send()
+        .await
+        .expect("pay");
+    assert_eq!(expired_pay.status(), 409);
+
+    // Money that arrives after the close is never dropped: it waits for review.
+    sim.pay_late(SimProvider::Wechat, &no)
+        .expect("late payment");
+    wait_status(&app, &id, "needs_review").await;
+    let reason: Option<String> = sqlx::query("SELECT review_reason FROM orders WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("row")
+        .get("review_reason");
+    assert!(reason.is_some_and(|r| r.contains("expired")));
+}
+
+#[tokio::test]
+async fn an_order_left_alone_expires_is_closed_and_a_late_payment_goes_to_review_sqlite() {
+    expiry_and_late_payment(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_order_left_alone_expires_is_closed_and_a_late_payment_goes_to_review_postgres() {
+    expiry_and_late_payment(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_callback_processed_by_one_instance_reaches_a_payer_connected_to_another() {
+    let database = DatabaseGuard::create(Backend::Postgres).await;
+    let url = database.url.clone();
+    let a = spawn_app_on(Some(database), test_settings(&url)).await;
+    let b = spawn_app_on(None, test_settings(&url)).await;
+    a.simulator.clone().expect("simulator").set_delivery(false);
+    let order = submit_demo(&a, "6.66").await;
+    let id = order["id"].as_str().expect("id").to_owned();
+    pay(&a, &id, "wechat_native").await;
+    let mut events = a
+        .client
+        .get(a.url(&format!("/api/v1/orders/{id}/events")))
+        .send()
+        .await
+        .expect("sse on A");
+    let mut buf = String::new();
+    assert_eq!(next_sse_status(&mut events, &mut buf).await, "pending");
+    let (headers, body) = wechat_callback(
+        order["out_trade_no"].as_str().expect("no"),
+        666,
+        dev_keys::WECHAT_MCH_ID,
+    );
+    assert_eq!(
+        post_callback(&b, &headers, &body).await.status(),
+        204,
+        "instance B settles"
+    );
+    assert_eq!(
+        next_sse_status(&mut events, &mut buf).await,
+        "paid",
+        "instance A's payer sees it"
+    );
+}
+
+async fn max_submissions_hold_under_concurrency(backend: Backend) {
+    use app::domain::form::{Field, FieldKind, FormDef, FormStatus};
+    let app = spawn_app_with(backend, &[]).await;
+    let def = FormDef {
+        slug: "limited".into(),
+        title: "Limited".into(),
+        description: String::new(),
+        fields: vec![Field {
+            key: "name".into(),
+            label: "Name".into(),
+            help: String::new(),
+            required: true,
+            kind: FieldKind::ShortText,
+        }],
+        opens_at: None,
+        closes_at: None,
+        max_submissions: Some(5),
+        success_message: "ok".into(),
+    };
+    let id = app::ssr::forms::save_form(&app.db, None, &def)
+        .await
+        .expect("form");
+    app::ssr::forms::set_status(&app.db, &id, FormStatus::Published)
+        .await
+        .expect("publish");
+    let sends = (0..20).map(|i| {
+        app.client
+            .post(app.url("/api/v1/forms/limited/submissions"))
+            .json(&json!({"answers": {"name": format!("p{i}")}}))
+            .send()
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    let created = answers
+        .iter()
+        .filter(|r| r.as_ref().map(|r| r.status() == 201).unwrap_or(false))
+        .count();
+    let full = answers
+        .iter()
+        .filter(|r| r.as_ref().map(|r| r.status() == 409).unwrap_or(false))
+        .count();
+    assert_eq!((created, full), (5, 15));
+    let form: Value = app
+        .client
+        .get(app.url("/api/v1/forms/limited"))
+        .send()
+        .await
+        .expect("form")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(form["availability"], "full");
+    app::ssr::forms::set_status(&app.db, &id, FormStatus::Closed)
+        .await
+        .expect("close");
+    let closed = app
+        .client
+        .post(app.url("/api/v1/forms/limited/submissions"))
+        .json(&json!({"answers": {"name": "late"}}))
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(closed.status(), 409);
+}
+
+#[tokio::test]
+async fn concurrent_submissions_never_exceed_the_maximum_sqlite() {
+    max_submissions_hold_under_concurrency(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn concurrent_submissions_never_exceed_the_maximum_postgres() {
+    max_submissions_hold_under_concurrency(Backend::Postgres).await;
+}
