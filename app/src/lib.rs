@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The shared crate: domain types, pages with their server functions, and the
 //! interface text. Built for the server (`ssr`) and for the browser (`hydrate`).
 
@@ -61,6 +62,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=pages::home::HomePage />
                     <Route path=path!("/admin/login") view=pages::admin::LoginPage />
                     <Route path=path!("/admin") view=pages::admin::DashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("/f/:slug") view=pages::form_page::FormPage ssr=SsrMode::Async />
+                    <Route path=path!("/pay/:id") view=pages::pay_page::PayPage ssr=SsrMode::Async />
+                    <Route path=path!("/r/:token") view=pages::receipt_page::ReceiptPage ssr=SsrMode::Async />
                 </Routes>
             </main>
             <footer class="footer">{move || t().footer}</footer>

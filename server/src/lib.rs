@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The formpay server as a library: the binary and the black-box tests build
 //! the same [`Application`].
 
@@ -8,6 +9,7 @@ mod health;
 pub mod keys;
 mod notify;
 pub mod payment_log;
+mod plain_form;
 pub mod providers;
 pub mod simulator;
 pub mod telemetry;
@@ -218,6 +220,7 @@ fn router(state: AppState, simulator: Option<&simulator::Simulator>) -> Router {
         )
         .route("/api/v1/orders/{id}/check", post(api::check_order))
         .route("/api/v1/orders/{id}/events", get(api::order_events))
+        .route("/f/{slug}", post(plain_form::submit).layer(limited))
         .route("/readyz", get(health::readyz))
         .leptos_routes_with_context(
             &state,

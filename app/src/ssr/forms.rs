@@ -354,3 +354,29 @@ pub async fn ensure_demo_form(db: &Db) -> anyhow::Result<()> {
     set_status(db, &id, FormStatus::Published).await?;
     Ok(())
 }
+
+/// The stored answers of one submission.
+pub async fn submission_answers(
+    db: &Db,
+    submission_id: &str,
+) -> anyhow::Result<Option<std::collections::BTreeMap<String, crate::domain::form::Answer>>> {
+    let row = sqlx::query("SELECT answers_json FROM submissions WHERE id = $1")
+        .bind(submission_id)
+        .fetch_optional(&db.pool)
+        .await
+        .context("cannot read the submission")?;
+    row.map(|r| {
+        let text: String = r.try_get("answers_json")?;
+        serde_json::from_str(&text).context("stored answers are unreadable")
+    })
+    .transpose()
+}
+
+/// Beijing time, as payers and administrators read it.
+pub fn beijing_time(ms: i64) -> String {
+    use chrono::{FixedOffset, TimeZone};
+    FixedOffset::east_opt(8 * 3600)
+        .and_then(|tz| tz.timestamp_millis_opt(ms).single())
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}

@@ -486,3 +486,102 @@ async fn concurrent_submissions_never_exceed_the_maximum_sqlite() {
 async fn concurrent_submissions_never_exceed_the_maximum_postgres() {
     max_submissions_hold_under_concurrency(Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn the_form_works_without_javascript() {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let page = app
+        .client
+        .get(app.url("/f/demo"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("示例表单")
+            && page.contains("method=\"post\"")
+            && page.contains("name=\"amount\"")
+    );
+    let bad = app
+        .client
+        .post(app.url("/f/demo"))
+        .form(&[("name", ""), ("amount", "1.234")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(bad.status(), 303);
+    let back = bad
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location")
+        .to_owned();
+    assert_eq!(back, "/f/demo?invalid=amount,name");
+    let marked = app
+        .client
+        .get(app.url(&back))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(marked.contains("field-error"));
+    let good = app
+        .client
+        .post(app.url("/f/demo"))
+        .form(&[("name", "<b>李四</b>"), ("amount", "2.50")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(good.status(), 303);
+    let pay_page = good
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("location")
+        .to_owned();
+    assert!(pay_page.starts_with("/pay/"));
+    let html = app
+        .client
+        .get(app.url(&pay_page))
+        .send()
+        .await
+        .expect("pay page")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("¥2.50"));
+    assert!(html.contains("data-testid=\"pay-wechat_native\""));
+}
+
+#[tokio::test]
+async fn answers_are_escaped_where_they_are_shown() {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let order = submit_demo_named(&app, "<script>alert(1)</script>").await;
+    let receipt = app
+        .client
+        .get(app.url(order["receipt_url"].as_str().expect("receipt")))
+        .send()
+        .await
+        .expect("receipt")
+        .text()
+        .await
+        .expect("html");
+    assert!(!receipt.contains("<script>alert(1)</script>"));
+    assert!(receipt.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+}
+
+async fn submit_demo_named(app: &TestApp, name: &str) -> Value {
+    let resp = app
+        .client
+        .post(app.url("/api/v1/forms/demo/submissions"))
+        .json(&json!({"answers": {"name": name, "amount": "1.00"}}))
+        .send()
+        .await
+        .expect("submit");
+    assert_eq!(resp.status(), 201);
+    resp.json::<Value>().await.expect("json")["order"].clone()
+}

@@ -9,7 +9,6 @@ pub const ADMIN_EMAIL: &str = "admin@test.example";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
-    pub database_url: String,
     pub address: String,
     /// Keeps cookies, does not follow redirects.
     pub client: reqwest::Client,
@@ -104,7 +103,6 @@ pub async fn spawn_app_on(
     if std::env::var("TEST_LOG").is_ok() {
         server::telemetry::init(false);
     }
-    let settings_url = settings.get("DATABASE_URL").cloned().unwrap_or_default();
     let config =
         Config::from_lookup(&move |k| settings.get(k).cloned()).expect("test settings are valid");
     let app = Application::build(config)
@@ -123,7 +121,6 @@ pub async fn spawn_app_on(
         let _ = stopped.await;
     }));
     TestApp {
-        database_url: settings_url,
         address,
         client: client(),
         db,

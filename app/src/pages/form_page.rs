@@ -1,0 +1,427 @@
+//! The public form page `/f/{slug}`: server-rendered (a plain POST works
+//! without JavaScript), then hydrated with inline validation and a live total.
+
+use crate::domain::form::{
+    answer_text, check_answers, preview_amount, AnswerError, Availability, Field, FieldKind,
+    PaymentMode, PublicForm,
+};
+use crate::i18n::{answer_error_text, use_lang};
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+#[server(endpoint = "public_form")]
+pub async fn get_public_form(slug: String) -> Result<Option<PublicForm>, ServerFnError> {
+    let state = crate::ssr::AppState::from_context()?;
+    let form = crate::ssr::forms::form_by_slug(&state.db, &slug)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = ?e, "cannot read the form");
+            ServerFnError::new("internal error")
+        })?;
+    Ok(form
+        .map(|f| f.public())
+        .filter(|p| p.availability != Availability::NotPublished))
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SubmitOutcome {
+    Pay {
+        order_id: String,
+    },
+    Done {
+        message: String,
+    },
+    Invalid {
+        errors: BTreeMap<String, AnswerError>,
+    },
+    Unavailable {
+        availability: Availability,
+    },
+    NotFound,
+}
+
+/// Validates and stores a submission (and its order). Shared by the hydrated
+/// page (server function) and the plain form POST.
+#[cfg(feature = "ssr")]
+pub async fn submit_public(
+    state: &crate::ssr::AppState,
+    slug: &str,
+    answers: &Map<String, Value>,
+) -> anyhow::Result<SubmitOutcome> {
+    use crate::ssr::forms::{self, SubmitError};
+    let Some(form) = forms::form_by_slug(&state.db, slug).await? else {
+        return Ok(SubmitOutcome::NotFound);
+    };
+    let availability = form.availability();
+    if availability == Availability::NotPublished {
+        return Ok(SubmitOutcome::NotFound);
+    }
+    if availability != Availability::Open {
+        return Ok(SubmitOutcome::Unavailable { availability });
+    }
+    let checked = match check_answers(&form.def.fields, answers) {
+        Ok(c) => c,
+        Err(errors) => return Ok(SubmitOutcome::Invalid { errors }),
+    };
+    match forms::submit(&state.db, &form, &checked, state.pay.order_ttl_ms).await {
+        Ok(s) => Ok(match s.order {
+            Some(o) => SubmitOutcome::Pay { order_id: o.id },
+            None => SubmitOutcome::Done {
+                message: form.def.success_message.clone(),
+            },
+        }),
+        Err(SubmitError::Unavailable(availability)) => {
+            Ok(SubmitOutcome::Unavailable { availability })
+        }
+        Err(SubmitError::Unexpected(e)) => Err(e),
+    }
+}
+
+#[server(endpoint = "submit_form")]
+pub async fn submit_form(slug: String, answers: String) -> Result<SubmitOutcome, ServerFnError> {
+    let state = crate::ssr::AppState::from_context()?;
+    let answers: Map<String, Value> = serde_json::from_str(&answers)
+        .map_err(|_| ServerFnError::new("the answers are not a JSON object"))?;
+    submit_public(&state, &slug, &answers).await.map_err(|e| {
+        tracing::error!(error = ?e, "cannot store the submission");
+        ServerFnError::new("internal error")
+    })
+}
+
+#[component]
+pub fn FormPage() -> impl IntoView {
+    let params = use_params_map();
+    let slug = move || params.read().get("slug").unwrap_or_default();
+    let form = Resource::new(slug, get_public_form);
+    let lang = use_lang();
+    let t = move || lang.get().t();
+    view! {
+        <Suspense fallback=move || view! { <p>{move || t().loading}</p> }>
+            {move || Suspend::new(async move {
+                match form.await {
+                    Ok(Some(f)) => view! { <FormView form=f /> }.into_any(),
+                    Ok(None) => view! { <section class="card narrow"><h1>{move || t().form_not_found}</h1></section> }.into_any(),
+                    Err(_) => view! { <p class="error">{move || t().server_error}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn FormView(form: PublicForm) -> impl IntoView {
+    let lang = use_lang();
+    let t = move || lang.get().t();
+    let query = use_query_map();
+    let fields = StoredValue::new(form.fields.clone());
+    let values = RwSignal::new(Map::<String, Value>::new());
+    // Errors marked by a plain (no-JavaScript) POST come back in the query.
+    let initial_errors: BTreeMap<String, AnswerError> = query
+        .read_untracked()
+        .get("invalid")
+        .map(|s| {
+            s.split(',')
+                .filter(|k| !k.is_empty())
+                .map(|k| (k.to_owned(), AnswerError::WrongType))
+                .collect()
+        })
+        .unwrap_or_default();
+    let errors = RwSignal::new(initial_errors);
+    let done_message = RwSignal::new(
+        query
+            .read_untracked()
+            .get("submitted")
+            .map(|_| form.success_message.clone()),
+    );
+    let unavailable = RwSignal::new(None::<Availability>);
+    let has_payment = form
+        .fields
+        .iter()
+        .any(|f| matches!(f.kind, FieldKind::Payment(_)));
+    let total = Memo::new(move |_| fields.with_value(|f| preview_amount(f, &values.get())));
+    let action = ServerAction::<SubmitForm>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| match action.value().get() {
+        Some(Ok(SubmitOutcome::Pay { order_id })) => {
+            navigate(&format!("/pay/{order_id}"), Default::default())
+        }
+        Some(Ok(SubmitOutcome::Done { message })) => done_message.set(Some(message)),
+        Some(Ok(SubmitOutcome::Invalid { errors: e })) => errors.set(e),
+        Some(Ok(SubmitOutcome::Unavailable { availability })) => {
+            unavailable.set(Some(availability))
+        }
+        _ => {}
+    });
+    let slug = form.slug.clone();
+    let on_submit = {
+        let slug = slug.clone();
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            let answers = values.get_untracked();
+            match fields.with_value(|f| check_answers(f, &answers)) {
+                Err(e) => errors.set(e),
+                Ok(_) => {
+                    errors.set(BTreeMap::new());
+                    action.dispatch(SubmitForm {
+                        slug: slug.clone(),
+                        answers: Value::Object(answers).to_string(),
+                    });
+                }
+            }
+        }
+    };
+    let availability = form.availability;
+    let description = form.description.clone();
+    let action_url = StoredValue::new(format!("/f/{slug}"));
+    let on_submit = StoredValue::new(on_submit);
+    view! {
+        <section class="card form-card">
+            <h1 data-testid="form-title">{form.title.clone()}</h1>
+            <div class="description">
+                {description.lines().map(|l| view! { <p>{l.to_owned()}</p> }).collect_view()}
+            </div>
+            <Show
+                when=move || availability == Availability::Open && unavailable.get().is_none()
+                fallback=move || {
+                    let a = unavailable.get().unwrap_or(availability);
+                    view! { <p class="notice" data-testid="form-unavailable">{move || t().availability(a)}</p> }
+                }
+            >
+                <Show
+                    when=move || done_message.get().is_none()
+                    fallback=move || view! {
+                        <p class="success" data-testid="form-done">{move || t().submitted} " · " {done_message.get().unwrap_or_default()}</p>
+                    }
+                >
+                    <form class="stack" method="post" action=action_url.get_value() on:submit=move |ev| on_submit.with_value(|f| f(ev)) novalidate>
+                        <Show when=move || !errors.get().is_empty()>
+                            <p class="error" role="alert">{move || t().fix_errors}</p>
+                        </Show>
+                        {fields.get_value().into_iter().map(|f| view! { <FieldInput field=f values errors /> }).collect_view()}
+                        <Show when=move || has_payment>
+                            <p class="total" data-testid="total">
+                                {move || t().total_to_pay} ": "
+                                <strong>{move || total.get().map(|m| m.to_string()).unwrap_or_else(|| "—".into())}</strong>
+                            </p>
+                        </Show>
+                        <button type="submit" class="button primary wide" data-testid="submit" disabled=move || action.pending().get()>
+                            {move || if action.pending().get() { t().submitting } else if has_payment { t().submit_and_pay } else { t().submit }}
+                        </button>
+                        <Show when=move || matches!(action.value().get(), Some(Err(_)))>
+                            <p class="error">{move || t().server_error}</p>
+                        </Show>
+                    </form>
+                </Show>
+            </Show>
+        </section>
+    }
+}
+
+fn set_value(values: RwSignal<Map<String, Value>>, key: &str, v: Value) {
+    values.update(|m| {
+        m.insert(key.to_owned(), v);
+    });
+}
+
+#[component]
+fn FieldInput(
+    field: Field,
+    values: RwSignal<Map<String, Value>>,
+    errors: RwSignal<BTreeMap<String, AnswerError>>,
+) -> impl IntoView {
+    let lang = use_lang();
+    let t = move || lang.get().t();
+    let key = field.key.clone();
+    let id = format!("field-{}", field.key);
+    let error_key = key.clone();
+    let error = Memo::new(move |_| errors.with(|e| e.get(&error_key).cloned()));
+    let required = field.required;
+    let text_input = |kind: &'static str, mode: &'static str| {
+        let key = key.clone();
+        view! {
+            <input
+                type=kind
+                inputmode=mode
+                id=id.clone()
+                name=key.clone()
+                data-testid=format!("input-{key}")
+                required=required
+                on:input=move |ev| set_value(values, &key, Value::String(event_target_value(&ev)))
+            />
+        }
+        .into_any()
+    };
+    let control = match &field.kind {
+        FieldKind::ShortText => text_input("text", "text"),
+        FieldKind::Number { .. } => text_input("text", "numeric"),
+        FieldKind::Phone => text_input("tel", "tel"),
+        FieldKind::Email => text_input("email", "email"),
+        FieldKind::Date => text_input("date", "text"),
+        FieldKind::Payment(PaymentMode::PayerAmount { .. }) => text_input("text", "decimal"),
+        FieldKind::LongText => {
+            let key = key.clone();
+            view! {
+                <textarea id=id.clone() name=key.clone() rows="4" data-testid=format!("input-{key}")
+                    on:input=move |ev| set_value(values, &key, Value::String(event_target_value(&ev)))></textarea>
+            }
+            .into_any()
+        }
+        FieldKind::SingleChoice { options } => {
+            let items = options.iter().map(|o| {
+                let key = key.clone();
+                let value = o.key.clone();
+                view! {
+                    <label class="choice">
+                        <input type="radio" name=key.clone() value=value.clone() data-testid=format!("choice-{key}-{value}")
+                            on:change=move |_| set_value(values, &key, Value::String(value.clone())) />
+                        {o.label.clone()}
+                    </label>
+                }
+            });
+            view! { <div class="choices" id=id.clone()>{items.collect_view()}</div> }.into_any()
+        }
+        FieldKind::MultiChoice { options } => {
+            let items = options.iter().map(|o| {
+                let key = key.clone();
+                let value = o.key.clone();
+                view! {
+                    <label class="choice">
+                        <input type="checkbox" name=key.clone() value=value.clone() data-testid=format!("choice-{key}-{value}")
+                            on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                values.update(|m| {
+                                    let mut list: Vec<Value> = m.get(&key).and_then(|v| v.as_array().cloned()).unwrap_or_default();
+                                    list.retain(|v| v.as_str() != Some(value.as_str()));
+                                    if on {
+                                        list.push(Value::String(value.clone()));
+                                    }
+                                    m.insert(key.clone(), Value::Array(list));
+                                });
+                            } />
+                        {o.label.clone()}
+                    </label>
+                }
+            });
+            view! { <div class="choices" id=id.clone()>{items.collect_view()}</div> }.into_any()
+        }
+        FieldKind::Payment(PaymentMode::Fixed { amount }) => {
+            view! { <p class="fixed-amount" id=id.clone()>{amount.to_string()}</p> }.into_any()
+        }
+        FieldKind::Payment(PaymentMode::PricedOptions {
+            options,
+            max_quantity,
+        }) => {
+            let max_quantity = *max_quantity;
+            let option = RwSignal::new(String::new());
+            let quantity = RwSignal::new(1u32);
+            let sync = {
+                let key = key.clone();
+                move || {
+                    if option.get_untracked().is_empty() {
+                        return;
+                    }
+                    let v = if max_quantity > 1 {
+                        serde_json::json!({"option": option.get_untracked(), "quantity": quantity.get_untracked()})
+                    } else {
+                        Value::String(option.get_untracked())
+                    };
+                    set_value(values, &key, v);
+                }
+            };
+            let items = options.iter().map(|o| {
+                let key = key.clone();
+                let value = o.key.clone();
+                let sync = sync.clone();
+                view! {
+                    <label class="choice">
+                        <input type="radio" name=key.clone() value=value.clone() data-testid=format!("choice-{key}-{value}")
+                            on:change=move |_| {
+                                option.set(value.clone());
+                                sync();
+                            } />
+                        {o.label.clone()} " · " {o.price.to_string()}
+                    </label>
+                }
+            });
+            let quantity_input = (max_quantity > 1).then(|| {
+                let sync = sync.clone();
+                view! {
+                    <label class="quantity">
+                        {move || t().quantity}
+                        <input type="number" min="1" max=max_quantity.to_string() value="1" name=format!("{key}__quantity")
+                            on:input=move |ev| {
+                                quantity.set(event_target_value(&ev).parse().unwrap_or(0));
+                                sync();
+                            } />
+                    </label>
+                }
+            });
+            view! { <div class="choices" id=id.clone()>{items.collect_view()} {quantity_input}</div> }.into_any()
+        }
+    };
+    view! {
+        <div class="field" class:has-error=move || error.get().is_some()>
+            <label for=format!("field-{}", field.key) class="field-label">
+                {field.label.clone()}
+                {required.then(|| view! { <span class="required" title=move || t().required_mark>" *"</span> })}
+            </label>
+            {(!field.help.is_empty()).then(|| view! { <p class="help">{field.help.clone()}</p> })}
+            {control}
+            {move || error.get().map(|e| view! { <p class="field-error" data-testid="field-error">{answer_error_text(lang.get(), &e)}</p> })}
+        </div>
+    }
+}
+
+/// Builds the answers of a plain form POST: repeated names become lists, a
+/// priced option's quantity travels as `{key}__quantity`.
+pub fn answers_from_form(fields: &[Field], pairs: &[(String, String)]) -> Map<String, Value> {
+    let mut out = Map::new();
+    for f in fields {
+        let values: Vec<&str> = pairs
+            .iter()
+            .filter(|(k, _)| k == &f.key)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let quantity = pairs
+            .iter()
+            .find(|(k, _)| k == &format!("{}__quantity", f.key))
+            .map(|(_, v)| v.clone());
+        let value = match (&f.kind, values.as_slice()) {
+            (_, []) => continue,
+            (FieldKind::MultiChoice { .. }, vs) => {
+                Value::Array(vs.iter().map(|v| Value::String((*v).to_owned())).collect())
+            }
+            (FieldKind::Payment(PaymentMode::PricedOptions { .. }), [v, ..]) => match quantity {
+                Some(q) => serde_json::json!({"option": v, "quantity": q}),
+                None => Value::String((*v).to_owned()),
+            },
+            (_, [v, ..]) => Value::String((*v).to_owned()),
+        };
+        out.insert(f.key.clone(), value);
+    }
+    // Unknown names are kept so that validation can refuse them.
+    for (k, v) in pairs {
+        if !k.ends_with("__quantity") && !fields.iter().any(|f| &f.key == k) {
+            out.insert(k.clone(), Value::String(v.clone()));
+        }
+    }
+    out
+}
+
+/// Text of every answer, in form order, for receipts and tables.
+pub fn answers_for_display(
+    fields: &[Field],
+    answers: &BTreeMap<String, crate::domain::form::Answer>,
+) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .filter_map(|f| {
+            answers
+                .get(&f.key)
+                .map(|a| (f.label.clone(), answer_text(Some(f), a)))
+        })
+        .collect()
+}

@@ -1,0 +1,50 @@
+//! The form POST that works without JavaScript: the same validation and
+//! storage as the hydrated page, answered with a redirect.
+
+use app::pages::form_page::{answers_from_form, submit_public, SubmitOutcome};
+use app::ssr::{forms, AppState};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+
+pub async fn submit(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    body: Bytes,
+) -> Response {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let form = match forms::form_by_slug(&state.db, &slug).await {
+        Ok(Some(f)) => f,
+        Ok(None) => return (StatusCode::NOT_FOUND, "no such form").into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot read the form");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let answers = answers_from_form(&form.def.fields, &pairs);
+    let slug_path = url::form_urlencoded::byte_serialize(slug.as_bytes()).collect::<String>();
+    match submit_public(&state, &slug, &answers).await {
+        Ok(SubmitOutcome::Pay { order_id }) => {
+            Redirect::to(&format!("/pay/{order_id}")).into_response()
+        }
+        Ok(SubmitOutcome::Done { .. }) => {
+            Redirect::to(&format!("/f/{slug_path}?submitted=1")).into_response()
+        }
+        Ok(SubmitOutcome::Invalid { errors }) => {
+            let keys: Vec<String> = errors
+                .keys()
+                .map(|k| url::form_urlencoded::byte_serialize(k.as_bytes()).collect())
+                .collect();
+            Redirect::to(&format!("/f/{slug_path}?invalid={}", keys.join(","))).into_response()
+        }
+        Ok(SubmitOutcome::Unavailable { .. }) => {
+            Redirect::to(&format!("/f/{slug_path}")).into_response()
+        }
+        Ok(SubmitOutcome::NotFound) => (StatusCode::NOT_FOUND, "no such form").into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot store the submission");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
