@@ -37,6 +37,9 @@ function watch(page, errors) {
     if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
   });
   page.on('pageerror', (err) => errors.push(`page error: ${err.message}`));
+  page.on('response', (res) => {
+    if (res.status() >= 400) errors.push(`HTTP ${res.status()} for ${res.url()}`);
+  });
 }
 
 /// Resolves once the WASM bundle has hydrated the page.

@@ -43,7 +43,7 @@ pub async fn payer_page(State(sim): State<Simulator>, Path(token): Path<String>)
     };
     Html(format!(
         r#"<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{brand} · simulator</title>
+<title>{brand} · simulator</title><link rel="icon" href="data:,">
 <style>body{{font-family:sans-serif;max-width:420px;margin:2rem auto;padding:0 1rem}}.brand{{color:{color};font-weight:700}}
 .amount{{font-size:2.2rem;margin:.5rem 0}}button{{width:100%;padding:.8rem;margin:.4rem 0;font-size:1rem;border-radius:8px;border:1px solid #ccc;background:#fff}}
 button.pay{{background:{color};color:#fff;border-color:{color}}}.note{{color:#666;font-size:.85rem}}</style></head>
