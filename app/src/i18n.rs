@@ -338,19 +338,6 @@ pub fn store_lang(lang: Lang) {
     let _ = lang;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_language_cookie() {
-        assert_eq!(Lang::from_cookie_header("a=b; lang=en"), Lang::En);
-        assert_eq!(Lang::from_cookie_header("lang=zh"), Lang::Zh);
-        assert_eq!(Lang::from_cookie_header("xlang=en"), Lang::Zh);
-        assert_eq!(Lang::from_cookie_header(""), Lang::Zh);
-    }
-}
-
 /// The text of a validation error, for the payer.
 pub fn answer_error_text(lang: Lang, e: &crate::domain::form::AnswerError) -> String {
     use crate::domain::form::AnswerError as E;
@@ -462,5 +449,18 @@ impl Strings {
             A::Ended => self.form_ended,
             A::Full => self.form_full,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_language_cookie() {
+        assert_eq!(Lang::from_cookie_header("a=b; lang=en"), Lang::En);
+        assert_eq!(Lang::from_cookie_header("lang=zh"), Lang::Zh);
+        assert_eq!(Lang::from_cookie_header("xlang=en"), Lang::Zh);
+        assert_eq!(Lang::from_cookie_header(""), Lang::Zh);
     }
 }

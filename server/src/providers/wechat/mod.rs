@@ -9,7 +9,9 @@ pub mod verify;
 use super::crypto::{random_nonce, CryptoError, SignMessage};
 
 /// The Authorization header of one request. `body` must be byte-identical to
-/// the body sent; `path_with_query` is the URL path and query as sent.
+/// the body sent; `path_with_query` is the URL path and query as sent. The
+/// arguments are the protocol's signed fields, one for one.
+#[allow(clippy::too_many_arguments)]
 pub fn authorization(
     mch_id: &str,
     serial_no: &str,
