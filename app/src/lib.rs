@@ -62,6 +62,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=pages::home::HomePage />
                     <Route path=path!("/admin/login") view=pages::admin::LoginPage />
                     <Route path=path!("/admin") view=pages::admin::DashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/forms") view=pages::admin_forms::FormsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/forms/:id") view=pages::admin_forms::FormEditorPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/forms/:id/submissions") view=pages::admin_submissions::SubmissionsPage ssr=SsrMode::Async />
                     <Route path=path!("/f/:slug") view=pages::form_page::FormPage ssr=SsrMode::Async />
                     <Route path=path!("/pay/:id") view=pages::pay_page::PayPage ssr=SsrMode::Async />
                     <Route path=path!("/r/:token") view=pages::receipt_page::ReceiptPage ssr=SsrMode::Async />

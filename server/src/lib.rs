@@ -5,6 +5,7 @@
 mod api;
 pub mod config;
 mod csrf;
+mod export;
 mod health;
 pub mod keys;
 mod notify;
@@ -221,6 +222,10 @@ fn router(state: AppState, simulator: Option<&simulator::Simulator>) -> Router {
         .route("/api/v1/orders/{id}/check", post(api::check_order))
         .route("/api/v1/orders/{id}/events", get(api::order_events))
         .route("/f/{slug}", post(plain_form::submit).layer(limited))
+        .route(
+            "/admin/forms/{id}/submissions.csv",
+            get(export::submissions_csv),
+        )
         .route("/readyz", get(health::readyz))
         .leptos_routes_with_context(
             &state,

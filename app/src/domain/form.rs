@@ -961,3 +961,69 @@ pub fn availability(
         FormStatus::Published => Availability::Open,
     }
 }
+
+/// Beijing local time `YYYY-MM-DDTHH:MM` (a `datetime-local` input) to Unix
+/// milliseconds, without a time-zone library (China has no daylight saving).
+pub fn beijing_local_to_ms(s: &str) -> Option<i64> {
+    let (date, time) = s.trim().split_once('T')?;
+    if !valid_date(date) {
+        return None;
+    }
+    let mut d = date.split('-').map(|p| p.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':').map(|p| p.parse::<i64>());
+    let (hh, mm) = (t.next()?.ok()?, t.next()?.ok()?);
+    if !(0..24).contains(&hh) || !(0..60).contains(&mm) {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hh - 8) * 60 + mm) * 60_000)
+}
+
+/// The inverse of [`beijing_local_to_ms`].
+pub fn ms_to_beijing_local(ms: i64) -> String {
+    let minutes = ms.div_euclid(60_000) + 8 * 60;
+    let days = minutes.div_euclid(1440);
+    let rem = minutes.rem_euclid(1440);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}", rem / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn beijing_local_times_round_trip() {
+        // 2026-11-27 20:00 in Beijing is 12:00 UTC.
+        assert_eq!(
+            beijing_local_to_ms("2026-11-27T20:00"),
+            Some(1_795_780_800_000)
+        );
+        assert_eq!(ms_to_beijing_local(1_795_780_800_000), "2026-11-27T20:00");
+        for s in ["2024-02-29T00:00", "2000-01-01T07:59", "2099-12-31T23:59"] {
+            assert_eq!(
+                beijing_local_to_ms(s).map(ms_to_beijing_local).as_deref(),
+                Some(s)
+            );
+        }
+        assert_eq!(beijing_local_to_ms("2023-02-29T10:00"), None);
+        assert_eq!(beijing_local_to_ms("2023-01-01T24:00"), None);
+        assert_eq!(beijing_local_to_ms("nope"), None);
+    }
+}

@@ -2,6 +2,7 @@
 //! construction, so the rest of the code never sees an unchecked value.
 
 mod channel;
+pub mod draft;
 pub mod form;
 mod ids;
 mod money;

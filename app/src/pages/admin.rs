@@ -153,6 +153,9 @@ pub fn DashboardPage() -> impl IntoView {
                             <section class="card">
                                 <h1>{move || t().dashboard}</h1>
                                 <p data-testid="signed-in-as">{move || t().signed_in_as} {info.email.clone()}</p>
+                                <nav class="admin-nav">
+                                    <a class="button" href="/admin/forms" data-testid="nav-forms">{move || if lang.get() == crate::i18n::Lang::Zh { "表单与提交" } else { "Forms and submissions" }}</a>
+                                </nav>
                                 <ActionForm action=logout>
                                     <button type="submit" class="button">{move || t().log_out}</button>
                                 </ActionForm>

@@ -425,3 +425,21 @@ pub fn answers_for_display(
         })
         .collect()
 }
+
+/// The builder's live preview: the fields as payers will see them, without submitting.
+#[component]
+pub fn FormPreview(def: crate::domain::form::FormDef) -> impl IntoView {
+    let values = RwSignal::new(Map::<String, Value>::new());
+    let errors = RwSignal::new(BTreeMap::<String, AnswerError>::new());
+    let fields = StoredValue::new(def.fields.clone());
+    let total = Memo::new(move |_| fields.with_value(|f| preview_amount(f, &values.get())));
+    let has_payment = def.payment_field().is_some();
+    view! {
+        <div class="stack" data-testid="form-preview">
+            <h3>{def.title.clone()}</h3>
+            {def.description.lines().map(|l| view! { <p class="muted">{l.to_owned()}</p> }).collect_view()}
+            {def.fields.into_iter().map(|f| view! { <FieldInput field=f values errors /> }).collect_view()}
+            {has_payment.then(|| view! { <p class="total">"¥ " {move || total.get().map(|m| m.to_yuan_string()).unwrap_or_else(|| "—".into())}</p> })}
+        </div>
+    }
+}

@@ -1,4 +1,6 @@
 pub mod admin;
+pub mod admin_forms;
+pub mod admin_submissions;
 pub mod form_page;
 pub mod home;
 pub mod pay_page;

@@ -10,6 +10,7 @@ pub mod pay;
 pub mod payment;
 pub mod refunds;
 pub mod state;
+pub mod submissions;
 
 pub use db::{Backend, Db};
 pub use state::AppState;

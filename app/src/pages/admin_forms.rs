@@ -1,0 +1,472 @@
+//! Administrators' forms: the list, the builder with a live preview, publish
+//! and close, the share link and its QR code.
+
+use super::qr::QrCode;
+use crate::domain::draft::{FieldDraft, FIELD_TYPES, PAYMENT_MODES};
+use crate::domain::form::{beijing_local_to_ms, ms_to_beijing_local, Field, FormDef, FormStatus};
+use crate::i18n::use_lang;
+use leptos::prelude::*;
+use leptos_router::components::{Redirect, A};
+use leptos_router::hooks::{use_navigate, use_params_map};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FormSummary {
+    pub id: String,
+    pub slug: String,
+    pub title: String,
+    pub status: FormStatus,
+    pub submission_count: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FormEditView {
+    pub id: Option<String>,
+    pub status: FormStatus,
+    pub def: FormDef,
+    /// `https://…/f/` as payers reach it.
+    pub link_base: String,
+}
+
+#[cfg(feature = "ssr")]
+fn internal(e: anyhow::Error) -> ServerFnError {
+    tracing::error!(error = ?e, "admin forms");
+    ServerFnError::new("internal error")
+}
+
+#[server(endpoint = "admin_forms")]
+pub async fn admin_list_forms() -> Result<Vec<FormSummary>, ServerFnError> {
+    crate::ssr::auth::require_admin().await?;
+    let state = crate::ssr::AppState::from_context()?;
+    let forms = crate::ssr::forms::list_forms(&state.db)
+        .await
+        .map_err(internal)?;
+    Ok(forms
+        .into_iter()
+        .map(|f| FormSummary {
+            id: f.id,
+            slug: f.def.slug,
+            title: f.def.title,
+            status: f.status,
+            submission_count: f.submission_count,
+        })
+        .collect())
+}
+
+#[server(endpoint = "admin_form")]
+pub async fn admin_get_form(id: String) -> Result<Option<FormEditView>, ServerFnError> {
+    crate::ssr::auth::require_admin().await?;
+    let state = crate::ssr::AppState::from_context()?;
+    let link_base = format!("{}/f/", state.pay.return_base);
+    if id == "new" {
+        let def = FormDef {
+            slug: format!("form-{}", &crate::ssr::random_token().to_string()[..6]),
+            title: String::new(),
+            description: String::new(),
+            fields: Vec::new(),
+            opens_at: None,
+            closes_at: None,
+            max_submissions: None,
+            success_message: "提交成功，谢谢！".into(),
+        };
+        return Ok(Some(FormEditView {
+            id: None,
+            status: FormStatus::Draft,
+            def,
+            link_base,
+        }));
+    }
+    let form = crate::ssr::forms::form_by_id(&state.db, &id)
+        .await
+        .map_err(internal)?;
+    Ok(form.map(|f| FormEditView {
+        id: Some(f.id),
+        status: f.status,
+        def: f.def,
+        link_base,
+    }))
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SaveOutcome {
+    Saved { id: String },
+    Invalid { message: String },
+}
+
+#[server(endpoint = "admin_save_form")]
+pub async fn admin_save_form(
+    id: Option<String>,
+    def: String,
+) -> Result<SaveOutcome, ServerFnError> {
+    use crate::ssr::forms::{save_form, SaveFormError};
+    let admin = crate::ssr::auth::require_admin().await?;
+    let state = crate::ssr::AppState::from_context()?;
+    let def: FormDef = match serde_json::from_str(&def) {
+        Ok(d) => d,
+        Err(e) => {
+            return Ok(SaveOutcome::Invalid {
+                message: format!("the form is malformed: {e}"),
+            })
+        }
+    };
+    match save_form(&state.db, id.as_deref().filter(|i| !i.is_empty()), &def).await {
+        Ok(id) => {
+            tracing::info!(admin = %admin.id, form = %id, "form saved");
+            Ok(SaveOutcome::Saved { id })
+        }
+        Err(SaveFormError::Invalid(message)) => Ok(SaveOutcome::Invalid { message }),
+        Err(SaveFormError::SlugTaken) => Ok(SaveOutcome::Invalid {
+            message: "this link name is already used by another form".into(),
+        }),
+        Err(SaveFormError::Unexpected(e)) => Err(internal(e)),
+    }
+}
+
+#[server(endpoint = "admin_form_status")]
+pub async fn admin_set_form_status(id: String, status: String) -> Result<bool, ServerFnError> {
+    let admin = crate::ssr::auth::require_admin().await?;
+    let state = crate::ssr::AppState::from_context()?;
+    let status = FormStatus::parse(&status).ok_or_else(|| ServerFnError::new("unknown status"))?;
+    let done = crate::ssr::forms::set_status(&state.db, &id, status)
+        .await
+        .map_err(internal)?;
+    tracing::info!(admin = %admin.id, form = %id, status = status.as_str(), "form status changed");
+    Ok(done)
+}
+
+fn status_text(lang: crate::i18n::Lang, s: FormStatus) -> &'static str {
+    let zh = lang == crate::i18n::Lang::Zh;
+    match s {
+        FormStatus::Draft => {
+            if zh {
+                "草稿"
+            } else {
+                "Draft"
+            }
+        }
+        FormStatus::Published => {
+            if zh {
+                "收集中"
+            } else {
+                "Published"
+            }
+        }
+        FormStatus::Closed => {
+            if zh {
+                "已关闭"
+            } else {
+                "Closed"
+            }
+        }
+    }
+}
+
+#[component]
+pub fn FormsPage() -> impl IntoView {
+    let lang = use_lang();
+    let zh = move || lang.get() == crate::i18n::Lang::Zh;
+    let forms = Resource::new(|| (), |_| admin_list_forms());
+    view! {
+        <section class="card">
+            <div class="row">
+                <h1>{move || if zh() { "表单" } else { "Forms" }}</h1>
+                <A href="/admin/forms/new" attr:class="button primary" attr:data-testid="new-form">{move || if zh() { "新建表单" } else { "New form" }}</A>
+            </div>
+            <Suspense fallback=|| view! { <p>"…"</p> }>
+                {move || Suspend::new(async move {
+                    match forms.await {
+                        Ok(list) => view! {
+                            <table class="table">
+                                <thead><tr>
+                                    <th>{move || if zh() { "标题" } else { "Title" }}</th>
+                                    <th>{move || if zh() { "链接" } else { "Link" }}</th>
+                                    <th>{move || if zh() { "状态" } else { "Status" }}</th>
+                                    <th>{move || if zh() { "提交" } else { "Submissions" }}</th>
+                                </tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|f| {
+                                        let status = f.status;
+                                        view! {
+                                            <tr>
+                                                <td><A href=format!("/admin/forms/{}", f.id)>{f.title.clone()}</A></td>
+                                                <td><a href=format!("/f/{}", f.slug)>{format!("/f/{}", f.slug)}</a></td>
+                                                <td>{move || status_text(lang.get(), status)}</td>
+                                                <td><A href=format!("/admin/forms/{}/submissions", f.id)>{f.submission_count}</A></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(_) => view! { <Redirect path="/admin/login" /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+pub fn FormEditorPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let form = Resource::new(id, admin_get_form);
+    view! {
+        <Suspense fallback=|| view! { <p>"…"</p> }>
+            {move || Suspend::new(async move {
+                match form.await {
+                    Ok(Some(v)) => view! { <Editor view=v /> }.into_any(),
+                    Ok(None) => view! { <p>"404"</p> }.into_any(),
+                    Err(_) => view! { <Redirect path="/admin/login" /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn next_key(drafts: &[FieldDraft]) -> String {
+    let n = drafts
+        .iter()
+        .filter_map(|d| d.key.strip_prefix('f').and_then(|n| n.parse::<u32>().ok()))
+        .max()
+        .unwrap_or(0);
+    format!("f{}", n + 1)
+}
+
+#[component]
+fn Editor(view: FormEditView) -> impl IntoView {
+    let lang = use_lang();
+    let zh = move || lang.get() == crate::i18n::Lang::Zh;
+    let id = RwSignal::new(view.id.clone());
+    let status = RwSignal::new(view.status);
+    let title = RwSignal::new(view.def.title.clone());
+    let slug = RwSignal::new(view.def.slug.clone());
+    let description = RwSignal::new(view.def.description.clone());
+    let success = RwSignal::new(view.def.success_message.clone());
+    let max = RwSignal::new(
+        view.def
+            .max_submissions
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+    );
+    let opens = RwSignal::new(
+        view.def
+            .opens_at
+            .map(ms_to_beijing_local)
+            .unwrap_or_default(),
+    );
+    let closes = RwSignal::new(
+        view.def
+            .closes_at
+            .map(ms_to_beijing_local)
+            .unwrap_or_default(),
+    );
+    let drafts = RwSignal::new(
+        view.def
+            .fields
+            .iter()
+            .map(FieldDraft::from_field)
+            .collect::<Vec<_>>(),
+    );
+    let message = RwSignal::new(None::<(bool, String)>);
+    let link_base = StoredValue::new(view.link_base.clone());
+
+    let build = move || -> Result<FormDef, String> {
+        let fields: Vec<Field> = drafts
+            .get()
+            .iter()
+            .map(FieldDraft::to_field)
+            .collect::<Result<_, _>>()?;
+        let time = |s: String| -> Result<Option<i64>, String> {
+            if s.trim().is_empty() {
+                Ok(None)
+            } else {
+                beijing_local_to_ms(&s)
+                    .map(Some)
+                    .ok_or_else(|| format!("{s} is not a date and time"))
+            }
+        };
+        let def = FormDef {
+            slug: slug.get(),
+            title: title.get(),
+            description: description.get(),
+            fields,
+            opens_at: time(opens.get())?,
+            closes_at: time(closes.get())?,
+            max_submissions: if max.get().trim().is_empty() {
+                None
+            } else {
+                Some(
+                    max.get()
+                        .trim()
+                        .parse()
+                        .map_err(|_| "the maximum is a whole number".to_owned())?,
+                )
+            },
+            success_message: success.get(),
+        };
+        def.validate()?;
+        Ok(def)
+    };
+    let save = ServerAction::<AdminSaveForm>::new();
+    let set_status = ServerAction::<AdminSetFormStatus>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(SaveOutcome::Saved { id: new_id })) => {
+            message.set(Some((true, "saved".into())));
+            if id.get_untracked().is_none() {
+                id.set(Some(new_id.clone()));
+                navigate(&format!("/admin/forms/{new_id}"), Default::default());
+            }
+        }
+        Some(Ok(SaveOutcome::Invalid { message: m })) => message.set(Some((false, m))),
+        Some(Err(e)) => message.set(Some((false, e.to_string()))),
+        None => {}
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(true)) = set_status.value().get() {
+            if let Some(s) = set_status
+                .input()
+                .get_untracked()
+                .and_then(|i| FormStatus::parse(&i.status))
+            {
+                status.set(s);
+            }
+        }
+    });
+    let on_save = move |_| match build() {
+        Ok(def) => {
+            message.set(None);
+            save.dispatch(AdminSaveForm {
+                id: id.get_untracked(),
+                def: serde_json::to_string(&def).unwrap_or_default(),
+            });
+        }
+        Err(e) => message.set(Some((false, e))),
+    };
+    let change_status = move |s: FormStatus| {
+        if let Some(i) = id.get_untracked() {
+            status.set(s);
+            set_status.dispatch(AdminSetFormStatus {
+                id: i,
+                status: s.as_str().to_owned(),
+            });
+        }
+    };
+    let preview = Memo::new(move |_| build().ok());
+    let link = move || format!("{}{}", link_base.get_value(), slug.get());
+    let text = |label: &'static str, sig: RwSignal<String>, testid: &'static str| {
+        view! {
+            <label>{label}<input type="text" prop:value=move || sig.get() data-testid=testid on:input=move |ev| sig.set(event_target_value(&ev)) /></label>
+        }
+    };
+    view! {
+        <section class="editor">
+            <div class="card stack">
+                <h1>{move || if zh() { "编辑表单" } else { "Edit form" }}</h1>
+                {text("标题 Title", title, "form-title-input")}
+                {text("链接名 Link name (/f/…)", slug, "form-slug-input")}
+                <label>"说明 Description"<textarea rows="3" prop:value=move || description.get() on:input=move |ev| description.set(event_target_value(&ev))></textarea></label>
+                <div class="grid2">
+                    <label>"开始 Opens (北京时间)"<input type="datetime-local" prop:value=move || opens.get() on:input=move |ev| opens.set(event_target_value(&ev)) /></label>
+                    <label>"截止 Closes (北京时间)"<input type="datetime-local" prop:value=move || closes.get() on:input=move |ev| closes.set(event_target_value(&ev)) /></label>
+                </div>
+                {text("最多提交数 Maximum submissions", max, "form-max-input")}
+                {text("提交成功提示 Success message", success, "form-success-input")}
+                <h2>{move || if zh() { "字段" } else { "Fields" }}</h2>
+                {move || drafts.get().into_iter().enumerate().map(|(i, d)| view! { <FieldEditor index=i draft=d drafts /> }).collect_view()}
+                <button class="button" data-testid="add-field" on:click=move |_| drafts.update(|ds| { let k = next_key(ds); ds.push(FieldDraft::new(k)); })>
+                    {move || if zh() { "＋ 添加字段" } else { "+ Add a field" }}
+                </button>
+                <div class="row">
+                    <button class="button primary" data-testid="save-form" on:click=on_save disabled=move || save.pending().get()>{move || if zh() { "保存" } else { "Save" }}</button>
+                    <Show when=move || id.get().is_some()>
+                        <button class="button" data-testid="publish-form" on:click=move |_| change_status(FormStatus::Published) disabled=move || status.get() == FormStatus::Published>{move || if zh() { "发布" } else { "Publish" }}</button>
+                        <button class="button" data-testid="close-form" on:click=move |_| change_status(FormStatus::Closed) disabled=move || status.get() != FormStatus::Published>{move || if zh() { "关闭" } else { "Close" }}</button>
+                        <A href=move || format!("/admin/forms/{}/submissions", id.get().unwrap_or_default())>{move || if zh() { "查看提交" } else { "Submissions" }}</A>
+                    </Show>
+                </div>
+                <p data-testid="form-state">{move || status_text(lang.get(), status.get())}</p>
+                {move || message.get().map(|(ok, m)| view! { <p class=if ok { "success" } else { "error" } data-testid="editor-message">{m}</p> })}
+                <Show when=move || status.get() == FormStatus::Published>
+                    <div class="share">
+                        <p>{move || if zh() { "分享链接" } else { "Share link" }} ": " <a href=link data-testid="share-link">{link}</a></p>
+                        <QrCode data=Signal::derive(link) testid="share-qr".to_string() />
+                    </div>
+                </Show>
+            </div>
+            <div class="card preview">
+                <h2>{move || if zh() { "预览" } else { "Preview" }}</h2>
+                {move || preview.get().map(|def| view! { <super::form_page::FormPreview def /> })}
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn FieldEditor(
+    index: usize,
+    draft: FieldDraft,
+    drafts: RwSignal<Vec<FieldDraft>>,
+) -> impl IntoView {
+    let edit = move |f: Box<dyn Fn(&mut FieldDraft)>| {
+        drafts.update(|ds| {
+            if let Some(d) = ds.get_mut(index) {
+                f(d)
+            }
+        })
+    };
+    let kind = draft.kind.clone();
+    let mode = draft.payment_mode.clone();
+    let input = move |label: &'static str,
+                      value: String,
+                      set: fn(&mut FieldDraft, String),
+                      testid: String| {
+        view! {
+            <label>{label}<input type="text" value=value data-testid=testid on:change=move |ev| { let v = event_target_value(&ev); edit(Box::new(move |d| set(d, v.clone()))) } /></label>
+        }
+    };
+    let needs_options = matches!(kind.as_str(), "single_choice" | "multi_choice")
+        || (kind == "payment" && mode == "priced_options");
+    view! {
+        <fieldset class="field-editor" data-testid=format!("field-editor-{index}")>
+            <div class="grid2">
+                {input("名称 Label", draft.label.clone(), |d, v| d.label = v, format!("field-label-{index}"))}
+                {input("键 Key", draft.key.clone(), |d, v| d.key = v, format!("field-key-{index}"))}
+            </div>
+            <label>"类型 Type"
+                <select data-testid=format!("field-type-{index}") on:change=move |ev| { let v = event_target_value(&ev); edit(Box::new(move |d| d.kind = v.clone())) }>
+                    {FIELD_TYPES.iter().map(|t| view! { <option value=*t selected=*t == kind>{*t}</option> }).collect_view()}
+                </select>
+            </label>
+            {input("提示 Help", draft.help.clone(), |d, v| d.help = v, format!("field-help-{index}"))}
+            <label class="choice"><input type="checkbox" checked=draft.required data-testid=format!("field-required-{index}")
+                on:change=move |ev| { let v = event_target_checked(&ev); edit(Box::new(move |d| d.required = v)) } />"必填 Required"</label>
+            {(draft.kind == "payment").then(|| view! {
+                <label>"收款方式 Payment mode"
+                    <select data-testid=format!("field-mode-{index}") on:change=move |ev| { let v = event_target_value(&ev); edit(Box::new(move |d| d.payment_mode = v.clone())) }>
+                        {PAYMENT_MODES.iter().map(|m| view! { <option value=*m selected=*m == mode>{*m}</option> }).collect_view()}
+                    </select>
+                </label>
+            })}
+            {(draft.kind == "payment" && draft.payment_mode == "fixed").then(|| input("金额 Amount (元)", draft.amount.clone(), |d, v| d.amount = v, format!("field-amount-{index}")))}
+            {(draft.kind == "number" || (draft.kind == "payment" && draft.payment_mode == "payer_amount")).then(|| view! {
+                <div class="grid2">
+                    {input("最小 Min", draft.min.clone(), |d, v| d.min = v, format!("field-min-{index}"))}
+                    {input("最大 Max", draft.max.clone(), |d, v| d.max = v, format!("field-max-{index}"))}
+                </div>
+            })}
+            {needs_options.then(|| view! {
+                <label>"选项（每行一个；带价格写作 名称 = 12.50）Options, one per line"
+                    <textarea rows="3" data-testid=format!("field-options-{index}") on:change=move |ev| { let v = event_target_value(&ev); edit(Box::new(move |d| d.options = v.clone())) }>{draft.options.clone()}</textarea>
+                </label>
+            })}
+            {(draft.kind == "payment" && draft.payment_mode == "priced_options").then(|| input("最多数量 Max quantity", draft.max_quantity.clone(), |d, v| d.max_quantity = v, format!("field-quantity-{index}")))}
+            <div class="row">
+                <button class="button" title="up" on:click=move |_| drafts.update(|ds| if index > 0 { ds.swap(index, index - 1) })>"↑"</button>
+                <button class="button" title="down" on:click=move |_| drafts.update(|ds| if index + 1 < ds.len() { ds.swap(index, index + 1) })>"↓"</button>
+                <button class="button" data-testid=format!("field-remove-{index}") on:click=move |_| drafts.update(|ds| { if index < ds.len() { ds.remove(index); } })>"删除 Remove"</button>
+            </div>
+        </fieldset>
+    }
+}

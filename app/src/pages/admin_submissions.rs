@@ -1,0 +1,194 @@
+//! Administrators' view of a form's submissions: paging, search, a filter by
+//! payment status, the detail of each row, and the CSV export.
+
+use crate::domain::form::Answer;
+use crate::i18n::use_lang;
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const PAGE_SIZE: i64 = 20;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionRow {
+    pub id: String,
+    pub created_at: String,
+    pub answers: Vec<(String, String)>,
+    pub amount: Option<String>,
+    pub order_status: Option<crate::domain::OrderStatus>,
+    pub out_trade_no: Option<String>,
+    pub transaction_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionPage {
+    pub form_title: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<SubmissionRow>,
+    pub total: i64,
+    pub page: i64,
+}
+
+#[server(endpoint = "admin_submissions")]
+pub async fn admin_submissions(
+    form_id: String,
+    page: i64,
+    search: String,
+    status: String,
+) -> Result<Option<SubmissionPage>, ServerFnError> {
+    use crate::ssr::{forms, submissions, AppState};
+    crate::ssr::auth::require_admin().await?;
+    let state = AppState::from_context()?;
+    let fail = |e: anyhow::Error| {
+        tracing::error!(error = ?e, "submissions");
+        ServerFnError::new("internal error")
+    };
+    let Some(form) = forms::form_by_id(&state.db, &form_id).await.map_err(fail)? else {
+        return Ok(None);
+    };
+    let filter = submissions::Filter {
+        search: Some(search).filter(|s| !s.trim().is_empty()),
+        status: Some(status).filter(|s| !s.is_empty()),
+    };
+    let page = page.max(1);
+    let (total, list) = submissions::page(
+        &state.db,
+        &form_id,
+        &filter,
+        PAGE_SIZE,
+        (page - 1) * PAGE_SIZE,
+    )
+    .await
+    .map_err(fail)?;
+    let rows = list
+        .into_iter()
+        .map(|s| {
+            let answers: BTreeMap<String, Answer> =
+                serde_json::from_str(&s.answers_json).unwrap_or_default();
+            SubmissionRow {
+                id: s.id,
+                created_at: forms::beijing_time(s.created_at),
+                answers: super::form_page::answers_for_display(&form.def.fields, &answers),
+                amount: s
+                    .amount_fen
+                    .and_then(|f| crate::domain::Money::from_fen(f).ok())
+                    .map(|m| m.to_string()),
+                order_status: s.order_status,
+                out_trade_no: s.out_trade_no,
+                transaction_id: s.transaction_id,
+            }
+        })
+        .collect();
+    Ok(Some(SubmissionPage {
+        form_title: form.def.title.clone(),
+        columns: form.def.fields.iter().map(|f| f.label.clone()).collect(),
+        rows,
+        total,
+        page,
+    }))
+}
+
+#[component]
+pub fn SubmissionsPage() -> impl IntoView {
+    let lang = use_lang();
+    let t = move || lang.get().t();
+    let zh = move || lang.get() == crate::i18n::Lang::Zh;
+    let params = use_params_map();
+    let query = use_query_map();
+    let form_id = move || params.read().get("id").unwrap_or_default();
+    let page = move || {
+        query
+            .read()
+            .get("page")
+            .and_then(|p| p.parse::<i64>().ok())
+            .unwrap_or(1)
+    };
+    let search = move || query.read().get("q").unwrap_or_default();
+    let status = move || query.read().get("status").unwrap_or_default();
+    let data = Resource::new(
+        move || (form_id(), page(), search(), status()),
+        |(f, p, q, s)| admin_submissions(f, p, q, s),
+    );
+    view! {
+        <section class="card">
+            <form method="get" class="row filters">
+                <input type="search" name="q" placeholder=move || if zh() { "搜索填写内容" } else { "Search answers" } prop:value=search data-testid="search" />
+                <select name="status" data-testid="status-filter">
+                    <option value="">{move || if zh() { "全部" } else { "All" }}</option>
+                    {["paid", "pending", "created", "expired", "closed", "refunded", "partially_refunded", "needs_review", "none"].into_iter().map(|s| {
+                        view! { <option value=s selected=move || status() == s>{move || crate::domain::OrderStatus::parse(s).map(|st| t().order_status(st)).unwrap_or(if zh() { "无需支付" } else { "No payment" })}</option> }
+                    }).collect_view()}
+                </select>
+                <button class="button" type="submit">{move || if zh() { "筛选" } else { "Filter" }}</button>
+                <a class="button" href=move || format!("/admin/forms/{}/submissions.csv", form_id()) data-testid="export-csv">{move || if zh() { "导出 CSV" } else { "Export CSV" }}</a>
+            </form>
+            <Suspense fallback=|| view! { <p>"…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(Some(p)) => view! { <SubmissionTable p /> }.into_any(),
+                        Ok(None) => view! { <p>"404"</p> }.into_any(),
+                        Err(_) => view! { <Redirect path="/admin/login" /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn SubmissionTable(p: SubmissionPage) -> impl IntoView {
+    let lang = use_lang();
+    let t = move || lang.get().t();
+    let pages = (p.total + PAGE_SIZE - 1) / PAGE_SIZE;
+    let page = p.page;
+    let query = use_query_map();
+    let link = move |n: i64| {
+        let q = query.read();
+        format!(
+            "?page={n}&q={}&status={}",
+            q.get("q").unwrap_or_default(),
+            q.get("status").unwrap_or_default()
+        )
+    };
+    view! {
+        <h1>{p.form_title.clone()}</h1>
+        <p class="muted" data-testid="total-count">{p.total} " · " {page} "/" {pages.max(1)}</p>
+        <div class="table-wrap">
+            <table class="table" data-testid="submissions">
+                <thead><tr>
+                    <th>"时间 Time"</th>
+                    {p.columns.iter().map(|c| view! { <th>{c.clone()}</th> }).collect_view()}
+                    <th>{move || t().status}</th>
+                </tr></thead>
+                <tbody>
+                    {p.rows.into_iter().map(|r| {
+                        let status = r.order_status;
+                        view! {
+                            <tr>
+                                <td>
+                                    <details>
+                                        <summary>{r.created_at.clone()}</summary>
+                                        <dl class="facts">
+                                            {r.answers.iter().map(|(k, v)| view! { <dt>{k.clone()}</dt><dd>{v.clone()}</dd> }).collect_view()}
+                                            <dt>{move || t().amount}</dt><dd>{r.amount.clone().unwrap_or_else(|| "—".into())}</dd>
+                                            <dt>{move || t().out_trade_no}</dt><dd>{r.out_trade_no.clone().unwrap_or_else(|| "—".into())}</dd>
+                                            <dt>{move || t().transaction_id}</dt><dd>{r.transaction_id.clone().unwrap_or_else(|| "—".into())}</dd>
+                                        </dl>
+                                    </details>
+                                </td>
+                                {r.answers.iter().map(|(_, v)| view! { <td>{v.clone()}</td> }).collect_view()}
+                                <td>{move || status.map(|s| t().order_status(s)).unwrap_or("—")}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        <div class="row">
+            {(page > 1).then(|| view! { <a class="button" href=link(page - 1)>"←"</a> })}
+            {(page < pages).then(|| view! { <a class="button" href=link(page + 1) data-testid="next-page">"→"</a> })}
+        </div>
+    }
+}
