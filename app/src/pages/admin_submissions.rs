@@ -1,13 +1,11 @@
 //! Administrators' view of a form's submissions: paging, search, a filter by
 //! payment status, the detail of each row, and the CSV export.
 
-use crate::domain::form::Answer;
 use crate::i18n::use_lang;
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 pub const PAGE_SIZE: i64 = 20;
 
@@ -38,7 +36,9 @@ pub async fn admin_submissions(
     search: String,
     status: String,
 ) -> Result<Option<SubmissionPage>, ServerFnError> {
+    use crate::domain::form::Answer;
     use crate::ssr::{forms, submissions, AppState};
+    use std::collections::BTreeMap;
     crate::ssr::auth::require_admin().await?;
     let state = AppState::from_context()?;
     let fail = |e: anyhow::Error| {

@@ -356,3 +356,57 @@ pub(crate) fn transaction_id(prefix: &str) -> String {
         .collect();
     format!("{prefix}{}{digits}", chrono::Utc::now().format("%Y%m%d"))
 }
+
+/// A `TRANSACTION.SUCCESS` callback exactly as WeChat Pay sends it, encrypted
+/// and signed with the simulator's keys: for tests and benchmarks that post
+/// callbacks themselves.
+pub fn signed_wechat_callback(
+    out_trade_no: &str,
+    amount_fen: i64,
+    mchid: &str,
+) -> (Vec<(&'static str, String)>, String) {
+    use crate::providers::crypto::{aes_gcm_encrypt, random_nonce, SignMessage};
+    let plaintext = serde_json::json!({
+        "appid": dev_keys::WECHAT_APP_ID, "mchid": mchid, "out_trade_no": out_trade_no,
+        "transaction_id": transaction_id("4200"), "trade_type": "NATIVE", "trade_state": "SUCCESS",
+        "trade_state_desc": "支付成功", "success_time": wechat::rfc3339(app::ssr::now_ms()),
+        "payer": {"openid": "oSimulatorPayer0000000000000"}, "amount": {"total": amount_fen, "payer_total": amount_fen, "currency": "CNY"}
+    })
+    .to_string();
+    let nonce = random_nonce(12);
+    let ciphertext = aes_gcm_encrypt(
+        dev_keys::WECHAT_APIV3_KEY.as_bytes(),
+        nonce.as_bytes(),
+        b"transaction",
+        plaintext.as_bytes(),
+    )
+    .unwrap_or_default();
+    let body = serde_json::json!({
+        "id": new_token(), "create_time": wechat::rfc3339(app::ssr::now_ms()), "resource_type": "encrypt-resource",
+        "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
+        "resource": {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM", "ciphertext": ciphertext, "associated_data": "transaction", "nonce": nonce}
+    })
+    .to_string();
+    let ts = (app::ssr::now_ms() / 1000).to_string();
+    let n = random_nonce(32);
+    let signature = parse_private_key(dev_keys::WECHAT_PLATFORM_KEY)
+        .map(RsaSigner::new)
+        .ok()
+        .and_then(|s| {
+            s.sign_base64(format!("{ts}\n{n}\n{body}\n").as_bytes())
+                .ok()
+        })
+        .unwrap_or_default();
+    (
+        vec![
+            ("wechatpay-timestamp", ts),
+            ("wechatpay-nonce", n),
+            ("wechatpay-signature", signature),
+            (
+                "wechatpay-serial",
+                dev_keys::WECHAT_PUBLIC_KEY_ID.to_owned(),
+            ),
+        ],
+        body,
+    )
+}

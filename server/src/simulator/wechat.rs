@@ -137,7 +137,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-pub(super) fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     crate::providers::wechat::client::beijing_rfc3339(ms)
 }
 

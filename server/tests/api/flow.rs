@@ -5,7 +5,6 @@ use crate::both_backends;
 use crate::helpers::{spawn_app_on, spawn_app_with, test_settings, DatabaseGuard, TestApp};
 use app::ssr::Backend;
 use serde_json::{json, Value};
-use server::providers::crypto::{aes_gcm_encrypt, random_nonce, RsaSigner, SignMessage};
 use server::simulator::{dev_keys, SimProvider};
 use sqlx::Row;
 use std::time::Duration;
@@ -86,47 +85,7 @@ pub fn wechat_callback(
     amount_fen: i64,
     mchid: &str,
 ) -> (Vec<(&'static str, String)>, String) {
-    let plaintext = json!({
-        "appid": dev_keys::WECHAT_APP_ID, "mchid": mchid, "out_trade_no": out_trade_no,
-        "transaction_id": "4200000000202611270000000001", "trade_type": "NATIVE", "trade_state": "SUCCESS",
-        "trade_state_desc": "支付成功", "success_time": "2026-11-27T12:00:00+08:00",
-        "payer": {"openid": "oTest"}, "amount": {"total": amount_fen, "payer_total": amount_fen, "currency": "CNY"}
-    })
-    .to_string();
-    let nonce = random_nonce(12);
-    let ciphertext = aes_gcm_encrypt(
-        dev_keys::WECHAT_APIV3_KEY.as_bytes(),
-        nonce.as_bytes(),
-        b"transaction",
-        plaintext.as_bytes(),
-    )
-    .expect("encrypt");
-    let body = json!({
-        "id": "EV-1", "create_time": "2026-11-27T12:00:01+08:00", "resource_type": "encrypt-resource",
-        "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
-        "resource": {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM", "ciphertext": ciphertext, "associated_data": "transaction", "nonce": nonce}
-    })
-    .to_string();
-    let ts = (app::ssr::now_ms() / 1000).to_string();
-    let n = random_nonce(32);
-    let signer = RsaSigner::new(
-        server::keys::parse_private_key(dev_keys::WECHAT_PLATFORM_KEY).expect("key"),
-    );
-    let signature = signer
-        .sign_base64(format!("{ts}\n{n}\n{body}\n").as_bytes())
-        .expect("sign");
-    (
-        vec![
-            ("wechatpay-timestamp", ts),
-            ("wechatpay-nonce", n),
-            ("wechatpay-signature", signature),
-            (
-                "wechatpay-serial",
-                dev_keys::WECHAT_PUBLIC_KEY_ID.to_owned(),
-            ),
-        ],
-        body,
-    )
+    server::simulator::signed_wechat_callback(out_trade_no, amount_fen, mchid)
 }
 
 pub async fn post_callback(
