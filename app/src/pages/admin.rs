@@ -156,6 +156,7 @@ pub fn DashboardPage() -> impl IntoView {
                                 <nav class="admin-nav">
                                     <a class="button" href="/admin/forms" data-testid="nav-forms">{move || if lang.get() == crate::i18n::Lang::Zh { "表单与提交" } else { "Forms and submissions" }}</a>
                                 </nav>
+                                <OverviewPanel />
                                 <ActionForm action=logout>
                                     <button type="submit" class="button">{move || t().log_out}</button>
                                 </ActionForm>
@@ -164,6 +165,131 @@ pub fn DashboardPage() -> impl IntoView {
                             .into_any()
                     }
                     Ok(None) => view! { <Redirect path="/admin/login" /> }.into_any(),
+                    Err(_) => view! { <p class="error">{move || t().server_error}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderLineView {
+    pub id: String,
+    pub out_trade_no: String,
+    pub form_title: String,
+    pub amount: String,
+    pub status: crate::domain::OrderStatus,
+    pub review_reason: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    /// (label, income, paid orders) for today, 7 and 30 days.
+    pub income: Vec<(String, String, i64)>,
+    pub review: Vec<OrderLineView>,
+    pub recent: Vec<OrderLineView>,
+}
+
+#[server(endpoint = "admin_overview")]
+pub async fn admin_overview() -> Result<Overview, ServerFnError> {
+    use crate::ssr::{forms, stats, AppState};
+    crate::ssr::auth::require_admin().await?;
+    let state = AppState::from_context()?;
+    let fail = |e: anyhow::Error| {
+        tracing::error!(error = ?e, "overview");
+        ServerFnError::new("internal error")
+    };
+    let midnight = stats::beijing_midnight(stats::now());
+    let day = 86_400_000;
+    let mut income = Vec::new();
+    for (label, since) in [
+        ("today", midnight),
+        ("7d", midnight - 6 * day),
+        ("30d", midnight - 29 * day),
+    ] {
+        let (fen, n) = stats::income_since(&state.db, since).await.map_err(fail)?;
+        income.push((
+            label.to_owned(),
+            crate::domain::Money::from_fen(fen.max(0))
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            n,
+        ));
+    }
+    let view = |l: stats::OrderLine| OrderLineView {
+        id: l.id,
+        out_trade_no: l.out_trade_no,
+        form_title: l.form_title,
+        amount: crate::domain::Money::from_fen(l.amount_fen)
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+        status: crate::domain::OrderStatus::parse(&l.status)
+            .unwrap_or(crate::domain::OrderStatus::Created),
+        review_reason: l.review_reason,
+        created_at: forms::beijing_time(l.created_at),
+    };
+    Ok(Overview {
+        income,
+        review: stats::orders_needing_review(&state.db, 50)
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .map(view)
+            .collect(),
+        recent: stats::recent_orders(&state.db, 10)
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .map(view)
+            .collect(),
+    })
+}
+
+#[component]
+fn OverviewPanel() -> impl IntoView {
+    let lang = use_lang();
+    let t = move || lang.get().t();
+    let zh = move || lang.get() == crate::i18n::Lang::Zh;
+    let overview = Resource::new(|| (), |_| admin_overview());
+    let table = move |rows: Vec<OrderLineView>, testid: &'static str| {
+        view! {
+            <table class="table" data-testid=testid>
+                <tbody>
+                    {rows.into_iter().map(|o| {
+                        let status = o.status;
+                        view! {
+                            <tr>
+                                <td>{o.created_at.clone()}</td>
+                                <td>{o.form_title.clone()}</td>
+                                <td>{o.amount.clone()}</td>
+                                <td>{move || t().order_status(status)} {o.review_reason.clone().map(|r| format!(" · {r}"))}</td>
+                                <td><a href=format!("/pay/{}", o.id)>{o.out_trade_no.clone()}</a></td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }
+    };
+    view! {
+        <Suspense fallback=|| view! { <p>"…"</p> }>
+            {move || Suspend::new(async move {
+                match overview.await {
+                    Ok(o) => view! {
+                        <div class="stats" data-testid="income">
+                            {o.income.into_iter().map(|(label, amount, n)| {
+                                let name = match label.as_str() { "today" => ("今日", "Today"), "7d" => ("近 7 天", "7 days"), _ => ("近 30 天", "30 days") };
+                                view! { <div class="stat"><p class="muted">{move || if zh() { name.0 } else { name.1 }}</p><p class="amount">{amount}</p><p class="muted">{n} {move || if zh() { " 笔" } else { " orders" }}</p></div> }
+                            }).collect_view()}
+                        </div>
+                        <Show when={let empty = o.review.is_empty(); move || !empty}>
+                            <h2 class="error">{move || t().status_needs_review}</h2>
+                        </Show>
+                        {(!o.review.is_empty()).then(|| table(o.review.clone(), "review-orders"))}
+                        <h2>{move || if zh() { "最近订单" } else { "Recent orders" }}</h2>
+                        {table(o.recent, "recent-orders")}
+                    }.into_any(),
                     Err(_) => view! { <p class="error">{move || t().server_error}</p> }.into_any(),
                 }
             })}

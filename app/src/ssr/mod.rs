@@ -10,6 +10,7 @@ pub mod pay;
 pub mod payment;
 pub mod refunds;
 pub mod state;
+pub mod stats;
 pub mod submissions;
 
 pub use db::{Backend, Db};

@@ -325,6 +325,41 @@ async fn expiry_and_late_payment(backend: Backend) {
         .expect("row")
         .get("review_reason");
     assert!(reason.is_some_and(|r| r.contains("expired")));
+
+    // Administrators see it on the dashboard, with the income of a paid order beside it.
+    let paid = submit_demo(&app, "7.00").await;
+    let paid_id = paid["id"].as_str().expect("id").to_owned();
+    let qr = pay(&app, &paid_id, "alipay_qr").await["qr_code"]
+        .as_str()
+        .expect("qr")
+        .to_owned();
+    press(&app, &qr, "pay").await;
+    wait_status(&app, &paid_id, "paid").await;
+    assert!(!app
+        .client
+        .post(app.url("/api/admin_overview"))
+        .send()
+        .await
+        .expect("anonymous")
+        .status()
+        .is_success());
+    app.login(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let overview: Value = app
+        .client
+        .post(app.url("/api/admin_overview"))
+        .send()
+        .await
+        .expect("overview")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        overview["income"][0][1], "¥7.00",
+        "today's income counts only the settled order: {overview}"
+    );
+    assert_eq!(overview["review"].as_array().map(Vec::len), Some(1));
+    assert_eq!(overview["review"][0]["id"].as_str(), Some(id.as_str()));
 }
 
 #[tokio::test]
