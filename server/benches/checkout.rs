@@ -84,6 +84,7 @@ async fn main() {
     let app = Application::build(config).await.expect("app");
     let base = format!("http://{}", app.local_addr());
     let sim = app.simulator().cloned().expect("simulator");
+    let db = app.state().db.clone();
     // Callbacks are posted by this benchmark, so that it measures our side only.
     sim.set_delivery(false);
     tokio::spawn(app.run_until(std::future::pending()));
@@ -215,7 +216,8 @@ async fn main() {
     );
     let sample = 200;
     let mut waits = Vec::new();
-    for (i, mut r) in opened.into_iter().enumerate().take(sample) {
+    let mut opened = opened.into_iter();
+    for (i, mut r) in opened.by_ref().enumerate().take(sample) {
         let (_, no) = &pending[i];
         let (headers, body) =
             signed_wechat_callback(no, 1234, server::simulator::dev_keys::WECHAT_MCH_ID);
@@ -249,7 +251,76 @@ async fn main() {
     for w in waits {
         lat.push(w.await.expect("wait"));
     }
+    let opened_rest: Vec<_> = opened.collect();
     lat.sort_by(|a, b| a.total_cmp(b));
     println!("callback → SSE delivery with {streams} open streams: p50 {:.1} ms, p99 {:.1} ms ({sample} callbacks)", percentile(&lat, 0.5), percentile(&lat, 0.99));
+    drop(opened_rest);
+
+    // 4. Export: 100,000 submissions as CSV, streamed in batches.
+    let db = db.clone();
+    let form = app::ssr::forms::form_by_slug(&db, "demo")
+        .await
+        .expect("form")
+        .expect("demo form");
+    let rows = 100_000;
+    let mut tx = db.pool.begin().await.expect("tx");
+    for i in 0..rows {
+        sqlx::query("INSERT INTO submissions (id, form_id, answers_json, search_text, amount_fen, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(format!("bench{i:027}"))
+            .bind(&form.id)
+            .bind(format!(r#"{{"name":"参与者{i}","phone":"13800138000","amount":"12.34"}}"#))
+            .bind(format!("参与者{i} 13800138000 12.34"))
+            .bind(1234_i64)
+            .bind(1_700_000_000_000_i64 + i)
+            .execute(&mut *tx)
+            .await
+            .expect("insert");
+    }
+    tx.commit().await.expect("commit");
+    let admin = bench
+        .client
+        .post(format!("{base}/api/login"))
+        .form(&[
+            ("email", "bench@example.com"),
+            ("password", "bench-password-123"),
+        ])
+        .send()
+        .await
+        .expect("login");
+    let cookie = admin
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("fp_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("session")
+        .to_owned();
+    let before = rss_kib();
+    let mut peak = before;
+    let started = Instant::now();
+    let mut resp = bench
+        .client
+        .get(format!("{base}/admin/forms/{}/submissions.csv", form.id))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("export");
+    let mut bytes = 0usize;
+    let mut lines = 0usize;
+    while let Some(chunk) = resp.chunk().await.expect("chunk") {
+        bytes += chunk.len();
+        lines += chunk.iter().filter(|b| **b == b'\n').count();
+        peak = peak.max(rss_kib());
+    }
+    println!(
+        "CSV export of {rows} submissions: {:.2} s, {} lines, {:.1} MB; RSS {} KiB before, peak {} KiB (+{} KiB while streaming)",
+        started.elapsed().as_secs_f64(),
+        lines,
+        bytes as f64 / 1e6,
+        before,
+        peak,
+        peak.saturating_sub(before)
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

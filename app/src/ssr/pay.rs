@@ -422,7 +422,12 @@ pub async fn reconcile_once(state: &AppState) -> anyhow::Result<usize> {
     for order in due {
         let backoff = (state.pay.first_check_ms.max(1000) << order.check_attempts.clamp(0, 10))
             .min(state.pay.max_check_interval_ms);
-        if !orders::claim_check(&state.db, &order, now + backoff).await? {
+        // Look again at expiry at the latest, so an expired order is closed promptly.
+        let mut next = now + backoff;
+        if order.expires_at > now {
+            next = next.min(order.expires_at + 100);
+        }
+        if !orders::claim_check(&state.db, &order, next).await? {
             continue; // another instance has it
         }
         looked += 1;
