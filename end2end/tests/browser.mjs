@@ -1,6 +1,7 @@
 // Shared set-up for the browser tests: Debian's chromium driven by
 // playwright-core (never a downloaded browser), every console error collected.
 import { chromium } from 'playwright-core';
+import { after } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,11 +13,15 @@ export async function launch() {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
+    // Fail, never hang: a stuck browser ends the test instead of the CI run.
+    timeout: 60_000,
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
     ],
   });
+  context.setDefaultTimeout(20_000);
+  context.setDefaultNavigationTimeout(30_000);
   const errors = [];
   context.on('page', (page) => watch(page, errors));
   const page = context.pages()[0] ?? (await context.newPage());
@@ -26,7 +31,7 @@ export async function launch() {
     context,
     errors,
     async close() {
-      await context.close();
+      await Promise.race([context.close(), new Promise((resolve) => setTimeout(resolve, 15_000))]);
       rmSync(userDataDir, { recursive: true, force: true });
     },
   };
@@ -46,3 +51,12 @@ function watch(page, errors) {
 export async function waitForHydration(page) {
   await page.waitForFunction(() => window.__formpay_hydrated === true, null, { timeout: 30_000 });
 }
+
+/// Every browser test gets a deadline, so that nothing can hang CI.
+export const TEST_OPTIONS = { timeout: 120_000 };
+
+// A browser that does not close must not keep this file's process alive:
+// once its tests are done, exit even if a connection lingers.
+after(() => {
+  setTimeout(() => process.exit(), 5_000).unref();
+});

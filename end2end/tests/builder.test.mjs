@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, waitForHydration, BASE_URL } from './browser.mjs';
+import { launch, waitForHydration, BASE_URL, TEST_OPTIONS } from './browser.mjs';
 
 async function setText(page, testid, value) {
   const el = page.locator(`[data-testid=${testid}]`);
@@ -20,7 +20,7 @@ const FIELDS = [
   { type: 'payment', label: '门票', mode: 'priced_options', options: '成人 = 50\n儿童 = 20.50', quantity: '3' },
 ];
 
-test('an administrator builds a form with every field type, publishes it, and a payer fills it on a phone', async () => {
+test('an administrator builds a form with every field type, publishes it, and a payer fills it on a phone', TEST_OPTIONS, async () => {
   const b = await launch();
   try {
     const page = b.page;

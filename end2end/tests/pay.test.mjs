@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, waitForHydration, BASE_URL } from './browser.mjs';
+import { launch, waitForHydration, BASE_URL, TEST_OPTIONS } from './browser.mjs';
 
 async function fillDemo(page, amount) {
   await page.goto(BASE_URL + '/f/demo');
@@ -16,7 +16,7 @@ async function fillDemo(page, amount) {
   await page.waitForURL(/\/pay\/[0-9a-f]{32}$/);
 }
 
-test('inline validation speaks Chinese and nothing is submitted', async () => {
+test('inline validation speaks Chinese and nothing is submitted', TEST_OPTIONS, async () => {
   const b = await launch();
   try {
     await b.page.setViewportSize({ width: 375, height: 740 });
@@ -34,7 +34,7 @@ test('inline validation speaks Chinese and nothing is submitted', async () => {
   }
 });
 
-test('a payer pays with WeChat Pay and the page turns to paid by itself', async () => {
+test('a payer pays with WeChat Pay and the page turns to paid by itself', TEST_OPTIONS, async () => {
   const b = await launch();
   try {
     await b.page.setViewportSize({ width: 375, height: 740 });
@@ -65,7 +65,7 @@ test('a payer pays with WeChat Pay and the page turns to paid by itself', async 
   }
 });
 
-test('a payer pays with Alipay through the cashier and comes back to a paid page', async () => {
+test('a payer pays with Alipay through the cashier and comes back to a paid page', TEST_OPTIONS, async () => {
   const b = await launch();
   try {
     await fillDemo(b.page, '0.01');

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, waitForHydration, BASE_URL } from './browser.mjs';
+import { launch, waitForHydration, BASE_URL, TEST_OPTIONS } from './browser.mjs';
 
-test('the page hydrates: the language switch works in place, without a reload', async () => {
+test('the page hydrates: the language switch works in place, without a reload', TEST_OPTIONS, async () => {
   const b = await launch();
   try {
     await b.page.goto(BASE_URL + '/');
@@ -25,7 +25,7 @@ test('the page hydrates: the language switch works in place, without a reload', 
   }
 });
 
-test('an administrator logs in on a phone-sized screen and out again', async () => {
+test('an administrator logs in on a phone-sized screen and out again', TEST_OPTIONS, async () => {
   const b = await launch();
   try {
     await b.page.setViewportSize({ width: 375, height: 740 });

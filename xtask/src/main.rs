@@ -303,9 +303,16 @@ fn test() -> Result<()> {
     );
     wait_until_healthy(&addr, &mut server.0)?;
     let result = run(Command::new("node")
-        .args(["--test", "--test-concurrency=1", "tests/"])
+        .args([
+            "--test",
+            "--test-concurrency=1",
+            "--test-timeout=180000",
+            "tests/",
+        ])
         .current_dir(root().join("end2end"))
         .env("BASE_URL", format!("http://{addr}"))
+        // In CI, log every browser action: a failure then shows where it stopped.
+        .env("DEBUG", if env::var("CI").is_ok() { "pw:api" } else { "" })
         .env("ADMIN_EMAIL", "e2e@example.com")
         .env("ADMIN_PASSWORD", "e2e-password-123"));
     drop(server);

@@ -176,6 +176,7 @@ pub fn FormsPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match forms.await {
                         Ok(list) => view! {
+                            <div class="table-wrap">
                             <table class="table">
                                 <thead><tr>
                                     <th>{move || if zh() { "标题" } else { "Title" }}</th>
@@ -197,6 +198,7 @@ pub fn FormsPage() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table>
+                            </div>
                         }.into_any(),
                         Err(_) => view! { <Redirect path="/admin/login" /> }.into_any(),
                     }
