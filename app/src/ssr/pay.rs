@@ -281,21 +281,8 @@ pub async fn settle(
                 },
             )
             .await?;
-            if orders::transition(
-                &state.db,
-                &order.id,
-                OrderStatus::Pending,
-                OrderStatus::Paid,
-                source,
-                &detail,
-                changes(),
-            )
-            .await?
-            {
-                SettleOutcome::Settled
-            } else {
-                SettleOutcome::NoChange
-            }
+            // Now pending: settle it as such.
+            return Box::pin(settle(state, provider, info, source)).await;
         }
         OrderStatus::Pending => {
             if orders::transition(

@@ -2,7 +2,7 @@
 //! callbacks, live status, recovery; on SQLite and PostgreSQL.
 
 use crate::both_backends;
-use crate::helpers::{spawn_app_on, spawn_app_with, test_settings, DatabaseGuard, TestApp};
+use crate::helpers::{press, spawn_app_on, spawn_app_with, test_settings, DatabaseGuard, TestApp};
 use app::ssr::Backend;
 use serde_json::{json, Value};
 use server::simulator::{dev_keys, SimProvider};
@@ -62,20 +62,6 @@ pub async fn wait_status(app: &TestApp, id: &str, want: &str) {
     panic!(
         "order {id} never became {want} (is {})",
         order_status(app, id).await
-    );
-}
-
-async fn press(app: &TestApp, payer_url: &str, action: &str) {
-    let resp = app
-        .client
-        .post(format!("{payer_url}/{action}"))
-        .send()
-        .await
-        .expect("payer action");
-    assert!(
-        resp.status().is_redirection(),
-        "{action}: {}",
-        resp.status()
     );
 }
 

@@ -244,3 +244,18 @@ macro_rules! both_backends {
         )*
     };
 }
+
+/// What a payer does on the simulator's page: POST one of its buttons.
+pub async fn press(app: &TestApp, payer_url: &str, action: &str) {
+    let resp = app
+        .client
+        .post(format!("{payer_url}/{action}"))
+        .send()
+        .await
+        .expect("payer action");
+    assert!(
+        resp.status().is_redirection(),
+        "{action}: {}",
+        resp.status()
+    );
+}

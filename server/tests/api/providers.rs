@@ -1,7 +1,7 @@
 //! Our provider clients against the simulator, over real HTTP, with real
 //! signatures both ways.
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{press, spawn_app};
 use app::domain::{Channel, Money, OutTradeNo};
 use app::ssr::payment::*;
 use app::ssr::Backend;
@@ -32,21 +32,6 @@ fn payment(no: &OutTradeNo, amount: i64, notify_url: &str) -> NewPayment {
         return_url: "http://127.0.0.1:9/return".into(),
         client_ip: Some("127.0.0.1".into()),
     }
-}
-
-/// What a payer does on the simulator's page: POST the button.
-async fn press(app: &TestApp, qr_or_url: &str, action: &str) {
-    let resp = app
-        .client
-        .post(format!("{qr_or_url}/{action}"))
-        .send()
-        .await
-        .expect("payer action");
-    assert!(
-        resp.status().is_redirection(),
-        "{action}: {}",
-        resp.status()
-    );
 }
 
 /// A merchant endpoint for callbacks: records them, refuses the first `fail_first`.
