@@ -65,6 +65,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/forms") view=pages::admin_forms::FormsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/forms/:id") view=pages::admin_forms::FormEditorPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/forms/:id/submissions") view=pages::admin_submissions::SubmissionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/orders") view=pages::admin_orders::OrdersPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/orders/:id") view=pages::admin_orders::OrderPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/stats") view=pages::admin_stats::StatsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/audit") view=pages::admin_stats::AuditPage ssr=SsrMode::Async />
                     <Route path=path!("/f/:slug") view=pages::form_page::FormPage ssr=SsrMode::Async />
                     <Route path=path!("/pay/:id") view=pages::pay_page::PayPage ssr=SsrMode::Async />
                     <Route path=path!("/r/:token") view=pages::receipt_page::ReceiptPage ssr=SsrMode::Async />

@@ -5,12 +5,12 @@
 
 use app::domain::form::{answer_text, Answer, Field};
 use app::domain::Money;
-use app::ssr::{auth, forms, submissions, AppState};
+use app::ssr::{auth, forms, order_admin, orders, refunds, submissions, AppState};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 const BATCH: i64 = 1000;
 
@@ -67,20 +67,195 @@ fn row(fields: &[Field], s: &submissions::SubmissionWithOrder) -> String {
     line(cells)
 }
 
-pub async fn submissions_csv(
-    State(state): State<AppState>,
-    Path(form_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let signed_in = match auth::session_token_from_headers(&headers) {
+/// The administrator behind a request, or the 401 to answer.
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<auth::Admin, Response> {
+    let admin = match auth::session_token_from_headers(headers) {
         Some(token) => auth::admin_for_token(&state.db, &token)
             .await
             .ok()
             .flatten(),
         None => None,
     };
-    let Some(admin) = signed_in else {
-        return (StatusCode::UNAUTHORIZED, "log in as an administrator first").into_response();
+    admin.ok_or_else(|| {
+        (StatusCode::UNAUTHORIZED, "log in as an administrator first").into_response()
+    })
+}
+
+/// A streamed CSV download: the BOM and header line, then the batches.
+fn csv_response(
+    name: &str,
+    head: Vec<String>,
+    rows: impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static,
+) -> Response {
+    use futures_util::StreamExt;
+    let first = futures_util::stream::once(async move {
+        Ok::<_, std::io::Error>(format!("\u{feff}{}", line(head)))
+    });
+    let body = first.chain(rows).map(|r| r.map(String::into_bytes));
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+fn yuan(fen: i64) -> String {
+    Money::from_fen(fen)
+        .map(|m| m.to_yuan_string())
+        .unwrap_or_default()
+}
+
+/// The orders list as CSV, with the same filters as the page (query string).
+pub async fn orders_csv(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let admin = match signed_in(&state, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
+    let filter = app::pages::admin_orders::filter_from(
+        get("status"),
+        get("channel"),
+        get("form"),
+        get("from"),
+        get("to"),
+        get("min"),
+        get("max"),
+        get("q"),
+    );
+    tracing::info!(admin = %admin.id, "orders exported");
+    let head = [
+        "创建时间 Created",
+        "商户订单号 out_trade_no",
+        "表单 Form",
+        "金额 Amount (CNY)",
+        "已退款 Refunded (CNY)",
+        "状态 Status",
+        "支付方式 Method",
+        "支付单号 Transaction",
+        "支付时间 Paid at",
+        "待处理原因 Review",
+    ]
+    .map(String::from)
+    .to_vec();
+    let db = state.db.clone();
+    let rows = async_stream::stream! {
+        let mut after = None;
+        loop {
+            let batch = match order_admin::batch_after(&db, &filter, after.clone(), BATCH).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = ?e, "export stopped");
+                    yield Err(std::io::Error::other("export failed"));
+                    return;
+                }
+            };
+            if batch.is_empty() {
+                return;
+            }
+            let mut chunk = String::new();
+            for o in &batch {
+                chunk.push_str(&line([
+                    forms::beijing_time(o.created_at),
+                    o.out_trade_no.clone(),
+                    o.form_title.clone(),
+                    yuan(o.amount_fen),
+                    yuan(o.refunded_fen),
+                    o.status.clone(),
+                    o.channel.clone().unwrap_or_default(),
+                    o.transaction_id.clone().unwrap_or_default(),
+                    o.paid_at.map(forms::beijing_time).unwrap_or_default(),
+                    o.review_reason.clone().unwrap_or_default(),
+                ]));
+            }
+            after = batch.last().map(|o| (o.created_at, o.id.clone()));
+            yield Ok(chunk);
+        }
+    };
+    csv_response("orders.csv", head, rows)
+}
+
+/// Every refund as CSV, oldest first.
+pub async fn refunds_csv(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let admin = match signed_in(&state, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    tracing::info!(admin = %admin.id, "refunds exported");
+    let head = [
+        "申请时间 Asked",
+        "退款单号 out_refund_no",
+        "商户订单号 out_trade_no",
+        "退款金额 Amount (CNY)",
+        "状态 Status",
+        "原因 Reason",
+        "操作人 By",
+        "支付机构退款单号 Refund id",
+        "完成时间 Settled",
+        "失败原因 Failure",
+    ]
+    .map(String::from)
+    .to_vec();
+    let db = state.db.clone();
+    let rows = async_stream::stream! {
+        let mut after = None;
+        loop {
+            let batch = match refunds::batch_after(&db, after.clone(), BATCH).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = ?e, "export stopped");
+                    yield Err(std::io::Error::other("export failed"));
+                    return;
+                }
+            };
+            if batch.is_empty() {
+                return;
+            }
+            let mut chunk = String::new();
+            for r in &batch {
+                let out_trade_no = orders::by_id(&db, &r.order_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|o| o.out_trade_no)
+                    .unwrap_or_default();
+                chunk.push_str(&line([
+                    forms::beijing_time(r.created_at),
+                    r.out_refund_no.clone(),
+                    out_trade_no,
+                    r.amount.to_yuan_string(),
+                    refunds::state_str(r.status).to_owned(),
+                    r.reason.clone(),
+                    r.created_by.clone(),
+                    r.refund_id.clone().unwrap_or_default(),
+                    r.settled_at.map(forms::beijing_time).unwrap_or_default(),
+                    r.failure.clone().unwrap_or_default(),
+                ]));
+            }
+            after = batch.last().map(|r| (r.created_at, r.id.clone()));
+            yield Ok(chunk);
+        }
+    };
+    csv_response("refunds.csv", head, rows)
+}
+
+pub async fn submissions_csv(
+    State(state): State<AppState>,
+    Path(form_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let admin = match signed_in(&state, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
     };
     let form = match forms::form_by_id(&state.db, &form_id).await {
         Ok(Some(f)) => f,
@@ -106,8 +281,7 @@ pub async fn submissions_csv(
         .map(String::from),
     );
     let db = state.db.clone();
-    let stream = async_stream::stream! {
-        yield Ok::<_, std::io::Error>(format!("\u{feff}{}", line(head)).into_bytes());
+    let rows = async_stream::stream! {
         let mut after = None;
         loop {
             let batch = match submissions::batch_after(&db, &form_id, after.clone(), BATCH).await {
@@ -126,21 +300,10 @@ pub async fn submissions_csv(
                 chunk.push_str(&row(&fields, s));
             }
             after = batch.last().map(|s| (s.created_at, s.id.clone()));
-            yield Ok(chunk.into_bytes());
+            yield Ok(chunk);
         }
     };
-    let name = format!("{}-submissions.csv", form.def.slug);
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response()
+    csv_response(&format!("{}-submissions.csv", form.def.slug), head, rows)
 }
 
 #[cfg(test)]

@@ -226,6 +226,8 @@ fn router(state: AppState, simulator: Option<&simulator::Simulator>) -> Router {
             "/admin/forms/{id}/submissions.csv",
             get(export::submissions_csv),
         )
+        .route("/admin/orders.csv", get(export::orders_csv))
+        .route("/admin/refunds.csv", get(export::refunds_csv))
         .route("/readyz", get(health::readyz))
         .leptos_routes_with_context(
             &state,

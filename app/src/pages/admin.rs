@@ -153,9 +153,7 @@ pub fn DashboardPage() -> impl IntoView {
                             <section class="card">
                                 <h1>{move || t().dashboard}</h1>
                                 <p data-testid="signed-in-as">{move || t().signed_in_as} {info.email.clone()}</p>
-                                <nav class="admin-nav">
-                                    <a class="button" href="/admin/forms" data-testid="nav-forms">{move || if lang.get() == crate::i18n::Lang::Zh { "表单与提交" } else { "Forms and submissions" }}</a>
-                                </nav>
+                                <super::admin_orders::AdminNav />
                                 <OverviewPanel />
                                 <ActionForm action=logout>
                                     <button type="submit" class="button">{move || t().log_out}</button>
@@ -264,7 +262,7 @@ fn OverviewPanel() -> impl IntoView {
                                 <td>{o.form_title.clone()}</td>
                                 <td>{o.amount.clone()}</td>
                                 <td>{move || t().order_status(status)} {o.review_reason.clone().map(|r| format!(" · {r}"))}</td>
-                                <td><a href=format!("/pay/{}", o.id)>{o.out_trade_no.clone()}</a></td>
+                                <td><a href=format!("/admin/orders/{}", o.id)>{o.out_trade_no.clone()}</a></td>
                             </tr>
                         }
                     }).collect_view()}

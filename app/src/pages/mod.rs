@@ -1,5 +1,7 @@
 pub mod admin;
 pub mod admin_forms;
+pub mod admin_orders;
+pub mod admin_stats;
 pub mod admin_submissions;
 pub mod form_page;
 pub mod home;

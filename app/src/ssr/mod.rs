@@ -1,10 +1,12 @@
 //! Server-only code the server functions need: state, database, authentication.
 //! Compiled only with the `ssr` feature, so none of it reaches the WASM.
 
+pub mod audit;
 pub mod auth;
 pub mod db;
 pub mod forms;
 pub mod hub;
+pub mod order_admin;
 pub mod orders;
 pub mod pay;
 pub mod payment;

@@ -53,7 +53,8 @@ fn provider_for(state: &AppState, channel: Channel) -> Result<Arc<dyn PaymentPro
         .ok_or(PayError::ChannelUnavailable)
 }
 
-async fn publish(state: &AppState, order_id: &str) {
+/// Tells every listener (SSE, other instances) the order's current status.
+pub async fn publish_status(state: &AppState, order_id: &str) {
     if let Ok(Some(o)) = orders::by_id(&state.db, order_id).await {
         state
             .hub
@@ -186,7 +187,7 @@ pub async fn start_payment(
         return Err(PayError::NotPayable(now.status));
     }
     if moved {
-        publish(state, &order.id).await;
+        publish_status(state, &order.id).await;
     }
     Ok(PayStart {
         channel,
@@ -330,7 +331,7 @@ pub async fn settle(
         _ => SettleOutcome::NoChange,
     };
     if matches!(outcome, SettleOutcome::Settled | SettleOutcome::Review) {
-        publish(state, &order.id).await;
+        publish_status(state, &order.id).await;
         tracing::info!(order = %order.id, ?outcome, source, "order settled");
     }
     Ok(outcome)
@@ -405,7 +406,7 @@ pub async fn check_now(state: &AppState, order: &OrderRecord) -> Result<OrderSta
 pub async fn reconcile_once(state: &AppState) -> anyhow::Result<usize> {
     let now = now_ms();
     let due = orders::due_for_check(&state.db, now, 50).await?;
-    let mut looked = 0;
+    let mut looked = super::refunds::reconcile_once(state).await?;
     for order in due {
         let backoff = (state.pay.first_check_ms.max(1000) << order.check_attempts.clamp(0, 10))
             .min(state.pay.max_check_interval_ms);
@@ -439,7 +440,7 @@ async fn reconcile_order(state: &AppState, order: &OrderRecord) -> anyhow::Resul
                 Changes::default(),
             )
             .await?;
-            publish(state, &order.id).await;
+            publish_status(state, &order.id).await;
         }
         return Ok(());
     }
@@ -477,7 +478,7 @@ async fn reconcile_order(state: &AppState, order: &OrderRecord) -> anyhow::Resul
         )
         .await?
         {
-            publish(state, &order.id).await;
+            publish_status(state, &order.id).await;
         }
     }
     Ok(())

@@ -1,24 +1,701 @@
-//! Refund reports from providers (callbacks and queries).
+//! Refunds: an administrator asks, the amount is reserved on the order with a
+//! compare-and-set (so the refunds of an order never exceed what was paid, even
+//! when asked at once), then the provider is asked with an `out_refund_no`
+//! that is reused on every retry. Each refund then moves once, from
+//! `processing` to `succeeded`, `closed` or `abnormal`, driven by the
+//! provider's synchronous answer, its callbacks or our queries, whichever
+//! comes first; later reports of the same outcome change nothing.
 
-use super::payment::RefundInfo;
-use super::{orders, AppState};
+use super::audit;
+use super::auth::Admin;
+use super::orders;
+use super::payment::{PaymentProvider, ProviderError, RefundInfo, RefundOrder, RefundState};
+use super::{now_ms, random_token, AppState, Db};
+use crate::domain::{Money, OrderStatus, OutTradeNo, Provider};
+use anyhow::Context;
+use sqlx::Row;
+use std::sync::Arc;
 
-/// Records a provider's refund report against its order. Returns false when
-/// no such order exists.
-pub async fn apply_refund_report(
+/// WeChat Pay allows 80 characters of reason; Alipay more. We keep to the smaller.
+pub const MAX_REASON_CHARS: usize = 80;
+
+pub fn state_str(s: RefundState) -> &'static str {
+    match s {
+        RefundState::Processing => "processing",
+        RefundState::Succeeded => "succeeded",
+        RefundState::Closed => "closed",
+        RefundState::Abnormal => "abnormal",
+    }
+}
+
+pub fn parse_state(s: &str) -> Option<RefundState> {
+    match s {
+        "processing" => Some(RefundState::Processing),
+        "succeeded" => Some(RefundState::Succeeded),
+        "closed" => Some(RefundState::Closed),
+        "abnormal" => Some(RefundState::Abnormal),
+        _ => None,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefundError {
+    #[error("no such order")]
+    NotFound,
+    #[error("the order is {0}: only a paid order can be refunded")]
+    NotRefundable(OrderStatus),
+    #[error("a refund must be at least 0.01 yuan")]
+    ZeroAmount,
+    #[error("only {remaining} yuan can still be refunded")]
+    ExceedsRemaining { remaining: Money },
+    #[error("a reason is required, at most {MAX_REASON_CHARS} characters")]
+    BadReason,
+    #[error("the request key is missing or malformed")]
+    BadRequestKey,
+    #[error("this request key was already used for a different refund")]
+    KeyReused,
+    #[error("the order's payment provider is not configured on this instance")]
+    ProviderMissing,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefundRecord {
+    pub id: String,
+    pub order_id: String,
+    pub out_refund_no: String,
+    pub request_key: String,
+    pub provider: Provider,
+    pub amount: Money,
+    pub reason: String,
+    pub status: RefundState,
+    pub refund_id: Option<String>,
+    pub failure: Option<String>,
+    pub created_by: String,
+    pub next_check_at: i64,
+    pub check_attempts: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub settled_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, order_id, out_refund_no, request_key, provider, amount_fen, reason, status, refund_id, failure, created_by, next_check_at, check_attempts, created_at, updated_at, settled_at";
+
+fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<RefundRecord> {
+    Ok(RefundRecord {
+        id: r.try_get("id")?,
+        order_id: r.try_get("order_id")?,
+        out_refund_no: r.try_get("out_refund_no")?,
+        request_key: r.try_get("request_key")?,
+        provider: match r.try_get::<String, _>("provider")?.as_str() {
+            "wechat" => Provider::Wechat,
+            "alipay" => Provider::Alipay,
+            other => anyhow::bail!("unknown refund provider {other}"),
+        },
+        amount: Money::from_fen(r.try_get("amount_fen")?).context("stored refund out of range")?,
+        reason: r.try_get("reason")?,
+        status: parse_state(&r.try_get::<String, _>("status")?).context("unknown refund status")?,
+        refund_id: r.try_get("refund_id")?,
+        failure: r.try_get("failure")?,
+        created_by: r.try_get("created_by")?,
+        next_check_at: r.try_get("next_check_at")?,
+        check_attempts: r.try_get("check_attempts")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        settled_at: r.try_get("settled_at")?,
+    })
+}
+
+async fn one(db: &Db, column: &str, value: &str) -> anyhow::Result<Option<RefundRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM refunds WHERE {column} = $1"
+    ))
+    .bind(value)
+    .fetch_optional(&db.pool)
+    .await
+    .context("cannot read the refund")?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn by_id(db: &Db, id: &str) -> anyhow::Result<Option<RefundRecord>> {
+    one(db, "id", id).await
+}
+
+pub async fn by_out_refund_no(db: &Db, no: &str) -> anyhow::Result<Option<RefundRecord>> {
+    one(db, "out_refund_no", no).await
+}
+
+pub async fn by_request_key(db: &Db, key: &str) -> anyhow::Result<Option<RefundRecord>> {
+    one(db, "request_key", key).await
+}
+
+/// An order's refunds, oldest first.
+pub async fn for_order(db: &Db, order_id: &str) -> anyhow::Result<Vec<RefundRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM refunds WHERE order_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(order_id)
+    .fetch_all(&db.pool)
+    .await
+    .context("cannot list the refunds")?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Refunds in keyset batches (oldest first), for the export.
+pub async fn batch_after(
+    db: &Db,
+    after: Option<(i64, String)>,
+    limit: i64,
+) -> anyhow::Result<Vec<RefundRecord>> {
+    let (at, id) = after.unwrap_or((i64::MIN, String::new()));
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM refunds WHERE created_at > $1 OR (created_at = $1 AND id > $2) ORDER BY created_at, id LIMIT $3"
+    ))
+    .bind(at)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+    .context("cannot list the refunds")?;
+    rows.iter().map(from_row).collect()
+}
+
+/// `R` + Beijing-free UTC timestamp + 12 random hex digits: 27 characters of
+/// `[0-9A-Za-z]`, inside both providers' limits (64).
+pub fn new_out_refund_no() -> String {
+    let token = random_token().to_string();
+    format!("R{}{}", now_ms(), &token[..12])
+}
+
+fn valid_request_key(key: &str) -> bool {
+    (8..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn provider_of(state: &AppState, p: Provider) -> Result<Arc<dyn PaymentProvider>, RefundError> {
+    state
+        .payments
+        .for_provider(p)
+        .cloned()
+        .ok_or(RefundError::ProviderMissing)
+}
+
+/// Asks for a refund of `amount` of an order. The same `request_key` again
+/// (a double click, a retried request) answers the refund it made the first time.
+pub async fn request(
     state: &AppState,
-    refund: &RefundInfo,
+    admin: &Admin,
+    order_id: &str,
+    amount: Money,
+    reason: &str,
+    request_key: &str,
+) -> Result<RefundRecord, RefundError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(RefundError::BadReason);
+    }
+    if !valid_request_key(request_key) {
+        return Err(RefundError::BadRequestKey);
+    }
+    if amount == Money::ZERO {
+        return Err(RefundError::ZeroAmount);
+    }
+    if let Some(existing) = by_request_key(&state.db, request_key).await? {
+        return same_request(existing, order_id, amount);
+    }
+    let order = orders::by_id(&state.db, order_id)
+        .await?
+        .ok_or(RefundError::NotFound)?;
+    let Some(kind) = order.provider.filter(|_| refundable(order.status)) else {
+        return Err(RefundError::NotRefundable(order.status));
+    };
+    let provider = provider_of(state, kind)?;
+    let now = now_ms();
+    let record = RefundRecord {
+        id: random_token().to_string(),
+        order_id: order.id.clone(),
+        out_refund_no: new_out_refund_no(),
+        request_key: request_key.to_owned(),
+        provider: kind,
+        amount,
+        reason: reason.to_owned(),
+        status: RefundState::Processing,
+        refund_id: None,
+        failure: None,
+        created_by: admin.email.clone(),
+        next_check_at: now + state.pay.first_check_ms,
+        check_attempts: 0,
+        created_at: now,
+        updated_at: now,
+        settled_at: None,
+    };
+    let mut tx = state
+        .db
+        .pool
+        .begin()
+        .await
+        .context("cannot start a transaction")?;
+    // The reservation: one statement, so two refunds at once cannot both pass.
+    let reserved = sqlx::query(
+        "UPDATE orders SET refund_reserved_fen = refund_reserved_fen + $1, status = 'refunding', updated_at = $2 \
+         WHERE id = $3 AND status IN ('paid', 'partially_refunded', 'refunding', 'needs_review') \
+         AND amount_fen - refunded_fen - refund_reserved_fen >= $1",
+    )
+    .bind(amount.fen())
+    .bind(now)
+    .bind(&order.id)
+    .execute(&mut *tx)
+    .await
+    .context("cannot reserve the refund")?;
+    if reserved.rows_affected() != 1 {
+        tx.rollback().await.context("cannot roll back")?;
+        let now = orders::by_id(&state.db, order_id)
+            .await?
+            .ok_or(RefundError::NotFound)?;
+        if !refundable(now.status) {
+            return Err(RefundError::NotRefundable(now.status));
+        }
+        let left =
+            (now.amount.fen() - now.refunded_fen - refund_reserved(&state.db, order_id).await?)
+                .max(0);
+        return Err(RefundError::ExceedsRemaining {
+            remaining: Money::from_fen(left).unwrap_or(Money::ZERO),
+        });
+    }
+    let inserted = sqlx::query("INSERT INTO refunds (id, order_id, out_refund_no, request_key, provider, amount_fen, reason, status, created_by, next_check_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'processing', $8, $9, $10, $10)")
+        .bind(&record.id)
+        .bind(&record.order_id)
+        .bind(&record.out_refund_no)
+        .bind(&record.request_key)
+        .bind(kind.as_str())
+        .bind(amount.fen())
+        .bind(&record.reason)
+        .bind(&record.created_by)
+        .bind(record.next_check_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+    if inserted.is_err() {
+        // The same request key won a moment ago in another request.
+        let _ = tx.rollback().await;
+        return match by_request_key(&state.db, request_key).await? {
+            Some(existing) => same_request(existing, order_id, amount),
+            None => Err(RefundError::Unexpected(anyhow::anyhow!(
+                "cannot store the refund"
+            ))),
+        };
+    }
+    let detail = format!(
+        "refund {} of {amount} asked by {}: {reason}",
+        record.out_refund_no, admin.email
+    );
+    orders::insert_event(
+        &mut tx,
+        &order.id,
+        "refund_requested",
+        Some(order.status),
+        Some(OrderStatus::Refunding),
+        &detail,
+    )
+    .await?;
+    audit::record_in(&mut tx, admin, "refund", &order.out_trade_no, &detail).await?;
+    tx.commit().await.context("cannot commit the refund")?;
+    tracing::info!(order = %order.id, refund = %record.out_refund_no, amount = amount.fen(), "refund requested");
+    super::pay::publish_status(state, &order.id).await;
+    submit(state, provider.as_ref(), &record).await?;
+    Ok(by_id(&state.db, &record.id).await?.unwrap_or(record))
+}
+
+fn refundable(status: OrderStatus) -> bool {
+    matches!(
+        status,
+        OrderStatus::Paid
+            | OrderStatus::PartiallyRefunded
+            | OrderStatus::Refunding
+            | OrderStatus::NeedsReview
+    )
+}
+
+fn same_request(
+    existing: RefundRecord,
+    order_id: &str,
+    amount: Money,
+) -> Result<RefundRecord, RefundError> {
+    if existing.order_id == order_id && existing.amount == amount {
+        Ok(existing)
+    } else {
+        Err(RefundError::KeyReused)
+    }
+}
+
+async fn refund_reserved(db: &Db, order_id: &str) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query("SELECT refund_reserved_fen FROM orders WHERE id = $1")
+            .bind(order_id)
+            .fetch_one(&db.pool)
+            .await
+            .context("cannot read the order")?
+            .try_get("refund_reserved_fen")?,
+    )
+}
+
+/// Whether a provider's refusal may go away on a retry (then the refund stays
+/// processing and is asked again with the same number).
+fn retryable(status: u16, code: &str) -> bool {
+    status >= 500
+        || matches!(
+            code,
+            "SYSTEM_ERROR" | "FREQUENCY_LIMITED" | "20000" | "ACQ.SYSTEM_ERROR"
+        )
+}
+
+/// Sends (or sends again: same `out_refund_no`) a processing refund to its provider.
+async fn submit(
+    state: &AppState,
+    provider: &dyn PaymentProvider,
+    refund: &RefundRecord,
+) -> anyhow::Result<()> {
+    let order = orders::by_id(&state.db, &refund.order_id)
+        .await?
+        .context("the refund's order is gone")?;
+    let ask = RefundOrder {
+        out_trade_no: OutTradeNo::parse(&order.out_trade_no).map_err(|e| anyhow::anyhow!(e))?,
+        out_refund_no: refund.out_refund_no.clone(),
+        amount: refund.amount,
+        total: order.amount,
+        reason: Some(refund.reason.clone()),
+        notify_url: format!("{}{}", state.pay.notify_base, provider.notify_path()),
+    };
+    match provider.refund(&ask).await {
+        Ok(info) => {
+            apply(state, refund, &info, "refund answer").await?;
+        }
+        Err(ProviderError::Api {
+            status,
+            code,
+            message,
+        }) if !retryable(status, &code) => {
+            finish(
+                state,
+                refund,
+                RefundState::Closed,
+                None,
+                Some(format!("{code} {message}")),
+                "refund refused",
+            )
+            .await?;
+        }
+        Err(e) => {
+            // Unknown outcome: the reconciler asks again with the same number.
+            orders::log_event(
+                &state.db,
+                &refund.order_id,
+                "refund_error",
+                &format!("refund {}: {e}", refund.out_refund_no),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies a provider's verified report about one of our refunds.
+async fn apply(
+    state: &AppState,
+    refund: &RefundRecord,
+    info: &RefundInfo,
     source: &str,
 ) -> anyhow::Result<bool> {
-    let Some(order) = orders::by_out_trade_no(&state.db, &refund.out_trade_no).await? else {
+    if info.out_refund_no != refund.out_refund_no {
+        return Ok(false);
+    }
+    if let Some(a) = info.amount {
+        if a != refund.amount {
+            orders::log_event(
+                &state.db,
+                &refund.order_id,
+                "rejected_refund_report",
+                &format!(
+                    "{source}: refund {} reported as {a}, asked {}",
+                    refund.out_refund_no, refund.amount
+                ),
+            )
+            .await?;
+            return Ok(false);
+        }
+    }
+    match info.state {
+        RefundState::Processing => {
+            if let Some(id) = &info.refund_id {
+                sqlx::query("UPDATE refunds SET refund_id = $1, updated_at = $2 WHERE id = $3 AND refund_id IS NULL")
+                    .bind(id)
+                    .bind(now_ms())
+                    .bind(&refund.id)
+                    .execute(&state.db.pool)
+                    .await
+                    .context("cannot store the refund id")?;
+            }
+        }
+        done => {
+            finish(
+                state,
+                refund,
+                done,
+                info.refund_id.clone(),
+                (done != RefundState::Succeeded)
+                    .then(|| format!("the provider reports the refund {}", state_str(done))),
+                source,
+            )
+            .await?;
+        }
+    }
+    Ok(true)
+}
+
+/// Moves a processing refund to its final state and books it on the order,
+/// in one transaction; a second report of the same refund changes nothing.
+async fn finish(
+    state: &AppState,
+    refund: &RefundRecord,
+    to: RefundState,
+    refund_id: Option<String>,
+    failure: Option<String>,
+    source: &str,
+) -> anyhow::Result<bool> {
+    let now = now_ms();
+    let mut tx = state
+        .db
+        .pool
+        .begin()
+        .await
+        .context("cannot start a transaction")?;
+    // Lock the order first: the refunds of one order settle one after the
+    // other, so each sees the others' outcome (no write skew on the status).
+    sqlx::query("UPDATE orders SET updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(&refund.order_id)
+        .execute(&mut *tx)
+        .await
+        .context("cannot lock the order")?;
+    let moved = sqlx::query("UPDATE refunds SET status = $1, refund_id = COALESCE($2, refund_id), failure = $3, settled_at = $4, updated_at = $4 WHERE id = $5 AND status = 'processing'")
+        .bind(state_str(to))
+        .bind(refund_id)
+        .bind(failure.clone())
+        .bind(now)
+        .bind(&refund.id)
+        .execute(&mut *tx)
+        .await
+        .context("cannot settle the refund")?;
+    if moved.rows_affected() != 1 {
+        tx.rollback().await.context("cannot roll back")?;
+        return Ok(false);
+    }
+    let before: String = sqlx::query("SELECT status FROM orders WHERE id = $1")
+        .bind(&refund.order_id)
+        .fetch_one(&mut *tx)
+        .await
+        .context("cannot read the order")?
+        .try_get("status")?;
+    let succeeded = if to == RefundState::Succeeded {
+        refund.amount.fen()
+    } else {
+        0
+    };
+    // An abnormal refund left our account but did not reach the payer: it stays
+    // reserved until someone settles it at the provider, so it cannot be paid twice.
+    let released = if to == RefundState::Abnormal {
+        0
+    } else {
+        refund.amount.fen()
+    };
+    let review = match to {
+        RefundState::Abnormal => Some(format!(
+            "refund {} is abnormal: settle it at the provider",
+            refund.out_refund_no
+        )),
+        _ => None,
+    };
+    sqlx::query(
+        "UPDATE orders SET refunded_fen = refunded_fen + $1, refund_reserved_fen = refund_reserved_fen - $2, updated_at = $3, \
+         review_reason = COALESCE($4, review_reason), \
+         status = CASE WHEN EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = $5 AND r.status = 'processing') THEN 'refunding' \
+                       WHEN refunded_fen + $1 >= amount_fen THEN 'refunded' \
+                       WHEN refunded_fen + $1 > 0 THEN 'partially_refunded' \
+                       ELSE 'paid' END \
+         WHERE id = $5",
+    )
+    .bind(succeeded)
+    .bind(released)
+    .bind(now)
+    .bind(review)
+    .bind(&refund.order_id)
+    .execute(&mut *tx)
+    .await
+    .context("cannot book the refund on the order")?;
+    let after: String = sqlx::query("SELECT status FROM orders WHERE id = $1")
+        .bind(&refund.order_id)
+        .fetch_one(&mut *tx)
+        .await
+        .context("cannot read the order")?
+        .try_get("status")?;
+    let detail = format!(
+        "{source}: refund {} of {} {}{}",
+        refund.out_refund_no,
+        refund.amount,
+        state_str(to),
+        failure.map(|f| format!(" ({f})")).unwrap_or_default()
+    );
+    orders::insert_event(
+        &mut tx,
+        &refund.order_id,
+        &format!("refund_{}", state_str(to)),
+        OrderStatus::parse(&before),
+        OrderStatus::parse(&after),
+        &detail,
+    )
+    .await?;
+    tx.commit().await.context("cannot commit the refund")?;
+    tracing::info!(refund = %refund.out_refund_no, state = state_str(to), source, "refund settled");
+    super::pay::publish_status(state, &refund.order_id).await;
+    Ok(true)
+}
+
+/// A verified refund callback (or query answer) from a provider. Returns false
+/// when the refund is not one of ours.
+pub async fn apply_refund_report(
+    state: &AppState,
+    report: &RefundInfo,
+    source: &str,
+) -> anyhow::Result<bool> {
+    let Some(refund) = by_out_refund_no(&state.db, &report.out_refund_no).await? else {
         return Ok(false);
     };
-    let detail = format!(
-        "{source}: refund {} {:?}{}",
-        refund.out_refund_no,
-        refund.state,
-        refund.amount.map(|a| format!(" {a}")).unwrap_or_default()
-    );
-    orders::log_event(&state.db, &order.id, "refund_report", &detail).await?;
-    Ok(true)
+    let Some(order) = orders::by_id(&state.db, &refund.order_id).await? else {
+        return Ok(false);
+    };
+    if order.out_trade_no != report.out_trade_no {
+        orders::log_event(
+            &state.db,
+            &order.id,
+            "rejected_refund_report",
+            &format!(
+                "{source}: refund {} reported for another order",
+                refund.out_refund_no
+            ),
+        )
+        .await?;
+        return Ok(false);
+    }
+    if refund.status != RefundState::Processing {
+        // Already final: a repeated callback. Nothing to do, and it is ours.
+        return Ok(true);
+    }
+    apply(state, &refund, report, source).await
+}
+
+/// Asks the provider about a processing refund now; a refund the provider
+/// never received is sent again under the same number.
+pub async fn check(state: &AppState, refund: &RefundRecord) -> Result<(), RefundError> {
+    if refund.status != RefundState::Processing {
+        return Ok(());
+    }
+    let provider = provider_of(state, refund.provider)?;
+    let order = orders::by_id(&state.db, &refund.order_id)
+        .await?
+        .ok_or(RefundError::NotFound)?;
+    let no = OutTradeNo::parse(&order.out_trade_no).map_err(|e| anyhow::anyhow!(e))?;
+    match provider.query_refund(&no, &refund.out_refund_no).await {
+        Ok(info) => {
+            apply(state, refund, &info, "refund query").await?;
+        }
+        Err(ProviderError::NotFound) => submit(state, provider.as_ref(), refund).await?,
+        Err(e) => {
+            orders::log_event(
+                &state.db,
+                &refund.order_id,
+                "refund_query_failed",
+                &format!("refund {}: {e}", refund.out_refund_no),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// One pass over processing refunds whose outcome is late, with backoff.
+pub async fn reconcile_once(state: &AppState) -> anyhow::Result<usize> {
+    let now = now_ms();
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM refunds WHERE status = 'processing' AND next_check_at <= $1 ORDER BY next_check_at LIMIT 50"
+    ))
+    .bind(now)
+    .fetch_all(&state.db.pool)
+    .await
+    .context("cannot list refunds to check")?;
+    let mut looked = 0;
+    for row in &rows {
+        let refund = from_row(row)?;
+        let backoff = (state.pay.first_check_ms.max(1000) << refund.check_attempts.clamp(0, 10))
+            .min(state.pay.max_check_interval_ms);
+        let claimed = sqlx::query("UPDATE refunds SET next_check_at = $1, check_attempts = check_attempts + 1 WHERE id = $2 AND next_check_at = $3")
+            .bind(now + backoff)
+            .bind(&refund.id)
+            .bind(refund.next_check_at)
+            .execute(&state.db.pool)
+            .await
+            .context("cannot claim the refund")?;
+        if claimed.rows_affected() != 1 {
+            continue;
+        }
+        looked += 1;
+        if let Err(e) = check(state, &refund).await {
+            tracing::warn!(refund = %refund.out_refund_no, error = %e, "refund check failed; will retry");
+        }
+    }
+    Ok(looked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refund_numbers_fit_both_providers() {
+        let a = new_out_refund_no();
+        let b = new_out_refund_no();
+        assert_ne!(a, b);
+        assert!(a.len() <= 64 && a.bytes().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn states_round_trip() {
+        for s in [
+            RefundState::Processing,
+            RefundState::Succeeded,
+            RefundState::Closed,
+            RefundState::Abnormal,
+        ] {
+            assert_eq!(parse_state(state_str(s)), Some(s));
+        }
+        assert_eq!(parse_state("SUCCESS"), None);
+    }
+
+    #[test]
+    fn request_keys_are_checked() {
+        assert!(valid_request_key("a1b2c3d4-e5"));
+        assert!(!valid_request_key("short"));
+        assert!(!valid_request_key("has space in it"));
+        assert!(!valid_request_key(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn only_transient_refusals_are_retried() {
+        assert!(retryable(500, "SYSTEM_ERROR"));
+        assert!(retryable(429, "FREQUENCY_LIMITED"));
+        assert!(!retryable(400, "NOT_ENOUGH"));
+        assert!(!retryable(200, "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL"));
+    }
 }

@@ -73,8 +73,155 @@ pub fn now() -> i64 {
     now_ms()
 }
 
+/// The statuses whose money was received (refunds are netted separately).
+const PAID: &str = "('paid', 'refunding', 'partially_refunded', 'refunded')";
+
+/// Sums over the orders paid in a range: count, gross, refunded, all in fen.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub key: String,
+    pub label: String,
+    pub count: i64,
+    pub gross_fen: i64,
+    pub refunded_fen: i64,
+}
+
+impl Totals {
+    pub fn net_fen(&self) -> i64 {
+        self.gross_fen - self.refunded_fen
+    }
+
+    /// The average amount paid per order, rounded half up to the fen.
+    pub fn average_fen(&self) -> i64 {
+        if self.count == 0 {
+            0
+        } else {
+            (2 * self.gross_fen + self.count) / (2 * self.count)
+        }
+    }
+}
+
+fn totals_from(r: &sqlx::any::AnyRow, key: String, label: String) -> anyhow::Result<Totals> {
+    Ok(Totals {
+        key,
+        label,
+        count: r.try_get("n")?,
+        gross_fen: r.try_get("gross")?,
+        refunded_fen: r.try_get("refunded")?,
+    })
+}
+
+const SUMS: &str = "COUNT(*) AS n, CAST(COALESCE(SUM(o.amount_fen), 0) AS BIGINT) AS gross, CAST(COALESCE(SUM(o.refunded_fen), 0) AS BIGINT) AS refunded";
+
+/// Income between two instants (`from` included, `to` excluded), optionally of one form.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub total: Totals,
+    pub per_form: Vec<Totals>,
+    pub per_channel: Vec<Totals>,
+    /// (Beijing day number since the epoch, totals) for every day of the range.
+    pub daily: Vec<(i64, Totals)>,
+}
+
+pub async fn report(db: &Db, from: i64, to: i64, form_id: Option<&str>) -> anyhow::Result<Report> {
+    let form_cond = if form_id.is_some() {
+        " AND o.form_id = $3"
+    } else {
+        ""
+    };
+    let cond = format!("o.paid_at >= $1 AND o.paid_at < $2 AND o.status IN {PAID}{form_cond}");
+    let run = |sql: String| fetch(db, sql, from, to, form_id);
+    let total = run(format!("SELECT {SUMS} FROM orders o WHERE {cond}"))
+        .await
+        .context("cannot sum income")?;
+    let total = match total.first() {
+        Some(r) => totals_from(r, "all".into(), String::new())?,
+        None => Totals::default(),
+    };
+    let per_form = run(format!(
+        "SELECT o.form_id, f.title, {SUMS} FROM orders o JOIN forms f ON f.id = o.form_id WHERE {cond} GROUP BY o.form_id, f.title ORDER BY gross DESC, o.form_id"
+    ))
+    .await
+    .context("cannot sum income per form")?
+    .iter()
+    .map(|r| totals_from(r, r.try_get("form_id")?, r.try_get("title")?))
+    .collect::<anyhow::Result<Vec<_>>>()?;
+    let per_channel = run(format!(
+        "SELECT COALESCE(o.channel, '') AS channel, {SUMS} FROM orders o WHERE {cond} GROUP BY COALESCE(o.channel, '') ORDER BY gross DESC"
+    ))
+    .await
+    .context("cannot sum income per method")?
+    .iter()
+    .map(|r| {
+        let c: String = r.try_get("channel")?;
+        totals_from(r, c.clone(), c)
+    })
+    .collect::<anyhow::Result<Vec<_>>>()?;
+    let day_expr = "CAST((o.paid_at + 28800000) / 86400000 AS BIGINT)";
+    let rows = run(format!(
+        "SELECT {day_expr} AS day, {SUMS} FROM orders o WHERE {cond} GROUP BY {day_expr} ORDER BY day"
+    ))
+    .await
+    .context("cannot sum income per day")?;
+    let mut by_day = std::collections::BTreeMap::new();
+    for r in &rows {
+        let day: i64 = r.try_get("day")?;
+        by_day.insert(day, totals_from(r, day.to_string(), String::new())?);
+    }
+    let first = day_number(from);
+    let last = day_number(to - 1);
+    let daily = (first..=last.max(first))
+        .take(400)
+        .map(|d| (d, by_day.remove(&d).unwrap_or_default()))
+        .collect();
+    Ok(Report {
+        total,
+        per_form,
+        per_channel,
+        daily,
+    })
+}
+
+async fn fetch(
+    db: &Db,
+    sql: String,
+    from: i64,
+    to: i64,
+    form_id: Option<&str>,
+) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+    let mut q = sqlx::query(&sql).bind(from).bind(to);
+    if let Some(f) = form_id {
+        q = q.bind(f);
+    }
+    q.fetch_all(&db.pool).await
+}
+
+/// The Beijing day an instant falls on, counted from 1970-01-01.
+pub fn day_number(ms: i64) -> i64 {
+    (ms + 8 * 3_600_000).div_euclid(86_400_000)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn averages_round_half_up() {
+        let t = super::Totals {
+            count: 3,
+            gross_fen: 100,
+            ..Default::default()
+        };
+        assert_eq!(t.average_fen(), 33);
+        let t = super::Totals {
+            count: 2,
+            gross_fen: 101,
+            refunded_fen: 1,
+            ..Default::default()
+        };
+        assert_eq!(t.average_fen(), 51);
+        assert_eq!(t.net_fen(), 100);
+        assert_eq!(super::Totals::default().average_fen(), 0);
+    }
+
     #[test]
     fn midnight_in_beijing() {
         // 2026-11-27 20:00 Beijing → midnight 2026-11-27 00:00 Beijing = 2026-11-26 16:00 UTC.

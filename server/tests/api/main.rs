@@ -7,5 +7,6 @@ mod admin_forms;
 mod auth;
 mod flow;
 mod health;
+mod money;
 mod process;
 mod providers;

@@ -1,0 +1,363 @@
+//! Income statistics (a range, per form, per method, a daily chart drawn as
+//! SVG by the app) and the audit log of administrators' actions.
+
+use super::admin_orders::{urlencode, AdminNav};
+use crate::domain::{Channel, Money};
+use crate::i18n::{use_lang, Lang};
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TotalsView {
+    pub key: String,
+    pub label: String,
+    pub count: i64,
+    pub gross_fen: i64,
+    pub refunded_fen: i64,
+    pub net_fen: i64,
+    pub average_fen: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatsView {
+    pub from: String,
+    pub to: String,
+    pub form: String,
+    pub total: TotalsView,
+    pub per_form: Vec<TotalsView>,
+    pub per_channel: Vec<TotalsView>,
+    /// (Beijing date `MM-DD`, net fen) per day of the range.
+    pub daily: Vec<(String, i64)>,
+    pub forms: Vec<(String, String)>,
+}
+
+/// Formats fen as yuan, with a minus sign for a negative figure.
+pub fn yuan(fen: i64) -> String {
+    let m = Money::from_fen(fen.abs())
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    if fen < 0 {
+        format!("-{m}")
+    } else {
+        m
+    }
+}
+
+/// `from`/`to` are Beijing dates (both included); `days` (the last n days)
+/// overrides them; nothing means the last 30 days.
+#[server(endpoint = "admin_stats")]
+pub async fn admin_stats(
+    from: String,
+    to: String,
+    form: String,
+    days: String,
+) -> Result<StatsView, ServerFnError> {
+    use crate::domain::form::ms_to_beijing_local;
+    use crate::ssr::{forms, order_admin::date_start, stats, AppState};
+    crate::ssr::auth::require_admin().await?;
+    let state = AppState::from_context()?;
+    let fail = |e: anyhow::Error| {
+        tracing::error!(error = ?e, "stats");
+        ServerFnError::new("internal error")
+    };
+    let day = 86_400_000;
+    let today = stats::beijing_midnight(stats::now());
+    let mut start = date_start(&from).unwrap_or(today - 29 * day);
+    let mut end = date_start(&to).map(|t| t + day).unwrap_or(today + day);
+    if end <= start {
+        std::mem::swap(&mut start, &mut end);
+        start -= day;
+        end += day;
+    }
+    if let Ok(n) = days.trim().parse::<i64>() {
+        start = today - (n.clamp(1, 400) - 1) * day;
+        end = today + day;
+    }
+    // At most about a year per chart.
+    start = start.max(end - 400 * day);
+    let form_id = Some(form.trim()).filter(|f| !f.is_empty());
+    let report = stats::report(&state.db, start, end, form_id)
+        .await
+        .map_err(fail)?;
+    let view = |t: stats::Totals| TotalsView {
+        net_fen: t.net_fen(),
+        average_fen: t.average_fen(),
+        key: t.key,
+        label: t.label,
+        count: t.count,
+        gross_fen: t.gross_fen,
+        refunded_fen: t.refunded_fen,
+    };
+    let date = |ms: i64| ms_to_beijing_local(ms)[..10].to_owned();
+    Ok(StatsView {
+        from: date(start),
+        to: date(end - day),
+        form: form_id.unwrap_or_default().to_owned(),
+        total: view(report.total),
+        per_form: report.per_form.into_iter().map(view).collect(),
+        per_channel: report.per_channel.into_iter().map(view).collect(),
+        daily: report
+            .daily
+            .into_iter()
+            .map(|(d, t)| (date(d * day)[5..].to_owned(), t.net_fen()))
+            .collect(),
+        forms: forms::list_forms(&state.db)
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .map(|f| (f.id, f.def.title))
+            .collect(),
+    })
+}
+
+#[component]
+pub fn StatsPage() -> impl IntoView {
+    let lang = use_lang();
+    let zh = move || lang.get() == Lang::Zh;
+    let query = use_query_map();
+    let get = move |k: &str| query.read().get(k).unwrap_or_default();
+    let data = Resource::new(
+        move || (get("from"), get("to"), get("form"), get("days")),
+        |(f, t, form, days)| admin_stats(f, t, form, days),
+    );
+    view! {
+        <AdminNav />
+        <section class="card">
+            <h1>{move || if zh() { "收入统计" } else { "Income" }}</h1>
+            <Suspense fallback=|| view! { <p>"…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(s) => view! { <StatsBody s /> }.into_any(),
+                        Err(_) => view! { <Redirect path="/admin/login" /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn StatsBody(s: StatsView) -> impl IntoView {
+    let lang = use_lang();
+    let t = move || lang.get().t();
+    let zh = move || lang.get() == Lang::Zh;
+    let form = s.form.clone();
+    let quick = move |days: i64| {
+        let mut q = format!("?days={days}");
+        if !form.is_empty() {
+            q.push_str(&format!("&form={}", urlencode(&form)));
+        }
+        q
+    };
+    let total = s.total.clone();
+    let card = move |label: (&'static str, &'static str), value: String, testid: &'static str| {
+        view! {
+            <div class="stat"><p class="muted">{move || if zh() { label.0 } else { label.1 }}</p><p class="amount" data-testid=testid>{value}</p></div>
+        }
+    };
+    let channel_label = move |key: &str| {
+        Channel::parse(key)
+            .map(|c| t().channel(c).to_owned())
+            .unwrap_or_else(|| key.to_owned())
+    };
+    let rows = move |list: Vec<TotalsView>, by_channel: bool, testid: &'static str| {
+        view! {
+            <div class="table-wrap">
+                <table class="table" data-testid=testid>
+                    <thead><tr>
+                        <th></th>
+                        <th>{move || if zh() { "笔数" } else { "Orders" }}</th>
+                        <th>{move || if zh() { "收款" } else { "Received" }}</th>
+                        <th>{move || if zh() { "退款" } else { "Refunded" }}</th>
+                        <th>{move || if zh() { "净收入" } else { "Net" }}</th>
+                        <th>{move || if zh() { "平均" } else { "Average" }}</th>
+                    </tr></thead>
+                    <tbody>
+                        {list.into_iter().map(|r| {
+                            let label = r.label.clone();
+                            let key = r.key.clone();
+                            view! {
+                                <tr>
+                                    <td>{move || if by_channel { channel_label(&key) } else { label.clone() }}</td>
+                                    <td>{r.count}</td>
+                                    <td>{yuan(r.gross_fen)}</td>
+                                    <td>{yuan(r.refunded_fen)}</td>
+                                    <td>{yuan(r.net_fen)}</td>
+                                    <td>{yuan(r.average_fen)}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        }
+    };
+    let selected_form = s.form.clone();
+    view! {
+        <form method="get" class="filters grid-filters" data-testid="stats-range">
+            <label>{move || if zh() { "从" } else { "From" }}<input type="date" name="from" value=s.from.clone() data-testid="stats-from" /></label>
+            <label>{move || if zh() { "到" } else { "To" }}<input type="date" name="to" value=s.to.clone() data-testid="stats-to" /></label>
+            <select name="form" data-testid="stats-form">
+                <option value="">{move || if zh() { "全部表单" } else { "All forms" }}</option>
+                {s.forms.into_iter().map(|(id, title)| { let sel = id == selected_form; view! { <option value=id selected=sel>{title}</option> } }).collect_view()}
+            </select>
+            <button class="button primary" type="submit">{move || if zh() { "查看" } else { "Show" }}</button>
+            <a class="button" href="/admin/refunds.csv" data-testid="refunds-csv">{move || if zh() { "导出退款 CSV" } else { "Export refunds CSV" }}</a>
+        </form>
+        <p class="muted">
+            <a href=quick(1)>{move || if zh() { "今日" } else { "Today" }}</a> " · "
+            <a href=quick(7)>{move || if zh() { "近 7 天" } else { "7 days" }}</a> " · "
+            <a href=quick(30)>{move || if zh() { "近 30 天" } else { "30 days" }}</a>
+        </p>
+        <div class="stats" data-testid="stats-total">
+            {card(("净收入", "Net income"), yuan(total.net_fen), "stats-net")}
+            {card(("收款", "Received"), yuan(total.gross_fen), "stats-gross")}
+            {card(("退款", "Refunded"), yuan(total.refunded_fen), "stats-refunded")}
+            {card(("笔数", "Orders"), total.count.to_string(), "stats-count")}
+            {card(("平均每笔", "Average"), yuan(total.average_fen), "stats-average")}
+        </div>
+        <DailyChart days=s.daily />
+        <h2>{move || if zh() { "按表单" } else { "Per form" }}</h2>
+        {rows(s.per_form, false, "stats-per-form")}
+        <h2>{move || if zh() { "按支付方式" } else { "Per method" }}</h2>
+        {rows(s.per_channel, true, "stats-per-channel")}
+    }
+}
+
+/// Net income per day as bars; the SVG scales to the width of a phone.
+#[component]
+fn DailyChart(days: Vec<(String, i64)>) -> impl IntoView {
+    let lang = use_lang();
+    let zh = move || lang.get() == Lang::Zh;
+    let n = days.len().max(1) as i64;
+    let max = days.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
+    let (w, h, top, bottom) = (600i64, 220i64, 20i64, 30i64);
+    let slot = w / n;
+    let bar = (slot * 7 / 10).max(1);
+    let plot = h - top - bottom;
+    let label_every = (n / 6).max(1);
+    let first = days.first().map(|d| d.0.clone()).unwrap_or_default();
+    let last = days.last().map(|d| d.0.clone()).unwrap_or_default();
+    view! {
+        <figure class="chart">
+            <svg
+                viewBox=format!("0 0 {w} {h}")
+                width="100%"
+                role="img"
+                data-testid="daily-chart"
+                aria-label=move || format!("{} {first} – {last}", if zh() { "每日净收入" } else { "Net income per day" })
+            >
+                <line x1="0" y1=h - bottom x2=w y2=h - bottom class="axis" />
+                <text x="2" y="14" class="chart-label">{yuan(max)}</text>
+                {days.into_iter().enumerate().map(|(i, (date, v))| {
+                    let i = i as i64;
+                    let height = if v > 0 { (v * plot / max).max(1) } else { 0 };
+                    let x = i * slot + (slot - bar) / 2;
+                    let y = h - bottom - height;
+                    let show = i % label_every == 0;
+                    view! {
+                        <g>
+                            <rect x=x y=y width=bar height=height class="bar" data-day=date.clone() data-fen=v>
+                                <title>{format!("{date}: ¥{}", yuan(v))}</title>
+                            </rect>
+                            {show.then(|| view! { <text x=x y=h - 10 class="chart-label">{date.clone()}</text> })}
+                        </g>
+                    }
+                }).collect_view()}
+            </svg>
+        </figure>
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub rows: Vec<(String, String, String, String, String)>,
+    pub total: i64,
+    pub page: i64,
+}
+
+#[server(endpoint = "admin_audit")]
+pub async fn admin_audit(page: i64) -> Result<AuditView, ServerFnError> {
+    use crate::ssr::{audit, forms, AppState};
+    crate::ssr::auth::require_admin().await?;
+    let state = AppState::from_context()?;
+    let page = page.max(1);
+    let (total, entries) = audit::page(&state.db, 50, (page - 1) * 50)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = ?e, "audit");
+            ServerFnError::new("internal error")
+        })?;
+    Ok(AuditView {
+        rows: entries
+            .into_iter()
+            .map(|e| {
+                (
+                    forms::beijing_time(e.created_at),
+                    e.admin_email,
+                    e.action,
+                    e.target,
+                    e.detail,
+                )
+            })
+            .collect(),
+        total,
+        page,
+    })
+}
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let lang = use_lang();
+    let zh = move || lang.get() == Lang::Zh;
+    let query = use_query_map();
+    let page = move || {
+        query
+            .read()
+            .get("page")
+            .and_then(|p| p.parse::<i64>().ok())
+            .unwrap_or(1)
+    };
+    let data = Resource::new(page, admin_audit);
+    view! {
+        <AdminNav />
+        <section class="card">
+            <h1>{move || if zh() { "操作日志" } else { "Audit log" }}</h1>
+            <Suspense fallback=|| view! { <p>"…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(a) => {
+                            let pages = (a.total + 49) / 50;
+                            let p = a.page;
+                            view! {
+                                <div class="table-wrap">
+                                    <table class="table" data-testid="audit">
+                                        <thead><tr>
+                                            <th>{move || if zh() { "时间" } else { "When" }}</th>
+                                            <th>{move || if zh() { "管理员" } else { "Who" }}</th>
+                                            <th>{move || if zh() { "操作" } else { "Action" }}</th>
+                                            <th>{move || if zh() { "对象" } else { "Target" }}</th>
+                                            <th>{move || if zh() { "详情" } else { "Detail" }}</th>
+                                        </tr></thead>
+                                        <tbody>
+                                            {a.rows.into_iter().map(|(at, who, what, target, detail)| view! {
+                                                <tr><td>{at}</td><td>{who}</td><td>{what}</td><td>{target}</td><td>{detail}</td></tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                                <div class="row">
+                                    {(p > 1).then(|| view! { <a class="button" href=format!("?page={}", p - 1)>"←"</a> })}
+                                    {(p < pages).then(|| view! { <a class="button" href=format!("?page={}", p + 1)>"→"</a> })}
+                                </div>
+                            }.into_any()
+                        }
+                        Err(_) => view! { <Redirect path="/admin/login" /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}

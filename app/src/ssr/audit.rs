@@ -1,0 +1,84 @@
+//! The audit log: who did what to which account, order or refund, and when.
+//! Written in the same transaction as the change it describes where there is one.
+
+use super::auth::Admin;
+use super::{now_ms, random_token, Db};
+use anyhow::Context;
+use sqlx::Row;
+
+/// Writes one audit row inside an open transaction.
+pub async fn record_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    admin: &Admin,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO audit_log (id, created_at, admin_id, admin_email, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(random_token().to_string())
+        .bind(now_ms())
+        .bind(&admin.id)
+        .bind(&admin.email)
+        .bind(action)
+        .bind(target)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await
+        .context("cannot write the audit log")?;
+    Ok(())
+}
+
+/// Writes one audit row on its own.
+pub async fn record(
+    db: &Db,
+    admin: &Admin,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> anyhow::Result<()> {
+    let mut tx = db
+        .pool
+        .begin()
+        .await
+        .context("cannot start a transaction")?;
+    record_in(&mut tx, admin, action, target, detail).await?;
+    tx.commit().await.context("cannot commit the audit row")?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    pub created_at: i64,
+    pub admin_email: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+/// The newest entries first, `limit` per page, with the total count.
+pub async fn page(db: &Db, limit: i64, offset: i64) -> anyhow::Result<(i64, Vec<AuditEntry>)> {
+    let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_log")
+        .fetch_one(&db.pool)
+        .await
+        .context("cannot count the audit log")?
+        .try_get("n")?;
+    let rows = sqlx::query("SELECT created_at, admin_email, action, target, detail FROM audit_log ORDER BY created_at DESC, id LIMIT $1 OFFSET $2")
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&db.pool)
+        .await
+        .context("cannot read the audit log")?;
+    let entries = rows
+        .iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                created_at: r.try_get("created_at")?,
+                admin_email: r.try_get("admin_email")?,
+                action: r.try_get("action")?,
+                target: r.try_get("target")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok((total, entries))
+}
