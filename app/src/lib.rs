@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/forms/:id/submissions") view=pages::admin_submissions::SubmissionsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/orders") view=pages::admin_orders::OrdersPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/orders/:id") view=pages::admin_orders::OrderPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/accounts") view=pages::admin_accounts::AccountsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/stats") view=pages::admin_stats::StatsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=pages::admin_stats::AuditPage ssr=SsrMode::Async />
                     <Route path=path!("/f/:slug") view=pages::form_page::FormPage ssr=SsrMode::Async />

@@ -318,6 +318,14 @@ pub fn pay_error(e: PayError) -> Response {
                 "the payment provider did not answer as expected; try again",
             )
         }
+        PayError::Account(why) => {
+            tracing::error!(%why, "receiving account unusable");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "account_unavailable",
+                "the merchant's receiving account cannot be used; tell the organiser",
+            )
+        }
         PayError::Unexpected(e) => internal(e),
     }
 }

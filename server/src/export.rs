@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 const BATCH: i64 = 1000;
 
@@ -114,24 +114,14 @@ fn yuan(fen: i64) -> String {
 /// The orders list as CSV, with the same filters as the page (query string).
 pub async fn orders_csv(
     State(state): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<app::pages::admin_orders::OrderQuery>,
     headers: HeaderMap,
 ) -> Response {
     let admin = match signed_in(&state, &headers).await {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
-    let filter = app::pages::admin_orders::filter_from(
-        get("status"),
-        get("channel"),
-        get("form"),
-        get("from"),
-        get("to"),
-        get("min"),
-        get("max"),
-        get("q"),
-    );
+    let filter = q.filter();
     tracing::info!(admin = %admin.id, "orders exported");
     let head = [
         "创建时间 Created",

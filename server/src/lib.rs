@@ -93,6 +93,20 @@ impl Application {
             simulator_base.as_ref(),
             payment_log::PaymentLog::new(db.clone()),
         )?;
+        let accounts = app::ssr::accounts::Accounts::new(
+            match &config.master_key {
+                Some(k) => Some(app::ssr::accounts::Vault::new(k.0.expose_secret())),
+                None if !config.is_production() => {
+                    Some(app::ssr::accounts::Vault::new(&development_master_key()?))
+                }
+                None => None,
+            },
+            Some(Arc::new(providers::AccountFactory {
+                simulator_base: simulator_base.clone(),
+                log: payment_log::PaymentLog::new(db.clone()),
+            })),
+            config.is_production(),
+        );
         if let Some(base) = &simulator_base {
             tracing::info!("payment simulator at {base} (development only)");
         }
@@ -125,6 +139,7 @@ impl Application {
             payments,
             hub,
             pay,
+            accounts,
         };
         let router = router(state.clone(), simulator.as_ref());
         Ok(Application {
@@ -208,6 +223,18 @@ fn router(state: AppState, simulator: Option<&simulator::Simulator>) -> Router {
             "/payment/alipay/notify",
             post(notify::alipay).layer(limited),
         )
+        .route(
+            "/payment/wechat/notify/{account}",
+            post(notify::wechat_account).layer(limited),
+        )
+        .route(
+            "/payment/wechat/v2/notify/{account}",
+            post(notify::wechat_v2_account).layer(limited),
+        )
+        .route(
+            "/payment/alipay/notify/{account}",
+            post(notify::alipay_account).layer(limited),
+        )
         .route("/api/v1/openapi.json", get(api::openapi_json))
         .route("/api/v1/forms/{slug}", get(api::get_form))
         .route(
@@ -244,6 +271,31 @@ fn router(state: AppState, simulator: Option<&simulator::Simulator>) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         .layer(SetRequestIdLayer::x_request_id(telemetry::RandomRequestId))
         .with_state(state)
+}
+
+/// Development without APP_MASTER_KEY: a random key kept in
+/// `data/master.key`, so that stored accounts survive restarts.
+fn development_master_key() -> anyhow::Result<[u8; 32]> {
+    let path = std::path::Path::new("data/master.key");
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return config::parse_master_key(text.trim())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+    }
+    use rand::RngCore;
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    std::fs::create_dir_all("data").context("cannot create data/")?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(hex::encode(key).as_bytes()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tracing::info!("development master key created at {}", path.display());
+    Ok(key)
 }
 
 /// Creates the first administrator: from `ADMIN_EMAIL`/`ADMIN_PASSWORD`, or in

@@ -4,7 +4,7 @@
 use app::ssr::payment::{NotifyReply, PaymentProvider};
 use app::ssr::{pay, AppState};
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -59,4 +59,54 @@ pub async fn wechat_v2(State(state): State<AppState>, headers: HeaderMap, body: 
 pub async fn alipay(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let p = state.payments.alipay.clone();
     handle(&state, p.as_ref(), headers, body).await
+}
+
+/// The callback of a receiving account stored in the database: verified with
+/// that account's keys. `path` is the route without the account id.
+async fn for_account(
+    state: &AppState,
+    account: &str,
+    path: &str,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let providers = match app::ssr::accounts::providers(state, Some(account)).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(account, error = %e, "callback for an unusable account");
+            return (StatusCode::NOT_FOUND, "unknown receiving account").into_response();
+        }
+    };
+    let p = [providers.wechat, providers.alipay]
+        .into_iter()
+        .flatten()
+        .find(|p| p.notify_path() == path);
+    handle(state, p.as_ref(), headers, body).await
+}
+
+pub async fn wechat_account(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    for_account(&state, &account, "/payment/wechat/notify", headers, body).await
+}
+
+pub async fn wechat_v2_account(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    for_account(&state, &account, "/payment/wechat/v2/notify", headers, body).await
+}
+
+pub async fn alipay_account(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    for_account(&state, &account, "/payment/alipay/notify", headers, body).await
 }

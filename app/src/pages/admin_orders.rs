@@ -33,19 +33,78 @@ pub struct OrdersView {
     pub forms: Vec<(String, String)>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The orders list's filter, as the page's query string carries it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrderQuery {
+    pub status: String,
+    pub channel: String,
+    pub form: String,
+    /// Beijing dates `YYYY-MM-DD`, both included.
+    pub from: String,
+    pub to: String,
+    /// Amounts in yuan.
+    pub min: String,
+    pub max: String,
+    pub q: String,
+}
+
+impl OrderQuery {
+    pub const KEYS: [&'static str; 8] =
+        ["status", "channel", "form", "from", "to", "min", "max", "q"];
+
+    pub fn from_pairs(get: impl Fn(&str) -> String) -> OrderQuery {
+        OrderQuery {
+            status: get("status"),
+            channel: get("channel"),
+            form: get("form"),
+            from: get("from"),
+            to: get("to"),
+            min: get("min"),
+            max: get("max"),
+            q: get("q"),
+        }
+    }
+
+    /// `key=value&…` of the parts that are set.
+    pub fn to_query(&self) -> String {
+        [
+            ("status", &self.status),
+            ("channel", &self.channel),
+            ("form", &self.form),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("min", &self.min),
+            ("max", &self.max),
+            ("q", &self.q),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+
+    /// The filter to run; unknown or empty parts are ignored.
+    #[cfg(feature = "ssr")]
+    pub fn filter(&self) -> crate::ssr::order_admin::OrderFilter {
+        use crate::domain::Money;
+        let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        crate::ssr::order_admin::OrderFilter {
+            status: OrderStatus::parse(&self.status),
+            channel: Channel::parse(&self.channel),
+            form_id: text(&self.form),
+            from_date: text(&self.from),
+            to_date: text(&self.to),
+            min_amount: Money::parse_yuan(&self.min).ok(),
+            max_amount: Money::parse_yuan(&self.max).ok(),
+            search: text(&self.q),
+        }
+    }
+}
+
 #[server(endpoint = "admin_orders")]
-pub async fn admin_orders(
-    status: String,
-    channel: String,
-    form: String,
-    from: String,
-    to: String,
-    min: String,
-    max: String,
-    q: String,
-    page: i64,
-) -> Result<OrdersView, ServerFnError> {
+pub async fn admin_orders(filter: OrderQuery, page: i64) -> Result<OrdersView, ServerFnError> {
     use crate::domain::Money;
     use crate::ssr::{forms, order_admin, AppState};
     crate::ssr::auth::require_admin().await?;
@@ -54,7 +113,7 @@ pub async fn admin_orders(
         tracing::error!(error = ?e, "orders");
         ServerFnError::new("internal error")
     };
-    let filter = filter_from(&status, &channel, &form, &from, &to, &min, &max, &q);
+    let filter = filter.filter();
     let page = page.max(1);
     let (total, lines) = order_admin::page(&state.db, &filter, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         .await
@@ -91,33 +150,6 @@ pub async fn admin_orders(
         page,
         forms,
     })
-}
-
-/// The list's query string to a filter; unknown or empty parts are ignored.
-#[cfg(feature = "ssr")]
-#[allow(clippy::too_many_arguments)]
-pub fn filter_from(
-    status: &str,
-    channel: &str,
-    form: &str,
-    from: &str,
-    to: &str,
-    min: &str,
-    max: &str,
-    q: &str,
-) -> crate::ssr::order_admin::OrderFilter {
-    use crate::domain::Money;
-    let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-    crate::ssr::order_admin::OrderFilter {
-        status: OrderStatus::parse(status),
-        channel: Channel::parse(channel),
-        form_id: text(form),
-        from_date: text(from),
-        to_date: text(to),
-        min_amount: Money::parse_yuan(min).ok(),
-        max_amount: Money::parse_yuan(max).ok(),
-        search: text(q),
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -472,30 +504,14 @@ pub fn OrdersPage() -> impl IntoView {
     let get = move |k: &str| query.read().get(k).unwrap_or_default();
     let page = move || get("page").parse::<i64>().unwrap_or(1);
     let data = Resource::new(
-        move || {
-            (
-                get("status"),
-                get("channel"),
-                get("form"),
-                get("from"),
-                get("to"),
-                get("min"),
-                get("max"),
-                get("q"),
-                page(),
-            )
-        },
-        |(s, c, f, from, to, min, max, q, p)| admin_orders(s, c, f, from, to, min, max, q, p),
+        move || (OrderQuery::from_pairs(get), page()),
+        |(f, p)| admin_orders(f, p),
     );
     let csv = move || {
-        let q = query.read();
-        let mut parts = Vec::new();
-        for k in ["status", "channel", "form", "from", "to", "min", "max", "q"] {
-            if let Some(v) = q.get(k).filter(|v| !v.is_empty()) {
-                parts.push(format!("{k}={}", urlencode(&v)));
-            }
-        }
-        format!("/admin/orders.csv?{}", parts.join("&"))
+        format!(
+            "/admin/orders.csv?{}",
+            OrderQuery::from_pairs(get).to_query()
+        )
     };
     view! {
         <AdminNav />
@@ -562,14 +578,8 @@ fn OrderTable(v: OrdersView) -> impl IntoView {
     let page = v.page;
     let query = use_query_map();
     let link = move |n: i64| {
-        let q = query.read();
-        let mut parts = vec![format!("page={n}")];
-        for k in ["status", "channel", "form", "from", "to", "min", "max", "q"] {
-            if let Some(val) = q.get(k).filter(|v| !v.is_empty()) {
-                parts.push(format!("{k}={}", urlencode(&val)));
-            }
-        }
-        format!("?{}", parts.join("&"))
+        let q = OrderQuery::from_pairs(|k| query.read().get(k).unwrap_or_default());
+        format!("?page={n}&{}", q.to_query())
     };
     view! {
         <p class="muted" data-testid="orders-total">{v.total} {move || if zh() { " 笔订单 · 第 " } else { " orders · page " }} {page} "/" {pages.max(1)}</p>
@@ -792,6 +802,7 @@ pub fn AdminNav() -> impl IntoView {
             <a class="button" href="/admin/forms" data-testid="nav-forms">{move || if zh() { "表单" } else { "Forms" }}</a>
             <a class="button" href="/admin/orders" data-testid="nav-orders">{move || if zh() { "订单" } else { "Orders" }}</a>
             <a class="button" href="/admin/stats" data-testid="nav-stats">{move || if zh() { "收入统计" } else { "Income" }}</a>
+            <a class="button" href="/admin/accounts" data-testid="nav-accounts">{move || if zh() { "收款账户" } else { "Accounts" }}</a>
             <a class="button" href="/admin/audit" data-testid="nav-audit">{move || if zh() { "操作日志" } else { "Audit log" }}</a>
         </nav>
     }

@@ -1,4 +1,5 @@
 pub mod admin;
+pub mod admin_accounts;
 pub mod admin_forms;
 pub mod admin_orders;
 pub mod admin_stats;

@@ -41,6 +41,10 @@ pub async fn get_pay_view(id: String) -> Result<Option<PayView>, ServerFnError> 
         .map_err(fail)?
         .map(|f| f.def.title)
         .unwrap_or_default();
+    let channels = crate::ssr::pay::providers_of(&state, &o)
+        .await
+        .map(|p| p.channels())
+        .unwrap_or_default();
     Ok(Some(PayView {
         id: o.id,
         status: o.status,
@@ -48,7 +52,7 @@ pub async fn get_pay_view(id: String) -> Result<Option<PayView>, ServerFnError> 
         form_title: title,
         expires_at: o.expires_at,
         now_ms: now_ms(),
-        channels: state.payments.channels(),
+        channels,
         channel: o.channel,
         pay_target: o.pay_target,
         receipt_token: o.receipt_token,

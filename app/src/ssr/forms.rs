@@ -280,8 +280,8 @@ pub async fn submit(
                 expires_at: now + order_ttl_ms,
             };
             sqlx::query(
-                "INSERT INTO orders (id, out_trade_no, submission_id, form_id, amount_fen, status, receipt_token, refunded_fen, expires_at, next_check_at, check_attempts, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, 0, $10, $10)",
+                "INSERT INTO orders (id, out_trade_no, submission_id, form_id, amount_fen, status, receipt_token, refunded_fen, expires_at, next_check_at, check_attempts, created_at, updated_at, account_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, 0, $10, $10, (SELECT f.account_id FROM forms f WHERE f.id = $4))",
             )
             .bind(&order.id)
             .bind(&order.out_trade_no)

@@ -1,6 +1,7 @@
 //! Server-only code the server functions need: state, database, authentication.
 //! Compiled only with the `ssr` feature, so none of it reaches the WASM.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod db;

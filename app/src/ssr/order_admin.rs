@@ -272,10 +272,11 @@ pub async fn close(state: &AppState, admin: &Admin, id: &str) -> Result<OrderSta
     if !matches!(order.status, OrderStatus::Created | OrderStatus::Pending) {
         return Err(ActionError::WrongStatus(order.status));
     }
-    if let Some(p) = order
-        .provider
-        .and_then(|p| state.payments.for_provider(p).cloned())
-    {
+    let provider = match order.provider {
+        Some(p) => Some(pay::provider_of(state, &order, p).await?),
+        None => None,
+    };
+    if let Some(p) = provider {
         let no = OutTradeNo::parse(&order.out_trade_no).map_err(|e| anyhow::anyhow!(e))?;
         match p.close(&no).await {
             Ok(()) | Err(ProviderError::NotFound) => {}

@@ -28,9 +28,11 @@ pub struct OrderRecord {
     pub check_attempts: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The receiving account (None: the one configured through the environment).
+    pub account_id: Option<String>,
 }
 
-const COLUMNS: &str = "id, out_trade_no, submission_id, form_id, amount_fen, status, channel, provider, pay_target, transaction_id, receipt_token, refunded_fen, review_reason, expires_at, paid_at, next_check_at, check_attempts, created_at, updated_at";
+const COLUMNS: &str = "id, out_trade_no, submission_id, form_id, amount_fen, status, channel, provider, pay_target, transaction_id, receipt_token, refunded_fen, review_reason, expires_at, paid_at, next_check_at, check_attempts, created_at, updated_at, account_id";
 
 fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<OrderRecord> {
     let provider = |s: Option<String>| {
@@ -63,6 +65,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<OrderRecord> {
         check_attempts: r.try_get("check_attempts")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        account_id: r.try_get("account_id")?,
     })
 }
 

@@ -32,6 +32,8 @@ pub enum PayError {
     Expired,
     #[error("this payment method is not available")]
     ChannelUnavailable,
+    #[error("the receiving account cannot be used: {0}")]
+    Account(String),
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error(transparent)]
@@ -45,12 +47,39 @@ pub struct PayStart {
     pub expires_at: i64,
 }
 
-fn provider_for(state: &AppState, channel: Channel) -> Result<Arc<dyn PaymentProvider>, PayError> {
-    state
-        .payments
-        .for_provider(channel.provider())
+/// The clients of an order's receiving account.
+pub async fn providers_of(
+    state: &AppState,
+    order: &OrderRecord,
+) -> Result<PaymentProviders, PayError> {
+    super::accounts::providers(state, order.account_id.as_deref())
+        .await
+        .map_err(|e| match e {
+            super::accounts::LoadError::Account(a) => PayError::Account(a.to_string()),
+            super::accounts::LoadError::Unexpected(u) => PayError::Unexpected(u),
+        })
+}
+
+/// The client of an order's account for one provider.
+pub async fn provider_of(
+    state: &AppState,
+    order: &OrderRecord,
+    provider: crate::domain::Provider,
+) -> Result<Arc<dyn PaymentProvider>, PayError> {
+    providers_of(state, order)
+        .await?
+        .for_provider(provider)
         .cloned()
         .ok_or(PayError::ChannelUnavailable)
+}
+
+/// Where a provider calls back about an order: a stored account has its own
+/// route, so that the callback is verified with that account's keys.
+pub fn notify_url(state: &AppState, order: &OrderRecord, provider: &dyn PaymentProvider) -> String {
+    match &order.account_id {
+        Some(id) => format!("{}{}/{id}", state.pay.notify_base, provider.notify_path()),
+        None => format!("{}{}", state.pay.notify_base, provider.notify_path()),
+    }
 }
 
 /// Tells every listener (SSE, other instances) the order's current status.
@@ -83,7 +112,16 @@ pub async fn start_payment(
     if order.expires_at <= now_ms() {
         return Err(PayError::Expired);
     }
-    let provider = provider_for(state, channel)?;
+    if let Some(id) = &order.account_id {
+        if !super::accounts::is_enabled(&state.db, id).await? {
+            return Err(PayError::ChannelUnavailable);
+        }
+    }
+    let providers = providers_of(state, &order).await?;
+    let provider = providers
+        .for_provider(channel.provider())
+        .cloned()
+        .ok_or(PayError::ChannelUnavailable)?;
     // Same channel again: the same QR code or cashier.
     if order.channel == Some(channel) {
         if let Some(target) = &order.pay_target {
@@ -102,7 +140,7 @@ pub async fn start_payment(
     let no = OutTradeNo::parse(&order.out_trade_no).map_err(|e| anyhow::anyhow!(e))?;
     // Another provider had this order: close it there first, so the payer cannot pay twice.
     if let Some(previous) = order.provider.filter(|p| *p != channel.provider()) {
-        if let Some(old) = state.payments.for_provider(previous) {
+        if let Some(old) = providers.for_provider(previous) {
             match old.close(&no).await {
                 Ok(()) | Err(ProviderError::NotFound) => {}
                 Err(e) => return Err(PayError::Provider(e)),
@@ -124,7 +162,7 @@ pub async fn start_payment(
         amount: order.amount,
         subject: form_title,
         expires_at_ms: order.expires_at,
-        notify_url: format!("{}{}", state.pay.notify_base, provider.notify_path()),
+        notify_url: notify_url(state, &order, provider.as_ref()),
         return_url: format!("{}/pay/{}", state.pay.return_base, order.id),
         client_ip,
     };
@@ -382,11 +420,7 @@ pub async fn check_now(state: &AppState, order: &OrderRecord) -> Result<OrderSta
     let Some(provider_kind) = order.provider else {
         return Ok(order.status);
     };
-    let provider = state
-        .payments
-        .for_provider(provider_kind)
-        .cloned()
-        .ok_or(PayError::ChannelUnavailable)?;
+    let provider = provider_of(state, order, provider_kind).await?;
     let no = OutTradeNo::parse(&order.out_trade_no).map_err(|e| anyhow::anyhow!(e))?;
     match provider.query(&no).await {
         Ok(info) => {
@@ -453,9 +487,10 @@ async fn reconcile_order(state: &AppState, order: &OrderRecord) -> anyhow::Resul
         Err(e) => return Err(anyhow::anyhow!(e)),
     };
     if status == OrderStatus::Pending && expired {
-        let provider = order
-            .provider
-            .and_then(|p| state.payments.for_provider(p).cloned());
+        let provider = match order.provider {
+            Some(p) => provider_of(state, order, p).await.ok(),
+            None => None,
+        };
         if let Some(p) = provider {
             let no = OutTradeNo::parse(&order.out_trade_no).map_err(|e| anyhow::anyhow!(e))?;
             match p.close(&no).await {

@@ -175,12 +175,14 @@ fn valid_request_key(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn provider_of(state: &AppState, p: Provider) -> Result<Arc<dyn PaymentProvider>, RefundError> {
-    state
-        .payments
-        .for_provider(p)
-        .cloned()
-        .ok_or(RefundError::ProviderMissing)
+async fn provider_of(
+    state: &AppState,
+    order: &orders::OrderRecord,
+    p: Provider,
+) -> Result<Arc<dyn PaymentProvider>, RefundError> {
+    super::pay::provider_of(state, order, p)
+        .await
+        .map_err(|_| RefundError::ProviderMissing)
 }
 
 /// Asks for a refund of `amount` of an order. The same `request_key` again
@@ -212,7 +214,7 @@ pub async fn request(
     let Some(kind) = order.provider.filter(|_| refundable(order.status)) else {
         return Err(RefundError::NotRefundable(order.status));
     };
-    let provider = provider_of(state, kind)?;
+    let provider = provider_of(state, &order, kind).await?;
     let now = now_ms();
     let record = RefundRecord {
         id: random_token().to_string(),
@@ -367,7 +369,7 @@ async fn submit(
         amount: refund.amount,
         total: order.amount,
         reason: Some(refund.reason.clone()),
-        notify_url: format!("{}{}", state.pay.notify_base, provider.notify_path()),
+        notify_url: super::pay::notify_url(state, &order, provider),
     };
     match provider.refund(&ask).await {
         Ok(info) => {
@@ -602,10 +604,10 @@ pub async fn check(state: &AppState, refund: &RefundRecord) -> Result<(), Refund
     if refund.status != RefundState::Processing {
         return Ok(());
     }
-    let provider = provider_of(state, refund.provider)?;
     let order = orders::by_id(&state.db, &refund.order_id)
         .await?
         .ok_or(RefundError::NotFound)?;
+    let provider = provider_of(state, &order, refund.provider).await?;
     let no = OutTradeNo::parse(&order.out_trade_no).map_err(|e| anyhow::anyhow!(e))?;
     match provider.query_refund(&no, &refund.out_refund_no).await {
         Ok(info) => {

@@ -16,6 +16,8 @@ pub struct AppState {
     pub payments: super::payment::PaymentProviders,
     pub hub: super::hub::StatusHub,
     pub pay: super::pay::PaySettings,
+    /// Receiving accounts stored in the database (with the master key).
+    pub accounts: super::accounts::Accounts,
 }
 
 impl AppState {

@@ -152,3 +152,94 @@ pub fn simulated_wechat_v2(
         log,
     ))
 }
+
+/// Builds the clients of a receiving account stored in the database.
+pub struct AccountFactory {
+    pub simulator_base: Option<Url>,
+    pub log: PaymentLog,
+}
+
+impl app::ssr::accounts::ProviderFactory for AccountFactory {
+    fn build(&self, a: &app::ssr::accounts::AccountData) -> Result<PaymentProviders, String> {
+        use app::ssr::accounts::AccountKind;
+        let s = &a.settings;
+        let base = |default: &str, slash: bool| -> Result<Url, String> {
+            let raw = match s.api_base.trim() {
+                "" => default.to_owned(),
+                other => other.to_owned(),
+            };
+            let raw = if slash && !raw.ends_with('/') {
+                format!("{raw}/")
+            } else {
+                raw
+            };
+            Url::parse(&raw).map_err(|e| format!("api_base: {e}"))
+        };
+        let signer = || {
+            parse_private_key(&a.secrets.private_key)
+                .map(RsaSigner::new)
+                .map_err(|e| format!("private_key {e}"))
+        };
+        let mut p = PaymentProviders::default();
+        match a.kind {
+            AccountKind::WechatV3 => {
+                let platform = if s.platform_key_id.trim().is_empty() {
+                    PlatformKeys::Certificates
+                } else {
+                    PlatformKeys::PublicKey {
+                        id: s.platform_key_id.trim().to_owned(),
+                        key: parse_public_key(&s.platform_public_key)
+                            .map_err(|e| format!("platform_public_key {e}"))?,
+                    }
+                };
+                p.wechat = Some(Arc::new(WechatPayV3::new(
+                    base(crate::config::WECHAT_API_BASE, true)?,
+                    s.app_id.trim().to_owned(),
+                    s.mch_id.trim().to_owned(),
+                    s.serial_no.trim().to_owned(),
+                    signer()?,
+                    SecretString::from(a.secrets.apiv3_key.trim().to_owned()),
+                    platform,
+                    self.log.clone(),
+                )));
+            }
+            AccountKind::WechatV2 => {
+                p.wechat = Some(Arc::new(wechat_v2_client::WechatPayV2::new(
+                    base(crate::config::WECHAT_API_BASE, true)?,
+                    s.app_id.trim().to_owned(),
+                    s.mch_id.trim().to_owned(),
+                    SecretString::from(a.secrets.v2_key.trim().to_owned()),
+                    self.log.clone(),
+                )));
+            }
+            AccountKind::Alipay => {
+                let verifier = RsaVerifier::new(
+                    parse_public_key(&s.alipay_public_key)
+                        .map_err(|e| format!("alipay_public_key {e}"))?,
+                );
+                p.alipay = Some(Arc::new(AlipayClient::new(
+                    base(crate::config::ALIPAY_GATEWAY, false)?,
+                    s.app_id.trim().to_owned(),
+                    signer()?,
+                    verifier,
+                    Some(s.seller_id.trim().to_owned()).filter(|v| !v.is_empty()),
+                    None,
+                    self.log.clone(),
+                )));
+            }
+            AccountKind::Simulator => {
+                let sim = self
+                    .simulator_base
+                    .as_ref()
+                    .ok_or("the simulator is not running (development only)")?;
+                p.wechat = Some(Arc::new(
+                    simulated_wechat(sim, true, self.log.clone()).map_err(|e| e.to_string())?,
+                ));
+                p.alipay = Some(Arc::new(
+                    simulated_alipay(sim, self.log.clone()).map_err(|e| e.to_string())?,
+                ));
+            }
+        }
+        Ok(p)
+    }
+}

@@ -7,6 +7,9 @@ use std::net::SocketAddr;
 
 pub const ADMIN_EMAIL: &str = "admin@test.example";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
+/// The master key of test instances (a test changes it to check the error).
+pub const TEST_MASTER_KEY: &str =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 pub struct TestApp {
     pub address: String,
@@ -70,6 +73,7 @@ pub fn test_settings(database_url: &str) -> HashMap<String, String> {
         ("DATABASE_URL", database_url),
         ("ADMIN_EMAIL", ADMIN_EMAIL),
         ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("APP_MASTER_KEY", TEST_MASTER_KEY),
         // One simulated second lasts a millisecond: retries and refunds happen at once.
         ("SIMULATOR_TIME_SCALE", "0.001"),
         // Late callbacks are looked for quickly.

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod accounts;
 mod admin_forms;
 mod auth;
 mod flow;
