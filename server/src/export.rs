@@ -5,7 +5,7 @@
 
 use app::domain::form::{answer_text, Answer, Field};
 use app::domain::Money;
-use app::ssr::{auth, forms, order_admin, orders, refunds, submissions, AppState};
+use app::ssr::{auth, forms, order_admin, refunds, submissions, AppState};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -105,6 +105,42 @@ fn csv_response(
         .into_response()
 }
 
+/// Rows in keyset batches as CSV lines: `fetch(after)` gives the next batch
+/// (empty at the end), `render` one line, `key` the keyset position of a row.
+fn batches<T, F, Fut>(
+    mut fetch: F,
+    render: impl Fn(&T) -> String + Send + 'static,
+    key: impl Fn(&T) -> (i64, String) + Send + 'static,
+) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> + Send + 'static
+where
+    T: Send + 'static,
+    F: FnMut(Option<(i64, String)>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<Vec<T>>> + Send,
+{
+    async_stream::stream! {
+        let mut after = None;
+        loop {
+            let batch = match fetch(after.clone()).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = ?e, "export stopped");
+                    yield Err(std::io::Error::other("export failed"));
+                    return;
+                }
+            };
+            if batch.is_empty() {
+                return;
+            }
+            let mut chunk = String::new();
+            for r in &batch {
+                chunk.push_str(&render(r));
+            }
+            after = batch.last().map(&key);
+            yield Ok(chunk);
+        }
+    }
+}
+
 fn yuan(fen: i64) -> String {
     Money::from_fen(fen)
         .map(|m| m.to_yuan_string())
@@ -138,39 +174,27 @@ pub async fn orders_csv(
     .map(String::from)
     .to_vec();
     let db = state.db.clone();
-    let rows = async_stream::stream! {
-        let mut after = None;
-        loop {
-            let batch = match order_admin::batch_after(&db, &filter, after.clone(), BATCH).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(error = ?e, "export stopped");
-                    yield Err(std::io::Error::other("export failed"));
-                    return;
-                }
-            };
-            if batch.is_empty() {
-                return;
-            }
-            let mut chunk = String::new();
-            for o in &batch {
-                chunk.push_str(&line([
-                    forms::beijing_time(o.created_at),
-                    o.out_trade_no.clone(),
-                    o.form_title.clone(),
-                    yuan(o.amount_fen),
-                    yuan(o.refunded_fen),
-                    o.status.clone(),
-                    o.channel.clone().unwrap_or_default(),
-                    o.transaction_id.clone().unwrap_or_default(),
-                    o.paid_at.map(forms::beijing_time).unwrap_or_default(),
-                    o.review_reason.clone().unwrap_or_default(),
-                ]));
-            }
-            after = batch.last().map(|o| (o.created_at, o.id.clone()));
-            yield Ok(chunk);
-        }
-    };
+    let rows = batches(
+        move |after| {
+            let (db, filter) = (db.clone(), filter.clone());
+            async move { order_admin::batch_after(&db, &filter, after, BATCH).await }
+        },
+        |o: &order_admin::OrderListLine| {
+            line([
+                forms::beijing_time(o.created_at),
+                o.out_trade_no.clone(),
+                o.form_title.clone(),
+                yuan(o.amount_fen),
+                yuan(o.refunded_fen),
+                o.status.clone(),
+                o.channel.clone().unwrap_or_default(),
+                o.transaction_id.clone().unwrap_or_default(),
+                o.paid_at.map(forms::beijing_time).unwrap_or_default(),
+                o.review_reason.clone().unwrap_or_default(),
+            ])
+        },
+        |o| (o.created_at, o.id.clone()),
+    );
     csv_response("orders.csv", head, rows)
 }
 
@@ -196,45 +220,27 @@ pub async fn refunds_csv(State(state): State<AppState>, headers: HeaderMap) -> R
     .map(String::from)
     .to_vec();
     let db = state.db.clone();
-    let rows = async_stream::stream! {
-        let mut after = None;
-        loop {
-            let batch = match refunds::batch_after(&db, after.clone(), BATCH).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(error = ?e, "export stopped");
-                    yield Err(std::io::Error::other("export failed"));
-                    return;
-                }
-            };
-            if batch.is_empty() {
-                return;
-            }
-            let mut chunk = String::new();
-            for r in &batch {
-                let out_trade_no = orders::by_id(&db, &r.order_id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|o| o.out_trade_no)
-                    .unwrap_or_default();
-                chunk.push_str(&line([
-                    forms::beijing_time(r.created_at),
-                    r.out_refund_no.clone(),
-                    out_trade_no,
-                    r.amount.to_yuan_string(),
-                    refunds::state_str(r.status).to_owned(),
-                    r.reason.clone(),
-                    r.created_by.clone(),
-                    r.refund_id.clone().unwrap_or_default(),
-                    r.settled_at.map(forms::beijing_time).unwrap_or_default(),
-                    r.failure.clone().unwrap_or_default(),
-                ]));
-            }
-            after = batch.last().map(|r| (r.created_at, r.id.clone()));
-            yield Ok(chunk);
-        }
-    };
+    let rows = batches(
+        move |after| {
+            let db = db.clone();
+            async move { refunds::batch_after(&db, after, BATCH).await }
+        },
+        |(r, out_trade_no): &(refunds::RefundRecord, String)| {
+            line([
+                forms::beijing_time(r.created_at),
+                r.out_refund_no.clone(),
+                out_trade_no.clone(),
+                r.amount.to_yuan_string(),
+                refunds::state_str(r.status).to_owned(),
+                r.reason.clone(),
+                r.created_by.clone(),
+                r.refund_id.clone().unwrap_or_default(),
+                r.settled_at.map(forms::beijing_time).unwrap_or_default(),
+                r.failure.clone().unwrap_or_default(),
+            ])
+        },
+        |(r, _)| (r.created_at, r.id.clone()),
+    );
     csv_response("refunds.csv", head, rows)
 }
 
@@ -271,28 +277,14 @@ pub async fn submissions_csv(
         .map(String::from),
     );
     let db = state.db.clone();
-    let rows = async_stream::stream! {
-        let mut after = None;
-        loop {
-            let batch = match submissions::batch_after(&db, &form_id, after.clone(), BATCH).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(error = ?e, "export stopped");
-                    yield Err(std::io::Error::other("export failed"));
-                    return;
-                }
-            };
-            if batch.is_empty() {
-                return;
-            }
-            let mut chunk = String::new();
-            for s in &batch {
-                chunk.push_str(&row(&fields, s));
-            }
-            after = batch.last().map(|s| (s.created_at, s.id.clone()));
-            yield Ok(chunk);
-        }
-    };
+    let rows = batches(
+        move |after| {
+            let (db, form_id) = (db.clone(), form_id.clone());
+            async move { submissions::batch_after(&db, &form_id, after, BATCH).await }
+        },
+        move |s| row(&fields, s),
+        |s| (s.created_at, s.id.clone()),
+    );
     csv_response(&format!("{}-submissions.csv", form.def.slug), head, rows)
 }
 

@@ -104,7 +104,10 @@ impl OrderQuery {
 }
 
 #[server(endpoint = "admin_orders")]
-pub async fn admin_orders(filter: OrderQuery, page: i64) -> Result<OrdersView, ServerFnError> {
+pub async fn admin_orders(
+    #[server(default)] filter: OrderQuery,
+    page: i64,
+) -> Result<OrdersView, ServerFnError> {
     use crate::domain::Money;
     use crate::ssr::{forms, order_admin, AppState};
     crate::ssr::auth::require_admin().await?;

@@ -142,15 +142,21 @@ pub async fn for_order(db: &Db, order_id: &str) -> anyhow::Result<Vec<RefundReco
     rows.iter().map(from_row).collect()
 }
 
-/// Refunds in keyset batches (oldest first), for the export.
+/// Refunds with their order's number, in keyset batches (oldest first), for the export.
 pub async fn batch_after(
     db: &Db,
     after: Option<(i64, String)>,
     limit: i64,
-) -> anyhow::Result<Vec<RefundRecord>> {
+) -> anyhow::Result<Vec<(RefundRecord, String)>> {
     let (at, id) = after.unwrap_or((i64::MIN, String::new()));
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("r.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM refunds WHERE created_at > $1 OR (created_at = $1 AND id > $2) ORDER BY created_at, id LIMIT $3"
+        "SELECT {columns}, o.out_trade_no FROM refunds r JOIN orders o ON o.id = r.order_id \
+         WHERE r.created_at > $1 OR (r.created_at = $1 AND r.id > $2) ORDER BY r.created_at, r.id LIMIT $3"
     ))
     .bind(at)
     .bind(id)
@@ -158,7 +164,9 @@ pub async fn batch_after(
     .fetch_all(&db.pool)
     .await
     .context("cannot list the refunds")?;
-    rows.iter().map(from_row).collect()
+    rows.iter()
+        .map(|r| Ok((from_row(r)?, r.try_get("out_trade_no")?)))
+        .collect()
 }
 
 /// `R` + Beijing-free UTC timestamp + 12 random hex digits: 27 characters of

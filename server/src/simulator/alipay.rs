@@ -2,7 +2,8 @@
 //! keeps orders, signs every answer over the exact bytes of its node.
 
 use super::{
-    dev_keys, new_token, transaction_id, SimOrder, SimProvider, SimRefund, SimState, Simulator,
+    dev_keys, new_token, transaction_id, SimOrder, SimProvider, SimRefund, SimRefundStatus,
+    SimState, Simulator,
 };
 use crate::providers::alipay::{response_node_name, signing_string};
 use crate::providers::crypto::{SignMessage, VerifySignature};
@@ -321,7 +322,7 @@ fn refund(sim: &Simulator, node: &str, biz: &Value, no: &str) -> Response {
             refund_id: order.transaction_id.clone(),
             amount_fen: amount,
             total_fen: order.amount_fen,
-            succeeded: true,
+            status: SimRefundStatus::Success,
             created_at_ms: app::ssr::now_ms(),
             notify_url: None,
         },

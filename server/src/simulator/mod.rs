@@ -133,9 +133,19 @@ pub struct SimRefund {
     pub refund_id: String,
     pub amount_fen: i64,
     pub total_fen: i64,
-    pub succeeded: bool,
+    pub status: SimRefundStatus,
     pub created_at_ms: i64,
     pub notify_url: Option<String>,
+}
+
+/// Where a simulated refund is. WeChat refunds start `Processing` and settle
+/// to the outcome set with [`Simulator::set_refund_outcome`] (success by default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimRefundStatus {
+    Processing,
+    Success,
+    Closed,
+    Abnormal,
 }
 
 /// What the tests can see of deliveries.
@@ -155,6 +165,7 @@ pub(crate) struct Inner {
     pub orders: Mutex<HashMap<(u8, String), SimOrder>>,
     pub refunds: Mutex<HashMap<(u8, String), SimRefund>>,
     pub deliver: AtomicBool,
+    pub refund_outcome: Mutex<SimRefundStatus>,
     pub stats: Mutex<DeliveryStats>,
     pub http: reqwest::Client,
 }
@@ -188,6 +199,7 @@ impl Simulator {
             orders: Mutex::new(HashMap::new()),
             refunds: Mutex::new(HashMap::new()),
             deliver: AtomicBool::new(true),
+            refund_outcome: Mutex::new(SimRefundStatus::Success),
             stats: Mutex::new(DeliveryStats::default()),
             http: crate::providers::wechat::client::http_client(),
         })))
@@ -231,6 +243,13 @@ impl Simulator {
     /// Whether callbacks are delivered (tests turn this off to lose one).
     pub fn set_delivery(&self, on: bool) {
         self.0.deliver.store(on, Ordering::SeqCst);
+    }
+
+    /// How the next WeChat refunds settle (tests: closed or abnormal refunds).
+    pub fn set_refund_outcome(&self, outcome: SimRefundStatus) {
+        if let Ok(mut o) = self.0.refund_outcome.lock() {
+            *o = outcome;
+        }
     }
 
     pub fn stats(&self) -> DeliveryStats {
@@ -365,7 +384,6 @@ pub fn signed_wechat_callback(
     amount_fen: i64,
     mchid: &str,
 ) -> (Vec<(&'static str, String)>, String) {
-    use crate::providers::crypto::{aes_gcm_encrypt, random_nonce, SignMessage};
     let plaintext = serde_json::json!({
         "appid": dev_keys::WECHAT_APP_ID, "mchid": mchid, "out_trade_no": out_trade_no,
         "transaction_id": transaction_id("4200"), "trade_type": "NATIVE", "trade_state": "SUCCESS",
@@ -373,18 +391,46 @@ pub fn signed_wechat_callback(
         "payer": {"openid": "oSimulatorPayer0000000000000"}, "amount": {"total": amount_fen, "payer_total": amount_fen, "currency": "CNY"}
     })
     .to_string();
+    signed_wechat_event("TRANSACTION.SUCCESS", "支付成功", "transaction", &plaintext)
+}
+
+/// A `REFUND.*` callback exactly as WeChat Pay sends it (`status`: SUCCESS,
+/// CLOSED or ABNORMAL), signed with the simulator's platform key.
+pub fn signed_wechat_refund_callback(
+    out_trade_no: &str,
+    out_refund_no: &str,
+    amount_fen: i64,
+    status: &str,
+) -> (Vec<(&'static str, String)>, String) {
+    let plaintext = serde_json::json!({
+        "mchid": dev_keys::WECHAT_MCH_ID, "out_trade_no": out_trade_no, "out_refund_no": out_refund_no,
+        "refund_id": transaction_id("5030"), "refund_status": status,
+        "amount": {"refund": amount_fen, "total": amount_fen, "payer_refund": amount_fen, "currency": "CNY"}
+    })
+    .to_string();
+    signed_wechat_event(&format!("REFUND.{status}"), "退款", "refund", &plaintext)
+}
+
+/// Encrypts a resource under the APIv3 key and signs the envelope.
+fn signed_wechat_event(
+    event_type: &str,
+    summary: &str,
+    original_type: &str,
+    plaintext: &str,
+) -> (Vec<(&'static str, String)>, String) {
+    use crate::providers::crypto::{aes_gcm_encrypt, random_nonce, SignMessage};
     let nonce = random_nonce(12);
     let ciphertext = aes_gcm_encrypt(
         dev_keys::WECHAT_APIV3_KEY.as_bytes(),
         nonce.as_bytes(),
-        b"transaction",
+        original_type.as_bytes(),
         plaintext.as_bytes(),
     )
     .unwrap_or_default();
     let body = serde_json::json!({
         "id": new_token(), "create_time": wechat::rfc3339(app::ssr::now_ms()), "resource_type": "encrypt-resource",
-        "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功",
-        "resource": {"original_type": "transaction", "algorithm": "AEAD_AES_256_GCM", "ciphertext": ciphertext, "associated_data": "transaction", "nonce": nonce}
+        "event_type": event_type, "summary": summary,
+        "resource": {"original_type": original_type, "algorithm": "AEAD_AES_256_GCM", "ciphertext": ciphertext, "associated_data": original_type, "nonce": nonce}
     })
     .to_string();
     let ts = (app::ssr::now_ms() / 1000).to_string();

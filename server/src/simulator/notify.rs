@@ -3,7 +3,8 @@
 
 use super::wechat::{refund_json, rfc3339, transaction_json};
 use super::{
-    dev_keys, SimOrder, SimProvider, Simulator, ALIPAY_RETRY_SCHEDULE, WECHAT_RETRY_SCHEDULE,
+    dev_keys, SimOrder, SimProvider, SimRefundStatus, Simulator, ALIPAY_RETRY_SCHEDULE,
+    WECHAT_RETRY_SCHEDULE,
 };
 use crate::providers::alipay::signing_string;
 use crate::providers::crypto::{aes_gcm_encrypt, random_nonce, SignMessage};
@@ -239,15 +240,28 @@ pub(super) fn deliver_payment(sim: Simulator, o: SimOrder) {
 pub(super) fn settle_wechat_refund_later(sim: Simulator, out_refund_no: String) {
     tokio::spawn(async move {
         tokio::time::sleep(sim.scaled(sim.0.settings.refund_delay_secs)).await;
+        let outcome = sim
+            .0
+            .refund_outcome
+            .lock()
+            .map(|o| *o)
+            .unwrap_or(SimRefundStatus::Success);
         let settled = sim.0.refunds.lock().ok().and_then(|mut refunds| {
             let r = refunds.get_mut(&(0u8, out_refund_no.clone()))?;
-            r.succeeded = true;
+            r.status = outcome;
             Some(r.clone())
         });
         let Some(refund) = settled else { return };
-        sim.update(SimProvider::Wechat, &refund.out_trade_no, |o| {
-            o.refunded_fen += refund.amount_fen
-        });
+        if outcome == SimRefundStatus::Success {
+            sim.update(SimProvider::Wechat, &refund.out_trade_no, |o| {
+                o.refunded_fen += refund.amount_fen
+            });
+        }
+        let (event, status, summary) = match outcome {
+            SimRefundStatus::Closed => ("REFUND.CLOSED", "CLOSED", "退款关闭"),
+            SimRefundStatus::Abnormal => ("REFUND.ABNORMAL", "ABNORMAL", "退款异常"),
+            _ => ("REFUND.SUCCESS", "SUCCESS", "退款成功"),
+        };
         let Some(url) = refund.notify_url.clone() else {
             return;
         };
@@ -257,12 +271,12 @@ pub(super) fn settle_wechat_refund_later(sim: Simulator, out_refund_no: String) 
             "out_trade_no": wire.out_trade_no,
             "out_refund_no": wire.out_refund_no,
             "refund_id": wire.refund_id,
-            "refund_status": "SUCCESS",
+            "refund_status": status,
             "success_time": rfc3339(app::ssr::now_ms()),
             "amount": wire.amount,
         })
         .to_string();
-        let body = wechat_envelope("REFUND.SUCCESS", "退款成功", "refund", &plaintext);
+        let body = wechat_envelope(event, summary, "refund", &plaintext);
         deliver(sim, Callback::Wechat { url, body }, &WECHAT_RETRY_SCHEDULE);
     });
 }

@@ -2,8 +2,8 @@
 //! orders, signs every answer.
 
 use super::{
-    dev_keys, new_token, notify, transaction_id, SimOrder, SimProvider, SimRefund, SimState,
-    Simulator,
+    dev_keys, new_token, notify, transaction_id, SimOrder, SimProvider, SimRefund, SimRefundStatus,
+    SimState, Simulator,
 };
 use crate::providers::crypto::{aes_gcm_encrypt, random_nonce, SignMessage, VerifySignature};
 use crate::providers::wechat::parse_authorization;
@@ -394,10 +394,11 @@ pub(super) fn refund_json(r: &SimRefund) -> wire::Refund {
         out_refund_no: r.out_refund_no.clone(),
         transaction_id: None,
         out_trade_no: r.out_trade_no.clone(),
-        status: if r.succeeded {
-            wire::RefundStatus::Success
-        } else {
-            wire::RefundStatus::Processing
+        status: match r.status {
+            SimRefundStatus::Processing => wire::RefundStatus::Processing,
+            SimRefundStatus::Success => wire::RefundStatus::Success,
+            SimRefundStatus::Closed => wire::RefundStatus::Closed,
+            SimRefundStatus::Abnormal => wire::RefundStatus::Abnormal,
         },
         create_time: Some(rfc3339(r.created_at_ms)),
         success_time: None,
@@ -484,7 +485,11 @@ pub async fn refund(
         }
         let already: i64 = refunds
             .values()
-            .filter(|r| r.provider == SimProvider::Wechat && r.out_trade_no == req.out_trade_no)
+            .filter(|r| {
+                r.provider == SimProvider::Wechat
+                    && r.out_trade_no == req.out_trade_no
+                    && r.status != SimRefundStatus::Closed
+            })
             .map(|r| r.amount_fen)
             .sum();
         if already + req.amount.refund > order.amount_fen {
@@ -503,7 +508,7 @@ pub async fn refund(
             refund_id: transaction_id("5030"),
             amount_fen: req.amount.refund,
             total_fen: order.amount_fen,
-            succeeded: false,
+            status: SimRefundStatus::Processing,
             created_at_ms: app::ssr::now_ms(),
             notify_url: req.notify_url.clone(),
         };

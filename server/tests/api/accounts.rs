@@ -11,21 +11,13 @@ use serde_json::Value;
 use server::simulator::dev_keys;
 use sqlx::Row;
 
-async fn call(app: &TestApp, name: &str, form: &[(&str, &str)]) -> Value {
-    let resp = app.server_fn(name, form).await;
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    assert_eq!(status, 200, "{name}: {text}");
-    serde_json::from_str(&text).expect("json")
-}
-
 async fn save_account(app: &TestApp, fields: &[(&str, &str)]) -> Value {
     let form: Vec<(String, &str)> = fields
         .iter()
         .map(|(k, v)| (format!("input[{k}]"), *v))
         .collect();
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    call(app, "admin_save_account", &pairs).await
+    app.call("admin_save_account", &pairs).await
 }
 
 fn simulator(app: &TestApp, path: &str) -> String {
@@ -92,7 +84,7 @@ async fn accounts_end_to_end(backend: Backend) {
     .fetch_all(&app.db.pool)
     .await
     .expect("rows");
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 2, "the two accounts so far");
     for row in &rows {
         let all: String = [
             "id",
@@ -128,12 +120,37 @@ async fn accounts_end_to_end(backend: Backend) {
     assert!(!listed.contains(dev_keys::WECHAT_APIV3_KEY));
 
     // Test connection: a signed query for an order that does not exist.
-    let ok = call(&app, "admin_test_account", &[("id", &wechat_id)]).await;
+    let ok = app.call("admin_test_account", &[("id", &wechat_id)]).await;
     assert_eq!(ok, serde_json::json!([["wechat", null]]));
-    let ok = call(&app, "admin_test_account", &[("id", &alipay_id)]).await;
+    let ok = app.call("admin_test_account", &[("id", &alipay_id)]).await;
     assert_eq!(ok, serde_json::json!([["alipay", null]]));
-    let default = call(&app, "admin_test_account", &[("id", "")]).await;
+    let default = app.call("admin_test_account", &[("id", "")]).await;
     assert_eq!(default.as_array().expect("lines").len(), 2, "{default}");
+
+    // The legacy v2 API: its MD5-signed XML query works too.
+    let v2 = save_account(
+        &app,
+        &[
+            ("name", "微信 v2"),
+            ("kind", "wechat_v2"),
+            ("app_id", dev_keys::WECHAT_APP_ID),
+            ("mch_id", dev_keys::WECHAT_MCH_ID),
+            ("api_base", &wechat_base),
+            ("v2_key", dev_keys::WECHAT_V2_KEY),
+        ],
+    )
+    .await;
+    let v2_id = v2["Saved"].as_str().expect("saved").to_owned();
+    let ok = app.call("admin_test_account", &[("id", &v2_id)]).await;
+    assert_eq!(ok, serde_json::json!([["wechat", null]]));
+    assert_eq!(
+        app.call(
+            "admin_account_enabled",
+            &[("id", &v2_id), ("enabled", "false")]
+        )
+        .await["Saved"],
+        v2_id.as_str()
+    );
 
     // A well-formed but wrong key: saved, and the test says the signature is refused.
     let wrong = save_account(
@@ -149,7 +166,7 @@ async fn accounts_end_to_end(backend: Backend) {
     )
     .await;
     let wrong_id = wrong["Saved"].as_str().expect("saved").to_owned();
-    let failed = call(&app, "admin_test_account", &[("id", &wrong_id)]).await;
+    let failed = app.call("admin_test_account", &[("id", &wrong_id)]).await;
     let why = failed[0][1].as_str().expect("an error");
     assert!(
         why.contains("invalid-signature") || why.contains("refused"),
@@ -195,7 +212,7 @@ async fn accounts_end_to_end(backend: Backend) {
         .await
         .expect("count")
         .get("n");
-    assert_eq!(count, 3);
+    assert_eq!(count, 4, "the malformed ones were not stored");
 
     // Editing with the secret fields left empty keeps the stored keys.
     let renamed = save_account(
@@ -215,7 +232,7 @@ async fn accounts_end_to_end(backend: Backend) {
     .await;
     assert_eq!(renamed["Saved"], wechat_id.as_str());
     assert_eq!(
-        call(&app, "admin_test_account", &[("id", &wechat_id)]).await[0][1],
+        app.call("admin_test_account", &[("id", &wechat_id)]).await[0][1],
         Value::Null
     );
 
@@ -225,14 +242,14 @@ async fn accounts_end_to_end(backend: Backend) {
         .await
         .expect("demo")
         .get("id");
-    assert!(call(
-        &app,
-        "admin_form_account",
-        &[("form_id", &demo), ("account_id", &wechat_id)]
-    )
-    .await
-    .get("Saved")
-    .is_some());
+    assert!(app
+        .call(
+            "admin_form_account",
+            &[("form_id", &demo), ("account_id", &wechat_id)]
+        )
+        .await
+        .get("Saved")
+        .is_some());
     let order = submit_demo(&app, "6.00").await;
     let id = order["id"].as_str().expect("id").to_owned();
     let account: Option<String> = sqlx::query("SELECT account_id FROM orders WHERE id = $1")
@@ -257,17 +274,17 @@ async fn accounts_end_to_end(backend: Backend) {
     );
     press(&app, started["qr_code"].as_str().expect("qr"), "pay").await;
     wait_status(&app, &id, "paid").await;
-    let refunded = call(
-        &app,
-        "admin_refund",
-        &[
-            ("id", &id),
-            ("amount", "6.00"),
-            ("reason", "测试"),
-            ("request_key", "account-refund-1"),
-        ],
-    )
-    .await;
+    let refunded = app
+        .call(
+            "admin_refund",
+            &[
+                ("id", &id),
+                ("amount", "6.00"),
+                ("reason", "测试"),
+                ("request_key", "account-refund-1"),
+            ],
+        )
+        .await;
     assert!(refunded.get("Done").is_some(), "{refunded}");
     for _ in 0..100 {
         if crate::flow::order_status(&app, &id).await == "refunded" {
@@ -282,14 +299,14 @@ async fn accounts_end_to_end(backend: Backend) {
     );
 
     // A disabled account takes no new payment.
-    assert!(call(
-        &app,
-        "admin_account_enabled",
-        &[("id", &wechat_id), ("enabled", "false")]
-    )
-    .await
-    .get("Saved")
-    .is_some());
+    assert!(app
+        .call(
+            "admin_account_enabled",
+            &[("id", &wechat_id), ("enabled", "false")]
+        )
+        .await
+        .get("Saved")
+        .is_some());
     let blocked = submit_demo(&app, "1.00").await;
     let resp = app
         .client
@@ -324,7 +341,9 @@ async fn accounts_end_to_end(backend: Backend) {
     settings.insert("APP_MASTER_KEY".into(), "ff".repeat(32));
     let other = spawn_app_on(None, settings).await;
     other.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let refused = call(&other, "admin_test_account", &[("id", &alipay_id)]).await;
+    let refused = other
+        .call("admin_test_account", &[("id", &alipay_id)])
+        .await;
     assert!(
         refused[0][1]
             .as_str()

@@ -39,6 +39,15 @@ impl TestApp {
             .expect("server function request")
     }
 
+    /// Calls a server function that must succeed; returns its JSON answer.
+    pub async fn call(&self, name: &str, form: &[(&str, &str)]) -> serde_json::Value {
+        let resp = self.server_fn(name, form).await;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "{name}: {text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
         self.server_fn("login", &[("email", email), ("password", password)])
             .await

@@ -38,17 +38,8 @@ async fn paid_order(app: &TestApp, amount: &str, channel: &str) -> String {
     id
 }
 
-async fn call(app: &TestApp, name: &str, form: &[(&str, &str)]) -> Value {
-    let resp = app.server_fn(name, form).await;
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    assert_eq!(status, 200, "{name}: {text}");
-    serde_json::from_str(&text).expect("json")
-}
-
 async fn refund(app: &TestApp, id: &str, amount: &str, key: &str) -> Value {
-    call(
-        app,
+    app.call(
         "admin_refund",
         &[
             ("id", id),
@@ -109,7 +100,7 @@ both_backends! {
         assert_eq!(refund(&app, &id, "5.01", "key-too-much-1").await["ExceedsRemaining"], "5.00");
         assert_eq!(refund(&app, &id, "0", "key-zero-00001").await, "BadAmount");
         assert_eq!(refund(&app, &id, "1.005", "key-float-0001").await, "BadAmount");
-        let no_reason = call(&app, "admin_refund", &[("id", &id), ("amount", "1.00"), ("reason", "  "), ("request_key", "key-noreason-1")]).await;
+        let no_reason = app.call("admin_refund", &[("id", &id), ("amount", "1.00"), ("reason", "  "), ("request_key", "key-noreason-1")]).await;
         assert_eq!(no_reason, "BadReason");
         assert_eq!(refunded_fen(&app, &id).await, (0, 0));
         assert_eq!(order_status(&app, &id).await, "paid");
@@ -213,7 +204,7 @@ both_backends! {
         let list = |status: &'static str, min: &'static str, q: String| {
             let app = &app;
             async move {
-                call(app, "admin_orders", &[("filter[status]", status), ("filter[min]", min), ("filter[q]", &q), ("page", "1")]).await
+                app.call("admin_orders", &[("filter[status]", status), ("filter[min]", min), ("filter[q]", &q), ("page", "1")]).await
             }
         };
         assert_eq!(list("", "", String::new()).await["total"], 2);
@@ -224,7 +215,7 @@ both_backends! {
         assert_eq!(list("", "", "nobody".into()).await["total"], 0);
 
         // The order page: facts, events, the provider messages.
-        let detail = call(&app, "admin_order", &[("id", &paid)]).await;
+        let detail = app.call("admin_order", &[("id", &paid)]).await;
         assert_eq!(detail["amount"], "¥12.34");
         assert_eq!(detail["refundable"], "12.34");
         assert!(detail["events"].as_array().expect("events").iter().any(|e| e["to"] == "paid"));
@@ -232,14 +223,14 @@ both_backends! {
         assert!(detail["answers"].as_array().expect("answers").iter().any(|a| a[1] == "张三"));
 
         // Close the pending order: closed at the provider first.
-        assert_eq!(call(&app, "admin_order_action", &[("id", &pending_id), ("action", "close")]).await["Done"], "closed");
+        assert_eq!(app.call("admin_order_action", &[("id", &pending_id), ("action", "close")]).await["Done"], "closed");
         let sim = app.simulator.clone().expect("simulator");
         let at_sim = sim.order(server::simulator::SimProvider::Wechat, &pending_no).expect("known");
         assert_eq!(format!("{:?}", at_sim.state), "Closed");
-        assert_eq!(call(&app, "admin_order_action", &[("id", &paid), ("action", "close")]).await["WrongStatus"], "paid");
-        assert_eq!(call(&app, "admin_order_action", &[("id", &paid), ("action", "query")]).await["Done"], "paid");
-        assert_eq!(call(&app, "admin_order_action", &[("id", &paid), ("action", "accept")]).await["WrongStatus"], "paid");
-        let audit = call(&app, "admin_audit", &[("page", "1")]).await;
+        assert_eq!(app.call("admin_order_action", &[("id", &paid), ("action", "close")]).await["WrongStatus"], "paid");
+        assert_eq!(app.call("admin_order_action", &[("id", &paid), ("action", "query")]).await["Done"], "paid");
+        assert_eq!(app.call("admin_order_action", &[("id", &paid), ("action", "accept")]).await["WrongStatus"], "paid");
+        let audit = app.call("admin_audit", &[("page", "1")]).await;
         assert_eq!(audit["rows"][0][2], "close_order");
         assert_eq!(audit["rows"][0][1], ADMIN_EMAIL);
 
@@ -270,10 +261,10 @@ both_backends! {
         pay(&app, &closed_id, "wechat_native").await;
         submit_demo(&app, "7.00").await;
         app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-        call(&app, "admin_order_action", &[("id", &closed_id), ("action", "close")]).await;
+        app.call("admin_order_action", &[("id", &closed_id), ("action", "close")]).await;
         refund(&app, &b, "5.00", "key-stats-00001").await;
 
-        let s = call(&app, "admin_stats", &[("from", ""), ("to", ""), ("form", ""), ("days", "")]).await;
+        let s = app.call("admin_stats", &[("from", ""), ("to", ""), ("form", ""), ("days", "")]).await;
         let t = &s["total"];
         assert_eq!(t["count"], 3);
         assert_eq!(t["gross_fen"], 1000 + 2000 + 3050);
@@ -292,14 +283,101 @@ both_backends! {
         assert_eq!(daily.last().expect("today")[1], 5550, "today's bar");
         assert_eq!(daily.iter().map(|d| d[1].as_i64().expect("fen")).sum::<i64>(), 5550);
         // Today alone, and a range in the past with nothing.
-        let today = call(&app, "admin_stats", &[("from", ""), ("to", ""), ("form", ""), ("days", "1")]).await;
+        let today = app.call("admin_stats", &[("from", ""), ("to", ""), ("form", ""), ("days", "1")]).await;
         assert_eq!(today["total"]["net_fen"], 5550);
-        let past = call(&app, "admin_stats", &[("from", "2020-01-01"), ("to", "2020-01-31"), ("form", ""), ("days", "")]).await;
+        let past = app.call("admin_stats", &[("from", "2020-01-01"), ("to", "2020-01-31"), ("form", ""), ("days", "")]).await;
         assert_eq!(past["total"]["count"], 0);
         assert_eq!(past["daily"].as_array().expect("daily").len(), 31);
         // The stats page renders the chart on the server.
         let html = app.client.get(app.url("/admin/stats")).send().await.expect("page").text().await.expect("html");
         assert!(html.contains("data-testid=\"daily-chart\""), "the chart is in the page");
         assert!(html.contains("55.50"), "net income shown");
+    }
+}
+
+both_backends! {
+    async fn closed_and_abnormal_refunds_settle_the_order_correctly(app) {
+        use server::simulator::SimRefundStatus;
+        let sim = app.simulator.clone().expect("simulator");
+        let id = paid_order(&app, "8.00", "wechat_native").await;
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+
+        // A refund the provider closes: the money stays, the order is paid again.
+        sim.set_refund_outcome(SimRefundStatus::Closed);
+        assert!(refund(&app, &id, "3.00", "key-closed-0001").await.get("Done").is_some());
+        wait_refunds_settled(&app, &id).await;
+        assert_eq!(refund_statuses(&app, &id).await, ["closed"]);
+        assert_eq!(refunded_fen(&app, &id).await, (0, 0));
+        assert_eq!(order_status(&app, &id).await, "paid");
+
+        // An abnormal refund left the merchant but did not reach the payer: it
+        // stays reserved (never refunded twice) and the order says so.
+        sim.set_refund_outcome(SimRefundStatus::Abnormal);
+        assert!(refund(&app, &id, "5.00", "key-abnormal-01").await.get("Done").is_some());
+        wait_refunds_settled(&app, &id).await;
+        assert_eq!(refund_statuses(&app, &id).await, ["closed", "abnormal"]);
+        assert_eq!(refunded_fen(&app, &id).await, (0, 500));
+        assert_eq!(refund(&app, &id, "3.01", "key-abnormal-02").await["ExceedsRemaining"], "3.00");
+        let detail = app.call("admin_order", &[("id", &id)]).await;
+        assert!(detail["review_reason"].as_str().expect("reason").contains("abnormal"), "{detail}");
+
+        // The last 3.00 succeeds: the order is partially refunded.
+        sim.set_refund_outcome(SimRefundStatus::Success);
+        assert!(refund(&app, &id, "3.00", "key-abnormal-03").await.get("Done").is_some());
+        wait_refunds_settled(&app, &id).await;
+        assert_eq!(refunded_fen(&app, &id).await, (300, 500));
+        assert_eq!(order_status(&app, &id).await, "partially_refunded");
+    }
+
+    async fn refund_callbacks_that_are_not_ours_change_nothing(app) {
+        let id = paid_order(&app, "4.00", "wechat_native").await;
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let order: Value = app.client.get(app.url(&format!("/api/v1/orders/{id}"))).send().await.expect("order").json().await.expect("json");
+        let no = order["out_trade_no"].as_str().expect("no");
+        // Signed by the platform key, but for a refund we never asked for.
+        let (headers, body) = server::simulator::signed_wechat_refund_callback(no, "R-unknown-refund", 400, "SUCCESS");
+        let resp = crate::flow::post_callback(&app, &headers, &body).await;
+        assert!(!resp.status().is_success(), "an unknown refund is refused");
+        // The same, with its signature broken.
+        let (mut headers, body) = server::simulator::signed_wechat_refund_callback(no, "R-unknown-refund", 400, "SUCCESS");
+        for (k, v) in headers.iter_mut() {
+            if *k == "wechatpay-signature" {
+                let first = if v.starts_with('A') { "B" } else { "A" };
+                v.replace_range(..1, first);
+            }
+        }
+        let resp = crate::flow::post_callback(&app, &headers, &body).await;
+        assert!(!resp.status().is_success());
+        assert_eq!(refunded_fen(&app, &id).await, (0, 0));
+        assert_eq!(order_status(&app, &id).await, "paid");
+        assert!(refund_statuses(&app, &id).await.is_empty());
+    }
+
+    async fn a_late_payment_kept_for_review_is_accepted_or_refunded(app) {
+        let sim = app.simulator.clone().expect("simulator");
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let mut ids = Vec::new();
+        for amount in ["2.00", "3.00"] {
+            let order = submit_demo(&app, amount).await;
+            let id = order["id"].as_str().expect("id").to_owned();
+            let no = order["out_trade_no"].as_str().expect("no").to_owned();
+            pay(&app, &id, "wechat_native").await;
+            assert_eq!(app.call("admin_order_action", &[("id", &id), ("action", "close")]).await["Done"], "closed");
+            sim.pay_late(server::simulator::SimProvider::Wechat, &no).expect("paid late");
+            wait_status(&app, &id, "needs_review").await;
+            ids.push(id);
+        }
+        let listed = app.call("admin_orders", &[("filter[status]", "needs_review"), ("page", "1")]).await;
+        assert_eq!(listed["total"], 2);
+        assert!(listed["rows"][0]["review_reason"].as_str().is_some_and(|r| r.contains("closed")));
+        // Keep the first.
+        assert_eq!(app.call("admin_order_action", &[("id", &ids[0]), ("action", "accept")]).await["Done"], "paid");
+        // Give the second back in full.
+        assert!(refund(&app, &ids[1], "3.00", "key-review-0001").await.get("Done").is_some());
+        wait_refunds_settled(&app, &ids[1]).await;
+        assert_eq!(order_status(&app, &ids[1]).await, "refunded");
+        let audit = app.call("admin_audit", &[("page", "1")]).await;
+        let actions: Vec<&str> = audit["rows"].as_array().expect("rows").iter().filter_map(|r| r[2].as_str()).collect();
+        assert!(actions.contains(&"accept_payment") && actions.contains(&"refund"), "{actions:?}");
     }
 }
