@@ -4,6 +4,10 @@
 -- a person at the provider): it cannot be refunded a second time.
 ALTER TABLE orders ADD COLUMN refund_reserved_fen BIGINT NOT NULL DEFAULT 0;
 
+-- The administrators' orders list (newest first) and the income statistics.
+CREATE INDEX orders_created ON orders (created_at, id);
+CREATE INDEX orders_paid ON orders (paid_at);
+
 CREATE TABLE refunds (
     id             TEXT PRIMARY KEY,
     order_id       TEXT NOT NULL REFERENCES orders (id),

@@ -23,6 +23,9 @@ pub struct AccountInput {
     pub platform_key_id: String,
     pub platform_public_key: String,
     pub alipay_public_key: String,
+    pub alipay_app_cert: String,
+    pub alipay_root_cert: String,
+    pub alipay_public_cert: String,
     pub seller_id: String,
     pub api_base: String,
     /// Secrets: write-only; empty keeps the stored value.
@@ -92,6 +95,9 @@ pub async fn admin_accounts() -> Result<AccountsView, ServerFnError> {
                     platform_key_id: a.settings.platform_key_id,
                     platform_public_key: a.settings.platform_public_key,
                     alipay_public_key: a.settings.alipay_public_key,
+                    alipay_app_cert: a.settings.alipay_app_cert,
+                    alipay_root_cert: a.settings.alipay_root_cert,
+                    alipay_public_cert: a.settings.alipay_public_cert,
                     seller_id: a.settings.seller_id,
                     api_base: a.settings.api_base,
                     ..AccountInput::default()
@@ -143,6 +149,9 @@ pub async fn admin_save_account(input: AccountInput) -> Result<AccountOutcome, S
         platform_key_id: input.platform_key_id.trim().to_owned(),
         platform_public_key: input.platform_public_key.trim().to_owned(),
         alipay_public_key: input.alipay_public_key.trim().to_owned(),
+        alipay_app_cert: input.alipay_app_cert.trim().to_owned(),
+        alipay_root_cert: input.alipay_root_cert.trim().to_owned(),
+        alipay_public_cert: input.alipay_public_cert.trim().to_owned(),
         seller_id: input.seller_id.trim().to_owned(),
         api_base: input.api_base.trim().to_owned(),
     };
@@ -435,6 +444,17 @@ fn AccountForm(current: AccountInput, save: ServerAction<AdminSaveAccount>) -> i
             </label>
         }
     };
+    let text = move |name: &'static str,
+                     label: (&'static str, &'static str),
+                     value: String,
+                     shown: fn(&str) -> bool| {
+        view! {
+            <label class:hidden=move || !shown(&kind.get())>
+                {move || if zh() { label.0 } else { label.1 }}
+                <textarea name=format!("input[{name}]") rows="3" data-testid=format!("account-{name}")>{value}</textarea>
+            </label>
+        }
+    };
     let secret = move |name: &'static str,
                        label: (&'static str, &'static str),
                        shown: fn(&str) -> bool| {
@@ -482,8 +502,11 @@ fn AccountForm(current: AccountInput, save: ServerAction<AdminSaveAccount>) -> i
             {field("mch_id", ("商户号", "Merchant id (mchid)"), current.mch_id.clone(), wechat)}
             {field("serial_no", ("商户 API 证书序列号", "Merchant certificate serial"), current.serial_no.clone(), v3)}
             {field("platform_key_id", ("微信支付公钥 ID（PUB_KEY_ID_…，留空则用平台证书）", "WeChat Pay public key id (PUB_KEY_ID_…; empty: platform certificates)"), current.platform_key_id.clone(), v3)}
-            {field("platform_public_key", ("微信支付公钥（PEM）", "WeChat Pay public key (PEM)"), current.platform_public_key.clone(), v3)}
-            {field("alipay_public_key", ("支付宝公钥", "Alipay public key"), current.alipay_public_key.clone(), alipay)}
+            {text("platform_public_key", ("微信支付公钥（PEM）", "WeChat Pay public key (PEM)"), current.platform_public_key.clone(), v3)}
+            {text("alipay_public_key", ("支付宝公钥（公钥模式）", "Alipay public key (public-key mode)"), current.alipay_public_key.clone(), alipay)}
+            {text("alipay_app_cert", ("应用公钥证书 appCertPublicKey（证书模式）", "App public certificate (certificate mode)"), current.alipay_app_cert.clone(), alipay)}
+            {text("alipay_root_cert", ("支付宝根证书 alipayRootCert（证书模式）", "Alipay root certificate (certificate mode)"), current.alipay_root_cert.clone(), alipay)}
+            {text("alipay_public_cert", ("支付宝公钥证书 alipayCertPublicKey_RSA2（证书模式）", "Alipay public certificate (certificate mode)"), current.alipay_public_cert.clone(), alipay)}
             {field("seller_id", ("卖家 ID（可选）", "Seller id (optional)"), current.seller_id.clone(), alipay)}
             {field("api_base", ("接口地址（仅开发，留空为正式地址）", "API base (development only; empty: the real one)"), current.api_base.clone(), real)}
             {secret("private_key", ("私钥（PEM 或 base64）", "Private key (PEM or base64)"), keyed)}

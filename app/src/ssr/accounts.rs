@@ -65,6 +65,11 @@ pub struct AccountSettings {
     pub platform_public_key: String,
     /// Alipay's public key (PEM or bare base64).
     pub alipay_public_key: String,
+    /// Alipay certificate mode instead of `alipay_public_key`: the application's
+    /// public certificate, Alipay's root certificate and Alipay's public certificate.
+    pub alipay_app_cert: String,
+    pub alipay_root_cert: String,
+    pub alipay_public_cert: String,
     pub seller_id: String,
     /// Development only: another gateway (e.g. the simulator). Refused in production.
     pub api_base: String,
@@ -348,7 +353,16 @@ pub fn validate(
         AccountKind::Alipay => {
             need(&mut missing, &s.app_id, "app_id");
             need(&mut missing, &k.private_key, "private_key");
-            need(&mut missing, &s.alipay_public_key, "alipay_public_key");
+            if s.alipay_app_cert.trim().is_empty() {
+                need(
+                    &mut missing,
+                    &s.alipay_public_key,
+                    "alipay_public_key (or the three certificates)",
+                );
+            } else {
+                need(&mut missing, &s.alipay_root_cert, "alipay_root_cert");
+                need(&mut missing, &s.alipay_public_cert, "alipay_public_cert");
+            }
         }
         AccountKind::Simulator if production => {
             return Err(AccountError::Invalid(

@@ -121,7 +121,20 @@ pub struct OrderListLine {
 }
 
 const LIST_SELECT: &str = "SELECT o.id, o.out_trade_no, o.form_id, f.title, o.amount_fen, o.refunded_fen, o.status, o.channel, o.transaction_id, o.review_reason, o.created_at, o.paid_at \
-    FROM orders o JOIN forms f ON f.id = o.form_id JOIN submissions s ON s.id = o.submission_id";
+    FROM orders o JOIN forms f ON f.id = o.form_id";
+
+/// The submissions are joined only when the answers are searched.
+fn joins(filter: &OrderFilter) -> &'static str {
+    if filter
+        .search
+        .as_deref()
+        .is_some_and(|q| !q.trim().is_empty())
+    {
+        " JOIN submissions s ON s.id = o.submission_id"
+    } else {
+        ""
+    }
+}
 
 fn line_from(r: &sqlx::any::AnyRow) -> anyhow::Result<OrderListLine> {
     Ok(OrderListLine {
@@ -161,9 +174,8 @@ pub async fn page(
     offset: i64,
 ) -> anyhow::Result<(i64, Vec<OrderListLine>)> {
     let (cond, binds) = conditions(filter);
-    let count_sql = format!(
-        "SELECT COUNT(*) AS n FROM orders o JOIN submissions s ON s.id = o.submission_id{cond}"
-    );
+    let join = joins(filter);
+    let count_sql = format!("SELECT COUNT(*) AS n FROM orders o{join}{cond}");
     let total: i64 = bind_all(sqlx::query(&count_sql), &binds)
         .fetch_one(&db.pool)
         .await
@@ -171,7 +183,7 @@ pub async fn page(
         .try_get("n")?;
     let n = binds.len();
     let sql = format!(
-        "{LIST_SELECT}{cond} ORDER BY o.created_at DESC, o.id DESC LIMIT ${} OFFSET ${}",
+        "{LIST_SELECT}{join}{cond} ORDER BY o.created_at DESC, o.id DESC LIMIT ${} OFFSET ${}",
         n + 1,
         n + 2
     );
@@ -195,10 +207,11 @@ pub async fn batch_after(
     limit: i64,
 ) -> anyhow::Result<Vec<OrderListLine>> {
     let (cond, binds) = conditions(filter);
+    let join = joins(filter);
     let (at, id) = after.unwrap_or((i64::MIN, String::new()));
     let n = binds.len();
     let sql = format!(
-        "{LIST_SELECT}{cond} AND (o.created_at > ${a} OR (o.created_at = ${a} AND o.id > ${b})) ORDER BY o.created_at, o.id LIMIT ${c}",
+        "{LIST_SELECT}{join}{cond} AND (o.created_at > ${a} OR (o.created_at = ${a} AND o.id > ${b})) ORDER BY o.created_at, o.id LIMIT ${c}",
         a = n + 1,
         b = n + 2,
         c = n + 3

@@ -124,50 +124,89 @@ pub struct Report {
 }
 
 pub async fn report(db: &Db, from: i64, to: i64, form_id: Option<&str>) -> anyhow::Result<Report> {
+    use std::collections::BTreeMap;
     let form_cond = if form_id.is_some() {
         " AND o.form_id = $3"
     } else {
         ""
     };
-    let cond = format!("o.paid_at >= $1 AND o.paid_at < $2 AND o.status IN {PAID}{form_cond}");
-    let run = |sql: String| fetch(db, sql, from, to, form_id);
-    let total = run(format!("SELECT {SUMS} FROM orders o WHERE {cond}"))
+    // One scan of the range, grouped by day, form and method; the three views
+    // are then summed here (integer fen, no float anywhere).
+    let day_expr = "CAST((o.paid_at + 28800000) / 86400000 AS BIGINT)";
+    let sql = format!(
+        "SELECT {day_expr} AS day, o.form_id, COALESCE(o.channel, '') AS channel, {SUMS} FROM orders o \
+         WHERE o.paid_at >= $1 AND o.paid_at < $2 AND o.status IN {PAID}{form_cond} \
+         GROUP BY {day_expr}, o.form_id, COALESCE(o.channel, '')"
+    );
+    let rows = fetch(db, sql, from, to, form_id)
         .await
         .context("cannot sum income")?;
-    let total = match total.first() {
-        Some(r) => totals_from(r, "all".into(), String::new())?,
-        None => Totals::default(),
+    let add = |t: &mut Totals, r: &Totals| {
+        t.count += r.count;
+        t.gross_fen += r.gross_fen;
+        t.refunded_fen += r.refunded_fen;
     };
-    let per_form = run(format!(
-        "SELECT o.form_id, f.title, {SUMS} FROM orders o JOIN forms f ON f.id = o.form_id WHERE {cond} GROUP BY o.form_id, f.title ORDER BY gross DESC, o.form_id"
-    ))
-    .await
-    .context("cannot sum income per form")?
-    .iter()
-    .map(|r| totals_from(r, r.try_get("form_id")?, r.try_get("title")?))
-    .collect::<anyhow::Result<Vec<_>>>()?;
-    let per_channel = run(format!(
-        "SELECT COALESCE(o.channel, '') AS channel, {SUMS} FROM orders o WHERE {cond} GROUP BY COALESCE(o.channel, '') ORDER BY gross DESC"
-    ))
-    .await
-    .context("cannot sum income per method")?
-    .iter()
-    .map(|r| {
-        let c: String = r.try_get("channel")?;
-        totals_from(r, c.clone(), c)
-    })
-    .collect::<anyhow::Result<Vec<_>>>()?;
-    let day_expr = "CAST((o.paid_at + 28800000) / 86400000 AS BIGINT)";
-    let rows = run(format!(
-        "SELECT {day_expr} AS day, {SUMS} FROM orders o WHERE {cond} GROUP BY {day_expr} ORDER BY day"
-    ))
-    .await
-    .context("cannot sum income per day")?;
-    let mut by_day = std::collections::BTreeMap::new();
+    let mut total = Totals {
+        key: "all".into(),
+        ..Totals::default()
+    };
+    let mut forms: BTreeMap<String, Totals> = BTreeMap::new();
+    let mut channels: BTreeMap<String, Totals> = BTreeMap::new();
+    let mut by_day: BTreeMap<i64, Totals> = BTreeMap::new();
     for r in &rows {
         let day: i64 = r.try_get("day")?;
-        by_day.insert(day, totals_from(r, day.to_string(), String::new())?);
+        let form: String = r.try_get("form_id")?;
+        let channel: String = r.try_get("channel")?;
+        let t = totals_from(r, String::new(), String::new())?;
+        add(&mut total, &t);
+        add(
+            forms.entry(form.clone()).or_insert_with(|| Totals {
+                key: form,
+                ..Totals::default()
+            }),
+            &t,
+        );
+        add(
+            channels.entry(channel.clone()).or_insert_with(|| Totals {
+                key: channel.clone(),
+                label: channel,
+                ..Totals::default()
+            }),
+            &t,
+        );
+        add(
+            by_day.entry(day).or_insert_with(|| Totals {
+                key: day.to_string(),
+                ..Totals::default()
+            }),
+            &t,
+        );
     }
+    let titles: BTreeMap<String, String> = sqlx::query("SELECT id, title FROM forms")
+        .fetch_all(&db.pool)
+        .await
+        .context("cannot read the forms")?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("title")?)))
+        .collect::<anyhow::Result<_>>()?;
+    let by_gross = |mut v: Vec<Totals>| {
+        v.sort_by(|a, b| {
+            b.gross_fen
+                .cmp(&a.gross_fen)
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        v
+    };
+    let per_form = by_gross(
+        forms
+            .into_values()
+            .map(|mut t| {
+                t.label = titles.get(&t.key).cloned().unwrap_or_default();
+                t
+            })
+            .collect(),
+    );
+    let per_channel = by_gross(channels.into_values().collect());
     let first = day_number(from);
     let last = day_number(to - 1);
     let daily = (first..=last.max(first))

@@ -153,6 +153,23 @@ pub fn simulated_wechat_v2(
     ))
 }
 
+/// Alipay certificate mode of a stored account: Alipay's key from its public
+/// certificate, and the two serial numbers sent with every request.
+fn alipay_cert_mode(
+    s: &app::ssr::accounts::AccountSettings,
+) -> Result<(RsaVerifier, Option<(String, String)>), String> {
+    use x509::{alipay_root_cert_sn, Certificate};
+    let app_sn = Certificate::from_pem(&s.alipay_app_cert)
+        .and_then(|c| c.alipay_sn())
+        .map_err(|e| format!("alipay_app_cert is not a usable certificate: {e}"))?;
+    let root_sn = alipay_root_cert_sn(&s.alipay_root_cert)
+        .map_err(|e| format!("alipay_root_cert is not a usable certificate chain: {e}"))?;
+    let key = Certificate::from_pem(&s.alipay_public_cert)
+        .and_then(|c| c.public_key())
+        .map_err(|e| format!("alipay_public_cert is not a usable certificate: {e}"))?;
+    Ok((RsaVerifier::new(key), Some((app_sn, root_sn))))
+}
+
 /// Builds the clients of a receiving account stored in the database.
 pub struct AccountFactory {
     pub simulator_base: Option<Url>,
@@ -213,17 +230,20 @@ impl app::ssr::accounts::ProviderFactory for AccountFactory {
                 )));
             }
             AccountKind::Alipay => {
-                let verifier = RsaVerifier::new(
-                    parse_public_key(&s.alipay_public_key)
-                        .map_err(|e| format!("alipay_public_key {e}"))?,
-                );
+                let (verifier, sns) = if s.alipay_app_cert.trim().is_empty() {
+                    let key = parse_public_key(&s.alipay_public_key)
+                        .map_err(|e| format!("alipay_public_key {e}"))?;
+                    (RsaVerifier::new(key), None)
+                } else {
+                    alipay_cert_mode(s)?
+                };
                 p.alipay = Some(Arc::new(AlipayClient::new(
                     base(crate::config::ALIPAY_GATEWAY, false)?,
                     s.app_id.trim().to_owned(),
                     signer()?,
                     verifier,
                     Some(s.seller_id.trim().to_owned()).filter(|v| !v.is_empty()),
-                    None,
+                    sns,
                     self.log.clone(),
                 )));
             }
@@ -241,5 +261,66 @@ impl app::ssr::accounts::ProviderFactory for AccountFactory {
             }
         }
         Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::ssr::accounts::{
+        AccountData, AccountKind, AccountSecrets, AccountSettings, ProviderFactory,
+    };
+
+    fn vector(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/vectors")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn alipay(settings: AccountSettings) -> AccountData {
+        AccountData {
+            id: "a".into(),
+            name: "支付宝".into(),
+            kind: AccountKind::Alipay,
+            settings,
+            secrets: AccountSecrets {
+                private_key: dev_keys::ALIPAY_APP_KEY.into(),
+                ..AccountSecrets::default()
+            },
+            enabled: true,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn stored_alipay_accounts_work_in_certificate_mode() {
+        let factory = AccountFactory {
+            simulator_base: None,
+            log: PaymentLog::disabled(),
+        };
+        let certs = AccountSettings {
+            app_id: dev_keys::ALIPAY_APP_ID.into(),
+            alipay_app_cert: vector("yansongda-alipayAppPublicCert.crt"),
+            alipay_root_cert: vector("yansongda-alipayRootCert.crt"),
+            alipay_public_cert: vector("yansongda-alipayPublicCert.crt"),
+            ..AccountSettings::default()
+        };
+        let built = factory
+            .build(&alipay(certs.clone()))
+            .expect("certificate mode builds");
+        assert!(built.alipay.is_some() && built.wechat.is_none());
+        let broken = AccountSettings {
+            alipay_root_cert: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----".into(),
+            ..certs
+        };
+        let err = factory.build(&alipay(broken)).err().expect("refused");
+        assert!(err.contains("alipay_root_cert"), "{err}");
+        // The simulator kind needs the simulator.
+        let sim = AccountData {
+            kind: AccountKind::Simulator,
+            ..alipay(AccountSettings::default())
+        };
+        assert!(factory.build(&sim).is_err());
     }
 }
