@@ -14,11 +14,24 @@ use leptos_meta::{provide_meta_context, Html, Link, MetaTags, Stylesheet, Title}
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
-/// The name of the built browser bundle under `/pkg`.
+/// The name of the built browser bundle under `/pkg`: the payers' pages.
 pub const BUNDLE_NAME: &str = "formpay";
+/// The administrators' bundle (every page), loaded by pages under `/admin`.
+pub const ADMIN_BUNDLE_NAME: &str = "formpay_admin";
 
-/// The HTML document around the application, rendered on the server.
+/// The HTML document around the application, rendered on the server. Pages
+/// under `/admin` load the administrators' bundle; the others the payers'
+/// one, which leaves the admin pages out and is much smaller.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    let options = {
+        let mut options = options;
+        if use_context::<http::request::Parts>().is_some_and(|p| p.uri.path().starts_with("/admin"))
+        {
+            options.output_name = ADMIN_BUNDLE_NAME.into();
+        }
+        options
+    };
     view! {
         <!DOCTYPE html>
         <html lang="zh-CN">
@@ -53,30 +66,55 @@ pub fn App() -> impl IntoView {
                     {move || t().app_name}
                 </A>
                 <nav>
-                    <A href="/admin">{move || t().admin}</A>
+                    // A full page load: the admin pages come with their own bundle.
+                    <a href="/admin" rel="external">{move || t().admin}</a>
                     <LangSwitch />
                 </nav>
             </header>
             <main class="page">
-                <Routes fallback=|| view! { <NotFound /> }>
-                    <Route path=path!("") view=pages::home::HomePage />
-                    <Route path=path!("/admin/login") view=pages::admin::LoginPage />
-                    <Route path=path!("/admin") view=pages::admin::DashboardPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/forms") view=pages::admin_forms::FormsPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/forms/:id") view=pages::admin_forms::FormEditorPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/forms/:id/submissions") view=pages::admin_submissions::SubmissionsPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/orders") view=pages::admin_orders::OrdersPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/orders/:id") view=pages::admin_orders::OrderPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/accounts") view=pages::admin_accounts::AccountsPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/stats") view=pages::admin_stats::StatsPage ssr=SsrMode::Async />
-                    <Route path=path!("/admin/audit") view=pages::admin_stats::AuditPage ssr=SsrMode::Async />
-                    <Route path=path!("/f/:slug") view=pages::form_page::FormPage ssr=SsrMode::Async />
-                    <Route path=path!("/pay/:id") view=pages::pay_page::PayPage ssr=SsrMode::Async />
-                    <Route path=path!("/r/:token") view=pages::receipt_page::ReceiptPage ssr=SsrMode::Async />
-                </Routes>
+                <AppRoutes />
             </main>
             <footer class="footer">{move || t().footer}</footer>
         </Router>
+    }
+}
+
+/// Every page: the server renders them all, the admin bundle hydrates them all.
+#[cfg(any(feature = "ssr", feature = "admin-pages"))]
+#[component]
+fn AppRoutes() -> impl IntoView {
+    view! {
+        <Routes fallback=|| view! { <NotFound /> }>
+            <Route path=path!("") view=pages::home::HomePage />
+            <Route path=path!("/admin/login") view=pages::admin::LoginPage />
+            <Route path=path!("/admin") view=pages::admin::DashboardPage ssr=SsrMode::Async />
+            <Route path=path!("/admin/forms") view=pages::admin_forms::FormsPage ssr=SsrMode::Async />
+            <Route path=path!("/admin/forms/:id") view=pages::admin_forms::FormEditorPage ssr=SsrMode::Async />
+            <Route path=path!("/admin/forms/:id/submissions") view=pages::admin_submissions::SubmissionsPage ssr=SsrMode::Async />
+            <Route path=path!("/admin/orders") view=pages::admin_orders::OrdersPage ssr=SsrMode::Async />
+            <Route path=path!("/admin/orders/:id") view=pages::admin_orders::OrderPage ssr=SsrMode::Async />
+            <Route path=path!("/admin/accounts") view=pages::admin_accounts::AccountsPage ssr=SsrMode::Async />
+            <Route path=path!("/admin/stats") view=pages::admin_stats::StatsPage ssr=SsrMode::Async />
+            <Route path=path!("/admin/audit") view=pages::admin_stats::AuditPage ssr=SsrMode::Async />
+            <Route path=path!("/f/:slug") view=pages::form_page::FormPage ssr=SsrMode::Async />
+            <Route path=path!("/pay/:id") view=pages::pay_page::PayPage ssr=SsrMode::Async />
+            <Route path=path!("/r/:token") view=pages::receipt_page::ReceiptPage ssr=SsrMode::Async />
+        </Routes>
+    }
+}
+
+/// The payers' bundle: the same routes without the administrators' pages (an
+/// `/admin` link is a full page load, served with the admin bundle).
+#[cfg(not(any(feature = "ssr", feature = "admin-pages")))]
+#[component]
+fn AppRoutes() -> impl IntoView {
+    view! {
+        <Routes fallback=|| view! { <NotFound /> }>
+            <Route path=path!("") view=pages::home::HomePage />
+            <Route path=path!("/f/:slug") view=pages::form_page::FormPage ssr=SsrMode::Async />
+            <Route path=path!("/pay/:id") view=pages::pay_page::PayPage ssr=SsrMode::Async />
+            <Route path=path!("/r/:token") view=pages::receipt_page::ReceiptPage ssr=SsrMode::Async />
+        </Routes>
     }
 }
 

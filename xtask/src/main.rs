@@ -14,6 +14,8 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 const BUNDLE: &str = "formpay";
+/// The administrators' bundle (`app::ADMIN_BUNDLE_NAME`).
+const ADMIN_BUNDLE: &str = "formpay_admin";
 type Result<T> = std::result::Result<T, String>;
 
 fn main() -> ExitCode {
@@ -132,54 +134,64 @@ fn build_site(release: bool) -> Result<PathBuf> {
     });
     let pkg = site.join("pkg");
     let profile = if release { "wasm-release" } else { "dev" };
-    step(&format!("building the browser bundle ({profile})"));
-    run(cargo().args([
-        "build",
-        "--package",
-        "frontend",
-        "--lib",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--target-dir",
-        "target/front",
-        "--profile",
-        profile,
-    ]))?;
-    let out_dir = if release { "wasm-release" } else { "debug" };
-    let wasm = root()
-        .join("target/front/wasm32-unknown-unknown")
-        .join(out_dir)
-        .join("frontend.wasm");
     fs::create_dir_all(&pkg).map_err(|e| format!("{}: {e}", pkg.display()))?;
-    run(Command::new("wasm-bindgen")
-        .args([
+    // Two bundles: the payers' pages alone (small), and every page for /admin.
+    for (name, features) in [(BUNDLE, None), (ADMIN_BUNDLE, Some("admin"))] {
+        step(&format!("building the browser bundle {name} ({profile})"));
+        let mut build = cargo();
+        build.args([
+            "build",
+            "--package",
+            "frontend",
+            "--lib",
             "--target",
-            "web",
-            "--no-typescript",
-            "--out-name",
-            BUNDLE,
-            "--out-dir",
-        ])
-        .arg(&pkg)
-        .arg(&wasm))?;
-    let bg = pkg.join(format!("{BUNDLE}_bg.wasm"));
-    if release {
-        step("optimising the WASM for size (npm binaryen)");
-        run(
-            Command::new(root().join("end2end/node_modules/.bin/wasm-opt"))
-                .args([
-                    "-Oz",
-                    "--enable-bulk-memory",
-                    "--enable-nontrapping-float-to-int",
-                    "--enable-sign-ext",
-                    "--enable-mutable-globals",
-                    "--enable-reference-types",
-                    "--enable-multivalue",
-                ])
-                .arg(&bg)
-                .arg("-o")
-                .arg(&bg),
-        )?;
+            "wasm32-unknown-unknown",
+            "--target-dir",
+            "target/front",
+            "--profile",
+            profile,
+        ]);
+        if let Some(f) = features {
+            build.args(["--features", f]);
+        }
+        run(&mut build)?;
+        let out_dir = if release { "wasm-release" } else { "debug" };
+        let wasm = root()
+            .join("target/front/wasm32-unknown-unknown")
+            .join(out_dir)
+            .join("frontend.wasm");
+        run(Command::new("wasm-bindgen")
+            .args([
+                "--target",
+                "web",
+                "--no-typescript",
+                "--out-name",
+                name,
+                "--out-dir",
+            ])
+            .arg(&pkg)
+            .arg(&wasm))?;
+        let bg = pkg.join(format!("{name}_bg.wasm"));
+        if release {
+            step("optimising the WASM for size (npm binaryen)");
+            run(
+                Command::new(root().join("end2end/node_modules/.bin/wasm-opt"))
+                    .args([
+                        "-Oz",
+                        "--enable-bulk-memory",
+                        "--enable-nontrapping-float-to-int",
+                        "--enable-sign-ext",
+                        "--enable-mutable-globals",
+                        "--enable-reference-types",
+                        "--enable-multivalue",
+                    ])
+                    .arg(&bg)
+                    .arg("-o")
+                    .arg(&bg),
+            )?;
+        }
+        let size = fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
+        eprintln!("    {} is {} KiB", bg.display(), size / 1024);
     }
     fs::copy(
         root().join("style/main.css"),
@@ -187,8 +199,6 @@ fn build_site(release: bool) -> Result<PathBuf> {
     )
     .map_err(|e| format!("style: {e}"))?;
     copy_dir(&root().join("public"), &site)?;
-    let size = fs::metadata(&bg).map(|m| m.len()).unwrap_or(0);
-    eprintln!("    {} is {} KiB", bg.display(), size / 1024);
     Ok(site)
 }
 
