@@ -245,25 +245,8 @@ pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnErro
             .unwrap_or_default()
     };
     let refund_list = refunds::for_order(&state.db, &o.id).await.map_err(fail)?;
-    let reserved: i64 = refund_list
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.status,
-                crate::ssr::payment::RefundState::Processing
-                    | crate::ssr::payment::RefundState::Abnormal
-            )
-        })
-        .map(|r| r.amount.fen())
-        .sum();
-    let refundable_fen = if matches!(
-        o.status,
-        OrderStatus::Paid
-            | OrderStatus::PartiallyRefunded
-            | OrderStatus::Refunding
-            | OrderStatus::NeedsReview
-    ) {
-        (o.amount.fen() - o.refunded_fen - reserved).max(0)
+    let refundable_fen = if refunds::refundable(o.status) {
+        (o.amount.fen() - o.refunded_fen - o.refund_reserved_fen).max(0)
     } else {
         0
     };

@@ -642,8 +642,10 @@ pub async fn test_connection(
         Ok(p) => p,
         Err(e) => return vec![("account".into(), Err(e.to_string()))],
     };
-    let probe = crate::domain::OutTradeNo::parse(&format!("FPTEST{}", now_ms()))
-        .expect("a valid probe number");
+    let probe = match crate::domain::OutTradeNo::parse(&format!("FPTEST{}", now_ms())) {
+        Ok(p) => p,
+        Err(e) => return vec![("account".into(), Err(format!("probe number: {e}")))],
+    };
     let mut out = Vec::new();
     for p in [providers.wechat, providers.alipay].into_iter().flatten() {
         let result = match p.query(&probe).await {

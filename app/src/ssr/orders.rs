@@ -21,6 +21,8 @@ pub struct OrderRecord {
     pub transaction_id: Option<String>,
     pub receipt_token: String,
     pub refunded_fen: i64,
+    /// Asked back and not settled yet (processing or abnormal refunds).
+    pub refund_reserved_fen: i64,
     pub review_reason: Option<String>,
     pub expires_at: i64,
     pub paid_at: Option<i64>,
@@ -32,7 +34,7 @@ pub struct OrderRecord {
     pub account_id: Option<String>,
 }
 
-const COLUMNS: &str = "id, out_trade_no, submission_id, form_id, amount_fen, status, channel, provider, pay_target, transaction_id, receipt_token, refunded_fen, review_reason, expires_at, paid_at, next_check_at, check_attempts, created_at, updated_at, account_id";
+const COLUMNS: &str = "id, out_trade_no, submission_id, form_id, amount_fen, status, channel, provider, pay_target, transaction_id, receipt_token, refunded_fen, refund_reserved_fen, review_reason, expires_at, paid_at, next_check_at, check_attempts, created_at, updated_at, account_id";
 
 fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<OrderRecord> {
     let provider = |s: Option<String>| {
@@ -58,6 +60,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<OrderRecord> {
         transaction_id: r.try_get("transaction_id")?,
         receipt_token: r.try_get("receipt_token")?,
         refunded_fen: r.try_get("refunded_fen")?,
+        refund_reserved_fen: r.try_get("refund_reserved_fen")?,
         review_reason: r.try_get("review_reason")?,
         expires_at: r.try_get("expires_at")?,
         paid_at: r.try_get("paid_at")?,

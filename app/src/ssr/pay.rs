@@ -22,6 +22,14 @@ pub struct PaySettings {
     pub max_check_interval_ms: i64,
 }
 
+impl PaySettings {
+    /// How long to wait before looking again at something checked `attempts`
+    /// times already: doubling from the first check, capped.
+    pub fn backoff_ms(&self, attempts: i64) -> i64 {
+        (self.first_check_ms.max(1000) << attempts.clamp(0, 10)).min(self.max_check_interval_ms)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PayError {
     #[error("no such order")]
@@ -442,8 +450,7 @@ pub async fn reconcile_once(state: &AppState) -> anyhow::Result<usize> {
     let due = orders::due_for_check(&state.db, now, 50).await?;
     let mut looked = super::refunds::reconcile_once(state).await?;
     for order in due {
-        let backoff = (state.pay.first_check_ms.max(1000) << order.check_attempts.clamp(0, 10))
-            .min(state.pay.max_check_interval_ms);
+        let backoff = state.pay.backoff_ms(order.check_attempts);
         // Look again at expiry at the latest, so an expired order is closed promptly.
         let mut next = now + backoff;
         if order.expires_at > now {

@@ -268,9 +268,7 @@ pub async fn request(
         if !refundable(now.status) {
             return Err(RefundError::NotRefundable(now.status));
         }
-        let left =
-            (now.amount.fen() - now.refunded_fen - refund_reserved(&state.db, order_id).await?)
-                .max(0);
+        let left = (now.amount.fen() - now.refunded_fen - now.refund_reserved_fen).max(0);
         return Err(RefundError::ExceedsRemaining {
             remaining: Money::from_fen(left).unwrap_or(Money::ZERO),
         });
@@ -315,11 +313,12 @@ pub async fn request(
     tx.commit().await.context("cannot commit the refund")?;
     tracing::info!(order = %order.id, refund = %record.out_refund_no, amount = amount.fen(), "refund requested");
     super::pay::publish_status(state, &order.id).await;
-    submit(state, provider.as_ref(), &record).await?;
+    submit(state, provider.as_ref(), &order, &record).await?;
     Ok(by_id(&state.db, &record.id).await?.unwrap_or(record))
 }
 
-fn refundable(status: OrderStatus) -> bool {
+/// Whether an order in this status can be (further) refunded.
+pub fn refundable(status: OrderStatus) -> bool {
     matches!(
         status,
         OrderStatus::Paid
@@ -341,17 +340,6 @@ fn same_request(
     }
 }
 
-async fn refund_reserved(db: &Db, order_id: &str) -> anyhow::Result<i64> {
-    Ok(
-        sqlx::query("SELECT refund_reserved_fen FROM orders WHERE id = $1")
-            .bind(order_id)
-            .fetch_one(&db.pool)
-            .await
-            .context("cannot read the order")?
-            .try_get("refund_reserved_fen")?,
-    )
-}
-
 /// Whether a provider's refusal may go away on a retry (then the refund stays
 /// processing and is asked again with the same number).
 fn retryable(status: u16, code: &str) -> bool {
@@ -366,18 +354,16 @@ fn retryable(status: u16, code: &str) -> bool {
 async fn submit(
     state: &AppState,
     provider: &dyn PaymentProvider,
+    order: &orders::OrderRecord,
     refund: &RefundRecord,
 ) -> anyhow::Result<()> {
-    let order = orders::by_id(&state.db, &refund.order_id)
-        .await?
-        .context("the refund's order is gone")?;
     let ask = RefundOrder {
         out_trade_no: OutTradeNo::parse(&order.out_trade_no).map_err(|e| anyhow::anyhow!(e))?,
         out_refund_no: refund.out_refund_no.clone(),
         amount: refund.amount,
         total: order.amount,
         reason: Some(refund.reason.clone()),
-        notify_url: super::pay::notify_url(state, &order, provider),
+        notify_url: super::pay::notify_url(state, order, provider),
     };
     match provider.refund(&ask).await {
         Ok(info) => {
@@ -621,7 +607,7 @@ pub async fn check(state: &AppState, refund: &RefundRecord) -> Result<(), Refund
         Ok(info) => {
             apply(state, refund, &info, "refund query").await?;
         }
-        Err(ProviderError::NotFound) => submit(state, provider.as_ref(), refund).await?,
+        Err(ProviderError::NotFound) => submit(state, provider.as_ref(), &order, refund).await?,
         Err(e) => {
             orders::log_event(
                 &state.db,
@@ -648,8 +634,7 @@ pub async fn reconcile_once(state: &AppState) -> anyhow::Result<usize> {
     let mut looked = 0;
     for row in &rows {
         let refund = from_row(row)?;
-        let backoff = (state.pay.first_check_ms.max(1000) << refund.check_attempts.clamp(0, 10))
-            .min(state.pay.max_check_interval_ms);
+        let backoff = state.pay.backoff_ms(refund.check_attempts);
         let claimed = sqlx::query("UPDATE refunds SET next_check_at = $1, check_attempts = check_attempts + 1 WHERE id = $2 AND next_check_at = $3")
             .bind(now + backoff)
             .bind(&refund.id)
