@@ -782,7 +782,7 @@ mod tests {
 
     #[test]
     fn alipay_certificate_mode_computes_the_serial_numbers() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors");
+        let dir = crate::test_vectors::dir();
         let file = |n: &str| dir.join(n).to_string_lossy().into_owned();
         let c = config(&[
             ("ALIPAY_APP_ID", "2021000000000001"),

@@ -95,12 +95,7 @@ fn check_size(bits: u32) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn vector(name: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/vectors")
-            .join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
+    use crate::test_vectors::read as vector;
 
     #[test]
     fn accepts_pkcs8_and_pkcs1_pem_and_bare_base64() {

@@ -15,6 +15,25 @@ pub mod providers;
 pub mod simulator;
 pub mod telemetry;
 
+/// Published known-answer keys and certificates the tests check against
+/// (`server/tests/vectors`, each file's origin in its README). Test support
+/// only: nothing in production reads them.
+#[doc(hidden)]
+pub mod test_vectors {
+    use std::path::PathBuf;
+
+    /// The folder of the vectors, inside this repository.
+    pub fn dir() -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors"))
+    }
+
+    /// One vector's text; panics with the path when it is missing (tests only).
+    pub fn read(name: &str) -> String {
+        let path = dir().join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+}
+
 use anyhow::Context;
 use app::ssr::{auth, AppState, Db};
 use app::{shell, App, BUNDLE_NAME};

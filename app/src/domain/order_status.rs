@@ -1,4 +1,4 @@
-//! The payment order state machine (`ARCHITECTURE.md`). Every change of an
+//! The payment order state machine (`docs/ARCHITECTURE.md`). Every change of an
 //! order's status in the database goes through [`OrderStatus::transition`]
 //! and is then written as a compare-and-set.
 
@@ -121,7 +121,7 @@ impl fmt::Display for OrderStatus {
 mod tests {
     use super::OrderStatus::{self, *};
 
-    /// The whole table, written out by hand from ARCHITECTURE.md.
+    /// The whole table, written out by hand from docs/ARCHITECTURE.md.
     const ALLOWED: &[(OrderStatus, OrderStatus)] = &[
         (Created, Pending),
         (Created, Expired),

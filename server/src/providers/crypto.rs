@@ -186,12 +186,7 @@ mod tests {
     use super::*;
     use crate::keys::{parse_private_key, parse_public_key};
 
-    pub(crate) fn vector(name: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/vectors")
-            .join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
+    use crate::test_vectors::read as vector;
 
     #[test]
     fn wechat_v3_aes_gcm_known_answer() {

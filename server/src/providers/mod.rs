@@ -271,12 +271,7 @@ mod tests {
         AccountData, AccountKind, AccountSecrets, AccountSettings, ProviderFactory,
     };
 
-    fn vector(name: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/vectors")
-            .join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
+    use crate::test_vectors::read as vector;
 
     fn alipay(settings: AccountSettings) -> AccountData {
         AccountData {

@@ -145,12 +145,7 @@ pub fn alipay_root_cert_sn(pem: &str) -> Result<String, CertError> {
 mod tests {
     use super::*;
 
-    fn vector(name: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/vectors")
-            .join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
+    use crate::test_vectors::read as vector;
 
     #[test]
     fn alipay_cert_sn_known_answers() {

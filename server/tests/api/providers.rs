@@ -248,10 +248,7 @@ async fn wechat_platform_certificate_mode_downloads_and_verifies() {
 }
 
 fn dev_key(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/vectors")
-        .join(name);
-    std::fs::read_to_string(path).expect("vector")
+    server::test_vectors::read(name)
 }
 
 #[tokio::test]

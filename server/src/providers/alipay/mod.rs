@@ -163,12 +163,7 @@ mod tests {
     use crate::keys::{parse_private_key, parse_public_key};
     use crate::providers::crypto::{RsaSigner, RsaVerifier};
 
-    fn vector(name: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/vectors")
-            .join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
+    use crate::test_vectors::read as vector;
 
     fn verifier(name: &str) -> RsaVerifier {
         RsaVerifier::new(parse_public_key(&vector(name)).expect("key"))

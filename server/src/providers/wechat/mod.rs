@@ -70,9 +70,8 @@ mod tests {
 
     #[test]
     fn authorization_header_round_trips_and_signs_the_exact_message() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/vectors/wechatpay-go-test-private-key.pem");
-        let key = parse_private_key(&std::fs::read_to_string(path).expect("vector")).expect("key");
+        let key = parse_private_key(&crate::test_vectors::read("wechatpay-go-test-private-key.pem"))
+            .expect("key");
         let signer = RsaSigner::new(key);
         let body = r#"{"mchid":"1900000001"}"#;
         let header = authorization(

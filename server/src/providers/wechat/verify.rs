@@ -146,12 +146,7 @@ mod tests {
     use crate::providers::crypto::{RsaSigner, SignMessage};
     use crate::providers::x509::Certificate;
 
-    fn vector(name: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/vectors")
-            .join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
+    use crate::test_vectors::read as vector;
 
     // wechatpay-go core/notify/notify_test.go: a real-format callback signed by
     // the platform certificate D7CE59D1F522D701 at 1624523846.
