@@ -50,7 +50,7 @@ pub struct ApiDoc;
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDto {
-    /// A stable code: not_found, unavailable, not_payable, expired, channel_unavailable, provider_error, internal.
+    /// A stable code: not_found, unavailable, not_payable, expired, busy, channel_unavailable, provider_error, account_unavailable, rate_limited, too_many_streams, malformed, internal.
     pub error: String,
     pub message: String,
 }
@@ -305,6 +305,11 @@ pub fn pay_error(e: PayError) -> Response {
             format!("the order is {s}"),
         ),
         PayError::Expired => error(StatusCode::CONFLICT, "expired", "the order has expired"),
+        PayError::Busy => error(
+            StatusCode::CONFLICT,
+            "busy",
+            "a payment of this order is being started; try again in a moment",
+        ),
         PayError::ChannelUnavailable => error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "channel_unavailable",
@@ -337,6 +342,7 @@ pub async fn start_pay(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let req: PayRequest = match serde_json::from_slice(&body) {
@@ -356,7 +362,8 @@ pub async fn start_pay(
             "channel is wechat_native, alipay_page or alipay_qr",
         );
     };
-    match pay::start_payment(&state, &id, channel, Some(addr.ip().to_string())).await {
+    let client = state.trusted_proxies.client_ip(addr.ip(), &headers);
+    match pay::start_payment(&state, &id, channel, Some(client.to_string())).await {
         Ok(start) => {
             let (kind, qr, url) = match start.action {
                 PayAction::QrCode(q) => ("qr_code", Some(q), None),
@@ -383,7 +390,7 @@ pub async fn check_order(State(state): State<AppState>, Path(id): Path<String>) 
         Ok(None) => return error(StatusCode::NOT_FOUND, "not_found", "no such order"),
         Err(e) => return internal(e),
     };
-    if let Err(e) = pay::check_now(&state, &order).await {
+    if let Err(e) = pay::check_for_payer(&state, &order).await {
         return pay_error(e);
     }
     get_order(State(state), Path(id)).await
@@ -399,12 +406,24 @@ fn status_event(o: &orders::OrderRecord) -> Event {
 
 /// Server-sent events: the current status at once, then each change; ends at a final state.
 #[utoipa::path(get, path = "/api/v1/orders/{id}/events", params(("id" = String, Path)),
-    responses((status = 200, content_type = "text/event-stream", description = "`event: status` with `{\"status\", \"amount_fen\", \"paid_at\", \"receipt_url\"}`; a comment heartbeat every 15 s"), (status = 404, body = ErrorDto)))]
+    responses((status = 200, content_type = "text/event-stream", description = "`event: status` with `{\"status\", \"amount_fen\", \"paid_at\", \"receipt_url\"}`; a comment heartbeat every 15 s"), (status = 404, body = ErrorDto), (status = 429, body = ErrorDto, description = "too many streams open from this address, or in all")))]
 pub async fn order_events(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
+    let client = state.trusted_proxies.client_ip(addr.ip(), &headers);
+    let Some(permit) = state.streams.try_open(client) else {
+        let mut resp = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            "too many live status streams are open; the page asks again by itself",
+        );
+        resp.headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("10"));
+        return resp;
+    };
     // Subscribe before reading, so no change can slip between the two.
     let mut rx = state.hub.subscribe();
     let order = match orders::by_id(&state.db, &id).await {
@@ -418,6 +437,8 @@ pub async fn order_events(
         .and_then(|v| v.parse().ok());
     let db = state.db.clone();
     let stream = async_stream::stream! {
+        // Held while the stream is open: its place under the caps.
+        let _permit = permit;
         let mut version = order.updated_at;
         // A reconnect that already saw this version gets nothing new until a change.
         if last_seen != Some(order.updated_at) {

@@ -37,6 +37,9 @@ pub struct WechatSettings {
     pub v3: Option<WechatV3Settings>,
     /// The legacy API v2 key (32 characters).
     pub v2_key: Option<SecretString>,
+    /// How v2 messages are signed (`WECHAT_V2_SIGN_TYPE`): HMAC-SHA256 by
+    /// default; MD5 only when the merchant really signs so.
+    pub v2_md5: bool,
     pub api_base: Url,
     pub sandbox: bool,
 }
@@ -91,6 +94,20 @@ pub struct Config {
     pub reconcile_tick_ms: u64,
     pub wechat: Option<WechatSettings>,
     pub alipay: Option<AlipaySettings>,
+    /// `SIMULATOR`: Some(true) mounts the simulator whatever else is
+    /// configured (development only), Some(false) never; None decides by the
+    /// rules (development, no real provider, a loopback address).
+    pub simulator: Option<bool>,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: app::ssr::auth::TrustedProxies,
+    /// `SESSION_IDLE_MINUTES`: an administrator's session unused this long ends.
+    pub session_idle_ms: i64,
+    /// `SSE_MAX_STREAMS`, `SSE_MAX_STREAMS_PER_ADDRESS`.
+    pub sse_max_streams: usize,
+    pub sse_max_streams_per_address: usize,
+    /// Requests per minute per client address (`RATE_LIMIT_PER_MINUTE`) on
+    /// submissions, payment starts and "I have paid".
+    pub rate_limit_per_minute: u32,
 }
 
 /// Every problem found in the settings.
@@ -116,6 +133,10 @@ impl fmt::Display for ConfigErrors {
 impl std::error::Error for ConfigErrors {}
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+/// Requests a minute one address may make to each of the public write routes
+/// (submit, pay, "I have paid"), bursts included: generous, because a school
+/// or an office puts many payers behind one address.
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 120;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/formpay.db";
 pub const WECHAT_API_BASE: &str = "https://api.mch.weixin.qq.com";
 pub const ALIPAY_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
@@ -389,6 +410,72 @@ impl Config {
             },
         };
 
+        let simulator = match r.opt("SIMULATOR").map(|v| v.to_ascii_lowercase()) {
+            None => None,
+            Some(v) if matches!(v.as_str(), "on" | "true" | "1" | "yes") => {
+                if prod {
+                    r.errors.push(
+                        "SIMULATOR",
+                        "the simulator cannot run in production (anyone could \"pay\" with its public keys)",
+                    );
+                }
+                Some(true)
+            }
+            Some(v) if matches!(v.as_str(), "off" | "false" | "0" | "no") => Some(false),
+            Some(_) => {
+                r.errors.push("SIMULATOR", "must be on or off");
+                None
+            }
+        };
+        let trusted_proxies = match app::ssr::auth::TrustedProxies::parse(
+            &r.opt("TRUSTED_PROXIES").unwrap_or_default(),
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                r.errors.push("TRUSTED_PROXIES", e);
+                Default::default()
+            }
+        };
+        let session_idle_ms = match r.opt("SESSION_IDLE_MINUTES") {
+            None => 12 * 60 * 60_000,
+            Some(v) => match v.parse::<f64>() {
+                Ok(m) if m > 0.0 && m <= 7.0 * 24.0 * 60.0 => (m * 60_000.0) as i64,
+                _ => {
+                    r.errors.push(
+                        "SESSION_IDLE_MINUTES",
+                        "must be a number of minutes above 0, at most 10080 (7 days)",
+                    );
+                    12 * 60 * 60_000
+                }
+            },
+        };
+        let mut count = |var: &str, default: usize, max: usize| match r.opt(var) {
+            None => default,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=max).contains(&n) => n,
+                _ => {
+                    r.errors
+                        .push(var, format!("must be a whole number from 1 to {max}"));
+                    default
+                }
+            },
+        };
+        let sse_max_streams = count(
+            "SSE_MAX_STREAMS",
+            app::ssr::streams::DEFAULT_MAX_STREAMS,
+            1_000_000,
+        );
+        let sse_max_streams_per_address = count(
+            "SSE_MAX_STREAMS_PER_ADDRESS",
+            app::ssr::streams::DEFAULT_MAX_STREAMS_PER_ADDRESS,
+            1_000_000,
+        );
+        let rate_limit_per_minute = count(
+            "RATE_LIMIT_PER_MINUTE",
+            DEFAULT_RATE_LIMIT_PER_MINUTE as usize,
+            1_000_000,
+        ) as u32;
+
         let wechat = read_wechat(&mut r, prod);
         let alipay = read_alipay(&mut r, prod);
         if prod && wechat.is_none() && alipay.is_none() {
@@ -415,6 +502,12 @@ impl Config {
                 reconcile_tick_ms,
                 wechat,
                 alipay,
+                simulator,
+                trusted_proxies,
+                session_idle_ms,
+                sse_max_streams,
+                sse_max_streams_per_address,
+                rate_limit_per_minute,
             })
         } else {
             Err(r.errors)
@@ -441,6 +534,16 @@ fn read_wechat(r: &mut Reader<'_>, prod: bool) -> Option<WechatSettings> {
         .unwrap_or_else(|| default_url(WECHAT_API_BASE));
     refuse_simulator(r, prod, "WECHAT_API_BASE", &api_base);
     let v2_key = r.secret("WECHAT_MCH_KEY");
+    let v2_md5 = match r.opt("WECHAT_V2_SIGN_TYPE").map(|v| v.to_ascii_uppercase()) {
+        None => false,
+        Some(v) if v == "HMAC-SHA256" => false,
+        Some(v) if v == "MD5" => true,
+        Some(_) => {
+            r.errors
+                .push("WECHAT_V2_SIGN_TYPE", "must be HMAC-SHA256 or MD5");
+            false
+        }
+    };
     if let Some(k) = &v2_key {
         if k.len() != 32 {
             r.errors
@@ -525,6 +628,7 @@ fn read_wechat(r: &mut Reader<'_>, prod: bool) -> Option<WechatSettings> {
         mch_id,
         v3,
         v2_key: v2_key.map(SecretString::from),
+        v2_md5,
         api_base,
         sandbox,
     })
@@ -605,7 +709,10 @@ fn read_alipay(r: &mut Reader<'_>, prod: bool) -> Option<AlipaySettings> {
         }
         (public_key, None)
     };
-    let seller_id = r.opt("ALIPAY_SELLER_ID");
+    let seller_id = r.required(
+        "ALIPAY_SELLER_ID",
+        "the seller id (PID, 2088…) every notification must name",
+    );
     let default_gateway = if sandbox {
         ALIPAY_SANDBOX_GATEWAY
     } else {
@@ -730,9 +837,58 @@ mod tests {
             "WECHAT_APIV3_KEY",
             "ALIPAY_PRIVATE_KEY",
             "ALIPAY_PUBLIC_KEY",
+            "ALIPAY_SELLER_ID",
         ] {
             assert!(named.contains(&var), "{var} not named in {errors}");
         }
+    }
+
+    #[test]
+    fn the_simulator_cannot_be_switched_on_in_production() {
+        let errors =
+            config(&[("APP_ENV", "production"), ("SIMULATOR", "on")]).expect_err("must refuse");
+        assert!(vars_named(&errors).contains(&"SIMULATOR"), "{errors}");
+        assert_eq!(
+            config(&[("SIMULATOR", "on")]).expect("dev").simulator,
+            Some(true)
+        );
+        assert_eq!(
+            config(&[("SIMULATOR", "off")]).expect("dev").simulator,
+            Some(false)
+        );
+        assert_eq!(config(&[]).expect("dev").simulator, None);
+        assert!(config(&[("SIMULATOR", "sometimes")]).is_err());
+    }
+
+    #[test]
+    fn deployment_settings_are_checked() {
+        let errors = config(&[
+            ("TRUSTED_PROXIES", "10.0.0.0/8, not-an-address"),
+            ("SESSION_IDLE_MINUTES", "0"),
+            ("SSE_MAX_STREAMS", "lots"),
+            ("RATE_LIMIT_PER_MINUTE", "-1"),
+            ("WECHAT_V2_SIGN_TYPE", "SHA1"),
+            ("WECHAT_MCH_ID", "1900000001"),
+        ])
+        .expect_err("bad values");
+        let named = vars_named(&errors);
+        for var in [
+            "TRUSTED_PROXIES",
+            "SESSION_IDLE_MINUTES",
+            "SSE_MAX_STREAMS",
+            "RATE_LIMIT_PER_MINUTE",
+            "WECHAT_V2_SIGN_TYPE",
+        ] {
+            assert!(named.contains(&var), "{var} not named in {errors}");
+        }
+        let c = config(&[
+            ("TRUSTED_PROXIES", "10.0.0.0/8 ::1"),
+            ("SESSION_IDLE_MINUTES", "30"),
+        ])
+        .expect("valid");
+        assert!(c.trusted_proxies.contains("10.1.1.1".parse().expect("ip")));
+        assert_eq!(c.session_idle_ms, 30 * 60_000);
+        assert_eq!(c.rate_limit_per_minute, DEFAULT_RATE_LIMIT_PER_MINUTE);
     }
 
     #[test]
@@ -774,6 +930,7 @@ mod tests {
         // Development accepts them: that is what they are for.
         assert!(config(&[
             ("ALIPAY_APP_ID", "2021000000000001"),
+            ("ALIPAY_SELLER_ID", "2088000000000001"),
             ("ALIPAY_PRIVATE_KEY", dev_keys::ALIPAY_APP_KEY),
             ("ALIPAY_PUBLIC_KEY", dev_keys::ALIPAY_PLATFORM_PUB),
         ])
@@ -786,6 +943,7 @@ mod tests {
         let file = |n: &str| dir.join(n).to_string_lossy().into_owned();
         let c = config(&[
             ("ALIPAY_APP_ID", "2021000000000001"),
+            ("ALIPAY_SELLER_ID", "2088000000000001"),
             (
                 "ALIPAY_PRIVATE_KEY_FILE",
                 &file("alipay-node-app-private-key.pem"),

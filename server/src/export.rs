@@ -70,7 +70,7 @@ fn row(fields: &[Field], s: &submissions::SubmissionWithOrder) -> String {
 /// The administrator behind a request, or the 401 to answer.
 async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<auth::Admin, Response> {
     let admin = match auth::session_token_from_headers(headers) {
-        Some(token) => auth::admin_for_token(&state.db, &token)
+        Some(token) => auth::admin_for_token(&state.db, state.sessions, &token)
             .await
             .ok()
             .flatten(),

@@ -6,10 +6,12 @@ mod api;
 pub mod config;
 mod csrf;
 mod export;
+mod headers;
 mod health;
 pub mod keys;
+mod limits;
 mod notify;
-pub mod payment_log;
+pub use app::ssr::payment_log;
 mod plain_form;
 pub mod providers;
 pub mod simulator;
@@ -37,11 +39,13 @@ pub mod test_vectors {
 use anyhow::Context;
 use app::ssr::{auth, AppState, Db};
 use app::{shell, App, BUNDLE_NAME};
+use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use config::Config;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::LeptosRoutes;
 use secrecy::ExposeSecret;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -92,26 +96,8 @@ impl Application {
             None => url::Url::parse(&format!("http://{addr}/"))
                 .context("the listening address is not a URL")?,
         };
-        // In development a provider without settings is played by the simulator.
-        let simulator_base =
-            if !config.is_production() && (config.wechat.is_none() || config.alipay.is_none()) {
-                Some(public_base.join("_simulator/").context("simulator URL")?)
-            } else {
-                None
-            };
-        let simulator = match &simulator_base {
-            Some(base) => Some(simulator::Simulator::new(simulator::SimulatorSettings {
-                public_base: base.as_str().trim_end_matches('/').to_owned(),
-                time_scale: config.simulator_time_scale,
-                refund_delay_secs: 5,
-            })?),
-            None => None,
-        };
-        let payments = providers::build(
-            &config,
-            simulator_base.as_ref(),
-            payment_log::PaymentLog::new(db.clone()),
-        )?;
+        let log = payment_log::PaymentLog::new(db.clone());
+        let payments = providers::build(&config, log.clone())?;
         let accounts = app::ssr::accounts::Accounts::new(
             match &config.master_key {
                 Some(k) => Some(app::ssr::accounts::Vault::new(k.0.expose_secret())),
@@ -120,15 +106,70 @@ impl Application {
                 }
                 None => None,
             },
+            None,
+            config.is_production(),
+        );
+        // The simulator signs with public keys: it "pays" for free. It runs
+        // only where that cannot cost anything (see `simulator_decision`).
+        let real_env = providers::real_in_environment(&config);
+        let real_stored = app::ssr::accounts::any_real(
+            &app::ssr::accounts::Accounts::new(
+                accounts.vault.clone(),
+                Some(Arc::new(providers::AccountFactory {
+                    simulator_base: None,
+                    log: payment_log::PaymentLog::disabled(),
+                })),
+                config.is_production(),
+            ),
+            &db,
+        )
+        .await?;
+        let (simulator_on, why) = simulator_decision(&config, addr, &real_env, real_stored);
+        let simulator_base = simulator_on
+            .then(|| public_base.join("_simulator/"))
+            .transpose()
+            .context("simulator URL")?;
+        let simulator = match &simulator_base {
+            Some(base) => Some(simulator::Simulator::new(simulator::SimulatorSettings {
+                public_base: base.as_str().trim_end_matches('/').to_owned(),
+                time_scale: config.simulator_time_scale,
+                refund_delay_secs: 5,
+            })?),
+            None => None,
+        };
+        let simulated = match &simulator_base {
+            Some(base) => providers::simulated(base, log.clone())?,
+            None => Default::default(),
+        };
+        let accounts = app::ssr::accounts::Accounts::new(
+            accounts.vault.clone(),
             Some(Arc::new(providers::AccountFactory {
                 simulator_base: simulator_base.clone(),
-                log: payment_log::PaymentLog::new(db.clone()),
+                log: log.clone(),
             })),
             config.is_production(),
         );
-        if let Some(base) = &simulator_base {
-            tracing::info!("payment simulator at {base} (development only)");
-        }
+        let state_of = |p: &Option<Arc<dyn app::ssr::payment::PaymentProvider>>, name: &str| {
+            if p.is_some() {
+                if real_env.contains(&name) {
+                    "real"
+                } else {
+                    "development keys"
+                }
+            } else if simulator_on {
+                "simulated"
+            } else {
+                "unavailable"
+            }
+        };
+        tracing::info!(
+            wechat = state_of(&payments.wechat, "wechat"),
+            alipay = state_of(&payments.alipay, "alipay"),
+            stored_real_accounts = real_stored,
+            simulator = if simulator_on { "on" } else { "off" },
+            why,
+            "payment providers"
+        );
 
         if !config.is_production() {
             app::ssr::forms::ensure_demo_form(&db).await?;
@@ -156,11 +197,31 @@ impl Application {
             login_limiter: Arc::new(auth::LoginLimiter::default()),
             secure_cookies: config.is_production(),
             payments,
+            simulated,
+            simulator: app::ssr::SimulatorSwitch::new(simulator_on),
             hub,
             pay,
             accounts,
+            payment_log: log,
+            security: Default::default(),
+            sessions: auth::SessionSettings {
+                idle_ms: config.session_idle_ms,
+            },
+            trusted_proxies: config.trusted_proxies.clone(),
+            streams: app::ssr::streams::StreamLimits::new(
+                config.sse_max_streams,
+                config.sse_max_streams_per_address,
+            ),
         };
-        let router = router(state.clone(), simulator.as_ref());
+        let settings = RouterSettings {
+            production: config.is_production(),
+            public_origin: config
+                .public_base_url
+                .as_ref()
+                .and_then(|u| csrf::origin_of(u.as_str())),
+            rate_limit_per_minute: config.rate_limit_per_minute,
+        };
+        let router = router(state.clone(), simulator.as_ref(), &settings)?;
         Ok(Application {
             reconcile_tick: std::time::Duration::from_millis(config.reconcile_tick_ms),
             listener,
@@ -220,15 +281,85 @@ impl Application {
     }
 }
 
-fn router(state: AppState, simulator: Option<&simulator::Simulator>) -> Router {
-    let routes = generate_route_list(App);
+/// Whether the simulator runs, and why: only in development, and either
+/// because `SIMULATOR=on` says so, or because nothing real is configured (in
+/// the environment or stored) and the server listens on a loopback address
+/// only. Forgetting a setting never turns it on next to a real provider or on
+/// a public address.
+fn simulator_decision(
+    config: &Config,
+    addr: SocketAddr,
+    real_env: &[&str],
+    real_stored: bool,
+) -> (bool, &'static str) {
+    if config.is_production() {
+        return (false, "production");
+    }
+    match config.simulator {
+        Some(true) => (true, "SIMULATOR=on"),
+        Some(false) => (false, "SIMULATOR=off"),
+        None if !real_env.is_empty() => (false, "a real provider is configured in the environment"),
+        None if real_stored => (false, "a real receiving account is stored"),
+        None if !addr.ip().is_loopback() => (
+            false,
+            "the server listens on a non-loopback address (SIMULATOR=on overrides)",
+        ),
+        None => (true, "development on a loopback address, no real provider"),
+    }
+}
+
+/// Server functions a stranger can call in a loop: rate limited per address.
+const RATE_LIMITED_SERVER_FNS: [&str; 3] =
+    ["/api/start_pay", "/api/check_paid", "/api/submit_form"];
+
+struct RouterSettings {
+    production: bool,
+    public_origin: Option<String>,
+    rate_limit_per_minute: u32,
+}
+
+fn router(
+    state: AppState,
+    simulator: Option<&simulator::Simulator>,
+    settings: &RouterSettings,
+) -> anyhow::Result<Router> {
+    // The payer's server functions get their own routes, below, to carry
+    // the per-address rate limits; Leptos registers the others.
+    let routes = leptos_axum::generate_route_list_with_exclusions(
+        App,
+        Some(
+            RATE_LIMITED_SERVER_FNS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
+        ),
+    );
     let leptos_options = state.leptos_options.clone();
     let mut router = Router::<AppState>::new();
     if let Some(sim) = simulator {
-        router = router.nest_service("/_simulator", sim.router());
+        // Mounted while the switch is on; gone (404) as soon as a real
+        // receiving account appears.
+        let switch = state.simulator.clone();
+        router = router.nest_service(
+            "/_simulator",
+            sim.router().layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let on = switch.is_on();
+                    async move {
+                        if on {
+                            next.run(req).await
+                        } else {
+                            axum::http::StatusCode::NOT_FOUND.into_response()
+                        }
+                    }
+                },
+            )),
+        );
     }
     let limited = axum::extract::DefaultBodyLimit::max(64 * 1024);
-    router
+    let per_address = |n: u32| limits::per_address(n, state.trusted_proxies.clone());
+    let rate = settings.rate_limit_per_minute;
+    let router = router
         .route("/healthz", get(health::healthz))
         .route(
             "/payment/wechat/notify",
@@ -258,16 +389,41 @@ fn router(state: AppState, simulator: Option<&simulator::Simulator>) -> Router {
         .route("/api/v1/forms/{slug}", get(api::get_form))
         .route(
             "/api/v1/forms/{slug}/submissions",
-            post(api::submit).layer(limited),
+            post(api::submit)
+                .layer::<_, std::convert::Infallible>(per_address(rate)?)
+                .layer(limited),
         )
         .route("/api/v1/orders/{id}", get(api::get_order))
         .route(
             "/api/v1/orders/{id}/pay",
-            post(api::start_pay).layer(limited),
+            post(api::start_pay)
+                .layer::<_, std::convert::Infallible>(per_address(rate)?)
+                .layer(limited),
         )
-        .route("/api/v1/orders/{id}/check", post(api::check_order))
+        .route(
+            "/api/v1/orders/{id}/check",
+            post(api::check_order).layer::<_, std::convert::Infallible>(per_address(rate)?),
+        )
         .route("/api/v1/orders/{id}/events", get(api::order_events))
-        .route("/f/{slug}", post(plain_form::submit).layer(limited))
+        .route(
+            "/f/{slug}",
+            post(plain_form::submit)
+                .layer::<_, std::convert::Infallible>(per_address(rate)?)
+                .layer(limited),
+        )
+        // The payer's page calls these server functions; same limits.
+        .route(
+            RATE_LIMITED_SERVER_FNS[0],
+            post(leptos_server_fn).layer::<_, std::convert::Infallible>(per_address(rate)?),
+        )
+        .route(
+            RATE_LIMITED_SERVER_FNS[1],
+            post(leptos_server_fn).layer::<_, std::convert::Infallible>(per_address(rate)?),
+        )
+        .route(
+            RATE_LIMITED_SERVER_FNS[2],
+            post(leptos_server_fn).layer::<_, std::convert::Infallible>(per_address(rate)?),
+        )
         .route(
             "/admin/forms/{id}/submissions.csv",
             get(export::submissions_csv),
@@ -280,16 +436,50 @@ fn router(state: AppState, simulator: Option<&simulator::Simulator>) -> Router {
             routes,
             {
                 let state = state.clone();
-                move || provide_context(state.clone())
+                move || provide_request_context(&state)
             },
             move || shell(leptos_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(axum::middleware::from_fn(csrf::same_origin_writes))
+        .layer(axum::middleware::from_fn_with_state(
+            csrf::Origins {
+                public: settings.public_origin.clone(),
+            },
+            csrf::same_origin_writes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            headers::HeaderSettings {
+                production: settings.production,
+            },
+            headers::security_headers,
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         .layer(SetRequestIdLayer::x_request_id(telemetry::RandomRequestId))
-        .with_state(state)
+        .with_state(state);
+    Ok(router)
+}
+
+/// What every page and server function finds in its context: the state, and
+/// the nonce the security headers announced for this request's inline scripts.
+fn provide_request_context(state: &AppState) {
+    provide_context(state.clone());
+    if let Some(nonce) = use_context::<axum::http::request::Parts>()
+        .and_then(|p| p.extensions.get::<headers::CspNonce>().cloned())
+    {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+    }
+}
+
+/// A server function behind its own route (so that it can carry a rate
+/// limit): handled by Leptos like every other one.
+async fn leptos_server_fn(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    leptos_axum::handle_server_fns_with_context(move || provide_request_context(&state), request)
+        .await
+        .into_response()
 }
 
 /// Development without APP_MASTER_KEY: a random key kept in
@@ -323,8 +513,15 @@ async fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
     if let (Some(email), Some(password)) = (&config.admin_email, &config.admin_password) {
         let email =
             app::domain::Email::parse(email).context("ADMIN_EMAIL is not an email address")?;
-        if auth::ensure_admin(db, &email, password.expose_secret()).await? {
-            tracing::info!(email = %email, "administrator created from ADMIN_EMAIL");
+        match auth::ensure_admin(db, &email, password.expose_secret()).await? {
+            auth::Ensured::Created => {
+                tracing::info!(email = %email, "administrator created from ADMIN_EMAIL")
+            }
+            auth::Ensured::PasswordReset => tracing::warn!(
+                email = %email,
+                "password reset from ADMIN_PASSWORD; the administrator's sessions were ended"
+            ),
+            auth::Ensured::Unchanged => {}
         }
         return Ok(());
     }

@@ -1,5 +1,7 @@
 //! The providers' callback routes. The body is read raw (the signature covers
-//! its exact bytes) with a size limit, and handed to the one settle routine.
+//! its exact bytes) with a size limit, and handed to the one settle routine
+//! together with the receiving account whose route it came to: an order is
+//! settled only through the account that made it.
 
 use app::ssr::payment::{NotifyReply, PaymentProvider};
 use app::ssr::{pay, AppState};
@@ -20,68 +22,42 @@ fn reply(r: NotifyReply) -> Response {
     resp
 }
 
+/// The callback of `account` (None: the environment's) for the provider
+/// whose route is `path`.
 async fn handle(
     state: &AppState,
-    provider: Option<&Arc<dyn PaymentProvider>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(provider) = provider else {
-        return (StatusCode::NOT_FOUND, "this provider is not configured").into_response();
-    };
-    reply(pay::handle_notify(state, provider.as_ref(), &headers, &body).await)
-}
-
-pub async fn wechat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let p = state.payments.wechat.clone();
-    handle(
-        &state,
-        p.as_ref()
-            .filter(|p| p.notify_path() == "/payment/wechat/notify"),
-        headers,
-        body,
-    )
-    .await
-}
-
-pub async fn wechat_v2(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let p = state.payments.wechat.clone();
-    handle(
-        &state,
-        p.as_ref()
-            .filter(|p| p.notify_path() == "/payment/wechat/v2/notify"),
-        headers,
-        body,
-    )
-    .await
-}
-
-pub async fn alipay(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let p = state.payments.alipay.clone();
-    handle(&state, p.as_ref(), headers, body).await
-}
-
-/// The callback of a receiving account stored in the database: verified with
-/// that account's keys. `path` is the route without the account id.
-async fn for_account(
-    state: &AppState,
-    account: &str,
+    account: Option<&str>,
     path: &str,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let providers = match app::ssr::accounts::providers(state, Some(account)).await {
+    let providers = match app::ssr::accounts::providers(state, account).await {
         Ok(p) => p,
         Err(e) => {
-            tracing::warn!(account, error = %e, "callback for an unusable account");
+            tracing::warn!(error = %e, "callback for an unusable account");
             return (StatusCode::NOT_FOUND, "unknown receiving account").into_response();
         }
     };
-    let p = [providers.wechat, providers.alipay]
+    let provider: Option<Arc<dyn PaymentProvider>> = [providers.wechat, providers.alipay]
         .into_iter()
         .flatten()
         .find(|p| p.notify_path() == path);
-    handle(state, p.as_ref(), headers, body).await
+    let Some(provider) = provider else {
+        return (StatusCode::NOT_FOUND, "this provider is not configured").into_response();
+    };
+    reply(pay::handle_notify(state, account, provider.as_ref(), &headers, &body).await)
+}
+
+pub async fn wechat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(&state, None, "/payment/wechat/notify", headers, body).await
+}
+
+pub async fn wechat_v2(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(&state, None, "/payment/wechat/v2/notify", headers, body).await
+}
+
+pub async fn alipay(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    handle(&state, None, "/payment/alipay/notify", headers, body).await
 }
 
 pub async fn wechat_account(
@@ -90,7 +66,14 @@ pub async fn wechat_account(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    for_account(&state, &account, "/payment/wechat/notify", headers, body).await
+    handle(
+        &state,
+        Some(&account),
+        "/payment/wechat/notify",
+        headers,
+        body,
+    )
+    .await
 }
 
 pub async fn wechat_v2_account(
@@ -99,7 +82,14 @@ pub async fn wechat_v2_account(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    for_account(&state, &account, "/payment/wechat/v2/notify", headers, body).await
+    handle(
+        &state,
+        Some(&account),
+        "/payment/wechat/v2/notify",
+        headers,
+        body,
+    )
+    .await
 }
 
 pub async fn alipay_account(
@@ -108,5 +98,12 @@ pub async fn alipay_account(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    for_account(&state, &account, "/payment/alipay/notify", headers, body).await
+    handle(
+        &state,
+        Some(&account),
+        "/payment/alipay/notify",
+        headers,
+        body,
+    )
+    .await
 }

@@ -34,13 +34,46 @@ impl MakeRequestId for RandomRequestId {
     }
 }
 
-/// The span of one request: method, path (never the query, which may carry
-/// tokens) and request id.
+/// The span of one request: method, path and request id. Never the query,
+/// and never a capability: the unguessable ids in `/pay/{order}`,
+/// `/r/{receipt}` and the order routes are written as `…`.
 pub fn request_span<B>(request: &Request<B>) -> tracing::Span {
     let request_id = request
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+    tracing::info_span!("request", method = %request.method(), path = %loggable_path(request.uri().path()), request_id = %request_id)
+}
+
+/// A path with every unguessable id (32 hex digits: orders, receipts,
+/// sessions) replaced by `…`, so that logs never hand out a link.
+pub fn loggable_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if app::domain::Token::parse(seg).is_ok() {
+                "…"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_links_never_reach_the_log() {
+        let order = "0123456789abcdef0123456789abcdef";
+        assert_eq!(loggable_path(&format!("/pay/{order}")), "/pay/…");
+        assert_eq!(loggable_path(&format!("/r/{order}")), "/r/…");
+        assert_eq!(
+            loggable_path(&format!("/api/v1/orders/{order}/events")),
+            "/api/v1/orders/…/events"
+        );
+        assert_eq!(loggable_path("/f/demo"), "/f/demo");
+    }
 }

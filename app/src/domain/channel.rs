@@ -45,14 +45,33 @@ impl Channel {
     pub fn parse(s: &str) -> Option<Channel> {
         Channel::ALL.into_iter().find(|c| c.as_str() == s)
     }
+
+    /// The payer's browser is sent to the provider (a cashier page) rather
+    /// than shown a QR code.
+    pub fn redirects(self) -> bool {
+        matches!(self, Channel::AlipayPage)
+    }
+
+    /// The provider order is made only when the payer opens the signed
+    /// cashier link, so a provider that does not know it yet has not closed
+    /// it: the link could still create it until it expires.
+    pub fn made_when_opened(self) -> bool {
+        matches!(self, Channel::AlipayPage)
+    }
 }
 
 impl Provider {
+    pub const ALL: [Provider; 2] = [Provider::Wechat, Provider::Alipay];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Wechat => "wechat",
             Provider::Alipay => "alipay",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Provider> {
+        Provider::ALL.into_iter().find(|p| p.as_str() == s)
     }
 }
 
@@ -67,5 +86,12 @@ mod tests {
         }
         assert_eq!(Channel::parse("paypal"), None);
         assert_eq!(Channel::AlipayQr.provider(), Provider::Alipay);
+        for p in Provider::ALL {
+            assert_eq!(Provider::parse(p.as_str()), Some(p));
+        }
+        assert!(Channel::AlipayPage.redirects() && !Channel::AlipayQr.redirects());
+        assert!(
+            Channel::AlipayPage.made_when_opened() && !Channel::WechatNative.made_when_opened()
+        );
     }
 }

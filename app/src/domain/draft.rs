@@ -131,7 +131,8 @@ impl FieldDraft {
             key: self.key.trim().to_owned(),
             label: self.label.trim().to_owned(),
             help: self.help.trim().to_owned(),
-            required: self.required,
+            // A payable form is never submitted without paying.
+            required: self.required || matches!(kind, FieldKind::Payment(_)),
             kind,
         })
     }

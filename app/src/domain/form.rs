@@ -118,6 +118,10 @@ pub enum FormDefError {
     BadAmount(String),
     #[error("the number field {0} has its minimum above its maximum")]
     BadRange(String),
+    #[error(
+        "the payment field {0} must be required: a payable form cannot be submitted without paying"
+    )]
+    OptionalPayment(String),
 }
 
 fn valid_key(k: &str) -> bool {
@@ -181,6 +185,9 @@ pub fn validate_fields(fields: &[Field]) -> Result<(), FormDefError> {
             } if a > b => return Err(FormDefError::BadRange(f.key.clone())),
             FieldKind::Payment(mode) => {
                 payments += 1;
+                if payments > 1 {
+                    return Err(FormDefError::TwoPaymentFields);
+                }
                 match mode {
                     PaymentMode::Fixed { amount } if amount.fen() == 0 => {
                         return Err(FormDefError::BadAmount(f.key.clone()))
@@ -205,12 +212,12 @@ pub fn validate_fields(fields: &[Field]) -> Result<(), FormDefError> {
                     }
                     _ => {}
                 }
+                if !f.required {
+                    return Err(FormDefError::OptionalPayment(f.key.clone()));
+                }
             }
             _ => {}
         }
-    }
-    if payments > 1 {
-        return Err(FormDefError::TwoPaymentFields);
     }
     Ok(())
 }
@@ -329,8 +336,14 @@ fn check_field(
     f: &Field,
     v: Option<&Value>,
 ) -> Result<Option<(Answer, Option<Money>)>, AnswerError> {
+    if let FieldKind::Payment(PaymentMode::Fixed { amount }) = &f.kind {
+        // Nothing to answer: the price is the form's.
+        return Ok(Some((Answer::Text(amount.to_yuan_string()), Some(*amount))));
+    }
     if is_blank(v) {
-        return if f.required {
+        // A payment field is required whatever its flag says (forms saved
+        // before that rule): a payable form is never submitted unpaid.
+        return if f.required || matches!(f.kind, FieldKind::Payment(_)) {
             Err(AnswerError::Required)
         } else {
             Ok(None)
@@ -798,6 +811,25 @@ mod tests {
             validate_fields(&bounds),
             Err(FormDefError::BadAmount(_))
         ));
+        // A payable form cannot be submitted without paying (issue 10, finding 9).
+        let optional = vec![Field {
+            key: "fee".into(),
+            label: "Fee".into(),
+            help: String::new(),
+            required: false,
+            kind: FieldKind::Payment(PaymentMode::PayerAmount {
+                min: yuan("1"),
+                max: yuan("10"),
+            }),
+        }];
+        assert_eq!(
+            validate_fields(&optional),
+            Err(FormDefError::OptionalPayment("fee".into()))
+        );
+        // One stored before the rule is still required when answered.
+        let errs =
+            check_answers(&optional, json!({}).as_object().expect("obj")).expect_err("unpaid");
+        assert_eq!(errs.get("fee"), Some(&AnswerError::Required));
         let empty = vec![Field {
             key: "c".into(),
             label: "x".into(),

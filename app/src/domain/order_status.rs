@@ -21,8 +21,9 @@ pub enum OrderStatus {
     Expired,
     /// Closed on purpose (by an administrator or the payer).
     Closed,
-    /// Money arrived for an order that was already closed or expired, or did not
-    /// match it: an administrator decides (accept or refund). Never dropped.
+    /// Money arrived for an order that was already closed or expired, through
+    /// a payment attempt that was no longer the current one, or a second time:
+    /// an administrator decides (accept or refund). Never dropped.
     NeedsReview,
 }
 
@@ -53,8 +54,10 @@ impl OrderStatus {
             (self, next),
             (Created, Pending | Expired | Closed)
                 | (Pending, Paid | Expired | Closed)
-                // A payment that lands after the order was given up is kept for review.
-                | (Expired | Closed, NeedsReview)
+                // A payment that lands after the order was given up, through an
+                // attempt that is no longer the current one, or a second payment
+                // of a paid order, is kept for review.
+                | (Expired | Closed | Pending | Paid | PartiallyRefunded, NeedsReview)
                 // An administrator accepts the late payment, or refunds it.
                 | (NeedsReview, Paid | Refunding)
                 | (Paid | PartiallyRefunded, Refunding)
@@ -131,6 +134,9 @@ mod tests {
         (Pending, Closed),
         (Expired, NeedsReview),
         (Closed, NeedsReview),
+        (Pending, NeedsReview),
+        (Paid, NeedsReview),
+        (PartiallyRefunded, NeedsReview),
         (NeedsReview, Paid),
         (NeedsReview, Refunding),
         (Paid, Refunding),

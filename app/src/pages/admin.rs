@@ -20,6 +20,8 @@ pub enum LoginOutcome {
 
 /// Longest password accepted, so that hashing cannot be used to burn CPU.
 pub const MAX_PASSWORD_LEN: usize = 256;
+/// Shortest password an administrator may set.
+pub const MIN_PASSWORD_LEN: usize = 10;
 
 #[server(endpoint = "get_admin")]
 pub async fn get_admin() -> Result<Option<AdminInfo>, ServerFnError> {
@@ -33,18 +35,13 @@ pub async fn login(email: String, password: String) -> Result<LoginOutcome, Serv
     use crate::ssr::{auth, AppState};
 
     let state = AppState::from_context()?;
-    let parts = use_context::<http::request::Parts>();
-    let client = parts
-        .as_ref()
-        .and_then(|p| {
-            p.extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        })
-        .map(|ci| format!("ip:{}", ci.0.ip()))
-        .unwrap_or_else(|| "ip:unknown".to_owned());
-    let email_key = format!("email:{}", email.trim().to_lowercase());
-    if state.login_limiter.is_blocked(&email_key) || state.login_limiter.is_blocked(&client) {
-        tracing::warn!("login refused: rate limited");
+    let ip = auth::request_client_ip(&state);
+    if let Some(wait) = state.login_limiter.wait(&email, ip) {
+        tracing::warn!(wait_secs = wait.as_secs(), "login refused: slowed down");
+        let response = expect_context::<leptos_axum::ResponseOptions>();
+        if let Ok(v) = http::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            response.insert_header(http::header::RETRY_AFTER, v);
+        }
         return Ok(LoginOutcome::RateLimited);
     }
     let parsed = Email::parse(&email)
@@ -55,13 +52,13 @@ pub async fn login(email: String, password: String) -> Result<LoginOutcome, Serv
             .await
             .map_err(|e| {
                 tracing::error!(error = ?e, "login failed");
-                ServerFnError::new("internal error")
+                ServerFnError::new("the login cannot be checked right now; try again")
             })?,
         None => None,
     };
     match result {
         Some((admin, token)) => {
-            state.login_limiter.record_success(&email_key);
+            state.login_limiter.succeeded(&email, ip);
             let response = expect_context::<leptos_axum::ResponseOptions>();
             if let Ok(cookie) =
                 http::HeaderValue::from_str(&auth::session_cookie(&token, state.secure_cookies))
@@ -73,10 +70,54 @@ pub async fn login(email: String, password: String) -> Result<LoginOutcome, Serv
             Ok(LoginOutcome::LoggedIn)
         }
         None => {
-            state.login_limiter.record_failure(&email_key);
-            state.login_limiter.record_failure(&client);
+            state.login_limiter.failed(&email, ip);
+            tracing::info!("login failed: wrong credentials");
             Ok(LoginOutcome::WrongCredentials)
         }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PasswordOutcome {
+    Changed,
+    WrongCurrent,
+    BadNew,
+}
+
+/// An administrator changes their password; their other sessions end.
+#[server(endpoint = "change_password")]
+pub async fn change_password(
+    current: String,
+    new: String,
+) -> Result<PasswordOutcome, ServerFnError> {
+    use crate::ssr::{audit, auth, AppState};
+    let admin = auth::require_admin().await?;
+    let state = AppState::from_context()?;
+    let token = use_context::<http::request::Parts>()
+        .and_then(|p| auth::session_token_from_headers(&p.headers))
+        .unwrap_or_default();
+    let fail = |e: anyhow::Error| {
+        tracing::error!(error = ?e, "password change failed");
+        ServerFnError::new("the password cannot be changed right now; try again")
+    };
+    match auth::change_password(&state.db, &admin, &token, &current, &new)
+        .await
+        .map_err(fail)?
+    {
+        Ok(()) => {
+            audit::record(
+                &state.db,
+                &admin,
+                "change_password",
+                &admin.email,
+                "other sessions ended",
+            )
+            .await
+            .map_err(fail)?;
+            Ok(PasswordOutcome::Changed)
+        }
+        Err(auth::PasswordChangeError::WrongCurrent) => Ok(PasswordOutcome::WrongCurrent),
+        Err(auth::PasswordChangeError::BadNew) => Ok(PasswordOutcome::BadNew),
     }
 }
 
@@ -89,7 +130,7 @@ pub async fn logout() -> Result<(), ServerFnError> {
     {
         auth::logout(&state.db, &token).await.map_err(|e| {
             tracing::error!(error = ?e, "logout failed");
-            ServerFnError::new("internal error")
+            ServerFnError::new("the session cannot be ended right now; try again")
         })?;
     }
     let response = expect_context::<leptos_axum::ResponseOptions>();
@@ -155,6 +196,7 @@ pub fn DashboardPage() -> impl IntoView {
                                 <p data-testid="signed-in-as">{move || t().signed_in_as} {info.email.clone()}</p>
                                 <super::admin_orders::AdminNav />
                                 <OverviewPanel />
+                                <PasswordPanel />
                                 <ActionForm action=logout>
                                     <button type="submit" class="button">{move || t().log_out}</button>
                                 </ActionForm>
@@ -167,6 +209,49 @@ pub fn DashboardPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// Change one's own password (the current one required); other sessions end.
+#[component]
+fn PasswordPanel() -> impl IntoView {
+    let lang = use_lang();
+    let zh = move || lang.get() == crate::i18n::Lang::Zh;
+    let action = ServerAction::<ChangePassword>::new();
+    let message = move || {
+        action.value().get().map(|r| match (r, zh()) {
+            (Ok(PasswordOutcome::Changed), true) => "密码已修改，其他会话已退出",
+            (Ok(PasswordOutcome::Changed), false) => {
+                "Password changed; your other sessions were ended"
+            }
+            (Ok(PasswordOutcome::WrongCurrent), true) => "当前密码不正确",
+            (Ok(PasswordOutcome::WrongCurrent), false) => "The current password is wrong",
+            (Ok(PasswordOutcome::BadNew), true) => "新密码需要 10 到 256 个字符",
+            (Ok(PasswordOutcome::BadNew), false) => "The new password needs 10 to 256 characters",
+            (Err(_), true) => "暂时无法修改密码，请稍后再试",
+            (Err(_), false) => "The password cannot be changed right now; try again",
+        })
+    };
+    view! {
+        <details class="password-panel">
+            <summary>{move || if zh() { "修改密码" } else { "Change password" }}</summary>
+            <ActionForm action=action attr:class="stack" attr:data-testid="password-form">
+                <label>
+                    {move || if zh() { "当前密码" } else { "Current password" }}
+                    <input type="password" name="current" autocomplete="current-password" required />
+                </label>
+                <label>
+                    {move || if zh() { "新密码（至少 10 个字符）" } else { "New password (at least 10 characters)" }}
+                    <input type="password" name="new" autocomplete="new-password" minlength=MIN_PASSWORD_LEN.to_string() required />
+                </label>
+                <button type="submit" class="button" disabled=move || action.pending().get()>
+                    {move || if zh() { "修改密码" } else { "Change password" }}
+                </button>
+                <Show when=move || message().is_some()>
+                    <p class="notice" role="status" data-testid="password-message">{move || message().unwrap_or_default()}</p>
+                </Show>
+            </ActionForm>
+        </details>
     }
 }
 

@@ -27,6 +27,9 @@ pub struct AccountInput {
     pub alipay_root_cert: String,
     pub alipay_public_cert: String,
     pub seller_id: String,
+    /// WeChat Pay v2: MD5 or HMAC-SHA256 (empty: HMAC-SHA256).
+    #[serde(default)]
+    pub v2_sign_type: String,
     pub api_base: String,
     /// Secrets: write-only; empty keeps the stored value.
     pub private_key: String,
@@ -99,6 +102,7 @@ pub async fn admin_accounts() -> Result<AccountsView, ServerFnError> {
                     alipay_root_cert: a.settings.alipay_root_cert,
                     alipay_public_cert: a.settings.alipay_public_cert,
                     seller_id: a.settings.seller_id,
+                    v2_sign_type: a.settings.v2_sign_type,
                     api_base: a.settings.api_base,
                     ..AccountInput::default()
                 },
@@ -153,6 +157,7 @@ pub async fn admin_save_account(input: AccountInput) -> Result<AccountOutcome, S
         alipay_root_cert: input.alipay_root_cert.trim().to_owned(),
         alipay_public_cert: input.alipay_public_cert.trim().to_owned(),
         seller_id: input.seller_id.trim().to_owned(),
+        v2_sign_type: input.v2_sign_type.trim().to_ascii_uppercase(),
         api_base: input.api_base.trim().to_owned(),
     };
     let secrets = AccountSecrets {
@@ -507,7 +512,8 @@ fn AccountForm(current: AccountInput, save: ServerAction<AdminSaveAccount>) -> i
             {text("alipay_app_cert", ("应用公钥证书 appCertPublicKey（证书模式）", "App public certificate (certificate mode)"), current.alipay_app_cert.clone(), alipay)}
             {text("alipay_root_cert", ("支付宝根证书 alipayRootCert（证书模式）", "Alipay root certificate (certificate mode)"), current.alipay_root_cert.clone(), alipay)}
             {text("alipay_public_cert", ("支付宝公钥证书 alipayCertPublicKey_RSA2（证书模式）", "Alipay public certificate (certificate mode)"), current.alipay_public_cert.clone(), alipay)}
-            {field("seller_id", ("卖家 ID（可选）", "Seller id (optional)"), current.seller_id.clone(), alipay)}
+            {field("seller_id", ("卖家 ID（PID，2088 开头）", "Seller id (PID, 2088…)"), current.seller_id.clone(), alipay)}
+            {field("v2_sign_type", ("签名方式（HMAC-SHA256 或 MD5，留空为 HMAC-SHA256）", "Signing (HMAC-SHA256 or MD5; empty: HMAC-SHA256)"), current.v2_sign_type.clone(), v2)}
             {field("api_base", ("接口地址（仅开发，留空为正式地址）", "API base (development only; empty: the real one)"), current.api_base.clone(), real)}
             {secret("private_key", ("私钥（PEM 或 base64）", "Private key (PEM or base64)"), keyed)}
             {secret("apiv3_key", ("APIv3 密钥（32 位）", "APIv3 key (32 characters)"), v3)}

@@ -117,7 +117,7 @@ pub async fn admin_orders(
         ServerFnError::new("internal error")
     };
     let filter = filter.filter();
-    let page = page.max(1);
+    let page = page.clamp(1, super::MAX_PAGE);
     let (total, lines) = order_admin::page(&state.db, &filter, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         .await
         .map_err(fail)?;
@@ -211,9 +211,25 @@ pub struct OrderDetail {
     pub answers: Vec<(String, String)>,
     pub events: Vec<EventView>,
     pub refunds: Vec<RefundView>,
+    /// Every provider order made for this order, oldest first.
+    pub payments: Vec<PaymentView>,
     pub log: Vec<LogView>,
     /// A fresh idempotency key for the refund form.
     pub request_key: String,
+}
+
+/// One payment attempt: a provider order with its own number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PaymentView {
+    pub out_trade_no: String,
+    pub channel: Channel,
+    /// open, closing, closed, failed or paid.
+    pub state: String,
+    pub amount: String,
+    pub transaction_id: Option<String>,
+    pub paid_at: Option<String>,
+    /// What its refunds may still take back (paid attempts), in yuan.
+    pub refundable_fen: i64,
 }
 
 #[server(endpoint = "admin_order")]
@@ -246,10 +262,39 @@ pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnErro
     };
     let refund_list = refunds::for_order(&state.db, &o.id).await.map_err(fail)?;
     let refundable_fen = if refunds::refundable(o.status) {
-        (o.amount.fen() - o.refunded_fen - o.refund_reserved_fen).max(0)
+        (o.received_fen - o.refunded_fen - o.refund_reserved_fen).max(0)
     } else {
         0
     };
+    let payments = crate::ssr::attempts::for_order(&state.db, &o.id)
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .map(|a| {
+            let held: i64 = refund_list
+                .iter()
+                .filter(|r| {
+                    r.out_trade_no == a.out_trade_no
+                        && r.status != crate::ssr::payment::RefundState::Closed
+                })
+                .map(|r| r.amount.fen())
+                .sum();
+            let paid = a.state == crate::ssr::attempts::AttemptState::Paid;
+            PaymentView {
+                out_trade_no: a.out_trade_no.clone(),
+                channel: a.channel,
+                state: a.state.as_str().to_owned(),
+                amount: a.amount.to_string(),
+                transaction_id: a.transaction_id.clone(),
+                paid_at: a.paid_at.map(forms::beijing_time),
+                refundable_fen: if paid {
+                    (a.amount.fen() - held).max(0)
+                } else {
+                    0
+                },
+            }
+        })
+        .collect();
     let events = orders::events(&state.db, &o.id)
         .await
         .map_err(fail)?
@@ -262,7 +307,7 @@ pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnErro
             detail: e.detail,
         })
         .collect();
-    let log = order_admin::payment_log(&state.db, &o.out_trade_no, 200)
+    let log = order_admin::payment_log(&state.db, &o.id, 200)
         .await
         .map_err(fail)?
         .into_iter()
@@ -312,6 +357,7 @@ pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnErro
                 settled_at: r.settled_at.map(forms::beijing_time),
             })
             .collect(),
+        payments,
         log,
         request_key: crate::ssr::random_token().to_string(),
     }))
@@ -328,6 +374,10 @@ pub enum ActionOutcome {
     BadReason,
     KeyReused,
     ProviderFailed(String),
+    /// Paid more than once: say which payment to refund.
+    ChoosePayment,
+    /// Kept for review: decide (accept, or refund from the review) first.
+    ReviewFirst,
 }
 
 impl ActionOutcome {
@@ -383,6 +433,18 @@ impl ActionOutcome {
                 "该请求已用于另一笔退款，请刷新页面"
             } else {
                 "This request was used for another refund; reload the page"
+            })
+            .into(),
+            ActionOutcome::ChoosePayment => (if zh {
+                "这笔订单收到了多笔付款，请选择要退还哪一笔"
+            } else {
+                "This order was paid more than once: choose which payment to refund"
+            })
+            .into(),
+            ActionOutcome::ReviewFirst => (if zh {
+                "这笔订单待核查：请先决定接受付款或退还付款"
+            } else {
+                "This order is kept for review: accept the payment or refund it first"
             })
             .into(),
             ActionOutcome::ProviderFailed(m) => format!(
@@ -444,6 +506,12 @@ pub async fn admin_refund(
     amount: String,
     reason: String,
     request_key: String,
+    /// Which payment to refund (its number), when the order was paid more than once.
+    #[server(default)]
+    payment: String,
+    /// Set by the review's refund form: the administrator decides to refund.
+    #[server(default)]
+    review: bool,
 ) -> Result<ActionOutcome, ServerFnError> {
     use crate::domain::Money;
     use crate::ssr::refunds::{self, RefundError};
@@ -453,7 +521,14 @@ pub async fn admin_refund(
     let Ok(amount) = Money::parse_yuan(&amount) else {
         return Ok(ActionOutcome::BadAmount);
     };
-    match refunds::request(&state, &admin, &id, amount, &reason, &request_key).await {
+    let ask = refunds::RefundAsk {
+        amount,
+        reason: &reason,
+        request_key: &request_key,
+        payment: Some(payment.trim()).filter(|p| !p.is_empty()),
+        review_decision: review,
+    };
+    match refunds::request(&state, &admin, &id, ask).await {
         Ok(_) => {
             let status = crate::ssr::orders::by_id(&state.db, &id)
                 .await
@@ -471,6 +546,8 @@ pub async fn admin_refund(
         }
         Err(RefundError::BadReason) => Ok(ActionOutcome::BadReason),
         Err(RefundError::BadRequestKey | RefundError::KeyReused) => Ok(ActionOutcome::KeyReused),
+        Err(RefundError::ChoosePayment) => Ok(ActionOutcome::ChoosePayment),
+        Err(RefundError::ReviewFirst) => Ok(ActionOutcome::ReviewFirst),
         Err(RefundError::ProviderMissing) => Ok(ActionOutcome::ProviderFailed(
             "provider not configured".into(),
         )),
@@ -655,6 +732,15 @@ fn OrderView(
     let review = status == OrderStatus::NeedsReview;
     let id = StoredValue::new(d.id.clone());
     let refundable = d.refundable.clone();
+    // Paid more than once: the administrator says which payment goes back.
+    let refundable_payments: Vec<PaymentView> = d
+        .payments
+        .iter()
+        .filter(|p| p.refundable_fen > 0)
+        .cloned()
+        .collect();
+    let choose_payment = refundable_payments.len() > 1;
+    let payments = d.payments.clone();
     view! {
         <section class="card" class:review=review>
             <h1>{move || if zh() { "订单 " } else { "Order " }}{d.out_trade_no.clone()}</h1>
@@ -701,10 +787,28 @@ fn OrderView(
         </section>
         {can_refund.then(|| view! {
             <section class="card">
-                <h2>{move || if zh() { "退款" } else { "Refund" }}</h2>
+                <h2>{move || match (review, zh()) {
+                    (true, true) => "或退还这笔付款",
+                    (true, false) => "Or refund the payment",
+                    (false, true) => "退款",
+                    (false, false) => "Refund",
+                }}</h2>
                 <ActionForm action=refund attr:class="stack" attr:data-testid="refund-form">
                     <input type="hidden" name="id" value=id.get_value() />
                     <input type="hidden" name="request_key" value=d.request_key.clone() />
+                    {review.then(|| view! { <input type="hidden" name="review" value="true" /> })}
+                    {choose_payment.then(|| view! {
+                        <label>
+                            {move || if zh() { "退还哪一笔付款" } else { "Which payment" }}
+                            <select name="payment" data-testid="refund-payment">
+                                {refundable_payments.iter().map(|p| {
+                                    let c = p.channel;
+                                    let label = format!("{} · {} · {}", p.out_trade_no, p.amount, p.transaction_id.clone().unwrap_or_default());
+                                    view! { <option value=p.out_trade_no.clone()>{move || t().channel(c)} " · " {label.clone()}</option> }
+                                }).collect_view()}
+                            </select>
+                        </label>
+                    })}
                     <label>
                         {move || if zh() { "退款金额（元），最多 " } else { "Amount (yuan), at most " }}{refundable.clone()}
                         <input type="text" inputmode="decimal" name="amount" required value=refundable.clone() data-testid="refund-amount" />
@@ -717,6 +821,28 @@ fn OrderView(
                 </ActionForm>
             </section>
         })}
+        <section class="card">
+            <h2>{move || if zh() { "支付尝试" } else { "Payment attempts" }}</h2>
+            <div class="table-wrap">
+                <table class="table" data-testid="payments">
+                    <tbody>
+                        {payments.into_iter().map(|p| {
+                            let c = p.channel;
+                            view! {
+                                <tr>
+                                    <td>{p.out_trade_no}</td>
+                                    <td>{move || t().channel(c)}</td>
+                                    <td>{p.amount}</td>
+                                    <td data-testid="payment-state">{p.state}</td>
+                                    <td>{p.transaction_id.unwrap_or_default()}</td>
+                                    <td>{p.paid_at.unwrap_or_default()}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
         <section class="card">
             <h2>{move || if zh() { "退款记录" } else { "Refunds" }}</h2>
             <div class="table-wrap">

@@ -283,7 +283,7 @@ pub async fn admin_audit(page: i64) -> Result<AuditView, ServerFnError> {
     use crate::ssr::{audit, forms, AppState};
     crate::ssr::auth::require_admin().await?;
     let state = AppState::from_context()?;
-    let page = page.max(1);
+    let page = page.clamp(1, super::MAX_PAGE);
     let (total, entries) = audit::page(&state.db, 50, (page - 1) * 50)
         .await
         .map_err(|e| {
@@ -306,6 +306,92 @@ pub async fn admin_audit(page: i64) -> Result<AuditView, ServerFnError> {
         total,
         page,
     })
+}
+
+/// What the payment routes refused: callbacks that failed verification
+/// (counted since the start, the latest kept in memory) and security events
+/// (verified messages about another receiving account's orders).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecurityView {
+    pub rejected_total: u64,
+    /// (when, provider, why, start of the body)
+    pub rejected: Vec<(String, String, String, String)>,
+    /// (when, kind, provider, account, detail)
+    pub events: Vec<(String, String, String, String, String)>,
+}
+
+#[server(endpoint = "admin_security")]
+pub async fn admin_security() -> Result<SecurityView, ServerFnError> {
+    use crate::ssr::{forms, security, AppState};
+    crate::ssr::auth::require_admin().await?;
+    let state = AppState::from_context()?;
+    let events = security::events(&state.db, 100).await.map_err(|e| {
+        tracing::error!(error = ?e, "security events");
+        ServerFnError::new("the security events cannot be read right now; try again")
+    })?;
+    Ok(SecurityView {
+        rejected_total: state.security.rejected_total(),
+        rejected: state
+            .security
+            .recent_rejected()
+            .into_iter()
+            .take(50)
+            .map(|r| {
+                (
+                    forms::beijing_time(r.at),
+                    r.provider,
+                    r.reason,
+                    r.body_start,
+                )
+            })
+            .collect(),
+        events: events
+            .into_iter()
+            .map(|e| {
+                (
+                    forms::beijing_time(e.created_at),
+                    e.kind,
+                    e.provider,
+                    e.account_id.unwrap_or_else(|| "default".into()),
+                    e.detail,
+                )
+            })
+            .collect(),
+    })
+}
+
+#[component]
+fn SecurityPanel() -> impl IntoView {
+    let lang = use_lang();
+    let zh = move || lang.get() == Lang::Zh;
+    let data = Resource::new(|| (), |_| admin_security());
+    view! {
+        <section class="card">
+            <h2>{move || if zh() { "安全事件" } else { "Security events" }}</h2>
+            <Suspense fallback=|| view! { <p>"…"</p> }>
+                {move || Suspend::new(async move {
+                    data.await.ok().map(|s| view! {
+                        <p data-testid="rejected-total">
+                            {move || if zh() { "验签失败的回调（自启动以来）：" } else { "Callbacks that failed verification (since start): " }}
+                            {s.rejected_total}
+                        </p>
+                        <div class="table-wrap">
+                            <table class="table" data-testid="security-events">
+                                <tbody>
+                                    {s.events.into_iter().map(|(at, kind, provider, account, detail)| view! {
+                                        <tr><td>{at}</td><td>{kind}</td><td>{provider}</td><td>{account}</td><td>{detail}</td></tr>
+                                    }).collect_view()}
+                                    {s.rejected.into_iter().map(|(at, provider, why, body)| view! {
+                                        <tr><td>{at}</td><td>"rejected_callback"</td><td>{provider}</td><td>{why}</td><td><code>{body}</code></td></tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    })
+                })}
+            </Suspense>
+        </section>
+    }
 }
 
 #[component]
@@ -359,5 +445,6 @@ pub fn AuditPage() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+        <SecurityPanel />
     }
 }

@@ -52,7 +52,7 @@ pub async fn admin_submissions(
         search: Some(search).filter(|s| !s.trim().is_empty()),
         status: Some(status).filter(|s| !s.is_empty()),
     };
-    let page = page.max(1);
+    let page = page.clamp(1, super::MAX_PAGE);
     let (total, list) = submissions::page(
         &state.db,
         &form_id,

@@ -9,3 +9,7 @@ pub mod home;
 pub mod pay_page;
 pub mod qr;
 pub mod receipt_page;
+
+/// The last page number a list accepts: far beyond any real list, and small
+/// enough that `(page - 1) * size` cannot overflow whatever a caller sends.
+pub const MAX_PAGE: i64 = 1_000_000;

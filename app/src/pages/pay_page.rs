@@ -31,7 +31,7 @@ pub async fn get_pay_view(id: String) -> Result<Option<PayView>, ServerFnError> 
     let state = AppState::from_context()?;
     let fail = |e: anyhow::Error| {
         tracing::error!(error = ?e, "cannot read the order");
-        ServerFnError::new("internal error")
+        ServerFnError::new("the order cannot be read right now; try again")
     };
     let Some(o) = orders::by_id(&state.db, &id).await.map_err(fail)? else {
         return Ok(None);
@@ -73,11 +73,7 @@ pub async fn start_pay(id: String, channel: String) -> Result<StartOutcome, Serv
     use crate::ssr::payment::PayAction;
     let state = crate::ssr::AppState::from_context()?;
     let channel = Channel::parse(&channel).ok_or_else(|| ServerFnError::new("unknown channel"))?;
-    let ip = use_context::<http::request::Parts>().and_then(|p| {
-        p.extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-    });
+    let ip = crate::ssr::auth::request_client_ip(&state).map(|ip| ip.to_string());
     Ok(match start_payment(&state, &id, channel, ip).await {
         Ok(s) => match s.action {
             PayAction::QrCode(q) => StartOutcome::QrCode(q),
@@ -99,9 +95,14 @@ pub async fn check_paid(id: String) -> Result<OrderStatus, ServerFnError> {
     let state = AppState::from_context()?;
     let order = orders::by_id(&state.db, &id)
         .await
-        .map_err(|_| ServerFnError::new("internal error"))?
+        .map_err(|e| {
+            tracing::error!(error = ?e, "cannot read the order");
+            ServerFnError::new("the order cannot be read right now; try again")
+        })?
         .ok_or_else(|| ServerFnError::new("no such order"))?;
-    Ok(pay::check_now(&state, &order).await.unwrap_or(order.status))
+    Ok(pay::check_for_payer(&state, &order)
+        .await
+        .unwrap_or(order.status))
 }
 
 #[component]

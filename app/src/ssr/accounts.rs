@@ -71,6 +71,8 @@ pub struct AccountSettings {
     pub alipay_root_cert: String,
     pub alipay_public_cert: String,
     pub seller_id: String,
+    /// WeChat Pay v2: `MD5` when the merchant signs so; HMAC-SHA256 otherwise.
+    pub v2_sign_type: String,
     /// Development only: another gateway (e.g. the simulator). Refused in production.
     pub api_base: String,
 }
@@ -125,6 +127,9 @@ pub struct AccountData {
 /// clients, in the server crate.
 pub trait ProviderFactory: Send + Sync {
     fn build(&self, account: &AccountData) -> Result<PaymentProviders, String>;
+    /// Whether the account is played by the simulator: its kind, or keys that
+    /// are the public development keys (anyone can sign with them).
+    fn is_simulated(&self, account: &AccountData) -> bool;
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -214,8 +219,13 @@ pub struct Accounts {
     pub factory: Option<Arc<dyn ProviderFactory>>,
     /// Production refuses `api_base` overrides and the simulator kind.
     pub production: bool,
-    cache: Arc<Mutex<HashMap<String, (i64, PaymentProviders)>>>,
+    /// Built clients by account id.
+    cache: Arc<Mutex<HashMap<String, Built>>>,
 }
+
+/// An account's clients as built for its `updated_at`, and whether the
+/// simulator plays it.
+type Built = (i64, PaymentProviders, bool);
 
 impl Accounts {
     pub fn new(
@@ -349,10 +359,18 @@ pub fn validate(
             if !k.v2_key.trim().is_empty() && k.v2_key.trim().len() != 32 {
                 return Err(AccountError::Invalid("v2_key must be 32 characters".into()));
             }
+            if !matches!(s.v2_sign_type.trim(), "" | "HMAC-SHA256" | "MD5") {
+                return Err(AccountError::Invalid(
+                    "v2_sign_type must be HMAC-SHA256 or MD5".into(),
+                ));
+            }
         }
         AccountKind::Alipay => {
             need(&mut missing, &s.app_id, "app_id");
             need(&mut missing, &k.private_key, "private_key");
+            // Notifications name the seller: without it, another merchant's
+            // (same app) notification could not be told apart.
+            need(&mut missing, &s.seller_id, "seller_id");
             if s.alipay_app_cert.trim().is_empty() {
                 need(
                     &mut missing,
@@ -376,6 +394,7 @@ pub fn validate(
             "api_base is for development only".into(),
         ));
     }
+    check_api_base(s.api_base.trim())?;
     if !missing.is_empty() {
         return Err(AccountError::Invalid(format!(
             "missing {}",
@@ -383,6 +402,32 @@ pub fn validate(
         )));
     }
     Ok(())
+}
+
+/// Another gateway than the provider's own must be https, or in development
+/// plain http on this machine (the simulator).
+fn check_api_base(base: &str) -> Result<(), AccountError> {
+    if base.is_empty() {
+        return Ok(());
+    }
+    let bad = || {
+        AccountError::Invalid(
+            "api_base must be an https:// URL (or http:// on 127.0.0.1 or localhost in development)"
+                .into(),
+        )
+    };
+    let url = url::Url::parse(base).map_err(|_| bad())?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(bad()),
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(bad()),
+    }
 }
 
 /// Creates an account (`id` None) or edits one. Secret fields left empty keep
@@ -441,8 +486,15 @@ pub async fn save(
         enabled,
         updated_at: now_ms(),
     };
-    if let Some(f) = &accounts.factory {
-        f.build(&data).map_err(AccountError::Invalid)?;
+    let simulated = match &accounts.factory {
+        Some(f) => {
+            f.build(&data).map_err(AccountError::Invalid)?;
+            f.is_simulated(&data)
+        }
+        None => false,
+    };
+    if simulated && !state.simulator.is_on() {
+        return Err(AccountError::Invalid(SIMULATOR_OFF.into()).into());
     }
     let plain = serde_json::to_vec(&secrets).context("cannot encode the secrets")?;
     let sealed = vault.seal(&aad(&id, kind), &plain)?;
@@ -494,8 +546,16 @@ pub async fn save(
     tx.commit().await.context("cannot commit the account")?;
     forget(accounts, &id);
     tracing::info!(account = %id, kind = kind.as_str(), "receiving account saved");
+    if !simulated {
+        state
+            .simulator
+            .turn_off("a real receiving account was stored");
+    }
     Ok(id)
 }
+
+/// Why an account played by the simulator cannot be used.
+pub const SIMULATOR_OFF: &str = "this account uses the simulator or the public development keys, and the simulator is off (it runs only in development, on a loopback address, with no real provider)";
 
 fn forget(accounts: &Accounts, id: &str) {
     if let Ok(mut c) = accounts.cache.lock() {
@@ -540,7 +600,35 @@ pub async fn set_enabled(
     .await?;
     tx.commit().await.context("cannot commit")?;
     forget(&state.accounts, id);
+    if enabled && !is_simulated(&state.accounts, &state.db, id).await? {
+        state
+            .simulator
+            .turn_off("a real receiving account was enabled");
+    }
     Ok(())
+}
+
+/// Whether a stored account is played by the simulator (an account that
+/// cannot be opened counts as real: the simulator then stays off).
+pub async fn is_simulated(accounts: &Accounts, db: &Db, id: &str) -> anyhow::Result<bool> {
+    let Some(factory) = &accounts.factory else {
+        return Ok(false);
+    };
+    Ok(match load(accounts, db, id).await {
+        Ok(data) => factory.is_simulated(&data),
+        Err(LoadError::Account(_)) => false,
+        Err(LoadError::Unexpected(e)) => return Err(e),
+    })
+}
+
+/// Whether any enabled stored account is real (start-up decides the simulator with it).
+pub async fn any_real(accounts: &Accounts, db: &Db) -> anyhow::Result<bool> {
+    for a in list(db).await? {
+        if a.enabled && !is_simulated(accounts, db, &a.id).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The account a form takes payments with (None: the default from the environment).
@@ -602,16 +690,30 @@ pub async fn providers(
     account_id: Option<&str>,
 ) -> Result<PaymentProviders, LoadError> {
     let Some(id) = account_id else {
-        return Ok(state.payments.clone());
+        // The environment's account; the simulator stands in for what it
+        // leaves out, only while the simulator is on.
+        let mut p = state.payments.clone();
+        if state.simulator.is_on() {
+            p.wechat = p.wechat.or_else(|| state.simulated.wechat.clone());
+            p.alipay = p.alipay.or_else(|| state.simulated.alipay.clone());
+        }
+        return Ok(p);
     };
     let accounts = &state.accounts;
     let (summary, _) = load_row(&state.db, id)
         .await?
         .ok_or(AccountError::NotFound)?;
+    let usable = |p: PaymentProviders, simulated: bool| {
+        if simulated && !state.simulator.is_on() {
+            Err(LoadError::from(AccountError::Invalid(SIMULATOR_OFF.into())))
+        } else {
+            Ok(p)
+        }
+    };
     if let Ok(c) = accounts.cache.lock() {
-        if let Some((at, p)) = c.get(id) {
+        if let Some((at, p, simulated)) = c.get(id) {
             if *at == summary.updated_at {
-                return Ok(p.clone());
+                return usable(p.clone(), *simulated);
             }
         }
     }
@@ -621,10 +723,11 @@ pub async fn providers(
         .as_ref()
         .ok_or_else(|| AccountError::Invalid("no provider factory".into()))?;
     let built = factory.build(&data).map_err(AccountError::Invalid)?;
+    let simulated = factory.is_simulated(&data);
     if let Ok(mut c) = accounts.cache.lock() {
-        c.insert(id.to_owned(), (data.updated_at, built.clone()));
+        c.insert(id.to_owned(), (data.updated_at, built.clone(), simulated));
     }
-    Ok(built)
+    usable(built, simulated)
 }
 
 /// Whether an account may take new payments.

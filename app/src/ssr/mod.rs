@@ -2,6 +2,7 @@
 //! Compiled only with the `ssr` feature, so none of it reaches the WASM.
 
 pub mod accounts;
+pub mod attempts;
 pub mod audit;
 pub mod auth;
 pub mod db;
@@ -11,13 +12,16 @@ pub mod order_admin;
 pub mod orders;
 pub mod pay;
 pub mod payment;
+pub mod payment_log;
 pub mod refunds;
+pub mod security;
 pub mod state;
 pub mod stats;
+pub mod streams;
 pub mod submissions;
 
 pub use db::{Backend, Db};
-pub use state::AppState;
+pub use state::{AppState, SimulatorSwitch};
 
 /// Milliseconds since the Unix epoch: the one time representation in the database.
 pub fn now_ms() -> i64 {

@@ -8,7 +8,7 @@ use super::pay::{self, PayError};
 use super::payment::ProviderError;
 use super::{AppState, Db};
 use crate::domain::form::beijing_local_to_ms;
-use crate::domain::{Channel, Money, OrderStatus, OutTradeNo};
+use crate::domain::{Channel, Money, OrderStatus};
 use anyhow::Context;
 use sqlx::Row;
 
@@ -239,9 +239,12 @@ pub struct LogLine {
     pub error: Option<String>,
 }
 
-pub async fn payment_log(db: &Db, out_trade_no: &str, limit: i64) -> anyhow::Result<Vec<LogLine>> {
-    let rows = sqlx::query("SELECT created_at, operation, direction, status_code, latency_ms, request, response, error FROM payment_log WHERE out_trade_no = $1 ORDER BY created_at, id LIMIT $2")
-        .bind(out_trade_no)
+/// The messages about every payment attempt of an order.
+pub async fn payment_log(db: &Db, order_id: &str, limit: i64) -> anyhow::Result<Vec<LogLine>> {
+    let rows = sqlx::query("SELECT created_at, operation, direction, status_code, latency_ms, request, response, error FROM payment_log \
+        WHERE out_trade_no IN (SELECT out_trade_no FROM payment_attempts WHERE order_id = $1 UNION SELECT out_trade_no FROM orders WHERE id = $1) \
+        ORDER BY created_at, id LIMIT $2")
+        .bind(order_id)
         .bind(limit)
         .fetch_all(&db.pool)
         .await
@@ -285,21 +288,21 @@ pub async fn close(state: &AppState, admin: &Admin, id: &str) -> Result<OrderSta
     if !matches!(order.status, OrderStatus::Created | OrderStatus::Pending) {
         return Err(ActionError::WrongStatus(order.status));
     }
-    let provider = match order.provider {
-        Some(p) => Some(pay::provider_of(state, &order, p).await?),
-        None => None,
-    };
-    if let Some(p) = provider {
-        let no = OutTradeNo::parse(&order.out_trade_no).map_err(|e| anyhow::anyhow!(e))?;
-        match p.close(&no).await {
-            Ok(()) | Err(ProviderError::NotFound) => {}
-            Err(e) => {
-                // Perhaps paid a moment ago: look, and report what we found.
-                let now = pay::check_now(state, &order).await?;
-                if now != order.status {
-                    return Err(ActionError::WrongStatus(now));
-                }
-                return Err(ActionError::Pay(PayError::Provider(e)));
+    let current = super::attempts::by_seq(&state.db, &order.id, order.attempt_seq)
+        .await?
+        .filter(|a| a.state == super::attempts::AttemptState::Open);
+    if let Some(a) = current {
+        let providers = pay::providers_of(state, &order).await?;
+        match pay::close_attempt(state, &order, &a, &providers).await? {
+            pay::Closed::Yes | pay::Closed::NotYetCreated => {}
+            pay::Closed::Paid => {
+                // Paid a moment ago: report what we found.
+                return Err(ActionError::WrongStatus(load(&state.db, id).await?.status));
+            }
+            pay::Closed::Failed(e) => {
+                return Err(ActionError::Pay(PayError::Provider(
+                    ProviderError::Transport(e),
+                )));
             }
         }
     }

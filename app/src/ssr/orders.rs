@@ -32,18 +32,18 @@ pub struct OrderRecord {
     pub updated_at: i64,
     /// The receiving account (None: the one configured through the environment).
     pub account_id: Option<String>,
+    /// The current payment attempt (`attempts.rs`); 0 before the first.
+    pub attempt_seq: i64,
+    /// Money received: the amount once paid, more if a payer paid twice.
+    pub received_fen: i64,
+    /// Whether the order holds one of its form's places.
+    pub holds_seat: bool,
 }
 
-const COLUMNS: &str = "id, out_trade_no, submission_id, form_id, amount_fen, status, channel, provider, pay_target, transaction_id, receipt_token, refunded_fen, refund_reserved_fen, review_reason, expires_at, paid_at, next_check_at, check_attempts, created_at, updated_at, account_id";
+const COLUMNS: &str = "id, out_trade_no, submission_id, form_id, amount_fen, status, channel, provider, pay_target, transaction_id, receipt_token, refunded_fen, refund_reserved_fen, review_reason, expires_at, paid_at, next_check_at, check_attempts, created_at, updated_at, account_id, attempt_seq, received_fen, holds_seat";
 
 fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<OrderRecord> {
-    let provider = |s: Option<String>| {
-        s.and_then(|s| match s.as_str() {
-            "wechat" => Some(Provider::Wechat),
-            "alipay" => Some(Provider::Alipay),
-            _ => None,
-        })
-    };
+    let provider = |s: Option<String>| s.and_then(|s| Provider::parse(&s));
     Ok(OrderRecord {
         id: r.try_get("id")?,
         out_trade_no: r.try_get("out_trade_no")?,
@@ -69,6 +69,9 @@ fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<OrderRecord> {
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         account_id: r.try_get("account_id")?,
+        attempt_seq: r.try_get("attempt_seq")?,
+        received_fen: r.try_get("received_fen")?,
+        holds_seat: r.try_get::<i64, _>("holds_seat")? != 0,
     })
 }
 
@@ -192,6 +195,8 @@ pub struct Changes {
     pub paid_at: Option<i64>,
     pub review_reason: Option<String>,
     pub next_check_at: Option<i64>,
+    /// Money received with this change, added to `received_fen`.
+    pub received_add: i64,
 }
 
 /// Moves the order from `from` to `to` if, and only if, it is still in `from`;
@@ -205,7 +210,74 @@ pub async fn transition(
     detail: &str,
     changes: Changes,
 ) -> anyhow::Result<bool> {
+    let mut tx = db
+        .pool
+        .begin()
+        .await
+        .context("cannot start a transaction")?;
+    if !transition_in(&mut tx, order_id, from, to, kind, detail, changes).await? {
+        // Someone else moved it first: nothing to write.
+        tx.rollback().await.context("cannot roll back")?;
+        return Ok(false);
+    }
+    tx.commit()
+        .await
+        .context("cannot commit the order change")?;
+    Ok(true)
+}
+
+/// [`transition`] inside an open transaction (the caller commits, or rolls
+/// back when this returns false). Giving an order up releases its place in a
+/// limited form; an administrator accepting a payment kept for review takes
+/// one again.
+pub async fn transition_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    order_id: &str,
+    from: OrderStatus,
+    to: OrderStatus,
+    kind: &str,
+    detail: &str,
+    changes: Changes,
+) -> anyhow::Result<bool> {
     from.transition(to).map_err(|e| anyhow::anyhow!(e))?;
+    if !update_in(tx, order_id, from, to, changes).await? {
+        return Ok(false);
+    }
+    if matches!(to, OrderStatus::Expired | OrderStatus::Closed) {
+        seat(tx, order_id, false).await?;
+    } else if from == OrderStatus::NeedsReview && to == OrderStatus::Paid {
+        seat(tx, order_id, true).await?;
+    }
+    insert_event(tx, order_id, kind, Some(from), Some(to), detail).await?;
+    Ok(true)
+}
+
+/// Records a change that keeps the status (another payment on a refunded
+/// order, say), with its event, if the order is still in `status`.
+pub async fn annotate_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    order_id: &str,
+    status: OrderStatus,
+    kind: &str,
+    detail: &str,
+    changes: Changes,
+) -> anyhow::Result<bool> {
+    if !update_in(tx, order_id, status, status, changes).await? {
+        return Ok(false);
+    }
+    insert_event(tx, order_id, kind, None, None, detail).await?;
+    Ok(true)
+}
+
+/// The compare-and-set itself: `status = to` and the given columns, if the
+/// order is still in `from`.
+async fn update_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    order_id: &str,
+    from: OrderStatus,
+    to: OrderStatus,
+    changes: Changes,
+) -> anyhow::Result<bool> {
     let texts: Vec<(&str, Option<String>)> = vec![
         ("channel", changes.channel.map(|c| c.as_str().to_owned())),
         ("provider", changes.provider.map(|p| p.as_str().to_owned())),
@@ -217,29 +289,32 @@ pub async fn transition(
         ("paid_at", changes.paid_at),
         ("next_check_at", changes.next_check_at),
     ];
-    // $1 status, $2 updated_at, then one placeholder per optional column
-    // (NULL keeps the stored value), then the id and the expected status.
-    let mut sets = vec!["status = $1".to_owned(), "updated_at = $2".to_owned()];
+    // $1 status, $2 updated_at, $3 money received, then one placeholder per
+    // optional column (NULL keeps the stored value), then the id and the
+    // expected status.
+    let mut sets = vec![
+        "status = $1".to_owned(),
+        "updated_at = $2".to_owned(),
+        "received_fen = received_fen + $3".to_owned(),
+    ];
     let cols = texts
         .iter()
         .map(|(c, _)| *c)
         .chain(ints.iter().map(|(c, _)| *c));
     for (i, col) in cols.enumerate() {
-        sets.push(format!("{col} = COALESCE(${}, {col})", i + 3));
+        sets.push(format!("{col} = COALESCE(${}, {col})", i + 4));
     }
-    let n = 2 + texts.len() + ints.len();
+    let n = 3 + texts.len() + ints.len();
     let sql = format!(
         "UPDATE orders SET {} WHERE id = ${} AND status = ${}",
         sets.join(", "),
         n + 1,
         n + 2
     );
-    let mut tx = db
-        .pool
-        .begin()
-        .await
-        .context("cannot start a transaction")?;
-    let mut q = sqlx::query(&sql).bind(to.as_str()).bind(now_ms());
+    let mut q = sqlx::query(&sql)
+        .bind(to.as_str())
+        .bind(now_ms())
+        .bind(changes.received_add);
     for (_, t) in texts {
         q = q.bind(t);
     }
@@ -249,19 +324,90 @@ pub async fn transition(
     let done = q
         .bind(order_id)
         .bind(from.as_str())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .context("cannot change the order")?;
-    if done.rows_affected() != 1 {
-        // Someone else moved it first: nothing to write.
-        tx.rollback().await.context("cannot roll back")?;
-        return Ok(false);
+    Ok(done.rows_affected() == 1)
+}
+
+/// Takes (`hold`) or releases the order's place in its form, once.
+async fn seat(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    order_id: &str,
+    hold: bool,
+) -> anyhow::Result<()> {
+    let (delta, was) = if hold { (1, 0) } else { (-1, 1) };
+    let changed =
+        sqlx::query("UPDATE orders SET holds_seat = $1 WHERE id = $2 AND holds_seat = $3")
+            .bind(1 - was)
+            .bind(order_id)
+            .bind(was)
+            .execute(&mut **tx)
+            .await
+            .context("cannot update the order's place")?;
+    if changed.rows_affected() == 1 {
+        sqlx::query("UPDATE forms SET submission_count = submission_count + $1 WHERE id = (SELECT form_id FROM orders WHERE id = $2)")
+            .bind(delta)
+            .bind(order_id)
+            .execute(&mut **tx)
+            .await
+            .context("cannot update the form's places")?;
     }
-    insert_event(&mut tx, order_id, kind, Some(from), Some(to), detail).await?;
-    tx.commit()
+    Ok(())
+}
+
+/// Takes the lock that serialises starting a payment of one order (on every
+/// instance), for at most `hold_ms`. Returns its token, or None when another
+/// start holds it and does not let go within a few seconds.
+pub async fn lock_for_payment(
+    db: &Db,
+    order_id: &str,
+    hold_ms: i64,
+) -> anyhow::Result<Option<i64>> {
+    for _ in 0..100 {
+        let now = now_ms();
+        let until = now + hold_ms;
+        let taken = sqlx::query(
+            "UPDATE orders SET pay_lock_until = $1 WHERE id = $2 AND pay_lock_until < $3",
+        )
+        .bind(until)
+        .bind(order_id)
+        .bind(now)
+        .execute(&db.pool)
         .await
-        .context("cannot commit the order change")?;
-    Ok(true)
+        .context("cannot lock the order")?;
+        if taken.rows_affected() == 1 {
+            return Ok(Some(until));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(None)
+}
+
+/// Lets go of the lock taken by [`lock_for_payment`] (only if still ours).
+pub async fn unlock_payment(db: &Db, order_id: &str, token: i64) -> anyhow::Result<()> {
+    sqlx::query("UPDATE orders SET pay_lock_until = 0 WHERE id = $1 AND pay_lock_until = $2")
+        .bind(order_id)
+        .bind(token)
+        .execute(&db.pool)
+        .await
+        .context("cannot unlock the order")?;
+    Ok(())
+}
+
+/// Whether a payer's "I have paid" may query the provider now: at most once
+/// per `interval_ms` per order, whatever the number of callers.
+pub async fn claim_public_query(db: &Db, order_id: &str, interval_ms: i64) -> anyhow::Result<bool> {
+    let now = now_ms();
+    let done =
+        sqlx::query("UPDATE orders SET last_query_at = $1 WHERE id = $2 AND last_query_at <= $3")
+            .bind(now)
+            .bind(order_id)
+            .bind(now - interval_ms)
+            .execute(&db.pool)
+            .await
+            .context("cannot throttle the query")?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Updates where the payer is sent (a new QR code, another channel) for an

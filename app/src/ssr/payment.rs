@@ -56,6 +56,9 @@ pub struct TradeInfo {
     pub merchant_id: Option<String>,
     /// WeChat `appid`, Alipay `app_id`: checked against ours.
     pub app_id: Option<String>,
+    /// WeChat `amount.currency`, v2 `fee_type`, Alipay `trans_currency`, when
+    /// the message has one: anything but CNY is refused.
+    pub currency: Option<String>,
     pub paid_at: Option<String>,
 }
 
@@ -85,6 +88,8 @@ pub struct RefundInfo {
     pub refund_id: Option<String>,
     pub state: RefundState,
     pub amount: Option<Money>,
+    /// WeChat's `mchid` in a refund callback: checked against ours.
+    pub merchant_id: Option<String>,
 }
 
 /// A verified, decrypted callback.
@@ -125,6 +130,8 @@ pub enum ProviderError {
 #[async_trait::async_trait]
 pub trait PaymentProvider: Send + Sync {
     fn provider(&self) -> Provider;
+    /// The name in the payment log: `wechat`, `wechat_v2`, `alipay`.
+    fn log_name(&self) -> &'static str;
     /// Our merchant id at this provider (WeChat `mchid`, Alipay seller id or app id).
     fn merchant_id(&self) -> &str;
     fn app_id(&self) -> &str;
@@ -141,12 +148,16 @@ pub trait PaymentProvider: Send + Sync {
         out_trade_no: &OutTradeNo,
         out_refund_no: &str,
     ) -> Result<RefundInfo, ProviderError>;
-    /// Verifies (signature first) and decodes a callback.
+    /// Verifies (signature first) and decodes a callback. Writes nothing:
+    /// the caller logs the message once it knows whose order it is.
     async fn parse_notify(
         &self,
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<NotifyEvent, ProviderError>;
+    /// A verified callback's body as the payment log keeps it (no signature,
+    /// no ciphertext, bounded).
+    fn redact_notify(&self, body: &[u8]) -> String;
     /// The path of our callback route for this provider, e.g. `/payment/wechat/notify`.
     fn notify_path(&self) -> &'static str;
     fn notify_success(&self) -> NotifyReply;

@@ -9,12 +9,12 @@
 use super::audit;
 use super::auth::Admin;
 use super::orders;
+use super::pay::SettleOutcome;
 use super::payment::{PaymentProvider, ProviderError, RefundInfo, RefundOrder, RefundState};
 use super::{now_ms, random_token, AppState, Db};
 use crate::domain::{Money, OrderStatus, OutTradeNo, Provider};
 use anyhow::Context;
 use sqlx::Row;
-use std::sync::Arc;
 
 /// WeChat Pay allows 80 characters of reason; Alipay more. We keep to the smaller.
 pub const MAX_REASON_CHARS: usize = 80;
@@ -56,6 +56,10 @@ pub enum RefundError {
     KeyReused,
     #[error("the order's payment provider is not configured on this instance")]
     ProviderMissing,
+    #[error("the order was paid more than once: choose which payment to refund")]
+    ChoosePayment,
+    #[error("this order is kept for review: accept the payment, or refund it from the review")]
+    ReviewFirst,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -64,6 +68,8 @@ pub enum RefundError {
 pub struct RefundRecord {
     pub id: String,
     pub order_id: String,
+    /// The payment attempt the money goes back through.
+    pub out_trade_no: String,
     pub out_refund_no: String,
     pub request_key: String,
     pub provider: Provider,
@@ -80,19 +86,17 @@ pub struct RefundRecord {
     pub settled_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, order_id, out_refund_no, request_key, provider, amount_fen, reason, status, refund_id, failure, created_by, next_check_at, check_attempts, created_at, updated_at, settled_at";
+const COLUMNS: &str = "id, order_id, out_trade_no, out_refund_no, request_key, provider, amount_fen, reason, status, refund_id, failure, created_by, next_check_at, check_attempts, created_at, updated_at, settled_at";
 
 fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<RefundRecord> {
     Ok(RefundRecord {
         id: r.try_get("id")?,
         order_id: r.try_get("order_id")?,
+        out_trade_no: r.try_get("out_trade_no")?,
         out_refund_no: r.try_get("out_refund_no")?,
         request_key: r.try_get("request_key")?,
-        provider: match r.try_get::<String, _>("provider")?.as_str() {
-            "wechat" => Provider::Wechat,
-            "alipay" => Provider::Alipay,
-            other => anyhow::bail!("unknown refund provider {other}"),
-        },
+        provider: Provider::parse(&r.try_get::<String, _>("provider")?)
+            .context("unknown refund provider")?,
         amount: Money::from_fen(r.try_get("amount_fen")?).context("stored refund out of range")?,
         reason: r.try_get("reason")?,
         status: parse_state(&r.try_get::<String, _>("status")?).context("unknown refund status")?,
@@ -183,52 +187,124 @@ fn valid_request_key(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-async fn provider_of(
-    state: &AppState,
-    order: &orders::OrderRecord,
-    p: Provider,
-) -> Result<Arc<dyn PaymentProvider>, RefundError> {
-    super::pay::provider_of(state, order, p)
-        .await
-        .map_err(|_| RefundError::ProviderMissing)
+/// What an administrator asks to refund.
+#[derive(Clone, Debug)]
+pub struct RefundAsk<'a> {
+    pub amount: Money,
+    pub reason: &'a str,
+    /// Makes a double submit one refund.
+    pub request_key: &'a str,
+    /// The payment to refund (its `out_trade_no`); needed only when the
+    /// order was paid more than once.
+    pub payment: Option<&'a str>,
+    /// The administrator's decision on an order kept for review: refund it.
+    pub review_decision: bool,
 }
 
-/// Asks for a refund of `amount` of an order. The same `request_key` again
-/// (a double click, a retried request) answers the refund it made the first time.
+/// Asks for a refund of part or all of an order. The same `request_key`
+/// again (a double click, a retried request) answers the refund it made the
+/// first time.
 pub async fn request(
     state: &AppState,
     admin: &Admin,
     order_id: &str,
-    amount: Money,
-    reason: &str,
-    request_key: &str,
+    ask: RefundAsk<'_>,
 ) -> Result<RefundRecord, RefundError> {
-    let reason = reason.trim();
+    let amount = ask.amount;
+    let reason = ask.reason.trim();
     if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
         return Err(RefundError::BadReason);
     }
-    if !valid_request_key(request_key) {
+    if !valid_request_key(ask.request_key) {
         return Err(RefundError::BadRequestKey);
     }
     if amount == Money::ZERO {
         return Err(RefundError::ZeroAmount);
     }
-    if let Some(existing) = by_request_key(&state.db, request_key).await? {
+    if let Some(existing) = by_request_key(&state.db, ask.request_key).await? {
         return same_request(existing, order_id, amount);
     }
     let order = orders::by_id(&state.db, order_id)
         .await?
         .ok_or(RefundError::NotFound)?;
-    let Some(kind) = order.provider.filter(|_| refundable(order.status)) else {
+    if order.status == OrderStatus::NeedsReview && !ask.review_decision {
+        return Err(RefundError::ReviewFirst);
+    }
+    if !refundable(order.status) {
         return Err(RefundError::NotRefundable(order.status));
-    };
-    let provider = provider_of(state, &order, kind).await?;
+    }
+    let providers = super::pay::providers_of(state, &order)
+        .await
+        .map_err(|_| RefundError::ProviderMissing)?;
     let now = now_ms();
+    let mut tx = state
+        .db
+        .pool
+        .begin()
+        .await
+        .context("cannot start a transaction")?;
+    // The reservation: one statement, so two refunds at once cannot both
+    // pass; it also locks the order row for the rest of the transaction.
+    let reserved = sqlx::query(
+        "UPDATE orders SET refund_reserved_fen = refund_reserved_fen + $1, status = 'refunding', updated_at = $2 \
+         WHERE id = $3 AND status IN ('paid', 'partially_refunded', 'refunding', $4) \
+         AND received_fen - refunded_fen - refund_reserved_fen >= $1",
+    )
+    .bind(amount.fen())
+    .bind(now)
+    .bind(&order.id)
+    .bind(if ask.review_decision { "needs_review" } else { "paid" })
+    .execute(&mut *tx)
+    .await
+    .context("cannot reserve the refund")?;
+    if reserved.rows_affected() != 1 {
+        tx.rollback().await.context("cannot roll back")?;
+        let now = orders::by_id(&state.db, order_id)
+            .await?
+            .ok_or(RefundError::NotFound)?;
+        if !refundable(now.status) {
+            return Err(RefundError::NotRefundable(now.status));
+        }
+        let left = (now.received_fen - now.refunded_fen - now.refund_reserved_fen).max(0);
+        return Err(RefundError::ExceedsRemaining {
+            remaining: Money::from_fen(left).unwrap_or(Money::ZERO),
+        });
+    }
+    // Which payment the money goes back through (one, unless paid twice).
+    let payments = super::attempts::refundable_in(&mut tx, &order.id).await?;
+    let chosen = match ask.payment {
+        Some(no) => payments.iter().find(|(n, _, _)| n == no),
+        None => {
+            let open: Vec<_> = payments.iter().filter(|(_, _, left)| *left > 0).collect();
+            if open.len() > 1 {
+                tx.rollback().await.context("cannot roll back")?;
+                return Err(RefundError::ChoosePayment);
+            }
+            open.first().copied()
+        }
+    };
+    let Some((out_trade_no, kind, left)) = chosen.cloned() else {
+        tx.rollback().await.context("cannot roll back")?;
+        return Err(RefundError::ExceedsRemaining {
+            remaining: Money::ZERO,
+        });
+    };
+    if left < amount.fen() {
+        tx.rollback().await.context("cannot roll back")?;
+        return Err(RefundError::ExceedsRemaining {
+            remaining: Money::from_fen(left.max(0)).unwrap_or(Money::ZERO),
+        });
+    }
+    let Some(provider) = providers.for_provider(kind).cloned() else {
+        tx.rollback().await.context("cannot roll back")?;
+        return Err(RefundError::ProviderMissing);
+    };
     let record = RefundRecord {
         id: random_token().to_string(),
         order_id: order.id.clone(),
+        out_trade_no,
         out_refund_no: new_out_refund_no(),
-        request_key: request_key.to_owned(),
+        request_key: ask.request_key.to_owned(),
         provider: kind,
         amount,
         reason: reason.to_owned(),
@@ -242,40 +318,10 @@ pub async fn request(
         updated_at: now,
         settled_at: None,
     };
-    let mut tx = state
-        .db
-        .pool
-        .begin()
-        .await
-        .context("cannot start a transaction")?;
-    // The reservation: one statement, so two refunds at once cannot both pass.
-    let reserved = sqlx::query(
-        "UPDATE orders SET refund_reserved_fen = refund_reserved_fen + $1, status = 'refunding', updated_at = $2 \
-         WHERE id = $3 AND status IN ('paid', 'partially_refunded', 'refunding', 'needs_review') \
-         AND amount_fen - refunded_fen - refund_reserved_fen >= $1",
-    )
-    .bind(amount.fen())
-    .bind(now)
-    .bind(&order.id)
-    .execute(&mut *tx)
-    .await
-    .context("cannot reserve the refund")?;
-    if reserved.rows_affected() != 1 {
-        tx.rollback().await.context("cannot roll back")?;
-        let now = orders::by_id(&state.db, order_id)
-            .await?
-            .ok_or(RefundError::NotFound)?;
-        if !refundable(now.status) {
-            return Err(RefundError::NotRefundable(now.status));
-        }
-        let left = (now.amount.fen() - now.refunded_fen - now.refund_reserved_fen).max(0);
-        return Err(RefundError::ExceedsRemaining {
-            remaining: Money::from_fen(left).unwrap_or(Money::ZERO),
-        });
-    }
-    let inserted = sqlx::query("INSERT INTO refunds (id, order_id, out_refund_no, request_key, provider, amount_fen, reason, status, created_by, next_check_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'processing', $8, $9, $10, $10)")
+    let inserted = sqlx::query("INSERT INTO refunds (id, order_id, out_trade_no, out_refund_no, request_key, provider, amount_fen, reason, status, created_by, next_check_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'processing', $9, $10, $11, $11)")
         .bind(&record.id)
         .bind(&record.order_id)
+        .bind(&record.out_trade_no)
         .bind(&record.out_refund_no)
         .bind(&record.request_key)
         .bind(kind.as_str())
@@ -289,7 +335,7 @@ pub async fn request(
     if inserted.is_err() {
         // The same request key won a moment ago in another request.
         let _ = tx.rollback().await;
-        return match by_request_key(&state.db, request_key).await? {
+        return match by_request_key(&state.db, ask.request_key).await? {
             Some(existing) => same_request(existing, order_id, amount),
             None => Err(RefundError::Unexpected(anyhow::anyhow!(
                 "cannot store the refund"
@@ -297,8 +343,8 @@ pub async fn request(
         };
     }
     let detail = format!(
-        "refund {} of {amount} asked by {}: {reason}",
-        record.out_refund_no, admin.email
+        "refund {} of {amount} (payment {}) asked by {}: {reason}",
+        record.out_refund_no, record.out_trade_no, admin.email
     );
     orders::insert_event(
         &mut tx,
@@ -311,7 +357,7 @@ pub async fn request(
     .await?;
     audit::record_in(&mut tx, admin, "refund", &order.out_trade_no, &detail).await?;
     tx.commit().await.context("cannot commit the refund")?;
-    tracing::info!(order = %order.id, refund = %record.out_refund_no, amount = amount.fen(), "refund requested");
+    tracing::info!(out_trade_no = %order.out_trade_no, refund = %record.out_refund_no, amount = amount.fen(), "refund requested");
     super::pay::publish_status(state, &order.id).await;
     submit(state, provider.as_ref(), &order, &record).await?;
     Ok(by_id(&state.db, &record.id).await?.unwrap_or(record))
@@ -358,7 +404,7 @@ async fn submit(
     refund: &RefundRecord,
 ) -> anyhow::Result<()> {
     let ask = RefundOrder {
-        out_trade_no: OutTradeNo::parse(&order.out_trade_no).map_err(|e| anyhow::anyhow!(e))?,
+        out_trade_no: OutTradeNo::parse(&refund.out_trade_no).map_err(|e| anyhow::anyhow!(e))?,
         out_refund_no: refund.out_refund_no.clone(),
         amount: refund.amount,
         total: order.amount,
@@ -518,7 +564,7 @@ async fn finish(
         "UPDATE orders SET refunded_fen = refunded_fen + $1, refund_reserved_fen = refund_reserved_fen - $2, updated_at = $3, \
          review_reason = COALESCE($4, review_reason), \
          status = CASE WHEN EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = $5 AND r.status = 'processing') THEN 'refunding' \
-                       WHEN refunded_fen + $1 >= amount_fen THEN 'refunded' \
+                       WHEN refunded_fen + $1 >= received_fen THEN 'refunded' \
                        WHEN refunded_fen + $1 > 0 THEN 'partially_refunded' \
                        ELSE 'paid' END \
          WHERE id = $5",
@@ -559,26 +605,70 @@ async fn finish(
     Ok(true)
 }
 
-/// A verified refund callback (or query answer) from a provider. Returns false
-/// when the refund is not one of ours.
+/// A verified refund callback from a provider, through the route of
+/// `account` (None: the environment's). Only the receiving account that made
+/// the order may change its refunds, and the merchant must be ours.
 pub async fn apply_refund_report(
     state: &AppState,
+    account: Option<&str>,
+    provider: &dyn PaymentProvider,
+    report: &RefundInfo,
+    source: &str,
+) -> anyhow::Result<SettleOutcome> {
+    let unknown = || Ok(SettleOutcome::Rejected("unknown refund".into()));
+    let Some(refund) = by_out_refund_no(&state.db, &report.out_refund_no).await? else {
+        return unknown();
+    };
+    let Some(order) = orders::by_id(&state.db, &refund.order_id).await? else {
+        return unknown();
+    };
+    if order.account_id.as_deref() != account || refund.provider != provider.provider() {
+        return Ok(SettleOutcome::Foreign(format!(
+            "{} refund report for {} verified by account {} but the order belongs to account {}",
+            provider.provider().as_str(),
+            report.out_refund_no,
+            account.unwrap_or("default"),
+            order.account_id.as_deref().unwrap_or("default"),
+        )));
+    }
+    if let Some(m) = &report.merchant_id {
+        if m != provider.merchant_id() {
+            orders::log_event(
+                &state.db,
+                &order.id,
+                "rejected_refund_report",
+                &format!(
+                    "{source}: refund {} reported by merchant {m}, not ours",
+                    refund.out_refund_no
+                ),
+            )
+            .await?;
+            return Ok(SettleOutcome::Rejected("merchant mismatch".into()));
+        }
+    }
+    Ok(if apply_report(state, &refund, report, source).await? {
+        SettleOutcome::Settled
+    } else {
+        SettleOutcome::Rejected("the report does not match the refund".into())
+    })
+}
+
+/// A verified report (callback or query answer) about one of our refunds.
+/// Returns false when it does not match the refund.
+async fn apply_report(
+    state: &AppState,
+    refund: &RefundRecord,
     report: &RefundInfo,
     source: &str,
 ) -> anyhow::Result<bool> {
-    let Some(refund) = by_out_refund_no(&state.db, &report.out_refund_no).await? else {
-        return Ok(false);
-    };
-    let Some(order) = orders::by_id(&state.db, &refund.order_id).await? else {
-        return Ok(false);
-    };
-    if order.out_trade_no != report.out_trade_no {
+    let order_id = &refund.order_id;
+    if refund.out_trade_no != report.out_trade_no {
         orders::log_event(
             &state.db,
-            &order.id,
+            order_id,
             "rejected_refund_report",
             &format!(
-                "{source}: refund {} reported for another order",
+                "{source}: refund {} reported for another payment",
                 refund.out_refund_no
             ),
         )
@@ -589,7 +679,7 @@ pub async fn apply_refund_report(
         // Already final: a repeated callback. Nothing to do, and it is ours.
         return Ok(true);
     }
-    apply(state, &refund, report, source).await
+    apply(state, refund, report, source).await
 }
 
 /// Asks the provider about a processing refund now; a refund the provider
@@ -601,11 +691,13 @@ pub async fn check(state: &AppState, refund: &RefundRecord) -> Result<(), Refund
     let order = orders::by_id(&state.db, &refund.order_id)
         .await?
         .ok_or(RefundError::NotFound)?;
-    let provider = provider_of(state, &order, refund.provider).await?;
-    let no = OutTradeNo::parse(&order.out_trade_no).map_err(|e| anyhow::anyhow!(e))?;
+    let provider = super::pay::provider_of(state, &order, refund.provider)
+        .await
+        .map_err(|_| RefundError::ProviderMissing)?;
+    let no = OutTradeNo::parse(&refund.out_trade_no).map_err(|e| anyhow::anyhow!(e))?;
     match provider.query_refund(&no, &refund.out_refund_no).await {
         Ok(info) => {
-            apply(state, refund, &info, "refund query").await?;
+            apply_report(state, refund, &info, "refund query").await?;
         }
         Err(ProviderError::NotFound) => submit(state, provider.as_ref(), &order, refund).await?,
         Err(e) => {

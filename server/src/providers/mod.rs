@@ -10,33 +10,34 @@ pub mod x509;
 
 use crate::config::Config;
 use crate::keys::{parse_private_key, parse_public_key};
-use crate::payment_log::PaymentLog;
-use crate::simulator::dev_keys;
+use crate::simulator::{dev_keys, is_development_key};
 use alipay::client::AlipayClient;
 use app::ssr::payment::PaymentProviders;
+use app::ssr::payment_log::PaymentLog;
 use crypto::{RsaSigner, RsaVerifier};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use url::Url;
 use wechat::client::{PlatformKeys, WechatPayV3};
 
-/// Builds the clients from the settings. In development a provider that is not
-/// configured is played by the simulator at `simulator_base` (when given).
-pub fn build(
-    config: &Config,
-    simulator_base: Option<&Url>,
-    log: PaymentLog,
-) -> anyhow::Result<PaymentProviders> {
+/// Builds the clients of the providers configured through the environment
+/// (the default receiving account).
+pub fn build(config: &Config, log: PaymentLog) -> anyhow::Result<PaymentProviders> {
     let mut providers = PaymentProviders::default();
     if let Some(w) = &config.wechat {
         if let (None, Some(key)) = (&w.v3, &w.v2_key) {
-            providers.wechat = Some(Arc::new(wechat_v2_client::WechatPayV2::new(
+            let client = wechat_v2_client::WechatPayV2::new(
                 w.api_base.clone(),
                 w.app_id.clone(),
                 w.mch_id.clone(),
                 key.clone(),
                 log.clone(),
-            )));
+            );
+            providers.wechat = Some(Arc::new(if w.v2_md5 {
+                client.with_sign_type(wechat_v2::SignType::Md5)
+            } else {
+                client
+            }));
         }
         if let Some(v3) = &w.v3 {
             let signer = RsaSigner::new(
@@ -62,8 +63,6 @@ pub fn build(
                 log.clone(),
             )));
         }
-    } else if let Some(base) = simulator_base {
-        providers.wechat = Some(Arc::new(simulated_wechat(base, true, log.clone())?));
     }
     if let Some(a) = &config.alipay {
         let signer = RsaSigner::new(
@@ -83,10 +82,43 @@ pub fn build(
             a.cert_sns.clone(),
             log,
         )));
-    } else if let Some(base) = simulator_base {
-        providers.alipay = Some(Arc::new(simulated_alipay(base, log)?));
     }
     Ok(providers)
+}
+
+/// The providers the environment configures with real keys (not the public
+/// development keys): their names, for the start-up line and the simulator rule.
+pub fn real_in_environment(config: &Config) -> Vec<&'static str> {
+    use secrecy::ExposeSecret;
+    let mut real = Vec::new();
+    if let Some(w) = &config.wechat {
+        let dev = match (&w.v3, &w.v2_key) {
+            (Some(v3), _) => is_development_key(v3.mch_private_key.expose_secret()),
+            (None, Some(k)) => is_development_key(k.expose_secret()),
+            (None, None) => false,
+        };
+        if !dev {
+            real.push("wechat");
+        }
+    }
+    if let Some(a) = &config.alipay {
+        if !is_development_key(a.private_key.expose_secret()) {
+            real.push("alipay");
+        }
+    }
+    real
+}
+
+/// The simulator's stand-ins for every provider, with the development keys.
+pub fn simulated(simulator_base: &Url, log: PaymentLog) -> anyhow::Result<PaymentProviders> {
+    Ok(PaymentProviders {
+        wechat: Some(Arc::new(simulated_wechat(
+            simulator_base,
+            true,
+            log.clone(),
+        )?)),
+        alipay: Some(Arc::new(simulated_alipay(simulator_base, log)?)),
+    })
 }
 
 /// A WeChat Pay v3 client for the simulator, with the development keys, in
@@ -177,6 +209,20 @@ pub struct AccountFactory {
 }
 
 impl app::ssr::accounts::ProviderFactory for AccountFactory {
+    fn is_simulated(&self, a: &app::ssr::accounts::AccountData) -> bool {
+        use app::ssr::accounts::AccountKind;
+        a.kind == AccountKind::Simulator
+            || [
+                &a.secrets.private_key,
+                &a.secrets.apiv3_key,
+                &a.secrets.v2_key,
+                &a.settings.platform_public_key,
+                &a.settings.alipay_public_key,
+            ]
+            .iter()
+            .any(|k| !k.trim().is_empty() && is_development_key(k))
+    }
+
     fn build(&self, a: &app::ssr::accounts::AccountData) -> Result<PaymentProviders, String> {
         use app::ssr::accounts::AccountKind;
         let s = &a.settings;
@@ -221,13 +267,18 @@ impl app::ssr::accounts::ProviderFactory for AccountFactory {
                 )));
             }
             AccountKind::WechatV2 => {
-                p.wechat = Some(Arc::new(wechat_v2_client::WechatPayV2::new(
+                let client = wechat_v2_client::WechatPayV2::new(
                     base(crate::config::WECHAT_API_BASE, true)?,
                     s.app_id.trim().to_owned(),
                     s.mch_id.trim().to_owned(),
                     SecretString::from(a.secrets.v2_key.trim().to_owned()),
                     self.log.clone(),
-                )));
+                );
+                p.wechat = Some(Arc::new(if s.v2_sign_type.trim() == "MD5" {
+                    client.with_sign_type(wechat_v2::SignType::Md5)
+                } else {
+                    client
+                }));
             }
             AccountKind::Alipay => {
                 let (verifier, sns) = if s.alipay_app_cert.trim().is_empty() {

@@ -64,16 +64,35 @@ pub enum V2VerifyError {
     MissingSign,
     #[error("unsupported sign_type")]
     UnsupportedSignType,
+    #[error("the sign_type is not the one this merchant signs with")]
+    WrongSignType,
     #[error("the signature does not match")]
     SignatureMismatch,
 }
 
-/// Parses and verifies a notify or an answer.
-pub fn verify(body: &[u8], key: &str) -> Result<BTreeMap<String, String>, V2VerifyError> {
+/// Parses and verifies a notify or an answer. With `expected`, the message
+/// must be signed the way this merchant signs (a message without `sign_type`
+/// is taken to be so; one naming another type is refused, so that nobody can
+/// downgrade to MD5); without it, the type the message names is used (MD5
+/// when it names none), as the provider does with our requests.
+pub fn verify(
+    body: &[u8],
+    key: &str,
+    expected: Option<SignType>,
+) -> Result<BTreeMap<String, String>, V2VerifyError> {
     let fields = parse_xml(body)?;
     let given = fields.get("sign").ok_or(V2VerifyError::MissingSign)?;
-    let sign_type = SignType::parse(fields.get("sign_type").map(String::as_str))
-        .ok_or(V2VerifyError::UnsupportedSignType)?;
+    let declared = fields.get("sign_type").map(String::as_str);
+    let sign_type = match (expected, declared) {
+        (Some(e), None) => e,
+        (Some(e), Some(d)) => {
+            if SignType::parse(Some(d)) != Some(e) {
+                return Err(V2VerifyError::WrongSignType);
+            }
+            e
+        }
+        (None, d) => SignType::parse(d).ok_or(V2VerifyError::UnsupportedSignType)?,
+    };
     if !constant_time_eq(&sign(&fields, key, sign_type), given) {
         return Err(V2VerifyError::SignatureMismatch);
     }
@@ -235,19 +254,40 @@ mod tests {
         let s = sign(&fields, KEY, SignType::HmacSha256);
         fields.insert("sign".into(), s);
         let xml = to_xml(&fields);
-        assert_eq!(verify(xml.as_bytes(), KEY).map(|f| f.len()), Ok(7));
+        assert_eq!(verify(xml.as_bytes(), KEY, None).map(|f| f.len()), Ok(7));
         let tampered = xml.replace("10000100", "10000101");
         assert_eq!(
-            verify(tampered.as_bytes(), KEY),
+            verify(tampered.as_bytes(), KEY, None),
             Err(V2VerifyError::SignatureMismatch)
         );
         assert_eq!(
-            verify(xml.as_bytes(), "another key another key another!"),
+            verify(xml.as_bytes(), "another key another key another!", None),
             Err(V2VerifyError::SignatureMismatch)
         );
         assert_eq!(
-            verify(b"<xml><a>1</a></xml>", KEY),
+            verify(b"<xml><a>1</a></xml>", KEY, None),
             Err(V2VerifyError::MissingSign)
+        );
+    }
+
+    #[test]
+    fn a_merchant_that_signs_with_hmac_never_accepts_md5() {
+        // Signed with MD5 and no sign_type: MD5 is what the message implies.
+        let mut md5 = doc_fields();
+        md5.insert("sign".into(), sign(&doc_fields(), KEY, SignType::Md5));
+        let xml = to_xml(&md5);
+        assert!(verify(xml.as_bytes(), KEY, Some(SignType::Md5)).is_ok());
+        assert_eq!(
+            verify(xml.as_bytes(), KEY, Some(SignType::HmacSha256)),
+            Err(V2VerifyError::SignatureMismatch)
+        );
+        // Naming MD5 does not help either.
+        let mut named = doc_fields();
+        named.insert("sign_type".into(), "MD5".into());
+        named.insert("sign".into(), sign(&named, KEY, SignType::Md5));
+        assert_eq!(
+            verify(to_xml(&named).as_bytes(), KEY, Some(SignType::HmacSha256)),
+            Err(V2VerifyError::WrongSignType)
         );
     }
 

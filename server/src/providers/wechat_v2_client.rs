@@ -4,10 +4,10 @@
 
 use super::wechat::client::{beijing_rfc3339, http_client};
 use super::wechat_v2::{parse_xml, sign, to_xml, verify, SignType, NOTIFY_SUCCESS};
-use crate::payment_log::{LogEntry, PaymentLog};
 use crate::providers::crypto::random_nonce;
 use app::domain::{Channel, Money, OutTradeNo, Provider};
 use app::ssr::payment::*;
+use app::ssr::payment_log::{LogEntry, PaymentLog};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -64,6 +64,12 @@ impl WechatPayV2 {
             sign_type: SignType::HmacSha256,
             log,
         }
+    }
+
+    /// Signs (and expects signatures) with another type than HMAC-SHA256.
+    pub fn with_sign_type(mut self, sign_type: SignType) -> Self {
+        self.sign_type = sign_type;
+        self
     }
 
     async fn call(
@@ -130,7 +136,7 @@ impl WechatPayV2 {
                 message: plain.get("return_msg").cloned().unwrap_or_default(),
             });
         }
-        let verified = verify(&bytes, self.key.expose_secret())
+        let verified = verify(&bytes, self.key.expose_secret(), Some(self.sign_type))
             .map_err(|e| ProviderError::Verification(e.to_string()))?;
         if verified.get("result_code").map(String::as_str) != Some("SUCCESS") {
             let code = verified
@@ -169,6 +175,8 @@ impl WechatPayV2 {
                 .and_then(|v| Money::from_fen(v).ok()),
             merchant_id: f.get("mch_id").cloned(),
             app_id: f.get("appid").cloned(),
+            // v2 names the currency `fee_type`, CNY when absent.
+            currency: Some(f.get("fee_type").cloned().unwrap_or_else(|| "CNY".into())),
             paid_at: f.get("time_end").cloned(),
         }
     }
@@ -178,6 +186,10 @@ impl WechatPayV2 {
 impl PaymentProvider for WechatPayV2 {
     fn provider(&self) -> Provider {
         Provider::Wechat
+    }
+
+    fn log_name(&self) -> &'static str {
+        "wechat_v2"
     }
 
     fn merchant_id(&self) -> &str {
@@ -268,38 +280,25 @@ impl PaymentProvider for WechatPayV2 {
         _headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<NotifyEvent, ProviderError> {
-        let started = Instant::now();
-        let result = verify(body, self.key.expose_secret())
-            .map_err(|e| ProviderError::Verification(e.to_string()))
-            .and_then(|f| {
-                if f.get("return_code").map(String::as_str) == Some("SUCCESS")
-                    && f.get("result_code").map(String::as_str) == Some("SUCCESS")
-                {
-                    let mut info = self.trade_info(&f);
-                    info.state = TradeState::Paid;
-                    Ok(info)
-                } else {
-                    Err(ProviderError::Malformed(
-                        "the notification does not report a success".into(),
-                    ))
-                }
-            });
-        self.log
-            .write(LogEntry {
-                provider: "wechat_v2",
-                operation: "notify",
-                direction: "in",
-                out_trade_no: result.as_ref().ok().map(|t| t.out_trade_no.clone()),
-                status_code: None,
-                latency_ms: started.elapsed().as_millis() as i64,
-                request: parse_xml(body)
-                    .map(redact)
-                    .unwrap_or_else(|e| e.to_string()),
-                response: String::new(),
-                error: result.as_ref().err().map(|e| e.to_string()),
-            })
-            .await;
-        result.map(NotifyEvent::Trade)
+        let f = verify(body, self.key.expose_secret(), Some(self.sign_type))
+            .map_err(|e| ProviderError::Verification(e.to_string()))?;
+        if f.get("return_code").map(String::as_str) == Some("SUCCESS")
+            && f.get("result_code").map(String::as_str) == Some("SUCCESS")
+        {
+            let mut info = self.trade_info(&f);
+            info.state = TradeState::Paid;
+            Ok(NotifyEvent::Trade(info))
+        } else {
+            Err(ProviderError::Malformed(
+                "the notification does not report a success".into(),
+            ))
+        }
+    }
+
+    fn redact_notify(&self, body: &[u8]) -> String {
+        parse_xml(body)
+            .map(redact)
+            .unwrap_or_else(|e| e.to_string())
     }
 
     fn notify_path(&self) -> &'static str {

@@ -91,6 +91,11 @@ impl Certificate {
         Ok(self.parsed()?.validity().not_after.timestamp())
     }
 
+    /// Unix seconds of the start of validity.
+    pub fn not_before(&self) -> Result<i64, CertError> {
+        Ok(self.parsed()?.validity().not_before.timestamp())
+    }
+
     fn signature_algorithm_oid(&self) -> Result<String, CertError> {
         Ok(self.parsed()?.signature_algorithm.algorithm.to_id_string())
     }

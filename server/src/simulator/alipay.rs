@@ -211,7 +211,7 @@ pub async fn gateway(
             ),
             Err((code, msg)) => business(&sim, &node, code, msg),
         },
-        "alipay.trade.query" => match sim.order(SimProvider::Alipay, &no) {
+        "alipay.trade.query" => match sim.queried(SimProvider::Alipay, &no) {
             None => business(&sim, &node, "ACQ.TRADE_NOT_EXIST", "交易不存在"),
             Some(o) => {
                 let status = match o.state {

@@ -154,6 +154,8 @@ pub struct DeliveryStats {
     pub attempts: u64,
     pub acknowledged: u64,
     pub swallowed: u64,
+    /// Order queries answered (WeChat v3 and v2, Alipay).
+    pub queries: u64,
 }
 
 pub(crate) struct Inner {
@@ -254,6 +256,68 @@ impl Simulator {
 
     pub fn stats(&self) -> DeliveryStats {
         self.0.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Counts one order query (what a merchant's API quota is spent on).
+    pub(crate) fn count_query(&self) {
+        if let Ok(mut s) = self.0.stats.lock() {
+            s.queries += 1;
+        }
+    }
+
+    /// An order as a query sees it, counted.
+    pub(crate) fn queried(&self, provider: SimProvider, no: &str) -> Option<SimOrder> {
+        self.count_query();
+        self.order(provider, no)
+    }
+
+    /// An Alipay notification for `no`, signed with the simulator's Alipay
+    /// key, as the simulator sends it; `overrides` replace (or add) fields
+    /// before signing. For tests that post notifications themselves.
+    pub fn signed_alipay_notify(
+        &self,
+        no: &str,
+        amount_fen: i64,
+        overrides: &[(&str, &str)],
+    ) -> String {
+        let order = SimOrder {
+            provider: SimProvider::Alipay,
+            wechat_v2: false,
+            token: new_token(),
+            out_trade_no: no.to_owned(),
+            amount_fen,
+            subject: "test".into(),
+            notify_url: String::new(),
+            return_url: None,
+            state: SimState::Paid,
+            transaction_id: transaction_id("2026"),
+            created_at_ms: app::ssr::now_ms(),
+            expires_at_ms: None,
+            paid_at_ms: Some(app::ssr::now_ms()),
+            refunded_fen: 0,
+        };
+        let mut params = notify::alipay_trade_params(self, &order, "trade_status_sync");
+        if !overrides.is_empty() {
+            params.retain(|(k, _)| k != "sign");
+            for (k, v) in overrides {
+                params.retain(|(n, _)| n != k);
+                params.push(((*k).to_owned(), (*v).to_owned()));
+            }
+            let content = crate::providers::alipay::signing_string(
+                params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                &["sign", "sign_type"],
+            );
+            use crate::providers::crypto::SignMessage;
+            let sign = self
+                .0
+                .alipay_platform
+                .sign_base64(content.as_bytes())
+                .unwrap_or_default();
+            params.push(("sign".into(), sign));
+        }
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish()
     }
 
     pub fn order(&self, provider: SimProvider, no: &str) -> Option<SimOrder> {
@@ -392,6 +456,40 @@ pub fn signed_wechat_callback(
     })
     .to_string();
     signed_wechat_event("TRANSACTION.SUCCESS", "支付成功", "transaction", &plaintext)
+}
+
+/// A `TRANSACTION.SUCCESS` callback whose decrypted transaction is `json`
+/// (tests of fields that do not match the order: another currency, say).
+pub fn signed_wechat_transaction(
+    json: &serde_json::Value,
+) -> (Vec<(&'static str, String)>, String) {
+    signed_wechat_event(
+        "TRANSACTION.SUCCESS",
+        "支付成功",
+        "transaction",
+        &json.to_string(),
+    )
+}
+
+/// A WeChat Pay v2 payment notification, signed with the v2 development key
+/// (HMAC-SHA256, named in `sign_type`), as the simulator sends it.
+pub fn signed_wechat_v2_callback(out_trade_no: &str, amount_fen: i64) -> String {
+    wechat_v2::notify_xml(&SimOrder {
+        provider: SimProvider::Wechat,
+        wechat_v2: true,
+        token: new_token(),
+        out_trade_no: out_trade_no.to_owned(),
+        amount_fen,
+        subject: "test".into(),
+        notify_url: String::new(),
+        return_url: None,
+        state: SimState::Paid,
+        transaction_id: transaction_id("4200"),
+        created_at_ms: app::ssr::now_ms(),
+        expires_at_ms: None,
+        paid_at_ms: Some(app::ssr::now_ms()),
+        refunded_fen: 0,
+    })
 }
 
 /// A `REFUND.*` callback exactly as WeChat Pay sends it (`status`: SUCCESS,

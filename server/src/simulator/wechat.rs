@@ -312,6 +312,7 @@ pub async fn query(
         Ok(s) => s,
         Err(r) => return r,
     };
+    sim.count_query();
     if !uri
         .0
         .query()

@@ -69,7 +69,7 @@ fn authenticate(body: &[u8]) -> Result<(BTreeMap<String, String>, SignType), Res
     {
         return Err(fail("appid和mch_id不匹配"));
     }
-    if verify(body, dev_keys::WECHAT_V2_KEY).is_err() {
+    if verify(body, dev_keys::WECHAT_V2_KEY, None).is_err() {
         return Err(fail("签名错误"));
     }
     Ok((fields, sign_type))
@@ -171,6 +171,7 @@ pub async fn order_query(State(sim): State<Simulator>, body: Bytes) -> Response 
         Ok(x) => x,
         Err(r) => return r,
     };
+    sim.count_query();
     let no = f.get("out_trade_no").cloned().unwrap_or_default();
     match sim.order(SimProvider::Wechat, &no) {
         None => answer(

@@ -158,6 +158,7 @@ async fn accounts_end_to_end(backend: Backend) {
         &[
             ("name", "错误密钥"),
             ("kind", "alipay"),
+            ("seller_id", dev_keys::ALIPAY_SELLER_ID),
             ("app_id", dev_keys::ALIPAY_APP_ID),
             ("alipay_public_key", dev_keys::ALIPAY_PLATFORM_PUB),
             ("api_base", &alipay_gateway),
@@ -179,6 +180,7 @@ async fn accounts_end_to_end(backend: Backend) {
         &[
             ("name", "坏密钥"),
             ("kind", "alipay"),
+            ("seller_id", dev_keys::ALIPAY_SELLER_ID),
             ("app_id", dev_keys::ALIPAY_APP_ID),
             ("alipay_public_key", dev_keys::ALIPAY_PLATFORM_PUB),
             (

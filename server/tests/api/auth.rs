@@ -81,6 +81,7 @@ both_backends! {
     async fn a_forged_session_cookie_is_anonymous(app) {
         let c = client();
         let resp = c.post(app.url("/api/get_admin")).header("cookie", "fp_session=0123456789abcdef0123456789abcdef")
+            .header("origin", &app.address)
             .form(&[("", "")]).send().await.expect("get_admin");
         assert_eq!(resp.text().await.expect("body"), "null");
     }
@@ -127,6 +128,7 @@ async fn sessions_survive_a_restart(backend: Backend) {
     let resp = bare
         .post(second.url("/api/get_admin"))
         .header("cookie", &cookie)
+        .header("origin", &second.address)
         .form(&[("", "")])
         .send()
         .await

@@ -75,6 +75,22 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// A browser-like client of one instance: keeps cookies, does not follow
+/// redirects, and says where its writes come from (`Origin`), as browsers do.
+pub fn client_of(address: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ORIGIN,
+        reqwest::header::HeaderValue::from_str(address).expect("origin"),
+    );
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
 /// The settings of a test instance: port 0, the given database, a known administrator.
 pub fn test_settings(database_url: &str) -> HashMap<String, String> {
     [
@@ -123,7 +139,11 @@ pub async fn spawn_app_on(
         .expect("the application builds");
     let address = format!("http://{}", SocketAddr::from(([127, 0, 0, 1], app.port())));
     let db = app.state().db.clone();
-    let payments = app.state().payments.clone();
+    // The default account: the environment's providers, or the simulator's.
+    let mut payments = app.state().payments.clone();
+    let simulated = app.state().simulated.clone();
+    payments.wechat = payments.wechat.or(simulated.wechat);
+    payments.alipay = payments.alipay.or(simulated.alipay);
     let simulator = app.simulator().cloned();
     let simulator_base = app
         .public_base()
@@ -134,8 +154,8 @@ pub async fn spawn_app_on(
         let _ = stopped.await;
     }));
     TestApp {
+        client: client_of(&address),
         address,
-        client: client(),
         db,
         payments,
         simulator,

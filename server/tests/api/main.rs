@@ -11,3 +11,4 @@ mod health;
 mod money;
 mod process;
 mod providers;
+mod trust;

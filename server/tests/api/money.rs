@@ -372,8 +372,14 @@ both_backends! {
         assert!(listed["rows"][0]["review_reason"].as_str().is_some_and(|r| r.contains("closed")));
         // Keep the first.
         assert_eq!(app.call("admin_order_action", &[("id", &ids[0]), ("action", "accept")]).await["Done"], "paid");
-        // Give the second back in full.
-        assert!(refund(&app, &ids[1], "3.00", "key-review-0001").await.get("Done").is_some());
+        // Give the second back in full: a refund of a payment kept for review
+        // is the administrator's decision, never an ordinary refund.
+        assert_eq!(refund(&app, &ids[1], "3.00", "key-review-0000").await, "ReviewFirst");
+        let decided = app.call("admin_refund", &[
+            ("id", ids[1].as_str()), ("amount", "3.00"), ("reason", "活动取消 cancelled"),
+            ("request_key", "key-review-0001"), ("review", "true"),
+        ]).await;
+        assert!(decided.get("Done").is_some(), "{decided}");
         wait_refunds_settled(&app, &ids[1]).await;
         assert_eq!(order_status(&app, &ids[1]).await, "refunded");
         let audit = app.call("admin_audit", &[("page", "1")]).await;

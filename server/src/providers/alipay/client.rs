@@ -3,11 +3,11 @@
 
 use super::transformers::{self as wire, from_alipay_amount, to_alipay_amount};
 use super::{response_node, response_node_name, sign_request, verify_notify, verify_response};
-use crate::payment_log::{redact_json, redact_params, LogEntry, PaymentLog};
 use crate::providers::crypto::{RsaSigner, RsaVerifier};
 use crate::providers::wechat::client::http_client;
 use app::domain::{Channel, OutTradeNo, Provider};
 use app::ssr::payment::*;
+use app::ssr::payment_log::{redact_json, redact_params, LogEntry, PaymentLog};
 use std::time::Instant;
 use url::Url;
 
@@ -266,6 +266,10 @@ impl PaymentProvider for AlipayClient {
         Provider::Alipay
     }
 
+    fn log_name(&self) -> &'static str {
+        "alipay"
+    }
+
     /// The seller id (PID), when configured; empty means "not checked".
     fn merchant_id(&self) -> &str {
         self.seller_id.as_deref().unwrap_or("")
@@ -354,6 +358,7 @@ impl PaymentProvider for AlipayClient {
                 amount: None,
                 merchant_id: None,
                 app_id: None,
+                currency: None,
                 paid_at: None,
             });
         }
@@ -370,6 +375,7 @@ impl PaymentProvider for AlipayClient {
                 .and_then(|a| from_alipay_amount(a).ok()),
             merchant_id: None,
             app_id: Some(self.app_id.clone()),
+            currency: r.trans_currency,
             paid_at: r.send_pay_date,
         })
     }
@@ -383,9 +389,12 @@ impl PaymentProvider for AlipayClient {
             .call("alipay.trade.close", "close", &biz, None, no.as_str())
             .await?;
         let r: wire::CloseResponse = json(&node)?;
-        // Never opened at the cashier: nothing to close.
-        if r.common.is_success() || r.common.is_trade_not_exist() {
+        if r.common.is_success() {
             Ok(())
+        } else if r.common.is_trade_not_exist() {
+            // Not opened at the cashier yet: nothing was closed, and a signed
+            // cashier link could still create it. The caller decides.
+            Err(ProviderError::NotFound)
         } else {
             Err(business_error(&r.common))
         }
@@ -421,6 +430,7 @@ impl PaymentProvider for AlipayClient {
             refund_id: r.trade_no,
             state: RefundState::Succeeded,
             amount: Some(refund.amount),
+            merchant_id: None,
         })
     }
 
@@ -459,6 +469,7 @@ impl PaymentProvider for AlipayClient {
                 .refund_amount
                 .as_deref()
                 .and_then(|a| from_alipay_amount(a).ok()),
+            merchant_id: None,
         })
     }
 
@@ -467,27 +478,13 @@ impl PaymentProvider for AlipayClient {
         _headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<NotifyEvent, ProviderError> {
-        let started = Instant::now();
-        let result = self.parse_notify_inner(body);
+        self.parse_notify_inner(body)
+    }
+
+    fn redact_notify(&self, body: &[u8]) -> String {
         let params: Vec<(String, String)> =
             url::form_urlencoded::parse(body).into_owned().collect();
-        self.log
-            .write(LogEntry {
-                provider: "alipay",
-                operation: "notify",
-                direction: "in",
-                out_trade_no: params
-                    .iter()
-                    .find(|(k, _)| k == "out_trade_no")
-                    .map(|(_, v)| v.clone()),
-                status_code: None,
-                latency_ms: started.elapsed().as_millis() as i64,
-                request: redact_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-                response: String::new(),
-                error: result.as_ref().err().map(|e| e.to_string()),
-            })
-            .await;
-        result
+        redact_params(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 
     fn notify_path(&self) -> &'static str {
@@ -541,13 +538,19 @@ impl AlipayClient {
             ),
             None => None,
         };
+        // Every Alipay notification names its seller: without it, it could
+        // be another merchant's (of the same application).
+        let seller = get("seller_id")
+            .ok_or_else(|| ProviderError::Malformed("seller_id is missing".into()))?;
         Ok(NotifyEvent::Trade(TradeInfo {
             out_trade_no,
             state: trade_state(status),
             transaction_id: get("trade_no"),
             amount,
-            merchant_id: get("seller_id"),
+            merchant_id: Some(seller),
             app_id: get("app_id"),
+            // Present only for foreign-currency trades: then refused.
+            currency: get("trans_currency"),
             paid_at: get("gmt_payment"),
         }))
     }

@@ -113,6 +113,9 @@ pub struct QueryResponse {
     pub total_amount: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_pay_date: Option<String>,
+    /// Only for foreign-currency trades.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trans_currency: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -3,11 +3,11 @@
 use super::transformers as wire;
 use super::verify::{verify, KeyRing, SignedHeaders};
 use super::{authorization, request_nonce};
-use crate::payment_log::{redact_json, LogEntry, PaymentLog};
 use crate::providers::crypto::{RsaSigner, RsaVerifier};
 use crate::providers::x509::Certificate;
 use app::domain::{Channel, Money, OutTradeNo, Provider};
 use app::ssr::payment::*;
+use app::ssr::payment_log::{redact_json, LogEntry, PaymentLog};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -32,17 +32,21 @@ pub struct WechatPayV3 {
     apiv3_key: SecretString,
     public_key_id: Option<String>,
     keys: RwLock<KeyRing>,
-    last_refresh: tokio::sync::Mutex<Option<Instant>>,
+    last_refresh: std::sync::Mutex<Option<Instant>>,
     log: PaymentLog,
 }
 
 /// Certificates are fetched again at most this often when an unknown serial appears.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
+/// The HTTP client of every provider: timeouts, and no redirects (a
+/// provider's API never redirects; following one could send a signed request
+/// to another host).
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("formpay/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
@@ -98,7 +102,7 @@ impl WechatPayV3 {
             apiv3_key,
             public_key_id,
             keys: RwLock::new(ring),
-            last_refresh: tokio::sync::Mutex::new(None),
+            last_refresh: std::sync::Mutex::new(None),
             log,
         }
     }
@@ -223,11 +227,18 @@ impl WechatPayV3 {
     /// Downloads, decrypts and checks the platform certificates, then verifies
     /// the download itself with them.
     pub async fn refresh_certificates(&self) -> Result<usize, ProviderError> {
-        let mut last = self.last_refresh.lock().await;
-        if last.is_some_and(|t| t.elapsed() < REFRESH_INTERVAL) {
-            return Ok(self.keys.read().map(|k| k.len()).unwrap_or(0));
+        {
+            // Only the claim is under the lock, never the HTTP call: callers
+            // that come meanwhile use the keys known so far.
+            let mut last = self
+                .last_refresh
+                .lock()
+                .map_err(|_| ProviderError::Verification("refresh lock poisoned".into()))?;
+            if last.is_some_and(|t| t.elapsed() < REFRESH_INTERVAL) {
+                return Ok(self.keys.read().map(|k| k.len()).unwrap_or(0));
+            }
+            *last = Some(Instant::now());
         }
-        *last = Some(Instant::now());
         let started = Instant::now();
         let url = self.url("/v3/certificates")?;
         let auth = authorization(
@@ -302,7 +313,11 @@ impl WechatPayV3 {
             let key = cert
                 .public_key()
                 .map_err(|e| ProviderError::Malformed(e.to_string()))?;
-            fresh.insert(&item.serial_no, RsaVerifier::new(key));
+            let (from, to) = cert
+                .not_before()
+                .and_then(|f| Ok((f, cert.not_after()?)))
+                .map_err(|e| ProviderError::Malformed(e.to_string()))?;
+            fresh.insert_valid(&item.serial_no, RsaVerifier::new(key), from, to);
         }
         verify(SignedHeaders::from_http(headers), bytes, &fresh, now_secs())
             .map_err(|e| ProviderError::Verification(e.to_string()))?;
@@ -310,12 +325,9 @@ impl WechatPayV3 {
             .keys
             .write()
             .map_err(|_| ProviderError::Verification("key ring poisoned".into()))?;
-        // Keep the old ones too: callbacks signed just before a rotation still verify.
-        for id in fresh.ids().map(str::to_owned).collect::<Vec<_>>() {
-            if let Some(v) = fresh.get(&id) {
-                ring.insert(&id, v.clone());
-            }
-        }
+        // Keep the old ones too: callbacks signed just before a rotation
+        // still verify (each key only within its certificate's validity).
+        ring.extend(&fresh);
         Ok(ring.len())
     }
 
@@ -336,6 +348,7 @@ impl WechatPayV3 {
             amount: Money::from_fen(t.amount.total).ok(),
             merchant_id: Some(t.mchid),
             app_id: Some(t.appid),
+            currency: Some(t.amount.currency),
             paid_at: t.success_time,
         }
     }
@@ -366,6 +379,7 @@ fn refund_info(r: wire::Refund) -> RefundInfo {
         refund_id: Some(r.refund_id),
         state: refund_state(r.status),
         amount: Money::from_fen(r.amount.refund).ok(),
+        merchant_id: None,
     }
 }
 
@@ -395,6 +409,10 @@ const MAX_DESCRIPTION: usize = 127;
 impl PaymentProvider for WechatPayV3 {
     fn provider(&self) -> Provider {
         Provider::Wechat
+    }
+
+    fn log_name(&self) -> &'static str {
+        "wechat"
     }
 
     fn merchant_id(&self) -> &str {
@@ -532,27 +550,11 @@ impl PaymentProvider for WechatPayV3 {
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<NotifyEvent, ProviderError> {
-        let started = Instant::now();
-        let result = self.parse_notify_inner(headers, body).await;
-        let out_trade_no = match &result {
-            Ok(NotifyEvent::Trade(t)) => Some(t.out_trade_no.clone()),
-            Ok(NotifyEvent::Refund(r)) => Some(r.out_trade_no.clone()),
-            Err(_) => None,
-        };
-        self.log
-            .write(LogEntry {
-                provider: "wechat",
-                operation: "notify",
-                direction: "in",
-                out_trade_no,
-                status_code: None,
-                latency_ms: started.elapsed().as_millis() as i64,
-                request: redact_json(&String::from_utf8_lossy(body)),
-                response: String::new(),
-                error: result.as_ref().err().map(|e| e.to_string()),
-            })
-            .await;
-        result
+        self.parse_notify_inner(headers, body).await
+    }
+
+    fn redact_notify(&self, body: &[u8]) -> String {
+        redact_json(&String::from_utf8_lossy(body))
     }
 
     fn notify_path(&self) -> &'static str {
@@ -610,6 +612,7 @@ impl WechatPayV3 {
                     refund_id: Some(r.refund_id),
                     state: refund_state(r.refund_status),
                     amount: Money::from_fen(r.amount.refund).ok(),
+                    merchant_id: Some(r.mchid),
                 }))
             }
             wire::EventType::Unknown => Err(ProviderError::Malformed("unknown event_type".into())),

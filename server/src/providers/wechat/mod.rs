@@ -70,8 +70,10 @@ mod tests {
 
     #[test]
     fn authorization_header_round_trips_and_signs_the_exact_message() {
-        let key = parse_private_key(&crate::test_vectors::read("wechatpay-go-test-private-key.pem"))
-            .expect("key");
+        let key = parse_private_key(&crate::test_vectors::read(
+            "wechatpay-go-test-private-key.pem",
+        ))
+        .expect("key");
         let signer = RsaSigner::new(key);
         let body = r#"{"mchid":"1900000001"}"#;
         let header = authorization(

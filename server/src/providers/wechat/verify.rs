@@ -24,6 +24,8 @@ pub enum VerifyError {
     FutureTimestamp,
     #[error("no key is known under the serial {0}")]
     UnknownKey(String),
+    #[error("the certificate {0} is not valid at this time")]
+    KeyNotValidNow(String),
     #[error(transparent)]
     Signature(#[from] CryptoError),
 }
@@ -33,16 +35,48 @@ pub enum VerifyError {
 /// serial. Several at once, so keys can rotate.
 #[derive(Clone, Debug, Default)]
 pub struct KeyRing {
-    keys: HashMap<String, RsaVerifier>,
+    /// The key and, for a certificate, its validity in Unix seconds.
+    keys: HashMap<String, (RsaVerifier, Option<(i64, i64)>)>,
 }
 
 impl KeyRing {
+    /// A key valid at any time (the "WeChat Pay public key").
     pub fn insert(&mut self, id: &str, verifier: RsaVerifier) {
-        self.keys.insert(normalise_id(id), verifier);
+        self.keys.insert(normalise_id(id), (verifier, None));
+    }
+
+    /// A platform certificate's key, valid from `not_before` to `not_after`.
+    pub fn insert_valid(
+        &mut self,
+        id: &str,
+        verifier: RsaVerifier,
+        not_before: i64,
+        not_after: i64,
+    ) {
+        self.keys
+            .insert(normalise_id(id), (verifier, Some((not_before, not_after))));
     }
 
     pub fn get(&self, id: &str) -> Option<&RsaVerifier> {
-        self.keys.get(&normalise_id(id))
+        self.keys.get(&normalise_id(id)).map(|(v, _)| v)
+    }
+
+    /// The key under `id` if it is valid at `now` (Unix seconds).
+    fn valid_at(&self, id: &str, now: i64) -> Result<&RsaVerifier, VerifyError> {
+        match self.keys.get(&normalise_id(id)) {
+            None => Err(VerifyError::UnknownKey(id.to_owned())),
+            Some((_, Some((from, to)))) if now < *from || now > *to => {
+                Err(VerifyError::KeyNotValidNow(id.to_owned()))
+            }
+            Some((v, _)) => Ok(v),
+        }
+    }
+
+    /// Copies every key of `other` into this ring.
+    pub fn extend(&mut self, other: &KeyRing) {
+        for (id, entry) in &other.keys {
+            self.keys.insert(id.clone(), entry.clone());
+        }
     }
 
     pub fn contains(&self, id: &str) -> bool {
@@ -119,15 +153,15 @@ pub fn verify(
         .trim()
         .parse()
         .map_err(|_| VerifyError::MalformedTimestamp)?;
-    if now - ts >= MAX_CLOCK_SKEW_SECS {
+    // Wide arithmetic: the timestamp is the sender's, and may be anything.
+    let age = i128::from(now) - i128::from(ts);
+    if age >= i128::from(MAX_CLOCK_SKEW_SECS) {
         return Err(VerifyError::TimestampTooOld);
     }
-    if ts - now >= MAX_CLOCK_SKEW_SECS {
+    if -age >= i128::from(MAX_CLOCK_SKEW_SECS) {
         return Err(VerifyError::FutureTimestamp);
     }
-    let verifier = keys
-        .get(serial)
-        .ok_or_else(|| VerifyError::UnknownKey(serial.to_owned()))?;
+    let verifier = keys.valid_at(serial, now)?;
     let mut message = Vec::with_capacity(timestamp.len() + nonce.len() + body.len() + 3);
     message.extend_from_slice(timestamp.as_bytes());
     message.push(b'\n');
@@ -342,6 +376,57 @@ mod tests {
         lower.serial = Some("d7ce59d1f522d701");
         assert_eq!(
             verify(lower, VECTOR_BODY.as_bytes(), &ring, VECTOR_TS),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_refused_without_overflow() {
+        let ring = platform_ring();
+        for ts in ["-9223372036854775808", "9223372036854775807"] {
+            let h = SignedHeaders {
+                timestamp: Some(ts),
+                ..vector_headers(VECTOR_SIGNATURE)
+            };
+            assert!(matches!(
+                verify(h, VECTOR_BODY.as_bytes(), &ring, VECTOR_TS),
+                Err(VerifyError::TimestampTooOld | VerifyError::FutureTimestamp)
+            ));
+        }
+    }
+
+    #[test]
+    fn a_certificate_outside_its_validity_is_not_used() {
+        let cert =
+            Certificate::from_pem(&vector("wechatpay-go-platform-cert.pem")).expect("certificate");
+        let key = RsaVerifier::new(cert.public_key().expect("rsa key"));
+        let mut ring = KeyRing::default();
+        // Valid until one second before the message was signed.
+        ring.insert_valid(&cert.serial_hex(), key.clone(), 0, VECTOR_TS - 1);
+        assert_eq!(
+            verify(
+                vector_headers(VECTOR_SIGNATURE),
+                VECTOR_BODY.as_bytes(),
+                &ring,
+                VECTOR_TS
+            ),
+            Err(VerifyError::KeyNotValidNow("D7CE59D1F522D701".into()))
+        );
+        // Its real validity covers the message.
+        let mut ring = KeyRing::default();
+        ring.insert_valid(
+            &cert.serial_hex(),
+            key,
+            cert.not_before().expect("not before"),
+            cert.not_after().expect("not after"),
+        );
+        assert_eq!(
+            verify(
+                vector_headers(VECTOR_SIGNATURE),
+                VECTOR_BODY.as_bytes(),
+                &ring,
+                VECTOR_TS
+            ),
             Ok(())
         );
     }

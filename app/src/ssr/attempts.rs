@@ -1,0 +1,332 @@
+//! Payment attempts: one row per provider order made for an order. The first
+//! attempt uses the order's `out_trade_no`, later ones `{out_trade_no}_{seq}`,
+//! so that a payer who switches method never makes us reuse a number at a
+//! provider, and every payment a provider reports can be traced to exactly
+//! one attempt. The attempt row is also the gate that records a payment once.
+
+use super::{now_ms, random_token, Db};
+use crate::domain::{Channel, Money, OrderStatus, OutTradeNo, Provider};
+use anyhow::Context;
+use sqlx::Row;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptState {
+    /// The provider order exists (or is being made) and may be paid.
+    Open,
+    /// We asked the provider to close it and it could not confirm: the
+    /// reconciler keeps looking until it can no longer be paid.
+    Closing,
+    Closed,
+    /// The provider refused to make it.
+    Failed,
+    /// The provider reported it paid; recorded once.
+    Paid,
+}
+
+impl AttemptState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptState::Open => "open",
+            AttemptState::Closing => "closing",
+            AttemptState::Closed => "closed",
+            AttemptState::Failed => "failed",
+            AttemptState::Paid => "paid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AttemptState> {
+        [
+            AttemptState::Open,
+            AttemptState::Closing,
+            AttemptState::Closed,
+            AttemptState::Failed,
+            AttemptState::Paid,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub id: String,
+    pub order_id: String,
+    pub seq: i64,
+    pub out_trade_no: String,
+    pub provider: Provider,
+    pub channel: Channel,
+    pub pay_target: Option<String>,
+    pub state: AttemptState,
+    pub transaction_id: Option<String>,
+    pub amount: Money,
+    pub paid_at: Option<i64>,
+    pub next_check_at: i64,
+    pub check_attempts: i64,
+    pub created_at: i64,
+}
+
+impl Attempt {
+    pub fn out_trade_no(&self) -> anyhow::Result<OutTradeNo> {
+        OutTradeNo::parse(&self.out_trade_no).map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+const COLUMNS: &str = "id, order_id, seq, out_trade_no, provider, channel, pay_target, state, transaction_id, amount_fen, paid_at, next_check_at, check_attempts, created_at";
+
+fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<Attempt> {
+    Ok(Attempt {
+        id: r.try_get("id")?,
+        order_id: r.try_get("order_id")?,
+        seq: r.try_get("seq")?,
+        out_trade_no: r.try_get("out_trade_no")?,
+        provider: Provider::parse(&r.try_get::<String, _>("provider")?)
+            .context("unknown attempt provider")?,
+        channel: Channel::parse(&r.try_get::<String, _>("channel")?)
+            .context("unknown attempt channel")?,
+        pay_target: r.try_get("pay_target")?,
+        state: AttemptState::parse(&r.try_get::<String, _>("state")?)
+            .context("unknown attempt state")?,
+        transaction_id: r.try_get("transaction_id")?,
+        amount: Money::from_fen(r.try_get("amount_fen")?).context("stored amount out of range")?,
+        paid_at: r.try_get("paid_at")?,
+        next_check_at: r.try_get("next_check_at")?,
+        check_attempts: r.try_get("check_attempts")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// The number a provider knows attempt `seq` of an order by.
+pub fn attempt_number(order_no: &str, seq: i64) -> String {
+    if seq <= 1 {
+        order_no.to_owned()
+    } else {
+        format!("{order_no}_{seq}")
+    }
+}
+
+pub async fn by_out_trade_no(db: &Db, no: &str) -> anyhow::Result<Option<Attempt>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payment_attempts WHERE out_trade_no = $1"
+    ))
+    .bind(no)
+    .fetch_optional(&db.pool)
+    .await
+    .context("cannot read the payment attempt")?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn by_seq(db: &Db, order_id: &str, seq: i64) -> anyhow::Result<Option<Attempt>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payment_attempts WHERE order_id = $1 AND seq = $2"
+    ))
+    .bind(order_id)
+    .bind(seq)
+    .fetch_optional(&db.pool)
+    .await
+    .context("cannot read the payment attempt")?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Every attempt of an order, oldest first.
+pub async fn for_order(db: &Db, order_id: &str) -> anyhow::Result<Vec<Attempt>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payment_attempts WHERE order_id = $1 ORDER BY seq"
+    ))
+    .bind(order_id)
+    .fetch_all(&db.pool)
+    .await
+    .context("cannot list the payment attempts")?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Records a new attempt as the order's current one, before the provider is
+/// asked (so that a crash after the provider call leaves something to
+/// reconcile). A compare-and-set on the order's attempt counter: false when
+/// another start got there first.
+pub async fn begin(
+    db: &Db,
+    order_id: &str,
+    order_no: &str,
+    previous_seq: i64,
+    channel: Channel,
+    amount: Money,
+    next_check_at: i64,
+) -> anyhow::Result<Option<Attempt>> {
+    let seq = previous_seq + 1;
+    let now = now_ms();
+    let attempt = Attempt {
+        id: random_token().to_string(),
+        order_id: order_id.to_owned(),
+        seq,
+        out_trade_no: attempt_number(order_no, seq),
+        provider: channel.provider(),
+        channel,
+        pay_target: None,
+        state: AttemptState::Open,
+        transaction_id: None,
+        amount,
+        paid_at: None,
+        next_check_at,
+        check_attempts: 0,
+        created_at: now,
+    };
+    let mut tx = db
+        .pool
+        .begin()
+        .await
+        .context("cannot start a transaction")?;
+    let moved = sqlx::query(
+        "UPDATE orders SET attempt_seq = $1, updated_at = $2 WHERE id = $3 AND attempt_seq = $4",
+    )
+    .bind(seq)
+    .bind(now)
+    .bind(order_id)
+    .bind(previous_seq)
+    .execute(&mut *tx)
+    .await
+    .context("cannot number the attempt")?;
+    if moved.rows_affected() != 1 {
+        tx.rollback().await.context("cannot roll back")?;
+        return Ok(None);
+    }
+    sqlx::query("INSERT INTO payment_attempts (id, order_id, seq, out_trade_no, provider, channel, state, amount_fen, next_check_at, check_attempts, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, 0, $9, $9)")
+        .bind(&attempt.id)
+        .bind(order_id)
+        .bind(seq)
+        .bind(&attempt.out_trade_no)
+        .bind(attempt.provider.as_str())
+        .bind(channel.as_str())
+        .bind(amount.fen())
+        .bind(next_check_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("cannot store the attempt")?;
+    tx.commit().await.context("cannot commit the attempt")?;
+    Ok(Some(attempt))
+}
+
+pub async fn set_target(db: &Db, id: &str, target: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE payment_attempts SET pay_target = $1, updated_at = $2 WHERE id = $3")
+        .bind(target)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .context("cannot store where the payer is sent")?;
+    Ok(())
+}
+
+/// Moves an attempt between unpaid states (never out of `paid`). Returns whether it moved.
+pub async fn set_state(
+    db: &Db,
+    id: &str,
+    to: AttemptState,
+    next_check_at: Option<i64>,
+) -> anyhow::Result<bool> {
+    let done = sqlx::query("UPDATE payment_attempts SET state = $1, next_check_at = COALESCE($2, next_check_at), updated_at = $3 WHERE id = $4 AND state <> 'paid'")
+        .bind(to.as_str())
+        .bind(next_check_at)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .context("cannot change the attempt")?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a reported payment on its attempt, inside the transaction that
+/// books it on the order. False when it was recorded already (a duplicate).
+pub async fn record_paid_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    transaction_id: Option<&str>,
+    paid_at: i64,
+) -> anyhow::Result<bool> {
+    let done = sqlx::query("UPDATE payment_attempts SET state = 'paid', transaction_id = $1, paid_at = $2, updated_at = $2 WHERE id = $3 AND state <> 'paid'")
+        .bind(transaction_id)
+        .bind(paid_at)
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .context("cannot record the payment on its attempt")?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Attempts whose close was not confirmed and that are due for a look.
+pub async fn due_closing(db: &Db, now: i64, limit: i64) -> anyhow::Result<Vec<Attempt>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM payment_attempts WHERE state = 'closing' AND next_check_at <= $1 ORDER BY next_check_at LIMIT $2"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await
+    .context("cannot list attempts to check")?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Claims a closing attempt for one look (one instance wins).
+pub async fn claim_check(db: &Db, a: &Attempt, next_check_at: i64) -> anyhow::Result<bool> {
+    let done = sqlx::query("UPDATE payment_attempts SET next_check_at = $1, check_attempts = check_attempts + 1 WHERE id = $2 AND next_check_at = $3 AND state = 'closing'")
+        .bind(next_check_at)
+        .bind(&a.id)
+        .bind(a.next_check_at)
+        .execute(&db.pool)
+        .await
+        .context("cannot claim the attempt")?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What a paid order's refunds may still take back from each paid attempt:
+/// its amount less what its refunds hold (processing, succeeded, abnormal).
+pub async fn refundable_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    order_id: &str,
+) -> anyhow::Result<Vec<(String, Provider, i64)>> {
+    let rows = sqlx::query(
+        "SELECT a.out_trade_no, a.provider, a.amount_fen - CAST(COALESCE((SELECT SUM(r.amount_fen) FROM refunds r WHERE r.out_trade_no = a.out_trade_no AND r.status <> 'closed'), 0) AS BIGINT) AS left_fen \
+         FROM payment_attempts a WHERE a.order_id = $1 AND a.state = 'paid' ORDER BY a.seq",
+    )
+    .bind(order_id)
+    .fetch_all(&mut **tx)
+    .await
+    .context("cannot read what is refundable")?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("out_trade_no")?,
+                Provider::parse(&r.try_get::<String, _>("provider")?)
+                    .context("unknown attempt provider")?,
+                r.try_get::<i64, _>("left_fen")?,
+            ))
+        })
+        .collect()
+}
+
+/// Whether a status still takes a payment through its current attempt.
+pub fn awaits_payment(status: OrderStatus) -> bool {
+    matches!(status, OrderStatus::Created | OrderStatus::Pending)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_attempts_get_their_own_numbers_within_both_providers_limits() {
+        let base = "FP001795700000123456789012";
+        assert_eq!(attempt_number(base, 1), base);
+        let second = attempt_number(base, 2);
+        assert_eq!(second, format!("{base}_2"));
+        assert!(OutTradeNo::parse(&attempt_number(base, 99)).is_ok());
+    }
+
+    #[test]
+    fn states_round_trip() {
+        for s in ["open", "closing", "closed", "failed", "paid"] {
+            assert_eq!(AttemptState::parse(s).map(AttemptState::as_str), Some(s));
+        }
+        assert_eq!(AttemptState::parse("PAID"), None);
+    }
+}
