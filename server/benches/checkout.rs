@@ -77,6 +77,9 @@ async fn main() {
         ("APP_MASTER_KEY", "ab".repeat(32)),
         ("RECONCILE_FIRST_CHECK_SECS", "3600".to_owned()),
         ("RUST_LOG", "error".to_owned()),
+        // One client makes all the load: no per-address limits here.
+        ("RATE_LIMIT_PER_MINUTE", "1000000".to_owned()),
+        ("SSE_MAX_STREAMS_PER_ADDRESS", "1000000".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -4,6 +4,7 @@
 //! `cargo xtask serve`  builds a release (size-optimised WASM) and runs it.
 //! `cargo xtask test`   installs what tests need, then runs every test.
 //! `cargo xtask build [--release]`  builds the site and the server only.
+//! `cargo xtask e2e`    builds what the browser tests need and runs them alone.
 
 use std::env;
 use std::fs;
@@ -25,7 +26,8 @@ fn main() -> ExitCode {
         Some("build") => build(args.iter().any(|a| a == "--release")).map(|_| ()),
         Some("test") => test(),
         Some("tools") => ensure_tools(true),
-        _ => Err("usage: cargo xtask serve | test | build [--release] | tools".to_owned()),
+        Some("e2e") => ensure_tools(true).and_then(|()| browser_tests(true)),
+        _ => Err("usage: cargo xtask serve | test | e2e | build [--release] | tools".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -282,9 +284,21 @@ fn test() -> Result<()> {
         ])
         .env("TEST_POSTGRES_URL", test_postgres_url()))?;
 
+    // `cargo test` built the server binary for the integration tests, from
+    // these sources (with the test build's features): building it again with
+    // the plain build's features would recompile half the dependencies.
+    browser_tests(false)?;
+    eprintln!("all tests passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// The browser tests alone (`cargo xtask e2e`), building what they need.
+fn browser_tests(build_server: bool) -> Result<()> {
     let site = build_site(false)?;
-    step("building the server for the browser tests");
-    run(cargo().args(["build", "--package", "server", "--bin", "formpay"]))?;
+    if build_server {
+        step("building the server for the browser tests");
+        run(cargo().args(["build", "--package", "server", "--bin", "formpay"]))?;
+    }
     let addr = match env::var("APP_ADDR") {
         Ok(a) if !a.trim().is_empty() => a,
         _ => free_addr()?,
@@ -303,6 +317,8 @@ fn test() -> Result<()> {
             .env("LEPTOS_SITE_ROOT", &site)
             .env("ADMIN_EMAIL", "e2e@example.com")
             .env("ADMIN_PASSWORD", "e2e-password-123")
+            // The browser tests pay through the simulator, whatever APP_ADDR says.
+            .env("SIMULATOR", "on")
             .env(
                 "RUST_LOG",
                 env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
@@ -326,9 +342,7 @@ fn test() -> Result<()> {
         .env("ADMIN_EMAIL", "e2e@example.com")
         .env("ADMIN_PASSWORD", "e2e-password-123"));
     drop(server);
-    result?;
-    eprintln!("all tests passed in {:.0?}", started.elapsed());
-    Ok(())
+    result
 }
 
 struct ChildGuard(Child);
