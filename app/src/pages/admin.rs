@@ -48,12 +48,17 @@ pub async fn login(email: String, password: String) -> Result<LoginOutcome, Serv
         .ok()
         .filter(|_| password.len() <= MAX_PASSWORD_LEN);
     let result = match parsed {
-        Some(email) => auth::login(&state.db, &email, &password)
-            .await
-            .map_err(|e| {
+        Some(email) => match auth::login(&state.db, &email, &password).await {
+            Ok(r) => r,
+            // A burst of logins fills the hashing queue: wait, like a throttle.
+            Err(e) if e.is::<auth::HashingBusy>() => return Ok(LoginOutcome::RateLimited),
+            Err(e) => {
                 tracing::error!(error = ?e, "login failed");
-                ServerFnError::new("the login cannot be checked right now; try again")
-            })?,
+                return Err(ServerFnError::new(
+                    "the login cannot be checked right now; try again",
+                ));
+            }
+        },
         None => None,
     };
     match result {

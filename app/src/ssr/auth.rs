@@ -47,21 +47,73 @@ pub struct Admin {
     pub email: String,
 }
 
-/// Password hashing at once, at most: argon2 takes tens of milliseconds of
-/// CPU and 19 MiB each, so a burst of logins queues here, on the blocking
-/// pool, instead of occupying the async workers that serve callbacks.
-static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+/// Password hashing runs on its own threads at the lowest scheduling
+/// priority (nice 19), one on a machine of two cores or fewer, two beyond:
+/// argon2 takes tens of milliseconds of CPU and 19 MiB each, so a burst of
+/// logins waits there instead of taking the CPU from the requests that serve
+/// payments. A full queue refuses the login (it is retried) rather than
+/// growing without bound.
+struct Hasher {
+    jobs: std::sync::mpsc::SyncSender<Box<dyn FnOnce() + Send>>,
+}
+
+const HASH_QUEUE: usize = 256;
+
+fn hasher() -> &'static Hasher {
+    static HASHER: std::sync::OnceLock<Hasher> = std::sync::OnceLock::new();
+    HASHER.get_or_init(|| {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Box<dyn FnOnce() + Send>>(HASH_QUEUE);
+        let queue = std::sync::Arc::new(Mutex::new(queue));
+        let threads = if std::thread::available_parallelism().map_or(1, |n| n.get()) <= 2 {
+            1
+        } else {
+            2
+        };
+        for i in 0..threads {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-hash-{i}"))
+                .spawn(move || {
+                    if let Err(e) = thread_priority::set_current_thread_priority(
+                        thread_priority::ThreadPriority::Min,
+                    ) {
+                        tracing::warn!(error = ?e, "password hashing runs at normal priority");
+                    }
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        Hasher { jobs }
+    })
+}
+
+/// The hashing queue is full: try again in a moment (not a wrong password).
+#[derive(Debug, thiserror::Error)]
+#[error("too many passwords are being checked; try again in a moment")]
+pub struct HashingBusy;
 
 async fn on_hashing_pool<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> anyhow::Result<T> {
-    let _permit = HASHING
-        .acquire()
-        .await
-        .context("the hashing pool is closed")?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .context("password hashing failed")
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    hasher()
+        .jobs
+        .try_send(Box::new(move || {
+            let _ = tx.send(work());
+        }))
+        .map_err(|_| HashingBusy)?;
+    rx.await.context("password hashing failed")
 }
 
 fn hash_password_now(password: &str) -> anyhow::Result<String> {
@@ -87,11 +139,11 @@ pub async fn hash_password(password: &str) -> anyhow::Result<String> {
     on_hashing_pool(move || hash_password_now(&password)).await?
 }
 
-pub async fn verify_password(password: &str, hash: &str) -> bool {
+/// Whether `password` matches `hash`; an error when it cannot be checked now
+/// (the hashing queue is full), which is not a wrong password.
+pub async fn verify_password(password: &str, hash: &str) -> anyhow::Result<bool> {
     let (password, hash) = (password.to_owned(), hash.to_owned());
-    on_hashing_pool(move || verify_password_now(&password, &hash))
-        .await
-        .unwrap_or(false)
+    on_hashing_pool(move || verify_password_now(&password, &hash)).await
 }
 
 /// Sessions are stored by the SHA-256 of their token, so a copy of the
@@ -119,7 +171,7 @@ pub async fn ensure_admin(db: &Db, email: &Email, password: &str) -> anyhow::Res
         .context("cannot read the administrator")?;
     if let Some(row) = existing {
         let hash: String = row.try_get("password_hash")?;
-        if verify_password(password, &hash).await {
+        if verify_password(password, &hash).await? {
             return Ok(Ensured::Unchanged);
         }
         let id: String = row.try_get("id")?;
@@ -203,7 +255,7 @@ pub async fn change_password(
         .await
         .context("cannot read the administrator")?
         .try_get("password_hash")?;
-    if !verify_password(current, &hash).await {
+    if !verify_password(current, &hash).await? {
         return Ok(Err(PasswordChangeError::WrongCurrent));
     }
     set_password(db, &admin.id, new, Some(session_token)).await?;
@@ -232,11 +284,11 @@ pub async fn login(
     let Some(row) = row else {
         // Spend the same time as a real check so that timing does not tell
         // which emails exist.
-        let _ = verify_password(password, DUMMY_HASH).await;
+        let _ = verify_password(password, DUMMY_HASH).await?;
         return Ok(None);
     };
     let hash: String = row.try_get("password_hash")?;
-    if !verify_password(password, &hash).await {
+    if !verify_password(password, &hash).await? {
         return Ok(None);
     }
     let admin = Admin {
@@ -584,9 +636,15 @@ mod tests {
     async fn password_hashes_verify_only_the_right_password() {
         let hash = hash_password("correct horse").await.expect("hash");
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &hash).await);
-        assert!(!verify_password("wrong horse", &hash).await);
-        assert!(!verify_password("correct horse", "not a hash").await);
+        assert!(verify_password("correct horse", &hash)
+            .await
+            .expect("checked"));
+        assert!(!verify_password("wrong horse", &hash)
+            .await
+            .expect("checked"));
+        assert!(!verify_password("correct horse", "not a hash")
+            .await
+            .expect("checked"));
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
     }
 
