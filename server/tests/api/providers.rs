@@ -692,3 +692,50 @@ async fn the_cashier_form_auto_submits_the_signed_parameters() {
     );
     assert!(html.contains("alipay.trade.page.pay"));
 }
+
+/// A provider's API never redirects; a client that followed one could send a
+/// signed request (and read an answer) from another host (issue 10, finding 9).
+#[tokio::test]
+async fn provider_clients_never_follow_redirects() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let elsewhere = Arc::new(AtomicUsize::new(0));
+    let hits = elsewhere.clone();
+    let router = axum::Router::new()
+        .route(
+            "/v3/pay/transactions/out-trade-no/{no}",
+            axum::routing::get(|| async {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [("location", "/elsewhere")],
+                    "",
+                )
+            }),
+        )
+        .route(
+            "/elsewhere",
+            axum::routing::get(move || {
+                hits.fetch_add(1, Ordering::SeqCst);
+                async { "{}" }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = WechatPayV3::new(
+        url::Url::parse(&format!("http://{addr}/")).expect("url"),
+        dev_keys::WECHAT_APP_ID.into(),
+        dev_keys::WECHAT_MCH_ID.into(),
+        dev_keys::WECHAT_MERCHANT_SERIAL.into(),
+        RsaSigner::new(
+            server::keys::parse_private_key(dev_keys::WECHAT_MERCHANT_KEY).expect("key"),
+        ),
+        dev_keys::WECHAT_APIV3_KEY.to_owned().into(),
+        PlatformKeys::PublicKey {
+            id: dev_keys::WECHAT_PUBLIC_KEY_ID.into(),
+            key: server::keys::parse_public_key(dev_keys::WECHAT_PLATFORM_PUB).expect("key"),
+        },
+        PaymentLog::disabled(),
+    );
+    assert!(client.query(&out_trade_no()).await.is_err());
+    assert_eq!(elsewhere.load(Ordering::SeqCst), 0, "the redirect was not followed");
+}
