@@ -2,7 +2,8 @@
 //! The shared crate: domain types, pages with their server functions, and the
 //! interface text. Built for the server (`ssr`) and for the browser (`hydrate`).
 
-pub mod domain;
+/// The domain types (their own crate, shared with the browser).
+pub use domain;
 pub mod i18n;
 pub mod pages;
 #[cfg(feature = "ssr")]

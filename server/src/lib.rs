@@ -191,8 +191,7 @@ impl Application {
             first_check_ms: config.reconcile_first_check_ms,
             max_check_interval_ms: 10 * 60_000,
         };
-        let state = AppState {
-            leptos_options,
+        let core = app::ssr::Core {
             db,
             login_limiter: Arc::new(auth::LoginLimiter::default()),
             secure_cookies: config.is_production(),
@@ -212,6 +211,10 @@ impl Application {
                 config.sse_max_streams,
                 config.sse_max_streams_per_address,
             ),
+        };
+        let state = AppState {
+            leptos_options,
+            core,
         };
         let settings = RouterSettings {
             production: config.is_production(),

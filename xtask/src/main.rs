@@ -274,12 +274,9 @@ fn test() -> Result<()> {
     run(cargo()
         .args([
             "test",
-            "--package",
-            "app",
-            "--package",
-            "server",
-            "--package",
-            "xtask",
+            "--workspace",
+            "--exclude",
+            "frontend",
             "--no-fail-fast",
         ])
         .env("TEST_POSTGRES_URL", test_postgres_url()))?;

@@ -718,7 +718,9 @@ async fn provider_clients_never_follow_redirects() {
                 async { "{}" }
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, router).await });
     let client = WechatPayV3::new(
@@ -737,5 +739,9 @@ async fn provider_clients_never_follow_redirects() {
         PaymentLog::disabled(),
     );
     assert!(client.query(&out_trade_no()).await.is_err());
-    assert_eq!(elsewhere.load(Ordering::SeqCst), 0, "the redirect was not followed");
+    assert_eq!(
+        elsewhere.load(Ordering::SeqCst),
+        0,
+        "the redirect was not followed"
+    );
 }

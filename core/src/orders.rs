@@ -3,8 +3,8 @@
 //! changes nothing.
 
 use super::{now_ms, random_token, Db};
-use crate::domain::{Channel, Money, OrderStatus, Provider};
 use anyhow::Context;
+use domain::{Channel, Money, OrderStatus, Provider};
 use sqlx::Row;
 
 #[derive(Clone, Debug, PartialEq)]

@@ -1,11 +1,11 @@
 //! Forms and submissions in the database.
 
 use super::{now_ms, random_token, Db};
-use crate::domain::form::{
+use anyhow::Context;
+use domain::form::{
     availability, Availability, CheckedAnswers, Field, FormDef, FormStatus, PublicForm,
 };
-use crate::domain::{Money, OrderStatus};
-use anyhow::Context;
+use domain::{Money, OrderStatus};
 use sqlx::Row;
 
 /// A stored form.
@@ -253,9 +253,7 @@ pub async fn submit(
     let search_text = checked
         .answers
         .iter()
-        .map(|(k, a)| {
-            crate::domain::form::answer_text(form.def.fields.iter().find(|f| &f.key == k), a)
-        })
+        .map(|(k, a)| domain::form::answer_text(form.def.fields.iter().find(|f| &f.key == k), a))
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase();
@@ -321,7 +319,7 @@ pub async fn ensure_demo_form(db: &Db) -> anyhow::Result<()> {
     if form_by_slug(db, "demo").await?.is_some() {
         return Ok(());
     }
-    use crate::domain::form::{FieldKind, PaymentMode};
+    use domain::form::{FieldKind, PaymentMode};
     let def = FormDef {
         slug: "demo".into(),
         title: "示例表单：活动报名".into(),
@@ -359,7 +357,7 @@ pub async fn ensure_demo_form(db: &Db) -> anyhow::Result<()> {
 pub async fn submission_answers(
     db: &Db,
     submission_id: &str,
-) -> anyhow::Result<Option<std::collections::BTreeMap<String, crate::domain::form::Answer>>> {
+) -> anyhow::Result<Option<std::collections::BTreeMap<String, domain::form::Answer>>> {
     let row = sqlx::query("SELECT answers_json FROM submissions WHERE id = $1")
         .bind(submission_id)
         .fetch_optional(&db.pool)

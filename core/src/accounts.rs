@@ -6,7 +6,7 @@
 
 use super::auth::Admin;
 use super::payment::{PaymentProviders, ProviderError};
-use super::{audit, now_ms, random_token, AppState, Db};
+use super::{audit, now_ms, random_token, Core, Db};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::Context;
@@ -434,7 +434,7 @@ fn check_api_base(base: &str) -> Result<(), AccountError> {
 /// the stored value. The keys are parsed (by building the clients) before
 /// anything is stored, so a malformed key is refused with its name.
 pub async fn save(
-    state: &AppState,
+    state: &Core,
     admin: &Admin,
     id: Option<&str>,
     name: &str,
@@ -564,7 +564,7 @@ fn forget(accounts: &Accounts, id: &str) {
 }
 
 pub async fn set_enabled(
-    state: &AppState,
+    state: &Core,
     admin: &Admin,
     id: &str,
     enabled: bool,
@@ -633,7 +633,7 @@ pub async fn any_real(accounts: &Accounts, db: &Db) -> anyhow::Result<bool> {
 
 /// The account a form takes payments with (None: the default from the environment).
 pub async fn set_form_account(
-    state: &AppState,
+    state: &Core,
     admin: &Admin,
     form_id: &str,
     account_id: Option<&str>,
@@ -686,7 +686,7 @@ pub async fn form_account(db: &Db, form_id: &str) -> anyhow::Result<Option<Strin
 /// `account_id` is None, else the stored account's (built once, then cached
 /// until the account changes).
 pub async fn providers(
-    state: &AppState,
+    state: &Core,
     account_id: Option<&str>,
 ) -> Result<PaymentProviders, LoadError> {
     let Some(id) = account_id else {
@@ -738,14 +738,14 @@ pub async fn is_enabled(db: &Db, id: &str) -> anyhow::Result<bool> {
 /// "Test connection": a harmless signed query for an order that does not
 /// exist, at every provider of the account. Returns one line per provider.
 pub async fn test_connection(
-    state: &AppState,
+    state: &Core,
     account_id: Option<&str>,
 ) -> Vec<(String, Result<(), String>)> {
     let providers = match providers(state, account_id).await {
         Ok(p) => p,
         Err(e) => return vec![("account".into(), Err(e.to_string()))],
     };
-    let probe = match crate::domain::OutTradeNo::parse(&format!("FPTEST{}", now_ms())) {
+    let probe = match domain::OutTradeNo::parse(&format!("FPTEST{}", now_ms())) {
         Ok(p) => p,
         Err(e) => return vec![("account".into(), Err(format!("probe number: {e}")))],
     };

@@ -6,10 +6,10 @@ use super::auth::Admin;
 use super::orders::{self, Changes};
 use super::pay::{self, PayError};
 use super::payment::ProviderError;
-use super::{AppState, Db};
-use crate::domain::form::beijing_local_to_ms;
-use crate::domain::{Channel, Money, OrderStatus};
+use super::{Core, Db};
 use anyhow::Context;
+use domain::form::beijing_local_to_ms;
+use domain::{Channel, Money, OrderStatus};
 use sqlx::Row;
 
 /// What the orders list is narrowed to; every part optional.
@@ -283,7 +283,7 @@ async fn load(db: &Db, id: &str) -> Result<orders::OrderRecord, ActionError> {
 
 /// Closes an unpaid order, at the provider first so that it cannot be paid
 /// afterwards. A payment that arrived meanwhile is settled instead.
-pub async fn close(state: &AppState, admin: &Admin, id: &str) -> Result<OrderStatus, ActionError> {
+pub async fn close(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus, ActionError> {
     let order = load(&state.db, id).await?;
     if !matches!(order.status, OrderStatus::Created | OrderStatus::Pending) {
         return Err(ActionError::WrongStatus(order.status));
@@ -333,7 +333,7 @@ pub async fn close(state: &AppState, admin: &Admin, id: &str) -> Result<OrderSta
 }
 
 /// Keeps a payment that arrived after the order was closed: the order counts as paid.
-pub async fn accept(state: &AppState, admin: &Admin, id: &str) -> Result<OrderStatus, ActionError> {
+pub async fn accept(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus, ActionError> {
     let order = load(&state.db, id).await?;
     if order.status != OrderStatus::NeedsReview {
         return Err(ActionError::WrongStatus(order.status));
@@ -365,11 +365,7 @@ pub async fn accept(state: &AppState, admin: &Admin, id: &str) -> Result<OrderSt
 }
 
 /// "Query the provider now", by an administrator.
-pub async fn query_now(
-    state: &AppState,
-    admin: &Admin,
-    id: &str,
-) -> Result<OrderStatus, ActionError> {
+pub async fn query_now(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus, ActionError> {
     let order = load(&state.db, id).await?;
     let status = pay::check_now(state, &order).await?;
     for r in super::refunds::for_order(&state.db, id).await? {

@@ -4,7 +4,7 @@
 //! callback processed by another.
 
 use super::{Backend, Db};
-use crate::domain::OrderStatus;
+use domain::OrderStatus;
 use tokio::sync::broadcast;
 
 pub const CHANNEL: &str = "formpay_order_status";

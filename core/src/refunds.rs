@@ -11,9 +11,9 @@ use super::auth::Admin;
 use super::orders;
 use super::pay::SettleOutcome;
 use super::payment::{PaymentProvider, ProviderError, RefundInfo, RefundOrder, RefundState};
-use super::{now_ms, random_token, AppState, Db};
-use crate::domain::{Money, OrderStatus, OutTradeNo, Provider};
+use super::{now_ms, random_token, Core, Db};
 use anyhow::Context;
+use domain::{Money, OrderStatus, OutTradeNo, Provider};
 use sqlx::Row;
 
 /// WeChat Pay allows 80 characters of reason; Alipay more. We keep to the smaller.
@@ -205,7 +205,7 @@ pub struct RefundAsk<'a> {
 /// again (a double click, a retried request) answers the refund it made the
 /// first time.
 pub async fn request(
-    state: &AppState,
+    state: &Core,
     admin: &Admin,
     order_id: &str,
     ask: RefundAsk<'_>,
@@ -398,7 +398,7 @@ fn retryable(status: u16, code: &str) -> bool {
 
 /// Sends (or sends again: same `out_refund_no`) a processing refund to its provider.
 async fn submit(
-    state: &AppState,
+    state: &Core,
     provider: &dyn PaymentProvider,
     order: &orders::OrderRecord,
     refund: &RefundRecord,
@@ -446,7 +446,7 @@ async fn submit(
 
 /// Applies a provider's verified report about one of our refunds.
 async fn apply(
-    state: &AppState,
+    state: &Core,
     refund: &RefundRecord,
     info: &RefundInfo,
     source: &str,
@@ -500,7 +500,7 @@ async fn apply(
 /// Moves a processing refund to its final state and books it on the order,
 /// in one transaction; a second report of the same refund changes nothing.
 async fn finish(
-    state: &AppState,
+    state: &Core,
     refund: &RefundRecord,
     to: RefundState,
     refund_id: Option<String>,
@@ -609,7 +609,7 @@ async fn finish(
 /// `account` (None: the environment's). Only the receiving account that made
 /// the order may change its refunds, and the merchant must be ours.
 pub async fn apply_refund_report(
-    state: &AppState,
+    state: &Core,
     account: Option<&str>,
     provider: &dyn PaymentProvider,
     report: &RefundInfo,
@@ -656,7 +656,7 @@ pub async fn apply_refund_report(
 /// A verified report (callback or query answer) about one of our refunds.
 /// Returns false when it does not match the refund.
 async fn apply_report(
-    state: &AppState,
+    state: &Core,
     refund: &RefundRecord,
     report: &RefundInfo,
     source: &str,
@@ -684,7 +684,7 @@ async fn apply_report(
 
 /// Asks the provider about a processing refund now; a refund the provider
 /// never received is sent again under the same number.
-pub async fn check(state: &AppState, refund: &RefundRecord) -> Result<(), RefundError> {
+pub async fn check(state: &Core, refund: &RefundRecord) -> Result<(), RefundError> {
     if refund.status != RefundState::Processing {
         return Ok(());
     }
@@ -714,7 +714,7 @@ pub async fn check(state: &AppState, refund: &RefundRecord) -> Result<(), Refund
 }
 
 /// One pass over processing refunds whose outcome is late, with backoff.
-pub async fn reconcile_once(state: &AppState) -> anyhow::Result<usize> {
+pub async fn reconcile_once(state: &Core) -> anyhow::Result<usize> {
     let now = now_ms();
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM refunds WHERE status = 'processing' AND next_check_at <= $1 ORDER BY next_check_at LIMIT 50"

@@ -12,9 +12,9 @@ use super::attempts::{self, Attempt, AttemptState};
 use super::hub::StatusChange;
 use super::orders::{self, Changes, OrderRecord};
 use super::payment::*;
-use super::{now_ms, AppState};
-use crate::domain::{Channel, OrderStatus, Provider};
+use super::{now_ms, Core};
 use anyhow::Context;
+use domain::{Channel, OrderStatus, Provider};
 use std::sync::Arc;
 
 /// Where providers and payers reach this instance, and the recovery timing.
@@ -76,10 +76,7 @@ pub struct PayStart {
 }
 
 /// The clients of an order's receiving account.
-pub async fn providers_of(
-    state: &AppState,
-    order: &OrderRecord,
-) -> Result<PaymentProviders, PayError> {
+pub async fn providers_of(state: &Core, order: &OrderRecord) -> Result<PaymentProviders, PayError> {
     super::accounts::providers(state, order.account_id.as_deref())
         .await
         .map_err(|e| match e {
@@ -90,7 +87,7 @@ pub async fn providers_of(
 
 /// The client of an order's account for one provider.
 pub async fn provider_of(
-    state: &AppState,
+    state: &Core,
     order: &OrderRecord,
     provider: Provider,
 ) -> Result<Arc<dyn PaymentProvider>, PayError> {
@@ -103,7 +100,7 @@ pub async fn provider_of(
 
 /// Where a provider calls back about an order: a stored account has its own
 /// route, so that the callback is verified with that account's keys.
-pub fn notify_url(state: &AppState, order: &OrderRecord, provider: &dyn PaymentProvider) -> String {
+pub fn notify_url(state: &Core, order: &OrderRecord, provider: &dyn PaymentProvider) -> String {
     match &order.account_id {
         Some(id) => format!("{}{}/{id}", state.pay.notify_base, provider.notify_path()),
         None => format!("{}{}", state.pay.notify_base, provider.notify_path()),
@@ -111,7 +108,7 @@ pub fn notify_url(state: &AppState, order: &OrderRecord, provider: &dyn PaymentP
 }
 
 /// Tells every listener (SSE, other instances) the order's current status.
-pub async fn publish_status(state: &AppState, order_id: &str) {
+pub async fn publish_status(state: &Core, order_id: &str) {
     if let Ok(Some(o)) = orders::by_id(&state.db, order_id).await {
         state
             .hub
@@ -127,7 +124,7 @@ pub async fn publish_status(state: &AppState, order_id: &str) {
 /// Creates (or reuses) the provider order for a channel and tells the payer
 /// what to do. One start at a time per order, on every instance.
 pub async fn start_payment(
-    state: &AppState,
+    state: &Core,
     order_id: &str,
     channel: Channel,
     client_ip: Option<String>,
@@ -168,7 +165,7 @@ fn check_payable(order: &OrderRecord) -> Result<(), PayError> {
 }
 
 async fn start_locked(
-    state: &AppState,
+    state: &Core,
     order_id: &str,
     channel: Channel,
     providers: &PaymentProviders,
@@ -321,7 +318,7 @@ pub enum Closed {
 /// signed cashier link could still create it. Whatever is not confirmed is
 /// watched by the reconciler until it can no longer be paid.
 pub async fn close_attempt(
-    state: &AppState,
+    state: &Core,
     order: &OrderRecord,
     a: &Attempt,
     providers: &PaymentProviders,
@@ -412,7 +409,7 @@ pub enum SettleOutcome {
 /// currency and amount are checked, and the payment is recorded once on its
 /// attempt together with the order's change, in one transaction.
 pub async fn settle(
-    state: &AppState,
+    state: &Core,
     account: Option<&str>,
     provider: &dyn PaymentProvider,
     info: &TradeInfo,
@@ -577,7 +574,7 @@ pub async fn settle(
     anyhow::bail!("the order kept changing while a payment was recorded")
 }
 
-async fn reload(state: &AppState, id: &str) -> anyhow::Result<OrderRecord> {
+async fn reload(state: &Core, id: &str) -> anyhow::Result<OrderRecord> {
     orders::by_id(&state.db, id)
         .await?
         .context("the order disappeared")
@@ -617,7 +614,7 @@ fn mismatch(provider: &dyn PaymentProvider, info: &TradeInfo, attempt: &Attempt)
 /// attached to an order; a verified one that names another account's order
 /// is a security event.
 pub async fn handle_notify(
-    state: &AppState,
+    state: &Core,
     account: Option<&str>,
     provider: &dyn PaymentProvider,
     headers: &http::HeaderMap,
@@ -694,7 +691,7 @@ pub async fn handle_notify(
 
 /// Asks the provider about the order's current attempt now (an
 /// administrator, the reconciler) and applies the answer.
-pub async fn check_now(state: &AppState, order: &OrderRecord) -> Result<OrderStatus, PayError> {
+pub async fn check_now(state: &Core, order: &OrderRecord) -> Result<OrderStatus, PayError> {
     let Some(a) = attempts::by_seq(&state.db, &order.id, order.attempt_seq).await? else {
         return Ok(order.status);
     };
@@ -722,10 +719,7 @@ pub async fn check_now(state: &AppState, order: &OrderRecord) -> Result<OrderSta
 /// "I have paid", from a payer: the provider is asked at most once every
 /// [`PUBLIC_QUERY_INTERVAL_MS`] per order, whatever the number of callers;
 /// the others get the stored status.
-pub async fn check_for_payer(
-    state: &AppState,
-    order: &OrderRecord,
-) -> Result<OrderStatus, PayError> {
+pub async fn check_for_payer(state: &Core, order: &OrderRecord) -> Result<OrderStatus, PayError> {
     if !attempts::awaits_payment(order.status)
         || !orders::claim_public_query(&state.db, &order.id, PUBLIC_QUERY_INTERVAL_MS).await?
     {
@@ -738,7 +732,7 @@ pub async fn check_for_payer(
 /// backoff), close expired ones at the provider, watch attempts whose close
 /// was not confirmed, and settle late refunds. Returns how many it looked at.
 #[tracing::instrument(skip_all, name = "reconcile")]
-pub async fn reconcile_once(state: &AppState) -> anyhow::Result<usize> {
+pub async fn reconcile_once(state: &Core) -> anyhow::Result<usize> {
     let now = now_ms();
     let mut looked = super::refunds::reconcile_once(state).await?;
     for order in orders::due_for_check(&state.db, now, 50).await? {
@@ -770,7 +764,7 @@ pub async fn reconcile_once(state: &AppState) -> anyhow::Result<usize> {
     Ok(looked)
 }
 
-async fn reconcile_order(state: &AppState, order: &OrderRecord) -> anyhow::Result<()> {
+async fn reconcile_order(state: &Core, order: &OrderRecord) -> anyhow::Result<()> {
     let expired = order.expires_at <= now_ms();
     if order.status == OrderStatus::Created {
         if expired {
@@ -835,7 +829,7 @@ async fn reconcile_order(state: &AppState, order: &OrderRecord) -> anyhow::Resul
 
 /// An attempt whose close was not confirmed: paid (settled, for review), or
 /// closed at last, or past the time it could be paid.
-async fn reconcile_attempt(state: &AppState, a: &Attempt) -> anyhow::Result<()> {
+async fn reconcile_attempt(state: &Core, a: &Attempt) -> anyhow::Result<()> {
     let order = reload(state, &a.order_id).await?;
     let provider = provider_of(state, &order, a.provider)
         .await

@@ -1,8 +1,8 @@
 //! Reading submissions with their order: pages for the table, batches for the export.
 
 use super::Db;
-use crate::domain::OrderStatus;
 use anyhow::Context;
+use domain::OrderStatus;
 use sqlx::Row;
 
 #[derive(Clone, Debug, Default)]

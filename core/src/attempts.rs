@@ -5,8 +5,8 @@
 //! one attempt. The attempt row is also the gate that records a payment once.
 
 use super::{now_ms, random_token, Db};
-use crate::domain::{Channel, Money, OrderStatus, OutTradeNo, Provider};
 use anyhow::Context;
+use domain::{Channel, Money, OrderStatus, OutTradeNo, Provider};
 use sqlx::Row;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! legacy v2, Alipay). The implementations live in the server crate; server
 //! functions and routes only see this trait.
 
-use crate::domain::{Channel, Money, OutTradeNo, Provider};
+use domain::{Channel, Money, OutTradeNo, Provider};
 
 /// What we ask a provider to create.
 #[derive(Debug, Clone)]

@@ -1,0 +1,94 @@
+//! The payment core of formpay, server-side only: the database and its
+//! stores, the provider trait, the use cases (submit, start a payment,
+//! settle, refund, reconcile), receiving accounts and their vault, the live
+//! status hub. It knows no HTTP framework and no page: `app` (server
+//! functions) and `server` (routes) call it.
+
+pub mod accounts;
+pub mod attempts;
+pub mod audit;
+pub mod auth;
+pub mod db;
+pub mod forms;
+pub mod hub;
+pub mod order_admin;
+pub mod orders;
+pub mod pay;
+pub mod payment;
+pub mod payment_log;
+pub mod refunds;
+pub mod security;
+pub mod stats;
+pub mod streams;
+pub mod submissions;
+
+pub use db::{Backend, Db};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Milliseconds since the Unix epoch: the one time representation in the database.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// 128 random bits as 32 lowercase hex digits: the unguessable ids of public links.
+pub fn random_token() -> domain::Token {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    domain::Token::parse(&hex::encode(bytes))
+        .unwrap_or_else(|_| unreachable!("hex of 16 bytes is a token"))
+}
+
+/// Everything the use cases work with; cheap to clone.
+#[derive(Clone)]
+pub struct Core {
+    pub db: Db,
+    pub login_limiter: Arc<auth::LoginLimiter>,
+    /// Mark cookies `Secure` (production, behind HTTPS).
+    pub secure_cookies: bool,
+    /// The providers configured through the environment (the default account).
+    pub payments: payment::PaymentProviders,
+    /// The simulator's stand-ins for providers the environment leaves out;
+    /// used only while [`SimulatorSwitch::is_on`].
+    pub simulated: payment::PaymentProviders,
+    pub simulator: SimulatorSwitch,
+    pub hub: hub::StatusHub,
+    pub pay: pay::PaySettings,
+    /// Receiving accounts stored in the database (with the master key).
+    pub accounts: accounts::Accounts,
+    pub payment_log: payment_log::PaymentLog,
+    pub security: security::SecurityLog,
+    pub sessions: auth::SessionSettings,
+    /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    pub trusted_proxies: auth::TrustedProxies,
+    /// Open server-sent event streams, per address and in all.
+    pub streams: streams::StreamLimits,
+}
+
+/// Whether the provider simulator (public keys: it "pays" for free) may stand
+/// in for providers. Decided at start-up; turned off for good, on every
+/// route at once, as soon as a real receiving account is stored.
+#[derive(Clone, Debug, Default)]
+pub struct SimulatorSwitch(Arc<AtomicBool>);
+
+impl SimulatorSwitch {
+    pub fn new(on: bool) -> SimulatorSwitch {
+        SimulatorSwitch(Arc::new(AtomicBool::new(on)))
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Turns the simulator off (it never comes back before a restart).
+    pub fn turn_off(&self, why: &str) {
+        if self.0.swap(false, Ordering::SeqCst) {
+            tracing::warn!(why, "the payment simulator is now off");
+        }
+    }
+}
