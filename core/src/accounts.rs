@@ -4,9 +4,10 @@
 //! fingerprint is shown instead) and never logged. The account configured
 //! through the environment stays the read-only default.
 
-use super::auth::Admin;
-use super::payment::{PaymentProviders, ProviderError};
-use super::{audit, now_ms, random_token, Core, Db};
+use crate::auth::Admin;
+use crate::provider::{PaymentProviders, ProviderError};
+use crate::store::audit;
+use crate::{now_ms, random_token, Core, Db};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::Context;

@@ -4,7 +4,7 @@
 //! after a lifetime or when idle, and a login throttle that slows a guessing
 //! (account, address) pair down instead of locking the account for everyone.
 
-use super::{now_ms, random_token, Db};
+use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;

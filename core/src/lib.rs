@@ -5,22 +5,15 @@
 //! functions) and `server` (routes) call it.
 
 pub mod accounts;
-pub mod attempts;
-pub mod audit;
 pub mod auth;
 pub mod db;
-pub mod forms;
 pub mod hub;
-pub mod order_admin;
-pub mod orders;
 pub mod pay;
-pub mod payment;
 pub mod payment_log;
-pub mod refunds;
+pub mod provider;
 pub mod security;
-pub mod stats;
+pub mod store;
 pub mod streams;
-pub mod submissions;
 
 pub use db::{Backend, Db};
 
@@ -52,10 +45,10 @@ pub struct Core {
     /// Mark cookies `Secure` (production, behind HTTPS).
     pub secure_cookies: bool,
     /// The providers configured through the environment (the default account).
-    pub payments: payment::PaymentProviders,
+    pub payments: provider::PaymentProviders,
     /// The simulator's stand-ins for providers the environment leaves out;
     /// used only while [`SimulatorSwitch::is_on`].
-    pub simulated: payment::PaymentProviders,
+    pub simulated: provider::PaymentProviders,
     pub simulator: SimulatorSwitch,
     pub hub: hub::StatusHub,
     pub pay: pay::PaySettings,

@@ -2,7 +2,7 @@
 //! bodies redacted (signatures shortened, keys and ciphertexts removed) and
 //! cut to a bounded size.
 
-use super::{now_ms, random_token, Db};
+use crate::{now_ms, random_token, Db};
 
 /// Longest body kept, in characters.
 const MAX_BODY_CHARS: usize = 4000;

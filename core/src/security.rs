@@ -4,7 +4,7 @@
 //! verified messages that try to change another receiving account's order are
 //! security events, stored (they mean someone holds a merchant's keys).
 
-use super::{now_ms, random_token, Db};
+use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use sqlx::Row;
 use std::collections::VecDeque;

@@ -5,7 +5,7 @@ use app::domain::form::{check_answers, AnswerError, Availability};
 use app::domain::Channel;
 use app::ssr::forms::{self, SubmitError};
 use app::ssr::pay::{self, PayError};
-use app::ssr::payment::PayAction;
+use app::ssr::provider::PayAction;
 use app::ssr::{orders, AppState};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -5,7 +5,7 @@
 
 use app::domain::form::{answer_text, Answer, Field};
 use app::domain::Money;
-use app::ssr::{auth, forms, order_admin, refunds, submissions, AppState};
+use app::ssr::{auth, forms, order_list, refunds, submissions, AppState};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -177,9 +177,9 @@ pub async fn orders_csv(
     let rows = batches(
         move |after| {
             let (db, filter) = (db.clone(), filter.clone());
-            async move { order_admin::batch_after(&db, &filter, after, BATCH).await }
+            async move { order_list::batch_after(&db, &filter, after, BATCH).await }
         },
-        |o: &order_admin::OrderListLine| {
+        |o: &order_list::OrderListLine| {
             line([
                 forms::beijing_time(o.created_at),
                 o.out_trade_no.clone(),

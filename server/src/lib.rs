@@ -149,7 +149,7 @@ impl Application {
             })),
             config.is_production(),
         );
-        let state_of = |p: &Option<Arc<dyn app::ssr::payment::PaymentProvider>>, name: &str| {
+        let state_of = |p: &Option<Arc<dyn app::ssr::provider::PaymentProvider>>, name: &str| {
             if p.is_some() {
                 if real_env.contains(&name) {
                     "real"

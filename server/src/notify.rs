@@ -3,7 +3,7 @@
 //! together with the receiving account whose route it came to: an order is
 //! settled only through the account that made it.
 
-use app::ssr::payment::{NotifyReply, PaymentProvider};
+use app::ssr::provider::{NotifyReply, PaymentProvider};
 use app::ssr::{pay, AppState};
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -87,10 +87,10 @@ impl OrderQuery {
 
     /// The filter to run; unknown or empty parts are ignored.
     #[cfg(feature = "ssr")]
-    pub fn filter(&self) -> crate::ssr::order_admin::OrderFilter {
+    pub fn filter(&self) -> crate::ssr::order_list::OrderFilter {
         use crate::domain::Money;
         let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-        crate::ssr::order_admin::OrderFilter {
+        crate::ssr::order_list::OrderFilter {
             status: OrderStatus::parse(&self.status),
             channel: Channel::parse(&self.channel),
             form_id: text(&self.form),
@@ -109,7 +109,7 @@ pub async fn admin_orders(
     page: i64,
 ) -> Result<OrdersView, ServerFnError> {
     use crate::domain::Money;
-    use crate::ssr::{forms, order_admin, AppState};
+    use crate::ssr::{forms, order_list, AppState};
     crate::ssr::auth::require_admin().await?;
     let state = AppState::from_context()?;
     let fail = |e: anyhow::Error| {
@@ -118,7 +118,7 @@ pub async fn admin_orders(
     };
     let filter = filter.filter();
     let page = page.clamp(1, super::MAX_PAGE);
-    let (total, lines) = order_admin::page(&state.db, &filter, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    let (total, lines) = order_list::page(&state.db, &filter, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         .await
         .map_err(fail)?;
     let yuan = |f: i64| {
@@ -235,7 +235,7 @@ pub struct PaymentView {
 #[server(endpoint = "admin_order")]
 pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnError> {
     use crate::domain::Money;
-    use crate::ssr::{forms, order_admin, orders, refunds, AppState};
+    use crate::ssr::{forms, order_list, orders, refunds, AppState};
     crate::ssr::auth::require_admin().await?;
     let state = AppState::from_context()?;
     let fail = |e: anyhow::Error| {
@@ -261,7 +261,7 @@ pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnErro
             .unwrap_or_default()
     };
     let refund_list = refunds::for_order(&state.db, &o.id).await.map_err(fail)?;
-    let refundable_fen = if refunds::refundable(o.status) {
+    let refundable_fen = if crate::ssr::pay::refund::refundable(o.status) {
         (o.received_fen - o.refunded_fen - o.refund_reserved_fen).max(0)
     } else {
         0
@@ -275,7 +275,7 @@ pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnErro
                 .iter()
                 .filter(|r| {
                     r.out_trade_no == a.out_trade_no
-                        && r.status != crate::ssr::payment::RefundState::Closed
+                        && r.status != crate::ssr::provider::RefundState::Closed
                 })
                 .map(|r| r.amount.fen())
                 .sum();
@@ -307,7 +307,7 @@ pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnErro
             detail: e.detail,
         })
         .collect();
-    let log = order_admin::payment_log(&state.db, &o.id, 200)
+    let log = order_list::payment_log(&state.db, &o.id, 200)
         .await
         .map_err(fail)?
         .into_iter()
@@ -461,9 +461,9 @@ impl ActionOutcome {
 
 #[cfg(feature = "ssr")]
 fn action_outcome(
-    r: Result<OrderStatus, crate::ssr::order_admin::ActionError>,
+    r: Result<OrderStatus, crate::ssr::pay::admin::ActionError>,
 ) -> Result<ActionOutcome, ServerFnError> {
-    use crate::ssr::order_admin::ActionError;
+    use crate::ssr::pay::admin::ActionError;
     use crate::ssr::pay::PayError;
     match r {
         Ok(s) => Ok(ActionOutcome::Done(s)),
@@ -488,13 +488,13 @@ pub async fn admin_order_action(
     id: String,
     action: String,
 ) -> Result<ActionOutcome, ServerFnError> {
-    use crate::ssr::{order_admin, AppState};
+    use crate::ssr::{pay, AppState};
     let admin = crate::ssr::auth::require_admin().await?;
     let state = AppState::from_context()?;
     let r = match action.as_str() {
-        "query" => order_admin::query_now(&state, &admin, &id).await,
-        "close" => order_admin::close(&state, &admin, &id).await,
-        "accept" => order_admin::accept(&state, &admin, &id).await,
+        "query" => pay::admin::query_now(&state, &admin, &id).await,
+        "close" => pay::admin::close(&state, &admin, &id).await,
+        "accept" => pay::admin::accept(&state, &admin, &id).await,
         _ => return Err(ServerFnError::new("unknown action")),
     };
     action_outcome(r)
@@ -514,7 +514,7 @@ pub async fn admin_refund(
     review: bool,
 ) -> Result<ActionOutcome, ServerFnError> {
     use crate::domain::Money;
-    use crate::ssr::refunds::{self, RefundError};
+    use crate::ssr::pay::refund::{self as refunds, RefundError};
     use crate::ssr::AppState;
     let admin = crate::ssr::auth::require_admin().await?;
     let state = AppState::from_context()?;

@@ -55,7 +55,7 @@ pub async fn admin_stats(
     days: String,
 ) -> Result<StatsView, ServerFnError> {
     use crate::domain::form::ms_to_beijing_local;
-    use crate::ssr::{forms, order_admin::date_start, stats, AppState};
+    use crate::ssr::{forms, order_list::date_start, stats, AppState};
     crate::ssr::auth::require_admin().await?;
     let state = AppState::from_context()?;
     let fail = |e: anyhow::Error| {

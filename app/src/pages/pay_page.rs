@@ -70,7 +70,7 @@ pub enum StartOutcome {
 #[server(endpoint = "start_pay")]
 pub async fn start_pay(id: String, channel: String) -> Result<StartOutcome, ServerFnError> {
     use crate::ssr::pay::{start_payment, PayError};
-    use crate::ssr::payment::PayAction;
+    use crate::ssr::provider::PayAction;
     let state = crate::ssr::AppState::from_context()?;
     let channel = Channel::parse(&channel).ok_or_else(|| ServerFnError::new("unknown channel"))?;
     let ip = crate::ssr::auth::request_client_ip(&state).map(|ip| ip.to_string());

@@ -16,7 +16,7 @@ pub struct TestApp {
     /// Keeps cookies, does not follow redirects.
     pub client: reqwest::Client,
     pub db: Db,
-    pub payments: app::ssr::payment::PaymentProviders,
+    pub payments: app::ssr::provider::PaymentProviders,
     pub simulator: Option<server::simulator::Simulator>,
     /// `http://127.0.0.1:PORT/_simulator/`
     pub simulator_base: url::Url,

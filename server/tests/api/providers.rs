@@ -3,7 +3,7 @@
 
 use crate::helpers::{press, spawn_app};
 use app::domain::{Channel, Money, OutTradeNo};
-use app::ssr::payment::*;
+use app::ssr::provider::*;
 use app::ssr::Backend;
 use axum::body::Bytes;
 use axum::http::HeaderMap;

@@ -6,8 +6,8 @@ use super::{response_node, response_node_name, sign_request, verify_notify, veri
 use crate::providers::crypto::{RsaSigner, RsaVerifier};
 use crate::providers::wechat::client::http_client;
 use app::domain::{Channel, OutTradeNo, Provider};
-use app::ssr::payment::*;
 use app::ssr::payment_log::{redact_json, redact_params, LogEntry, PaymentLog};
+use app::ssr::provider::*;
 use std::time::Instant;
 use url::Url;
 

@@ -1,6 +1,6 @@
 //! Forms and submissions in the database.
 
-use super::{now_ms, random_token, Db};
+use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use domain::form::{
     availability, Availability, CheckedAnswers, Field, FormDef, FormStatus, PublicForm,

@@ -2,7 +2,7 @@
 //! transaction as its event-log row, so a duplicate or concurrent callback
 //! changes nothing.
 
-use super::{now_ms, random_token, Db};
+use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use domain::{Channel, Money, OrderStatus, Provider};
 use sqlx::Row;

@@ -1,8 +1,8 @@
 //! The audit log: who did what to which account, order or refund, and when.
 //! Written in the same transaction as the change it describes where there is one.
 
-use super::auth::Admin;
-use super::{now_ms, random_token, Db};
+use crate::auth::Admin;
+use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use sqlx::Row;
 

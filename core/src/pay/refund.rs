@@ -1,42 +1,20 @@
 //! Refunds: an administrator asks, the amount is reserved on the order with a
-//! compare-and-set (so the refunds of an order never exceed what was paid, even
-//! when asked at once), then the provider is asked with an `out_refund_no`
-//! that is reused on every retry. Each refund then moves once, from
-//! `processing` to `succeeded`, `closed` or `abnormal`, driven by the
-//! provider's synchronous answer, its callbacks or our queries, whichever
+//! compare-and-set (so the refunds of an order never exceed what was paid,
+//! even when asked at once), then the provider is asked with an
+//! `out_refund_no` that is reused on every retry. Each refund then moves
+//! once, from `processing` to `succeeded`, `closed` or `abnormal`, driven by
+//! the provider's synchronous answer, its callbacks or our queries, whichever
 //! comes first; later reports of the same outcome change nothing.
 
-use super::audit;
-use super::auth::Admin;
-use super::orders;
-use super::pay::SettleOutcome;
-use super::payment::{PaymentProvider, ProviderError, RefundInfo, RefundOrder, RefundState};
-use super::{now_ms, random_token, Core, Db};
+use super::SettleOutcome;
+use crate::auth::Admin;
+use crate::provider::{PaymentProvider, ProviderError, RefundInfo, RefundOrder, RefundState};
+use crate::store::refunds::*;
+use crate::store::{audit, orders};
+use crate::{now_ms, random_token, Core};
 use anyhow::Context;
-use domain::{Money, OrderStatus, OutTradeNo, Provider};
+use domain::{Money, OrderStatus, OutTradeNo};
 use sqlx::Row;
-
-/// WeChat Pay allows 80 characters of reason; Alipay more. We keep to the smaller.
-pub const MAX_REASON_CHARS: usize = 80;
-
-pub fn state_str(s: RefundState) -> &'static str {
-    match s {
-        RefundState::Processing => "processing",
-        RefundState::Succeeded => "succeeded",
-        RefundState::Closed => "closed",
-        RefundState::Abnormal => "abnormal",
-    }
-}
-
-pub fn parse_state(s: &str) -> Option<RefundState> {
-    match s {
-        "processing" => Some(RefundState::Processing),
-        "succeeded" => Some(RefundState::Succeeded),
-        "closed" => Some(RefundState::Closed),
-        "abnormal" => Some(RefundState::Abnormal),
-        _ => None,
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefundError {
@@ -62,122 +40,6 @@ pub enum RefundError {
     ReviewFirst,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct RefundRecord {
-    pub id: String,
-    pub order_id: String,
-    /// The payment attempt the money goes back through.
-    pub out_trade_no: String,
-    pub out_refund_no: String,
-    pub request_key: String,
-    pub provider: Provider,
-    pub amount: Money,
-    pub reason: String,
-    pub status: RefundState,
-    pub refund_id: Option<String>,
-    pub failure: Option<String>,
-    pub created_by: String,
-    pub next_check_at: i64,
-    pub check_attempts: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub settled_at: Option<i64>,
-}
-
-const COLUMNS: &str = "id, order_id, out_trade_no, out_refund_no, request_key, provider, amount_fen, reason, status, refund_id, failure, created_by, next_check_at, check_attempts, created_at, updated_at, settled_at";
-
-fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<RefundRecord> {
-    Ok(RefundRecord {
-        id: r.try_get("id")?,
-        order_id: r.try_get("order_id")?,
-        out_trade_no: r.try_get("out_trade_no")?,
-        out_refund_no: r.try_get("out_refund_no")?,
-        request_key: r.try_get("request_key")?,
-        provider: Provider::parse(&r.try_get::<String, _>("provider")?)
-            .context("unknown refund provider")?,
-        amount: Money::from_fen(r.try_get("amount_fen")?).context("stored refund out of range")?,
-        reason: r.try_get("reason")?,
-        status: parse_state(&r.try_get::<String, _>("status")?).context("unknown refund status")?,
-        refund_id: r.try_get("refund_id")?,
-        failure: r.try_get("failure")?,
-        created_by: r.try_get("created_by")?,
-        next_check_at: r.try_get("next_check_at")?,
-        check_attempts: r.try_get("check_attempts")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-        settled_at: r.try_get("settled_at")?,
-    })
-}
-
-async fn one(db: &Db, column: &str, value: &str) -> anyhow::Result<Option<RefundRecord>> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM refunds WHERE {column} = $1"
-    ))
-    .bind(value)
-    .fetch_optional(&db.pool)
-    .await
-    .context("cannot read the refund")?;
-    row.as_ref().map(from_row).transpose()
-}
-
-pub async fn by_id(db: &Db, id: &str) -> anyhow::Result<Option<RefundRecord>> {
-    one(db, "id", id).await
-}
-
-pub async fn by_out_refund_no(db: &Db, no: &str) -> anyhow::Result<Option<RefundRecord>> {
-    one(db, "out_refund_no", no).await
-}
-
-pub async fn by_request_key(db: &Db, key: &str) -> anyhow::Result<Option<RefundRecord>> {
-    one(db, "request_key", key).await
-}
-
-/// An order's refunds, oldest first.
-pub async fn for_order(db: &Db, order_id: &str) -> anyhow::Result<Vec<RefundRecord>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM refunds WHERE order_id = $1 ORDER BY created_at, id"
-    ))
-    .bind(order_id)
-    .fetch_all(&db.pool)
-    .await
-    .context("cannot list the refunds")?;
-    rows.iter().map(from_row).collect()
-}
-
-/// Refunds with their order's number, in keyset batches (oldest first), for the export.
-pub async fn batch_after(
-    db: &Db,
-    after: Option<(i64, String)>,
-    limit: i64,
-) -> anyhow::Result<Vec<(RefundRecord, String)>> {
-    let (at, id) = after.unwrap_or((i64::MIN, String::new()));
-    let columns = COLUMNS
-        .split(", ")
-        .map(|c| format!("r.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let rows = sqlx::query(&format!(
-        "SELECT {columns}, o.out_trade_no FROM refunds r JOIN orders o ON o.id = r.order_id \
-         WHERE r.created_at > $1 OR (r.created_at = $1 AND r.id > $2) ORDER BY r.created_at, r.id LIMIT $3"
-    ))
-    .bind(at)
-    .bind(id)
-    .bind(limit)
-    .fetch_all(&db.pool)
-    .await
-    .context("cannot list the refunds")?;
-    rows.iter()
-        .map(|r| Ok((from_row(r)?, r.try_get("out_trade_no")?)))
-        .collect()
-}
-
-/// `R` + Beijing-free UTC timestamp + 12 random hex digits: 27 characters of
-/// `[0-9A-Za-z]`, inside both providers' limits (64).
-pub fn new_out_refund_no() -> String {
-    let token = random_token().to_string();
-    format!("R{}{}", now_ms(), &token[..12])
 }
 
 fn valid_request_key(key: &str) -> bool {
@@ -233,7 +95,7 @@ pub async fn request(
     if !refundable(order.status) {
         return Err(RefundError::NotRefundable(order.status));
     }
-    let providers = super::pay::providers_of(state, &order)
+    let providers = super::providers_of(state, &order)
         .await
         .map_err(|_| RefundError::ProviderMissing)?;
     let now = now_ms();
@@ -271,7 +133,7 @@ pub async fn request(
         });
     }
     // Which payment the money goes back through (one, unless paid twice).
-    let payments = super::attempts::refundable_in(&mut tx, &order.id).await?;
+    let payments = crate::store::attempts::refundable_in(&mut tx, &order.id).await?;
     let chosen = match ask.payment {
         Some(no) => payments.iter().find(|(n, _, _)| n == no),
         None => {
@@ -358,7 +220,7 @@ pub async fn request(
     audit::record_in(&mut tx, admin, "refund", &order.out_trade_no, &detail).await?;
     tx.commit().await.context("cannot commit the refund")?;
     tracing::info!(out_trade_no = %order.out_trade_no, refund = %record.out_refund_no, amount = amount.fen(), "refund requested");
-    super::pay::publish_status(state, &order.id).await;
+    super::publish_status(state, &order.id).await;
     submit(state, provider.as_ref(), &order, &record).await?;
     Ok(by_id(&state.db, &record.id).await?.unwrap_or(record))
 }
@@ -409,7 +271,7 @@ async fn submit(
         amount: refund.amount,
         total: order.amount,
         reason: Some(refund.reason.clone()),
-        notify_url: super::pay::notify_url(state, order, provider),
+        notify_url: super::notify_url(state, order, provider),
     };
     match provider.refund(&ask).await {
         Ok(info) => {
@@ -601,7 +463,7 @@ async fn finish(
     .await?;
     tx.commit().await.context("cannot commit the refund")?;
     tracing::info!(refund = %refund.out_refund_no, state = state_str(to), source, "refund settled");
-    super::pay::publish_status(state, &refund.order_id).await;
+    super::publish_status(state, &refund.order_id).await;
     Ok(true)
 }
 
@@ -691,7 +553,7 @@ pub async fn check(state: &Core, refund: &RefundRecord) -> Result<(), RefundErro
     let order = orders::by_id(&state.db, &refund.order_id)
         .await?
         .ok_or(RefundError::NotFound)?;
-    let provider = super::pay::provider_of(state, &order, refund.provider)
+    let provider = super::provider_of(state, &order, refund.provider)
         .await
         .map_err(|_| RefundError::ProviderMissing)?;
     let no = OutTradeNo::parse(&refund.out_trade_no).map_err(|e| anyhow::anyhow!(e))?;
@@ -716,26 +578,11 @@ pub async fn check(state: &Core, refund: &RefundRecord) -> Result<(), RefundErro
 /// One pass over processing refunds whose outcome is late, with backoff.
 pub async fn reconcile_once(state: &Core) -> anyhow::Result<usize> {
     let now = now_ms();
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM refunds WHERE status = 'processing' AND next_check_at <= $1 ORDER BY next_check_at LIMIT 50"
-    ))
-    .bind(now)
-    .fetch_all(&state.db.pool)
-    .await
-    .context("cannot list refunds to check")?;
     let mut looked = 0;
-    for row in &rows {
-        let refund = from_row(row)?;
-        let backoff = state.pay.backoff_ms(refund.check_attempts);
-        let claimed = sqlx::query("UPDATE refunds SET next_check_at = $1, check_attempts = check_attempts + 1 WHERE id = $2 AND next_check_at = $3")
-            .bind(now + backoff)
-            .bind(&refund.id)
-            .bind(refund.next_check_at)
-            .execute(&state.db.pool)
-            .await
-            .context("cannot claim the refund")?;
-        if claimed.rows_affected() != 1 {
-            continue;
+    for refund in due_for_check(&state.db, now, 50).await? {
+        let next = now + state.pay.backoff_ms(refund.check_attempts);
+        if !claim_check(&state.db, &refund, next).await? {
+            continue; // another instance has it
         }
         looked += 1;
         if let Err(e) = check(state, &refund).await {

@@ -1,12 +1,7 @@
-//! The administrators' side of orders: a filtered, searchable list, and the
-//! actions of the order page (close, accept a payment kept for review).
+//! The administrators' orders list: filters, search, pages and export
+//! batches, and the provider messages of one order.
 
-use super::audit;
-use super::auth::Admin;
-use super::orders::{self, Changes};
-use super::pay::{self, PayError};
-use super::payment::ProviderError;
-use super::{Core, Db};
+use crate::Db;
 use anyhow::Context;
 use domain::form::beijing_local_to_ms;
 use domain::{Channel, Money, OrderStatus};
@@ -263,127 +258,6 @@ pub async fn payment_log(db: &Db, order_id: &str, limit: i64) -> anyhow::Result<
             })
         })
         .collect()
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ActionError {
-    #[error("no such order")]
-    NotFound,
-    #[error("the order is {0}: this action does not apply")]
-    WrongStatus(OrderStatus),
-    #[error(transparent)]
-    Pay(#[from] PayError),
-    #[error(transparent)]
-    Unexpected(#[from] anyhow::Error),
-}
-
-async fn load(db: &Db, id: &str) -> Result<orders::OrderRecord, ActionError> {
-    orders::by_id(db, id).await?.ok_or(ActionError::NotFound)
-}
-
-/// Closes an unpaid order, at the provider first so that it cannot be paid
-/// afterwards. A payment that arrived meanwhile is settled instead.
-pub async fn close(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus, ActionError> {
-    let order = load(&state.db, id).await?;
-    if !matches!(order.status, OrderStatus::Created | OrderStatus::Pending) {
-        return Err(ActionError::WrongStatus(order.status));
-    }
-    let current = super::attempts::by_seq(&state.db, &order.id, order.attempt_seq)
-        .await?
-        .filter(|a| a.state == super::attempts::AttemptState::Open);
-    if let Some(a) = current {
-        let providers = pay::providers_of(state, &order).await?;
-        match pay::close_attempt(state, &order, &a, &providers).await? {
-            pay::Closed::Yes | pay::Closed::NotYetCreated => {}
-            pay::Closed::Paid => {
-                // Paid a moment ago: report what we found.
-                return Err(ActionError::WrongStatus(load(&state.db, id).await?.status));
-            }
-            pay::Closed::Failed(e) => {
-                return Err(ActionError::Pay(PayError::Provider(
-                    ProviderError::Transport(e),
-                )));
-            }
-        }
-    }
-    let moved = orders::transition(
-        &state.db,
-        &order.id,
-        order.status,
-        OrderStatus::Closed,
-        "closed",
-        &format!("closed by {}", admin.email),
-        Changes::default(),
-    )
-    .await?;
-    if !moved {
-        let now = load(&state.db, id).await?;
-        return Err(ActionError::WrongStatus(now.status));
-    }
-    audit::record(
-        &state.db,
-        admin,
-        "close_order",
-        &order.out_trade_no,
-        "closed",
-    )
-    .await?;
-    pay::publish_status(state, &order.id).await;
-    Ok(OrderStatus::Closed)
-}
-
-/// Keeps a payment that arrived after the order was closed: the order counts as paid.
-pub async fn accept(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus, ActionError> {
-    let order = load(&state.db, id).await?;
-    if order.status != OrderStatus::NeedsReview {
-        return Err(ActionError::WrongStatus(order.status));
-    }
-    let moved = orders::transition(
-        &state.db,
-        &order.id,
-        OrderStatus::NeedsReview,
-        OrderStatus::Paid,
-        "review_accepted",
-        &format!("late payment accepted by {}", admin.email),
-        Changes::default(),
-    )
-    .await?;
-    if !moved {
-        let now = load(&state.db, id).await?;
-        return Err(ActionError::WrongStatus(now.status));
-    }
-    audit::record(
-        &state.db,
-        admin,
-        "accept_payment",
-        &order.out_trade_no,
-        order.review_reason.as_deref().unwrap_or("kept for review"),
-    )
-    .await?;
-    pay::publish_status(state, &order.id).await;
-    Ok(OrderStatus::Paid)
-}
-
-/// "Query the provider now", by an administrator.
-pub async fn query_now(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus, ActionError> {
-    let order = load(&state.db, id).await?;
-    let status = pay::check_now(state, &order).await?;
-    for r in super::refunds::for_order(&state.db, id).await? {
-        if let Err(e) = super::refunds::check(state, &r).await {
-            tracing::warn!(refund = %r.out_refund_no, error = %e, "refund query failed");
-        }
-    }
-    orders::log_event(
-        &state.db,
-        id,
-        "queried",
-        &format!("queried by {}", admin.email),
-    )
-    .await?;
-    Ok(load(&state.db, id)
-        .await
-        .map(|o| o.status)
-        .unwrap_or(status))
 }
 
 #[cfg(test)]

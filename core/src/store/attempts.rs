@@ -4,7 +4,7 @@
 //! provider, and every payment a provider reports can be traced to exactly
 //! one attempt. The attempt row is also the gate that records a payment once.
 
-use super::{now_ms, random_token, Db};
+use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use domain::{Channel, Money, OrderStatus, OutTradeNo, Provider};
 use sqlx::Row;

@@ -1,6 +1,6 @@
 //! Reading submissions with their order: pages for the table, batches for the export.
 
-use super::Db;
+use crate::Db;
 use anyhow::Context;
 use domain::OrderStatus;
 use sqlx::Row;

@@ -1,6 +1,6 @@
 //! Figures for the administrators' dashboard, summed in integer fen by the database.
 
-use super::{now_ms, Db};
+use crate::{now_ms, Db};
 use anyhow::Context;
 use sqlx::Row;
 

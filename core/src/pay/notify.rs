@@ -1,0 +1,88 @@
+//! A provider's callback: verify, dispatch to the payment or refund use case,
+//! answer as the provider expects, and log only what was verified.
+
+use super::*;
+use crate::provider::*;
+use crate::Core;
+
+/// A verified callback: settle it and give the provider the answer it
+/// expects. `account` is the receiving account of the route it came to. The
+/// answer is sent only after the commit; a database failure asks for a retry.
+/// A message that fails verification is counted and kept apart, never
+/// attached to an order; a verified one that names another account's order
+/// is a security event.
+pub async fn handle_notify(
+    state: &Core,
+    account: Option<&str>,
+    provider: &dyn PaymentProvider,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> NotifyReply {
+    let started = std::time::Instant::now();
+    let event = match provider.parse_notify(headers, body).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(provider = provider.log_name(), error = %e, "callback refused");
+            state
+                .security
+                .reject(provider.log_name(), account, &e.to_string(), body);
+            return provider.notify_failure("verification failed");
+        }
+    };
+    let (result, out_trade_no) = match &event {
+        NotifyEvent::Trade(info) => (
+            settle(state, account, provider, info, "notify").await,
+            info.out_trade_no.clone(),
+        ),
+        NotifyEvent::Refund(refund) => (
+            super::refund::apply_refund_report(state, account, provider, refund, "notify").await,
+            refund.out_trade_no.clone(),
+        ),
+    };
+    let (reply, error) = match result {
+        Ok(SettleOutcome::Foreign(why)) => {
+            tracing::warn!(provider = provider.log_name(), %why, "callback for another account's order");
+            if let Err(e) = state
+                .security
+                .record_event(
+                    &state.db,
+                    "foreign_account_callback",
+                    provider.log_name(),
+                    account,
+                    &why,
+                )
+                .await
+            {
+                tracing::error!(error = ?e, "cannot record the security event");
+            }
+            return provider.notify_failure("order mismatch");
+        }
+        Ok(SettleOutcome::Rejected(why)) => {
+            tracing::warn!(out_trade_no = %out_trade_no, %why, "callback does not match its order");
+            (provider.notify_failure("order mismatch"), Some(why))
+        }
+        Ok(_) => (provider.notify_success(), None),
+        Err(e) => {
+            tracing::error!(error = ?e, "callback could not be stored");
+            (
+                provider.notify_failure("temporary failure"),
+                Some("temporary failure".into()),
+            )
+        }
+    };
+    state
+        .payment_log
+        .write(crate::payment_log::LogEntry {
+            provider: provider.log_name(),
+            operation: "notify",
+            direction: "in",
+            out_trade_no: Some(out_trade_no),
+            status_code: Some(reply.status),
+            latency_ms: started.elapsed().as_millis() as i64,
+            request: provider.redact_notify(body),
+            response: reply.body.clone(),
+            error,
+        })
+        .await;
+    reply
+}

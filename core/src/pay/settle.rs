@@ -1,0 +1,225 @@
+//! Settling what a provider reports: the payment is recorded once, on its
+//! attempt, with the order's change, and only through the order's own account.
+
+use super::*;
+use crate::provider::*;
+use crate::store::attempts::{self, Attempt};
+use crate::store::orders::{self, Changes};
+use crate::{now_ms, Core};
+use anyhow::Context;
+use domain::OrderStatus;
+
+/// What became of a provider's report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SettleOutcome {
+    /// This call moved the order to paid.
+    Settled,
+    /// Nothing to do: already recorded (a duplicate or concurrent report), or not paid.
+    NoChange,
+    /// Money arrived that an administrator must look at: after a close, or
+    /// through an attempt that was no longer current.
+    Review,
+    /// The report does not match the order: nothing changed.
+    Rejected(String),
+    /// Verified with the keys of another receiving account than the order's:
+    /// nothing changed, recorded as a security event.
+    Foreign(String),
+}
+
+/// Applies a verified report (callback or query) to its order. `account` is
+/// the receiving account whose keys verified it (None: the environment's);
+/// only the account that made the order may settle it. Then merchant, app,
+/// currency and amount are checked, and the payment is recorded once on its
+/// attempt together with the order's change, in one transaction.
+pub async fn settle(
+    state: &Core,
+    account: Option<&str>,
+    provider: &dyn PaymentProvider,
+    info: &TradeInfo,
+    source: &str,
+) -> anyhow::Result<SettleOutcome> {
+    let Some(attempt) = attempts::by_out_trade_no(&state.db, &info.out_trade_no).await? else {
+        return Ok(SettleOutcome::Rejected("unknown out_trade_no".into()));
+    };
+    let Some(mut order) = orders::by_id(&state.db, &attempt.order_id).await? else {
+        return Ok(SettleOutcome::Rejected("unknown out_trade_no".into()));
+    };
+    if order.account_id.as_deref() != account || attempt.provider != provider.provider() {
+        return Ok(SettleOutcome::Foreign(format!(
+            "{} report for {} verified by account {} but the order belongs to account {}",
+            provider.provider().as_str(),
+            info.out_trade_no,
+            account.unwrap_or("default"),
+            order.account_id.as_deref().unwrap_or("default"),
+        )));
+    }
+    if let Some(why) = mismatch(provider, info, &attempt) {
+        orders::log_event(
+            &state.db,
+            &order.id,
+            "rejected_report",
+            &format!("{source}: {why}"),
+        )
+        .await?;
+        return Ok(SettleOutcome::Rejected(why));
+    }
+    if info.state != TradeState::Paid {
+        return Ok(SettleOutcome::NoChange);
+    }
+    let paid_at = now_ms();
+    // At most a few rounds: each lost compare-and-set means someone else moved the order.
+    for _ in 0..8 {
+        let current = order.attempt_seq == attempt.seq;
+        let detail = format!(
+            "{source}: paid through {} {}, transaction {}",
+            attempt.channel.as_str(),
+            attempt.out_trade_no,
+            info.transaction_id.as_deref().unwrap_or("-")
+        );
+        let (to, review) = match (current, order.status) {
+            (true, OrderStatus::Created) => {
+                // The callback beat our own bookkeeping of the provider order.
+                orders::transition(
+                    &state.db,
+                    &order.id,
+                    OrderStatus::Created,
+                    OrderStatus::Pending,
+                    source,
+                    "provider order confirmed by a report",
+                    Changes {
+                        provider: Some(attempt.provider),
+                        channel: Some(attempt.channel),
+                        ..Changes::default()
+                    },
+                )
+                .await?;
+                order = reload(state, &order.id).await?;
+                continue;
+            }
+            (true, OrderStatus::Pending) => (OrderStatus::Paid, None),
+            (_, OrderStatus::Expired | OrderStatus::Closed) => (
+                OrderStatus::NeedsReview,
+                Some(format!("paid after the order was {}", order.status)),
+            ),
+            (false, OrderStatus::Created | OrderStatus::Pending) => (
+                OrderStatus::NeedsReview,
+                Some(format!(
+                    "paid through the earlier attempt {} ({}) while another was open",
+                    attempt.out_trade_no,
+                    attempt.channel.as_str()
+                )),
+            ),
+            (_, OrderStatus::Paid | OrderStatus::PartiallyRefunded) => (
+                OrderStatus::NeedsReview,
+                Some(format!(
+                    "paid twice: {} ({}) was paid as well; refund one payment",
+                    attempt.out_trade_no,
+                    attempt.channel.as_str()
+                )),
+            ),
+            // Money on an order already refunded, being refunded or in review:
+            // recorded and flagged without a status change.
+            (_, s) => (
+                s,
+                Some(format!(
+                    "another payment arrived through {} ({}) while the order was {s}",
+                    attempt.out_trade_no,
+                    attempt.channel.as_str()
+                )),
+            ),
+        };
+        let mut tx = state
+            .db
+            .pool
+            .begin()
+            .await
+            .context("cannot start a transaction")?;
+        if !attempts::record_paid_in(
+            &mut tx,
+            &attempt.id,
+            info.transaction_id.as_deref(),
+            paid_at,
+        )
+        .await?
+        {
+            // Recorded already: a repeated or concurrent report.
+            tx.rollback().await.context("cannot roll back")?;
+            return Ok(SettleOutcome::NoChange);
+        }
+        // The order keeps the transaction of the payment it counts as paid by.
+        let keeps_payment = to == OrderStatus::Paid || !order.status.is_paid();
+        let changes = Changes {
+            transaction_id: keeps_payment.then(|| info.transaction_id.clone()).flatten(),
+            paid_at: keeps_payment.then_some(paid_at),
+            review_reason: review.clone(),
+            received_add: attempt.amount.fen(),
+            provider: keeps_payment.then_some(attempt.provider),
+            channel: keeps_payment.then_some(attempt.channel),
+            ..Changes::default()
+        };
+        let moved = if to == order.status {
+            orders::annotate_in(
+                &mut tx,
+                &order.id,
+                order.status,
+                "paid_again",
+                &detail,
+                changes,
+            )
+            .await?
+        } else {
+            orders::transition_in(
+                &mut tx,
+                &order.id,
+                order.status,
+                to,
+                source,
+                &detail,
+                changes,
+            )
+            .await?
+        };
+        if !moved {
+            tx.rollback().await.context("cannot roll back")?;
+            order = reload(state, &order.id).await?;
+            continue;
+        }
+        tx.commit().await.context("cannot commit the payment")?;
+        publish_status(state, &order.id).await;
+        let outcome = if review.is_some() {
+            SettleOutcome::Review
+        } else {
+            SettleOutcome::Settled
+        };
+        tracing::info!(out_trade_no = %attempt.out_trade_no, ?outcome, source, "payment recorded");
+        return Ok(outcome);
+    }
+    anyhow::bail!("the order kept changing while a payment was recorded")
+}
+
+/// Why a verified report does not describe this attempt, if it does not.
+fn mismatch(provider: &dyn PaymentProvider, info: &TradeInfo, attempt: &Attempt) -> Option<String> {
+    if let Some(m) = &info.merchant_id {
+        if !provider.merchant_id().is_empty() && m != provider.merchant_id() {
+            return Some(format!("merchant {m} is not ours"));
+        }
+    }
+    if let Some(a) = &info.app_id {
+        if a != provider.app_id() {
+            return Some(format!("app {a} is not ours"));
+        }
+    }
+    if let Some(c) = info.currency.as_deref() {
+        if c != "CNY" {
+            return Some(format!("currency {c} is not CNY"));
+        }
+    }
+    if info.state == TradeState::Paid && info.amount != Some(attempt.amount) {
+        let got = info
+            .amount
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "none".into());
+        return Some(format!("amount {got} does not match {}", attempt.amount));
+    }
+    None
+}

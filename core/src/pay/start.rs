@@ -1,0 +1,275 @@
+//! Starting a payment: one provider order (a payment attempt) per channel,
+//! serialised per order; the previous attempt is closed at its provider first.
+
+use super::*;
+use crate::provider::*;
+use crate::store::attempts::{self, Attempt, AttemptState};
+use crate::store::orders::{self, Changes, OrderRecord};
+use crate::{now_ms, Core};
+use domain::{Channel, OrderStatus};
+use std::sync::Arc;
+
+/// Creates (or reuses) the provider order for a channel and tells the payer
+/// what to do. One start at a time per order, on every instance.
+pub async fn start_payment(
+    state: &Core,
+    order_id: &str,
+    channel: Channel,
+    client_ip: Option<String>,
+) -> Result<PayStart, PayError> {
+    let order = orders::by_id(&state.db, order_id)
+        .await?
+        .ok_or(PayError::NotFound)?;
+    check_payable(&order)?;
+    if let Some(id) = &order.account_id {
+        if !crate::accounts::is_enabled(&state.db, id).await? {
+            return Err(PayError::ChannelUnavailable);
+        }
+    }
+    let providers = providers_of(state, &order).await?;
+    let provider = providers
+        .for_provider(channel.provider())
+        .cloned()
+        .ok_or(PayError::ChannelUnavailable)?;
+    let lock = orders::lock_for_payment(&state.db, &order.id, PAY_LOCK_MS).await?;
+    let Some(lock) = lock else {
+        return Err(PayError::Busy);
+    };
+    let result = start_locked(state, order_id, channel, &providers, provider, client_ip).await;
+    if let Err(e) = orders::unlock_payment(&state.db, &order.id, lock).await {
+        tracing::warn!(error = ?e, "cannot release the payment lock; it expires by itself");
+    }
+    result
+}
+
+fn check_payable(order: &OrderRecord) -> Result<(), PayError> {
+    if !attempts::awaits_payment(order.status) {
+        return Err(PayError::NotPayable(order.status));
+    }
+    if order.expires_at <= now_ms() {
+        return Err(PayError::Expired);
+    }
+    Ok(())
+}
+
+async fn start_locked(
+    state: &Core,
+    order_id: &str,
+    channel: Channel,
+    providers: &PaymentProviders,
+    provider: Arc<dyn PaymentProvider>,
+    client_ip: Option<String>,
+) -> Result<PayStart, PayError> {
+    // Read again under the lock: a payment or another start may have happened.
+    let order = orders::by_id(&state.db, order_id)
+        .await?
+        .ok_or(PayError::NotFound)?;
+    check_payable(&order)?;
+    let current = attempts::by_seq(&state.db, &order.id, order.attempt_seq).await?;
+    if let Some(a) = current.as_ref().filter(|a| a.state == AttemptState::Open) {
+        if a.channel == channel {
+            // Same channel again: the same QR code or cashier.
+            if let Some(target) = &a.pay_target {
+                return Ok(PayStart {
+                    channel,
+                    action: action_for(channel, target.clone()),
+                    expires_at: order.expires_at,
+                });
+            }
+        }
+        // Another channel: close the current attempt first, so the payer cannot pay twice.
+        if close_attempt(state, &order, a, providers).await? == Closed::Paid {
+            return Err(PayError::NotPayable(OrderStatus::Paid));
+        }
+        // Closed, or watched: either way a payment through it is never lost.
+    }
+    let form_title = crate::store::forms::form_by_id(&state.db, &order.form_id)
+        .await?
+        .map(|f| f.def.title)
+        .unwrap_or_default();
+    let attempt = attempts::begin(
+        &state.db,
+        &order.id,
+        &order.out_trade_no,
+        order.attempt_seq,
+        channel,
+        order.amount,
+        now_ms() + state.pay.first_check_ms,
+    )
+    .await?
+    .ok_or(PayError::Busy)?;
+    let payment = NewPayment {
+        out_trade_no: attempt.out_trade_no()?,
+        amount: order.amount,
+        subject: form_title,
+        expires_at_ms: order.expires_at,
+        notify_url: notify_url(state, &order, provider.as_ref()),
+        return_url: format!("{}/pay/{}", state.pay.return_base, order.id),
+        client_ip,
+    };
+    let action = match provider.create(channel, &payment).await {
+        Ok(a) => a,
+        Err(e) => {
+            attempts::set_state(&state.db, &attempt.id, AttemptState::Failed, None).await?;
+            orders::log_event(
+                &state.db,
+                &order.id,
+                "provider_error",
+                &format!("{} {}: {e}", channel.as_str(), attempt.out_trade_no),
+            )
+            .await?;
+            return Err(e.into());
+        }
+    };
+    let target = match &action {
+        PayAction::QrCode(t) | PayAction::Redirect(t) => t.clone(),
+    };
+    attempts::set_target(&state.db, &attempt.id, &target).await?;
+    let detail = format!(
+        "{} order {} made at {}",
+        channel.as_str(),
+        attempt.out_trade_no,
+        channel.provider().as_str()
+    );
+    let moved = match order.status {
+        OrderStatus::Created => {
+            orders::transition(
+                &state.db,
+                &order.id,
+                OrderStatus::Created,
+                OrderStatus::Pending,
+                "provider_order",
+                &detail,
+                Changes {
+                    channel: Some(channel),
+                    provider: Some(channel.provider()),
+                    pay_target: Some(target.clone()),
+                    next_check_at: Some(now_ms() + state.pay.first_check_ms),
+                    ..Changes::default()
+                },
+            )
+            .await?
+        }
+        _ => false,
+    };
+    if !moved
+        && !orders::update_pay_target(
+            &state.db,
+            &order.id,
+            channel,
+            channel.provider(),
+            &target,
+            &detail,
+        )
+        .await?
+    {
+        // Paid (or closed) while the provider was asked: that attempt was current then.
+        let now = orders::by_id(&state.db, &order.id)
+            .await?
+            .ok_or(PayError::NotFound)?;
+        return Err(PayError::NotPayable(now.status));
+    }
+    if moved {
+        publish_status(state, &order.id).await;
+    }
+    Ok(PayStart {
+        channel,
+        action,
+        expires_at: order.expires_at,
+    })
+}
+
+fn action_for(channel: Channel, target: String) -> PayAction {
+    if channel.redirects() {
+        PayAction::Redirect(target)
+    } else {
+        PayAction::QrCode(target)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Closed {
+    /// The provider confirmed it can no longer be paid.
+    Yes,
+    /// The provider does not know it yet (a cashier not opened): it could
+    /// still be created from its signed link until it expires. Watched.
+    NotYetCreated,
+    /// The provider refused or could not be reached. Watched.
+    Failed(String),
+    /// It was paid meanwhile, and is now settled.
+    Paid,
+}
+
+/// Closes an attempt at its provider. A provider that does not know the
+/// attempt confirms nothing for the channels whose provider order is made
+/// only when the payer opens the cashier (Alipay page and WAP pay): the
+/// signed cashier link could still create it. Whatever is not confirmed is
+/// watched by the reconciler until it can no longer be paid.
+pub async fn close_attempt(
+    state: &Core,
+    order: &OrderRecord,
+    a: &Attempt,
+    providers: &PaymentProviders,
+) -> Result<Closed, PayError> {
+    let outcome = match providers.for_provider(a.provider) {
+        None => Closed::Failed("the provider is not available".into()),
+        Some(p) => {
+            let no = a.out_trade_no()?;
+            match p.close(&no).await {
+                Ok(()) => Closed::Yes,
+                Err(ProviderError::NotFound) if !a.channel.made_when_opened() => Closed::Yes,
+                Err(ProviderError::NotFound) => Closed::NotYetCreated,
+                Err(e) => {
+                    // Perhaps paid a moment ago: look.
+                    match p.query(&no).await {
+                        Ok(info) if info.state == TradeState::Paid => {
+                            settle(
+                                state,
+                                order.account_id.as_deref(),
+                                p.as_ref(),
+                                &info,
+                                "query",
+                            )
+                            .await?;
+                            return Ok(Closed::Paid);
+                        }
+                        Ok(info) if info.state == TradeState::Closed => Closed::Yes,
+                        _ => Closed::Failed(e.to_string()),
+                    }
+                }
+            }
+        }
+    };
+    let note = match &outcome {
+        Closed::Yes => {
+            attempts::set_state(&state.db, &a.id, AttemptState::Closed, None).await?;
+            "closed at the provider".to_owned()
+        }
+        Closed::NotYetCreated | Closed::Failed(_) => {
+            attempts::set_state(
+                &state.db,
+                &a.id,
+                AttemptState::Closing,
+                Some(now_ms() + state.pay.first_check_ms),
+            )
+            .await?;
+            match &outcome {
+                Closed::Failed(e) => {
+                    format!("close failed ({e}); watched until it can no longer be paid")
+                }
+                _ => {
+                    "not opened yet at the provider; watched until it can no longer be paid".into()
+                }
+            }
+        }
+        Closed::Paid => unreachable!("returned above"),
+    };
+    orders::log_event(
+        &state.db,
+        &order.id,
+        "attempt_closed",
+        &format!("{} {}: {note}", a.channel.as_str(), a.out_trade_no),
+    )
+    .await?;
+    Ok(outcome)
+}

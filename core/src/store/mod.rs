@@ -1,0 +1,11 @@
+//! Persistence: what is stored and how it is read back. Each module owns its
+//! tables; the use cases (`crate::pay`) combine them.
+
+pub mod attempts;
+pub mod audit;
+pub mod forms;
+pub mod order_list;
+pub mod orders;
+pub mod refunds;
+pub mod stats;
+pub mod submissions;
