@@ -4,8 +4,8 @@
 //! `cargo bench -p server --bench checkout`. It prints figures; it asserts nothing.
 
 use server::config::Config;
-use server::simulator::signed_wechat_callback;
 use server::Application;
+use simulator::signed_wechat_callback;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,7 +146,7 @@ async fn main() {
     // 2. Verified callbacks: signature, decryption, checks, compare-and-set, event row.
     let callbacks: Vec<_> = orders
         .iter()
-        .map(|(_, no)| signed_wechat_callback(no, 1234, server::simulator::dev_keys::WECHAT_MCH_ID))
+        .map(|(_, no)| signed_wechat_callback(no, 1234, simulator::dev_keys::WECHAT_MCH_ID))
         .collect();
     let callbacks = Arc::new(callbacks);
     let started = Instant::now();
@@ -223,8 +223,7 @@ async fn main() {
     let mut opened = opened.into_iter();
     for (i, mut r) in opened.by_ref().enumerate().take(sample) {
         let (_, no) = &pending[i];
-        let (headers, body) =
-            signed_wechat_callback(no, 1234, server::simulator::dev_keys::WECHAT_MCH_ID);
+        let (headers, body) = signed_wechat_callback(no, 1234, simulator::dev_keys::WECHAT_MCH_ID);
         let b = bench.clone();
         waits.push(tokio::spawn(async move {
             let t = Instant::now();

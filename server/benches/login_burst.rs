@@ -5,8 +5,8 @@
 //! Run with `cargo bench -p server --bench login_burst`. It asserts nothing.
 
 use server::config::Config;
-use server::simulator::{dev_keys, signed_wechat_callback};
 use server::Application;
+use simulator::{dev_keys, signed_wechat_callback};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;

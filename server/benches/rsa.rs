@@ -2,8 +2,8 @@
 //! the providers use it (blinded PKCS#1 v1.5 signatures). Run with
 //! `cargo bench -p server --bench rsa`; compare with `openssl speed rsa2048`.
 
-use server::keys::parse_private_key;
-use server::providers::crypto::{RsaSigner, RsaVerifier, SignMessage, VerifySignature};
+use providers::crypto::{RsaSigner, RsaVerifier, SignMessage, VerifySignature};
+use providers::keys::parse_private_key;
 use std::time::{Duration, Instant};
 
 fn rate(label: &str, min_time: Duration, mut op: impl FnMut()) {
@@ -26,8 +26,7 @@ fn rate(label: &str, min_time: Duration, mut op: impl FnMut()) {
 }
 
 fn main() {
-    let key = parse_private_key(server::simulator::dev_keys::WECHAT_MERCHANT_KEY)
-        .expect("development key");
+    let key = parse_private_key(simulator::dev_keys::WECHAT_MERCHANT_KEY).expect("development key");
     let signer = RsaSigner::new(key);
     let verifier = RsaVerifier::new(signer.public_key());
     let message = br#"POST

@@ -565,7 +565,7 @@ fn read_wechat(r: &mut Reader<'_>, prod: bool) -> Option<WechatSettings> {
             r.required_secret("WECHAT_MCH_PRIVATE_KEY", "the merchant API private key")
         });
         if let Some(k) = &key {
-            if let Err(e) = crate::keys::parse_private_key(k) {
+            if let Err(e) = providers::keys::parse_private_key(k) {
                 r.errors.push("WECHAT_MCH_PRIVATE_KEY", e);
             }
             refuse_development_key(r, prod, "WECHAT_MCH_PRIVATE_KEY", k);
@@ -582,7 +582,7 @@ fn read_wechat(r: &mut Reader<'_>, prod: bool) -> Option<WechatSettings> {
         let pk_id = r.opt("WECHAT_PLATFORM_PUBLIC_KEY_ID");
         let platform_public_key = match (pk, pk_id) {
             (Some(pk), Some(id)) => {
-                if let Err(e) = crate::keys::parse_public_key(&pk) {
+                if let Err(e) = providers::keys::parse_public_key(&pk) {
                     r.errors.push("WECHAT_PLATFORM_PUBLIC_KEY", e);
                 }
                 refuse_development_key(r, prod, "WECHAT_PLATFORM_PUBLIC_KEY", &pk);
@@ -642,7 +642,7 @@ fn read_alipay(r: &mut Reader<'_>, prod: bool) -> Option<AlipaySettings> {
     }
     let private_key = r.required_secret("ALIPAY_PRIVATE_KEY", "the application private key (RSA2)");
     if let Some(k) = &private_key {
-        if let Err(e) = crate::keys::parse_private_key(k) {
+        if let Err(e) = providers::keys::parse_private_key(k) {
             r.errors.push("ALIPAY_PRIVATE_KEY", e);
         }
         refuse_development_key(r, prod, "ALIPAY_PRIVATE_KEY", k);
@@ -659,36 +659,32 @@ fn read_alipay(r: &mut Reader<'_>, prod: bool) -> Option<AlipaySettings> {
             "ALIPAY_PUBLIC_CERT",
             "certificate mode needs alipayCertPublicKey_RSA2.crt",
         );
-        let app_sn = match crate::providers::x509::Certificate::from_pem(&app_cert)
-            .and_then(|c| c.alipay_sn())
-        {
-            Ok(sn) => Some(sn),
-            Err(e) => {
-                r.errors.push(
-                    "ALIPAY_APP_CERT",
-                    format!("is not a usable certificate: {e}"),
-                );
-                None
-            }
-        };
-        let root_sn = root.as_deref().and_then(|pem| {
-            match crate::providers::x509::alipay_root_cert_sn(pem) {
+        let app_sn =
+            match providers::x509::Certificate::from_pem(&app_cert).and_then(|c| c.alipay_sn()) {
                 Ok(sn) => Some(sn),
                 Err(e) => {
                     r.errors.push(
-                        "ALIPAY_ROOT_CERT",
-                        format!("is not a usable certificate chain: {e}"),
+                        "ALIPAY_APP_CERT",
+                        format!("is not a usable certificate: {e}"),
                     );
                     None
                 }
-            }
-        });
+            };
+        let root_sn =
+            root.as_deref()
+                .and_then(|pem| match providers::x509::alipay_root_cert_sn(pem) {
+                    Ok(sn) => Some(sn),
+                    Err(e) => {
+                        r.errors.push(
+                            "ALIPAY_ROOT_CERT",
+                            format!("is not a usable certificate chain: {e}"),
+                        );
+                        None
+                    }
+                });
         let key = public_cert.as_deref().and_then(|pem| {
-            match crate::providers::x509::Certificate::from_pem(pem).and_then(|c| c.public_key()) {
-                Ok(k) => {
-                    rsa::pkcs8::EncodePublicKey::to_public_key_pem(&k, rsa::pkcs8::LineEnding::LF)
-                        .ok()
-                }
+            match providers::x509::Certificate::from_pem(pem).and_then(|c| c.public_key()) {
+                Ok(k) => providers::keys::public_key_pem(&k),
                 Err(e) => {
                     r.errors.push(
                         "ALIPAY_PUBLIC_CERT",
@@ -702,7 +698,7 @@ fn read_alipay(r: &mut Reader<'_>, prod: bool) -> Option<AlipaySettings> {
     } else {
         let public_key = r.required_secret("ALIPAY_PUBLIC_KEY", "the Alipay public key that signs answers and notifications (or ALIPAY_APP_CERT, ALIPAY_ROOT_CERT and ALIPAY_PUBLIC_CERT for certificate mode)");
         if let Some(k) = &public_key {
-            if let Err(e) = crate::keys::parse_public_key(k) {
+            if let Err(e) = providers::keys::parse_public_key(k) {
                 r.errors.push("ALIPAY_PUBLIC_KEY", e);
             }
             refuse_development_key(r, prod, "ALIPAY_PUBLIC_KEY", k);
@@ -735,7 +731,7 @@ fn read_alipay(r: &mut Reader<'_>, prod: bool) -> Option<AlipaySettings> {
 
 /// Production never runs on the public development keys.
 fn refuse_development_key(r: &mut Reader<'_>, prod: bool, var: &str, value: &str) {
-    if prod && crate::simulator::is_development_key(value) {
+    if prod && providers::dev_keys::is_development_key(value) {
         r.errors.push(var, "is one of the public development keys of the simulator; use the key issued by the provider");
     }
 }
@@ -911,7 +907,7 @@ mod tests {
 
     #[test]
     fn production_refuses_the_simulator_and_its_keys() {
-        use crate::simulator::dev_keys;
+        use providers::dev_keys;
         let errors = config(&[
             ("APP_ENV", "production"),
             ("ALIPAY_APP_ID", "2021000000000001"),
@@ -939,7 +935,7 @@ mod tests {
 
     #[test]
     fn alipay_certificate_mode_computes_the_serial_numbers() {
-        let dir = crate::test_vectors::dir();
+        let dir = providers::test_vectors::dir();
         let file = |n: &str| dir.join(n).to_string_lossy().into_owned();
         let c = config(&[
             ("ALIPAY_APP_ID", "2021000000000001"),
@@ -970,7 +966,7 @@ mod tests {
                 "687b59193f3f462dd5336e5abf83c5d8_02941eef3187dddf3d3b83462e1dfcf6".to_owned()
             ))
         );
-        assert!(crate::keys::parse_public_key(&a.alipay_public_key).is_ok());
+        assert!(providers::keys::parse_public_key(&a.alipay_public_key).is_ok());
         let errors = config(&[
             ("ALIPAY_APP_ID", "2021000000000001"),
             (

@@ -8,33 +8,12 @@ mod csrf;
 mod export;
 mod headers;
 mod health;
-pub mod keys;
 mod limits;
 mod notify;
 pub use app::ssr::payment_log;
+mod env_providers;
 mod plain_form;
-pub mod providers;
-pub mod simulator;
 pub mod telemetry;
-
-/// Published known-answer keys and certificates the tests check against
-/// (`server/tests/vectors`, each file's origin in its README). Test support
-/// only: nothing in production reads them.
-#[doc(hidden)]
-pub mod test_vectors {
-    use std::path::PathBuf;
-
-    /// The folder of the vectors, inside this repository.
-    pub fn dir() -> PathBuf {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors"))
-    }
-
-    /// One vector's text; panics with the path when it is missing (tests only).
-    pub fn read(name: &str) -> String {
-        let path = dir().join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-}
 
 use anyhow::Context;
 use app::ssr::{auth, AppState, Db};
@@ -97,7 +76,7 @@ impl Application {
                 .context("the listening address is not a URL")?,
         };
         let log = payment_log::PaymentLog::new(db.clone());
-        let payments = providers::build(&config, log.clone())?;
+        let payments = env_providers::build(&config, log.clone())?;
         let accounts = app::ssr::accounts::Accounts::new(
             match &config.master_key {
                 Some(k) => Some(app::ssr::accounts::Vault::new(k.0.expose_secret())),
@@ -111,7 +90,7 @@ impl Application {
         );
         // The simulator signs with public keys: it "pays" for free. It runs
         // only where that cannot cost anything (see `simulator_decision`).
-        let real_env = providers::real_in_environment(&config);
+        let real_env = env_providers::real_in_environment(&config);
         let real_stored = app::ssr::accounts::any_real(
             &app::ssr::accounts::Accounts::new(
                 accounts.vault.clone(),

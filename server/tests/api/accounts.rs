@@ -8,7 +8,7 @@ use crate::helpers::{
 };
 use app::ssr::Backend;
 use serde_json::Value;
-use server::simulator::dev_keys;
+use simulator::dev_keys;
 use sqlx::Row;
 
 async fn save_account(app: &TestApp, fields: &[(&str, &str)]) -> Value {

@@ -5,7 +5,7 @@ use crate::both_backends;
 use crate::helpers::{press, spawn_app_on, spawn_app_with, test_settings, DatabaseGuard, TestApp};
 use app::ssr::Backend;
 use serde_json::{json, Value};
-use server::simulator::{dev_keys, SimProvider};
+use simulator::{dev_keys, SimProvider};
 use sqlx::Row;
 use std::time::Duration;
 
@@ -71,7 +71,7 @@ pub fn wechat_callback(
     amount_fen: i64,
     mchid: &str,
 ) -> (Vec<(&'static str, String)>, String) {
-    server::simulator::signed_wechat_callback(out_trade_no, amount_fen, mchid)
+    simulator::signed_wechat_callback(out_trade_no, amount_fen, mchid)
 }
 
 pub async fn post_callback(
@@ -300,7 +300,7 @@ async fn expiry_and_late_payment(backend: Backend) {
         .expect("known to the simulator");
     assert_eq!(
         at_sim.state,
-        server::simulator::SimState::Closed,
+        simulator::SimState::Closed,
         "closed at the provider too"
     );
     let expired_pay = app

@@ -17,7 +17,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Db,
     pub payments: app::ssr::provider::PaymentProviders,
-    pub simulator: Option<server::simulator::Simulator>,
+    pub simulator: Option<simulator::Simulator>,
     /// `http://127.0.0.1:PORT/_simulator/`
     pub simulator_base: url::Url,
     stop: Option<tokio::sync::oneshot::Sender<()>>,

@@ -139,7 +139,7 @@ both_backends! {
         // The simulator agrees: two refunds, 5.00 in all.
         let sim = app.simulator.clone().expect("simulator");
         let no = order["out_trade_no"].as_str().expect("no");
-        assert_eq!(sim.order(server::simulator::SimProvider::Wechat, no).expect("known").refunded_fen, 500);
+        assert_eq!(sim.order(simulator::SimProvider::Wechat, no).expect("known").refunded_fen, 500);
 
         // The audit log has both refunds, by this administrator.
         let audit: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'refund' AND admin_email = $1")
@@ -225,7 +225,7 @@ both_backends! {
         // Close the pending order: closed at the provider first.
         assert_eq!(app.call("admin_order_action", &[("id", &pending_id), ("action", "close")]).await["Done"], "closed");
         let sim = app.simulator.clone().expect("simulator");
-        let at_sim = sim.order(server::simulator::SimProvider::Wechat, &pending_no).expect("known");
+        let at_sim = sim.order(simulator::SimProvider::Wechat, &pending_no).expect("known");
         assert_eq!(format!("{:?}", at_sim.state), "Closed");
         assert_eq!(app.call("admin_order_action", &[("id", &paid), ("action", "close")]).await["WrongStatus"], "paid");
         assert_eq!(app.call("admin_order_action", &[("id", &paid), ("action", "query")]).await["Done"], "paid");
@@ -297,7 +297,7 @@ both_backends! {
 
 both_backends! {
     async fn closed_and_abnormal_refunds_settle_the_order_correctly(app) {
-        use server::simulator::SimRefundStatus;
+        use simulator::SimRefundStatus;
         let sim = app.simulator.clone().expect("simulator");
         let id = paid_order(&app, "8.00", "wechat_native").await;
         app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -335,11 +335,11 @@ both_backends! {
         let order: Value = app.client.get(app.url(&format!("/api/v1/orders/{id}"))).send().await.expect("order").json().await.expect("json");
         let no = order["out_trade_no"].as_str().expect("no");
         // Signed by the platform key, but for a refund we never asked for.
-        let (headers, body) = server::simulator::signed_wechat_refund_callback(no, "R-unknown-refund", 400, "SUCCESS");
+        let (headers, body) = simulator::signed_wechat_refund_callback(no, "R-unknown-refund", 400, "SUCCESS");
         let resp = crate::flow::post_callback(&app, &headers, &body).await;
         assert!(!resp.status().is_success(), "an unknown refund is refused");
         // The same, with its signature broken.
-        let (mut headers, body) = server::simulator::signed_wechat_refund_callback(no, "R-unknown-refund", 400, "SUCCESS");
+        let (mut headers, body) = simulator::signed_wechat_refund_callback(no, "R-unknown-refund", 400, "SUCCESS");
         for (k, v) in headers.iter_mut() {
             if *k == "wechatpay-signature" {
                 let first = if v.starts_with('A') { "B" } else { "A" };
@@ -363,7 +363,7 @@ both_backends! {
             let no = order["out_trade_no"].as_str().expect("no").to_owned();
             pay(&app, &id, "wechat_native").await;
             assert_eq!(app.call("admin_order_action", &[("id", &id), ("action", "close")]).await["Done"], "closed");
-            sim.pay_late(server::simulator::SimProvider::Wechat, &no).expect("paid late");
+            sim.pay_late(simulator::SimProvider::Wechat, &no).expect("paid late");
             wait_status(&app, &id, "needs_review").await;
             ids.push(id);
         }

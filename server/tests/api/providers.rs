@@ -7,10 +7,10 @@ use app::ssr::provider::*;
 use app::ssr::Backend;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use server::payment_log::PaymentLog;
-use server::providers::crypto::RsaSigner;
-use server::providers::wechat::client::{PlatformKeys, WechatPayV3};
-use server::simulator::dev_keys;
+use formpay_core::payment_log::PaymentLog;
+use providers::crypto::RsaSigner;
+use providers::wechat_v3::client::{PlatformKeys, WechatPayV3};
+use simulator::dev_keys;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -235,9 +235,8 @@ async fn wechat_close_and_unknown_orders() {
 #[tokio::test]
 async fn wechat_platform_certificate_mode_downloads_and_verifies() {
     let app = spawn_app(Backend::Sqlite).await;
-    let client =
-        server::providers::simulated_wechat(&app.simulator_base, false, PaymentLog::disabled())
-            .expect("client");
+    let client = providers::simulated_wechat(&app.simulator_base, false, PaymentLog::disabled())
+        .expect("client");
     assert_eq!(client.refresh_certificates().await, Ok(1));
     let no = out_trade_no();
     assert_eq!(
@@ -248,14 +247,14 @@ async fn wechat_platform_certificate_mode_downloads_and_verifies() {
 }
 
 fn dev_key(name: &str) -> String {
-    server::test_vectors::read(name)
+    providers::test_vectors::read(name)
 }
 
 #[tokio::test]
 async fn wechat_refuses_a_request_signed_with_another_key() {
     let app = spawn_app(Backend::Sqlite).await;
     let wrong = RsaSigner::new(
-        server::keys::parse_private_key(&dev_key("wechatpay-go-test-private-key.pem"))
+        providers::keys::parse_private_key(&dev_key("wechatpay-go-test-private-key.pem"))
             .expect("key"),
     );
     let client = WechatPayV3::new(
@@ -267,7 +266,7 @@ async fn wechat_refuses_a_request_signed_with_another_key() {
         dev_keys::WECHAT_APIV3_KEY.to_owned().into(),
         PlatformKeys::PublicKey {
             id: dev_keys::WECHAT_PUBLIC_KEY_ID.into(),
-            key: server::keys::parse_public_key(dev_keys::WECHAT_PLATFORM_PUB).expect("key"),
+            key: providers::keys::parse_public_key(dev_keys::WECHAT_PLATFORM_PUB).expect("key"),
         },
         PaymentLog::disabled(),
     );
@@ -295,12 +294,12 @@ async fn wechat_answers_signed_by_an_unexpected_key_are_refused() {
         dev_keys::WECHAT_MCH_ID.into(),
         dev_keys::WECHAT_MERCHANT_SERIAL.into(),
         RsaSigner::new(
-            server::keys::parse_private_key(dev_keys::WECHAT_MERCHANT_KEY).expect("key"),
+            providers::keys::parse_private_key(dev_keys::WECHAT_MERCHANT_KEY).expect("key"),
         ),
         dev_keys::WECHAT_APIV3_KEY.to_owned().into(),
         PlatformKeys::PublicKey {
             id: dev_keys::WECHAT_PUBLIC_KEY_ID.into(),
-            key: server::keys::parse_public_key(dev_keys::ALIPAY_PLATFORM_PUB).expect("key"),
+            key: providers::keys::parse_public_key(dev_keys::ALIPAY_PLATFORM_PUB).expect("key"),
         },
         PaymentLog::disabled(),
     );
@@ -437,15 +436,15 @@ async fn alipay_precreate_page_pay_query_refund_round_trip() {
 #[tokio::test]
 async fn alipay_refuses_a_request_signed_with_another_key() {
     let app = spawn_app(Backend::Sqlite).await;
-    let client = server::providers::alipay::client::AlipayClient::new(
+    let client = providers::alipay::client::AlipayClient::new(
         app.simulator_base.join("alipay/gateway.do").expect("url"),
         dev_keys::ALIPAY_APP_ID.into(),
         RsaSigner::new(
-            server::keys::parse_private_key(&dev_key("alipay-node-app-private-key.pem"))
+            providers::keys::parse_private_key(&dev_key("alipay-node-app-private-key.pem"))
                 .expect("key"),
         ),
-        server::providers::crypto::RsaVerifier::new(
-            server::keys::parse_public_key(dev_keys::ALIPAY_PLATFORM_PUB).expect("key"),
+        providers::crypto::RsaVerifier::new(
+            providers::keys::parse_public_key(dev_keys::ALIPAY_PLATFORM_PUB).expect("key"),
         ),
         None,
         None,
@@ -524,7 +523,7 @@ async fn every_call_is_in_the_payment_log_without_signatures() {
 async fn wechat_v2_unified_order_query_close_and_xml_callback() {
     let app = spawn_app(Backend::Sqlite).await;
     let v2: Arc<dyn PaymentProvider> = Arc::new(
-        server::providers::simulated_wechat_v2(&app.simulator_base, PaymentLog::disabled())
+        providers::simulated_wechat_v2(&app.simulator_base, PaymentLog::disabled())
             .expect("client"),
     );
     let (receiver, notify_url) = Receiver::start(
@@ -679,8 +678,8 @@ async fn oversized_or_malformed_callbacks_are_refused_before_anything_else() {
 #[tokio::test]
 async fn the_cashier_form_auto_submits_the_signed_parameters() {
     let app = spawn_app(Backend::Sqlite).await;
-    let client = server::providers::simulated_alipay(&app.simulator_base, PaymentLog::disabled())
-        .expect("client");
+    let client =
+        providers::simulated_alipay(&app.simulator_base, PaymentLog::disabled()).expect("client");
     let no = out_trade_no();
     let html = client
         .page_pay_form(&payment(&no, 100, "http://127.0.0.1:9/n"))
@@ -729,12 +728,12 @@ async fn provider_clients_never_follow_redirects() {
         dev_keys::WECHAT_MCH_ID.into(),
         dev_keys::WECHAT_MERCHANT_SERIAL.into(),
         RsaSigner::new(
-            server::keys::parse_private_key(dev_keys::WECHAT_MERCHANT_KEY).expect("key"),
+            providers::keys::parse_private_key(dev_keys::WECHAT_MERCHANT_KEY).expect("key"),
         ),
         dev_keys::WECHAT_APIV3_KEY.to_owned().into(),
         PlatformKeys::PublicKey {
             id: dev_keys::WECHAT_PUBLIC_KEY_ID.into(),
-            key: server::keys::parse_public_key(dev_keys::WECHAT_PLATFORM_PUB).expect("key"),
+            key: providers::keys::parse_public_key(dev_keys::WECHAT_PLATFORM_PUB).expect("key"),
         },
         PaymentLog::disabled(),
     );

@@ -7,7 +7,7 @@ use crate::flow::{order_status, pay, submit_demo, wait_status};
 use crate::helpers::{client, spawn_app_with, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
 use app::ssr::Backend;
 use serde_json::{json, Value};
-use server::simulator::{dev_keys, SimProvider};
+use simulator::{dev_keys, SimProvider};
 use sqlx::Row;
 use std::time::Duration;
 
@@ -138,14 +138,13 @@ fn forged(
 ) -> (String, Vec<(&'static str, String)>, String, &'static str) {
     match kind {
         "wechat_v3" => {
-            let (h, b) =
-                server::simulator::signed_wechat_callback(no, fen, dev_keys::WECHAT_MCH_ID);
+            let (h, b) = simulator::signed_wechat_callback(no, fen, dev_keys::WECHAT_MCH_ID);
             ("/payment/wechat/notify".into(), h, b, "application/json")
         }
         "wechat_v2" => (
             "/payment/wechat/v2/notify".into(),
             Vec::new(),
-            server::simulator::signed_wechat_v2_callback(no, fen),
+            simulator::signed_wechat_v2_callback(no, fen),
             "text/xml",
         ),
         _ => (
@@ -254,7 +253,7 @@ both_backends! {
         let out_refund_no: String = sqlx::query("SELECT out_refund_no FROM refunds WHERE order_id = $1")
             .bind(&id).fetch_one(&app.db.pool).await.expect("refund").get("out_refund_no");
         // A forged REFUND.CLOSED would free the reservation for a second refund.
-        let (headers, body) = server::simulator::signed_wechat_refund_callback(&no, &out_refund_no, 500, "CLOSED");
+        let (headers, body) = simulator::signed_wechat_refund_callback(&no, &out_refund_no, 500, "CLOSED");
         for path in [format!("/payment/wechat/notify/{attacker}"), "/payment/wechat/notify".to_owned()] {
             let resp = post_to(&app, &path, &headers, body.clone(), "application/json").await;
             assert!(!resp.status().is_success(), "{path}");
@@ -318,7 +317,7 @@ both_backends! {
         let id = order["id"].as_str().expect("id").to_owned();
         let no = order["out_trade_no"].as_str().expect("no").to_owned();
         pay(&app, &id, "wechat_native").await;
-        let (mut headers, body) = server::simulator::signed_wechat_callback(&no, 200, dev_keys::WECHAT_MCH_ID);
+        let (mut headers, body) = simulator::signed_wechat_callback(&no, 200, dev_keys::WECHAT_MCH_ID);
         for (k, v) in headers.iter_mut() {
             if *k == "wechatpay-signature" {
                 let first = if v.starts_with('A') { "B" } else { "A" };
@@ -391,7 +390,7 @@ both_backends! {
         let id = order["id"].as_str().expect("id").to_owned();
         let no = order["out_trade_no"].as_str().expect("no").to_owned();
         pay(&app, &id, "wechat_native").await;
-        let (headers, body) = server::simulator::signed_wechat_transaction(&json!({
+        let (headers, body) = simulator::signed_wechat_transaction(&json!({
             "appid": dev_keys::WECHAT_APP_ID, "mchid": dev_keys::WECHAT_MCH_ID, "out_trade_no": no,
             "transaction_id": "4200000000202611290000000001", "trade_type": "NATIVE", "trade_state": "SUCCESS",
             "amount": {"total": 400, "payer_total": 400, "currency": "USD"}
@@ -608,7 +607,7 @@ fn real_wechat() -> Vec<(&'static str, String)> {
         ),
         (
             "WECHAT_MCH_PRIVATE_KEY",
-            server::test_vectors::read("wechatpay-go-test-private-key.pem"),
+            providers::test_vectors::read("wechatpay-go-test-private-key.pem"),
         ),
         (
             "WECHAT_APIV3_KEY",
@@ -616,7 +615,7 @@ fn real_wechat() -> Vec<(&'static str, String)> {
         ),
         (
             "WECHAT_PLATFORM_PUBLIC_KEY",
-            server::test_vectors::read("fzlee-app_public_key.pem"),
+            providers::test_vectors::read("fzlee-app_public_key.pem"),
         ),
         (
             "WECHAT_PLATFORM_PUBLIC_KEY_ID",
@@ -715,12 +714,12 @@ async fn storing_a_real_account_turns_the_simulator_off_at_once() {
             ("app_id", "2021000000000099"),
             (
                 "alipay_public_key",
-                &server::test_vectors::read("alipay-node-alipay-public-key.pem"),
+                &providers::test_vectors::read("alipay-node-alipay-public-key.pem"),
             ),
             ("seller_id", "2088000000000099"),
             (
                 "private_key",
-                &server::test_vectors::read("alipay-node-app-private-key.pem"),
+                &providers::test_vectors::read("alipay-node-app-private-key.pem"),
             ),
         ],
     )

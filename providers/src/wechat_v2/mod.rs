@@ -1,6 +1,8 @@
 //! WeChat Pay API v2 (the legacy mode of the original system): flat XML
 //! messages signed with the 32-character API key, MD5 or HMAC-SHA256.
 
+pub mod client;
+
 use super::crypto::{constant_time_eq, hmac_sha256_upper_hex, md5_upper_hex};
 use std::collections::BTreeMap;
 

@@ -5,13 +5,13 @@ use super::{
     dev_keys, new_token, transaction_id, SimOrder, SimProvider, SimRefund, SimRefundStatus,
     SimState, Simulator,
 };
-use crate::providers::alipay::{response_node_name, signing_string};
-use crate::providers::crypto::{SignMessage, VerifySignature};
-use app::domain::Money;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use domain::Money;
+use providers::alipay::{response_node_name, signing_string};
+use providers::crypto::{SignMessage, VerifySignature};
 use serde_json::{json, Value};
 
 type Params = Vec<(String, String)>;
@@ -169,7 +169,7 @@ fn ensure_order(
         },
         state: SimState::NotPaid,
         transaction_id: transaction_id(""),
-        created_at_ms: app::ssr::now_ms(),
+        created_at_ms: formpay_core::now_ms(),
         expires_at_ms: expires(biz),
         paid_at_ms: None,
         refunded_fen: 0,
@@ -223,7 +223,7 @@ pub async fn gateway(
                 let mut content = json!({"code": "10000", "msg": "Success", "out_trade_no": o.out_trade_no, "trade_no": o.transaction_id, "trade_status": status, "total_amount": yuan(o.amount_fen), "buyer_logon_id": "sim***@example.com"});
                 if let Some(p) = o.paid_at_ms {
                     content["send_pay_date"] =
-                        json!(crate::providers::alipay::client::beijing_timestamp(p));
+                        json!(providers::alipay::client::beijing_timestamp(p));
                 }
                 answer(&sim, &node, content)
             }
@@ -323,7 +323,7 @@ fn refund(sim: &Simulator, node: &str, biz: &Value, no: &str) -> Response {
             amount_fen: amount,
             total_fen: order.amount_fen,
             status: SimRefundStatus::Success,
-            created_at_ms: app::ssr::now_ms(),
+            created_at_ms: formpay_core::now_ms(),
             notify_url: None,
         },
     );

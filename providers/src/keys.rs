@@ -91,6 +91,11 @@ fn check_size(bits: u32) -> Result<(), String> {
     }
 }
 
+/// A public key as PEM (SPKI), e.g. the one taken from a certificate.
+pub fn public_key_pem(key: &RsaPublicKey) -> Option<String> {
+    rsa::pkcs8::EncodePublicKey::to_public_key_pem(key, rsa::pkcs8::LineEnding::LF).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,11 @@
 pub mod client;
 pub mod transformers;
 
-use crate::providers::crypto::{CryptoError, SignMessage, VerifySignature};
+/// Alipay's gateway, and its sandbox's.
+pub const GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
+pub const SANDBOX_GATEWAY: &str = "https://openapi-sandbox.dl.alipaydev.com/gateway.do";
+
+use crate::crypto::{CryptoError, SignMessage, VerifySignature};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AlipayVerifyError {
@@ -160,8 +164,8 @@ pub fn response_node_name(method: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::{RsaSigner, RsaVerifier};
     use crate::keys::{parse_private_key, parse_public_key};
-    use crate::providers::crypto::{RsaSigner, RsaVerifier};
 
     use crate::test_vectors::read as vector;
 

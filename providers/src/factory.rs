@@ -1,113 +1,17 @@
-//! The payment providers' wire protocols. Each provider is one module; the
-//! cryptography they share is in `crypto`.
+//! Building clients: for a receiving account stored in the database, and the
+//! simulator's stand-ins (development keys) for development and tests.
 
-pub mod alipay;
-pub mod crypto;
-pub mod wechat;
-pub mod wechat_v2;
-pub mod wechat_v2_client;
-pub mod x509;
-
-use crate::config::Config;
+use crate::alipay::client::AlipayClient;
+use crate::crypto::{RsaSigner, RsaVerifier};
+use crate::dev_keys::{self, is_development_key};
 use crate::keys::{parse_private_key, parse_public_key};
-use crate::simulator::{dev_keys, is_development_key};
-use alipay::client::AlipayClient;
-use app::ssr::payment_log::PaymentLog;
-use app::ssr::provider::PaymentProviders;
-use crypto::{RsaSigner, RsaVerifier};
-use secrecy::{ExposeSecret, SecretString};
+use crate::wechat_v3::client::{PlatformKeys, WechatPayV3};
+use crate::{wechat_v2, wechat_v2::client as wechat_v2_client, x509};
+use formpay_core::payment_log::PaymentLog;
+use formpay_core::provider::PaymentProviders;
+use secrecy::SecretString;
 use std::sync::Arc;
 use url::Url;
-use wechat::client::{PlatformKeys, WechatPayV3};
-
-/// Builds the clients of the providers configured through the environment
-/// (the default receiving account).
-pub fn build(config: &Config, log: PaymentLog) -> anyhow::Result<PaymentProviders> {
-    let mut providers = PaymentProviders::default();
-    if let Some(w) = &config.wechat {
-        if let (None, Some(key)) = (&w.v3, &w.v2_key) {
-            let client = wechat_v2_client::WechatPayV2::new(
-                w.api_base.clone(),
-                w.app_id.clone(),
-                w.mch_id.clone(),
-                key.clone(),
-                log.clone(),
-            );
-            providers.wechat = Some(Arc::new(if w.v2_md5 {
-                client.with_sign_type(wechat_v2::SignType::Md5)
-            } else {
-                client
-            }));
-        }
-        if let Some(v3) = &w.v3 {
-            let signer = RsaSigner::new(
-                parse_private_key(v3.mch_private_key.expose_secret())
-                    .map_err(|e| anyhow::anyhow!("WECHAT_MCH_PRIVATE_KEY {e}"))?,
-            );
-            let platform = match &v3.platform_public_key {
-                Some((id, pem)) => PlatformKeys::PublicKey {
-                    id: id.clone(),
-                    key: parse_public_key(pem)
-                        .map_err(|e| anyhow::anyhow!("WECHAT_PLATFORM_PUBLIC_KEY {e}"))?,
-                },
-                None => PlatformKeys::Certificates,
-            };
-            providers.wechat = Some(Arc::new(WechatPayV3::new(
-                w.api_base.clone(),
-                w.app_id.clone(),
-                w.mch_id.clone(),
-                v3.mch_serial_no.clone(),
-                signer,
-                v3.apiv3_key.clone(),
-                platform,
-                log.clone(),
-            )));
-        }
-    }
-    if let Some(a) = &config.alipay {
-        let signer = RsaSigner::new(
-            parse_private_key(a.private_key.expose_secret())
-                .map_err(|e| anyhow::anyhow!("ALIPAY_PRIVATE_KEY {e}"))?,
-        );
-        let verifier = RsaVerifier::new(
-            parse_public_key(&a.alipay_public_key)
-                .map_err(|e| anyhow::anyhow!("ALIPAY_PUBLIC_KEY {e}"))?,
-        );
-        providers.alipay = Some(Arc::new(AlipayClient::new(
-            a.gateway.clone(),
-            a.app_id.clone(),
-            signer,
-            verifier,
-            a.seller_id.clone(),
-            a.cert_sns.clone(),
-            log,
-        )));
-    }
-    Ok(providers)
-}
-
-/// The providers the environment configures with real keys (not the public
-/// development keys): their names, for the start-up line and the simulator rule.
-pub fn real_in_environment(config: &Config) -> Vec<&'static str> {
-    use secrecy::ExposeSecret;
-    let mut real = Vec::new();
-    if let Some(w) = &config.wechat {
-        let dev = match (&w.v3, &w.v2_key) {
-            (Some(v3), _) => is_development_key(v3.mch_private_key.expose_secret()),
-            (None, Some(k)) => is_development_key(k.expose_secret()),
-            (None, None) => false,
-        };
-        if !dev {
-            real.push("wechat");
-        }
-    }
-    if let Some(a) = &config.alipay {
-        if !is_development_key(a.private_key.expose_secret()) {
-            real.push("alipay");
-        }
-    }
-    real
-}
 
 /// The simulator's stand-ins for every provider, with the development keys.
 pub fn simulated(simulator_base: &Url, log: PaymentLog) -> anyhow::Result<PaymentProviders> {
@@ -188,7 +92,7 @@ pub fn simulated_wechat_v2(
 /// Alipay certificate mode of a stored account: Alipay's key from its public
 /// certificate, and the two serial numbers sent with every request.
 fn alipay_cert_mode(
-    s: &app::ssr::accounts::AccountSettings,
+    s: &formpay_core::accounts::AccountSettings,
 ) -> Result<(RsaVerifier, Option<(String, String)>), String> {
     use x509::{alipay_root_cert_sn, Certificate};
     let app_sn = Certificate::from_pem(&s.alipay_app_cert)
@@ -208,9 +112,9 @@ pub struct AccountFactory {
     pub log: PaymentLog,
 }
 
-impl app::ssr::accounts::ProviderFactory for AccountFactory {
-    fn is_simulated(&self, a: &app::ssr::accounts::AccountData) -> bool {
-        use app::ssr::accounts::AccountKind;
+impl formpay_core::accounts::ProviderFactory for AccountFactory {
+    fn is_simulated(&self, a: &formpay_core::accounts::AccountData) -> bool {
+        use formpay_core::accounts::AccountKind;
         a.kind == AccountKind::Simulator
             || [
                 &a.secrets.private_key,
@@ -223,8 +127,8 @@ impl app::ssr::accounts::ProviderFactory for AccountFactory {
             .any(|k| !k.trim().is_empty() && is_development_key(k))
     }
 
-    fn build(&self, a: &app::ssr::accounts::AccountData) -> Result<PaymentProviders, String> {
-        use app::ssr::accounts::AccountKind;
+    fn build(&self, a: &formpay_core::accounts::AccountData) -> Result<PaymentProviders, String> {
+        use formpay_core::accounts::AccountKind;
         let s = &a.settings;
         let base = |default: &str, slash: bool| -> Result<Url, String> {
             let raw = match s.api_base.trim() {
@@ -256,7 +160,7 @@ impl app::ssr::accounts::ProviderFactory for AccountFactory {
                     }
                 };
                 p.wechat = Some(Arc::new(WechatPayV3::new(
-                    base(crate::config::WECHAT_API_BASE, true)?,
+                    base(crate::wechat_v3::API_BASE, true)?,
                     s.app_id.trim().to_owned(),
                     s.mch_id.trim().to_owned(),
                     s.serial_no.trim().to_owned(),
@@ -268,7 +172,7 @@ impl app::ssr::accounts::ProviderFactory for AccountFactory {
             }
             AccountKind::WechatV2 => {
                 let client = wechat_v2_client::WechatPayV2::new(
-                    base(crate::config::WECHAT_API_BASE, true)?,
+                    base(crate::wechat_v3::API_BASE, true)?,
                     s.app_id.trim().to_owned(),
                     s.mch_id.trim().to_owned(),
                     SecretString::from(a.secrets.v2_key.trim().to_owned()),
@@ -289,7 +193,7 @@ impl app::ssr::accounts::ProviderFactory for AccountFactory {
                     alipay_cert_mode(s)?
                 };
                 p.alipay = Some(Arc::new(AlipayClient::new(
-                    base(crate::config::ALIPAY_GATEWAY, false)?,
+                    base(crate::alipay::GATEWAY, false)?,
                     s.app_id.trim().to_owned(),
                     signer()?,
                     verifier,
@@ -318,7 +222,7 @@ impl app::ssr::accounts::ProviderFactory for AccountFactory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::ssr::accounts::{
+    use formpay_core::accounts::{
         AccountData, AccountKind, AccountSecrets, AccountSettings, ProviderFactory,
     };
 

@@ -2,12 +2,12 @@
 //! unified order, order query and close, as signed XML. Refunds in v2 need the
 //! merchant's client certificate (mutual TLS); use API v3 for refunds.
 
-use super::wechat::client::{beijing_rfc3339, http_client};
-use super::wechat_v2::{parse_xml, sign, to_xml, verify, SignType, NOTIFY_SUCCESS};
-use crate::providers::crypto::random_nonce;
-use app::domain::{Channel, Money, OutTradeNo, Provider};
-use app::ssr::payment_log::{LogEntry, PaymentLog};
-use app::ssr::provider::*;
+use super::{parse_xml, sign, to_xml, verify, SignType, NOTIFY_SUCCESS};
+use crate::crypto::random_nonce;
+use crate::wechat_v3::client::{beijing_rfc3339, http_client};
+use domain::{Channel, Money, OutTradeNo, Provider};
+use formpay_core::payment_log::{LogEntry, PaymentLog};
+use formpay_core::provider::*;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
 use std::time::Instant;

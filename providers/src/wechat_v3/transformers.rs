@@ -1,7 +1,7 @@
 //! WeChat Pay API v3 wire types and their mapping to ours. Unknown enum values
 //! become `Unknown` instead of failing the whole message.
 
-use crate::providers::crypto::{aes_gcm_decrypt, CryptoError};
+use crate::crypto::{aes_gcm_decrypt, CryptoError};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

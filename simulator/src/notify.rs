@@ -6,8 +6,8 @@ use super::{
     dev_keys, SimOrder, SimProvider, SimRefundStatus, Simulator, ALIPAY_RETRY_SCHEDULE,
     WECHAT_RETRY_SCHEDULE,
 };
-use crate::providers::alipay::signing_string;
-use crate::providers::crypto::{aes_gcm_encrypt, random_nonce, SignMessage};
+use providers::alipay::signing_string;
+use providers::crypto::{aes_gcm_encrypt, random_nonce, SignMessage};
 use std::sync::atomic::Ordering;
 
 /// A callback ready to send.
@@ -38,7 +38,7 @@ async fn attempt(sim: &Simulator, cb: &Callback) -> bool {
     record(sim, |s| s.attempts += 1);
     match cb {
         Callback::Wechat { url, body } => {
-            let ts = (app::ssr::now_ms() / 1000).to_string();
+            let ts = (formpay_core::now_ms() / 1000).to_string();
             let nonce = random_nonce(32);
             let signature = sim
                 .0
@@ -123,7 +123,7 @@ fn wechat_envelope(
     .unwrap_or_default();
     serde_json::json!({
         "id": uuid_like(),
-        "create_time": rfc3339(app::ssr::now_ms()),
+        "create_time": rfc3339(formpay_core::now_ms()),
         "resource_type": "encrypt-resource",
         "event_type": event_type,
         "summary": summary,
@@ -139,7 +139,7 @@ fn wechat_envelope(
 }
 
 fn uuid_like() -> String {
-    let t = app::ssr::random_token().to_string();
+    let t = formpay_core::random_token().to_string();
     format!(
         "{}-{}-{}-{}-{}",
         &t[..8],
@@ -158,17 +158,17 @@ pub(super) fn alipay_trade_params(
 ) -> Vec<(String, String)> {
     let paid = o
         .paid_at_ms
-        .map(crate::providers::alipay::client::beijing_timestamp)
+        .map(providers::alipay::client::beijing_timestamp)
         .unwrap_or_default();
-    let amount = app::domain::Money::from_fen(o.amount_fen)
+    let amount = domain::Money::from_fen(o.amount_fen)
         .map(|m| m.to_yuan_string())
         .unwrap_or_default();
     let mut params: Vec<(String, String)> = vec![
         ("notify_type".into(), notify_type.into()),
-        ("notify_id".into(), app::ssr::random_token().to_string()),
+        ("notify_id".into(), formpay_core::random_token().to_string()),
         (
             "notify_time".into(),
-            crate::providers::alipay::client::beijing_timestamp(app::ssr::now_ms()),
+            providers::alipay::client::beijing_timestamp(formpay_core::now_ms()),
         ),
         ("charset".into(), "utf-8".into()),
         ("version".into(), "1.0".into()),
@@ -272,7 +272,7 @@ pub(super) fn settle_wechat_refund_later(sim: Simulator, out_refund_no: String) 
             "out_refund_no": wire.out_refund_no,
             "refund_id": wire.refund_id,
             "refund_status": status,
-            "success_time": rfc3339(app::ssr::now_ms()),
+            "success_time": rfc3339(formpay_core::now_ms()),
             "amount": wire.amount,
         })
         .to_string();

@@ -6,6 +6,9 @@ pub mod client;
 pub mod transformers;
 pub mod verify;
 
+/// WeChat Pay's API host.
+pub const API_BASE: &str = "https://api.mch.weixin.qq.com";
+
 use super::crypto::{random_nonce, CryptoError, SignMessage};
 
 /// The Authorization header of one request. `body` must be byte-identical to
@@ -65,8 +68,8 @@ pub fn parse_authorization(header: &str) -> Option<AuthorizationFields> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::{RsaSigner, RsaVerifier, VerifySignature};
     use crate::keys::parse_private_key;
-    use crate::providers::crypto::{RsaSigner, RsaVerifier, VerifySignature};
 
     #[test]
     fn authorization_header_round_trips_and_signs_the_exact_message() {

@@ -5,16 +5,16 @@ use super::{
     dev_keys, new_token, notify, transaction_id, SimOrder, SimProvider, SimRefund, SimRefundStatus,
     SimState, Simulator,
 };
-use crate::providers::crypto::{aes_gcm_encrypt, random_nonce, SignMessage, VerifySignature};
-use crate::providers::wechat::parse_authorization;
-use crate::providers::wechat::transformers as wire;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use providers::crypto::{aes_gcm_encrypt, random_nonce, SignMessage, VerifySignature};
+use providers::wechat_v3::parse_authorization;
+use providers::wechat_v3::transformers as wire;
 
 fn now_secs() -> i64 {
-    app::ssr::now_ms() / 1000
+    formpay_core::now_ms() / 1000
 }
 
 /// Answers signed the way WeChat Pay signs: `ts\nnonce\nbody\n`, SHA256withRSA.
@@ -138,7 +138,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 }
 
 pub(crate) fn rfc3339(ms: i64) -> String {
-    crate::providers::wechat::client::beijing_rfc3339(ms)
+    providers::wechat_v3::client::beijing_rfc3339(ms)
 }
 
 fn parse_rfc3339_ms(s: &str) -> Option<i64> {
@@ -204,7 +204,7 @@ pub async fn native_order(
             &serial,
         );
     }
-    if app::domain::OutTradeNo::parse(&req.out_trade_no).is_err() {
+    if domain::OutTradeNo::parse(&req.out_trade_no).is_err() {
         return error(
             &sim,
             StatusCode::BAD_REQUEST,
@@ -286,7 +286,7 @@ pub async fn native_order(
         return_url: None,
         state: SimState::NotPaid,
         transaction_id: transaction_id("4200"),
-        created_at_ms: app::ssr::now_ms(),
+        created_at_ms: formpay_core::now_ms(),
         expires_at_ms,
         paid_at_ms: None,
         refunded_fen: 0,
@@ -510,7 +510,7 @@ pub async fn refund(
             amount_fen: req.amount.refund,
             total_fen: order.amount_fen,
             status: SimRefundStatus::Processing,
-            created_at_ms: app::ssr::now_ms(),
+            created_at_ms: formpay_core::now_ms(),
             notify_url: req.notify_url.clone(),
         };
         refunds.insert(key, refund.clone());

@@ -1,6 +1,6 @@
 //! Alipay wire types and the only place where fen become yuan strings and back.
 
-use app::domain::{Money, MoneyError};
+use domain::{Money, MoneyError};
 use serde::{Deserialize, Serialize};
 
 /// Fen → Alipay's `total_amount` ("0.01").

@@ -3,11 +3,11 @@
 use super::transformers as wire;
 use super::verify::{verify, KeyRing, SignedHeaders};
 use super::{authorization, request_nonce};
-use crate::providers::crypto::{RsaSigner, RsaVerifier};
-use crate::providers::x509::Certificate;
-use app::domain::{Channel, Money, OutTradeNo, Provider};
-use app::ssr::payment_log::{redact_json, LogEntry, PaymentLog};
-use app::ssr::provider::*;
+use crate::crypto::{RsaSigner, RsaVerifier};
+use crate::x509::Certificate;
+use domain::{Channel, Money, OutTradeNo, Provider};
+use formpay_core::payment_log::{redact_json, LogEntry, PaymentLog};
+use formpay_core::provider::*;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -53,7 +53,7 @@ pub fn http_client() -> reqwest::Client {
 }
 
 fn now_secs() -> i64 {
-    app::ssr::now_ms() / 1000
+    formpay_core::now_ms() / 1000
 }
 
 /// RFC 3339 in Beijing time, as `time_expire` wants it.

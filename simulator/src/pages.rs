@@ -23,7 +23,7 @@ pub async fn payer_page(State(sim): State<Simulator>, Path(token): Path<String>)
         SimProvider::Wechat => ("微信支付 WeChat Pay", "#07c160"),
         SimProvider::Alipay => ("支付宝 Alipay", "#1677ff"),
     };
-    let amount = app::domain::Money::from_fen(o.amount_fen)
+    let amount = domain::Money::from_fen(o.amount_fen)
         .map(|m| m.to_string())
         .unwrap_or_default();
     let state = match o.state {

@@ -4,7 +4,7 @@
 //! expire). The development profile mounts it under `/_simulator` and points
 //! the providers at it; production refuses to start with it.
 //!
-//! Its keys are the development keys in `server/dev-keys/` (public, marked
+//! Its keys are the development keys in `providers/dev-keys/` (public, marked
 //! DEVELOPMENT ONLY).
 
 // Handlers answer a refused request with the provider's own error response,
@@ -17,65 +17,16 @@ mod pages;
 mod wechat;
 mod wechat_v2;
 
-use crate::keys::{parse_private_key, parse_public_key};
-use crate::providers::crypto::{RsaSigner, RsaVerifier};
 use axum::routing::{get, post};
 use axum::Router;
+use providers::crypto::{RsaSigner, RsaVerifier};
+use providers::keys::{parse_private_key, parse_public_key};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The development keys, compiled in.
-pub mod dev_keys {
-    pub const WECHAT_MERCHANT_KEY: &str = include_str!("../../dev-keys/wechat-merchant.key.pem");
-    pub const WECHAT_MERCHANT_PUB: &str = include_str!("../../dev-keys/wechat-merchant.pub.pem");
-    pub const WECHAT_MERCHANT_SERIAL: &str = "3775B6A45ACD39E7";
-    pub const WECHAT_PLATFORM_KEY: &str = include_str!("../../dev-keys/wechat-platform.key.pem");
-    pub const WECHAT_PLATFORM_PUB: &str = include_str!("../../dev-keys/wechat-platform.pub.pem");
-    pub const WECHAT_PLATFORM_CERT: &str = include_str!("../../dev-keys/wechat-platform.cert.pem");
-    pub const WECHAT_PLATFORM_CERT_SERIAL: &str = "5F3A1C9B7E2D4401";
-    pub const WECHAT_PUBLIC_KEY_ID: &str = "PUB_KEY_ID_0119000000012026000000000000";
-    pub const WECHAT_APIV3_KEY: &str = "formpaySimulatorApiV3Key32bytes!";
-    pub const WECHAT_MCH_ID: &str = "1900000001";
-    /// The legacy API v2 key (32 characters).
-    pub const WECHAT_V2_KEY: &str = "formpaySimulatorV2Key0123456789a";
-    pub const WECHAT_APP_ID: &str = "wx00simulator0001";
-    pub const ALIPAY_APP_KEY: &str = include_str!("../../dev-keys/alipay-app.key.pem");
-    pub const ALIPAY_APP_PUB: &str = include_str!("../../dev-keys/alipay-app.pub.pem");
-    pub const ALIPAY_PLATFORM_KEY: &str = include_str!("../../dev-keys/alipay-platform.key.pem");
-    pub const ALIPAY_PLATFORM_PUB: &str = include_str!("../../dev-keys/alipay-platform.pub.pem");
-    pub const ALIPAY_APP_ID: &str = "2021000000000001";
-    pub const ALIPAY_SELLER_ID: &str = "2088000000000001";
-}
-
-/// Whether a configured key is one of the public development keys.
-pub fn is_development_key(text: &str) -> bool {
-    let norm = |s: &str| s.split_whitespace().collect::<String>();
-    let t = norm(text);
-    [
-        dev_keys::WECHAT_MERCHANT_KEY,
-        dev_keys::WECHAT_MERCHANT_PUB,
-        dev_keys::WECHAT_PLATFORM_KEY,
-        dev_keys::WECHAT_PLATFORM_PUB,
-        dev_keys::ALIPAY_APP_KEY,
-        dev_keys::ALIPAY_APP_PUB,
-        dev_keys::ALIPAY_PLATFORM_KEY,
-        dev_keys::ALIPAY_PLATFORM_PUB,
-    ]
-    .iter()
-    .any(|k| {
-        let k = norm(k);
-        let body = |s: &str| {
-            s.replace("-----BEGINPRIVATEKEY-----", "")
-                .replace("-----ENDPRIVATEKEY-----", "")
-                .replace("-----BEGINPUBLICKEY-----", "")
-                .replace("-----ENDPUBLICKEY-----", "")
-        };
-        t == k || body(&t) == body(&k)
-    }) || text.contains(dev_keys::WECHAT_APIV3_KEY)
-        || text.contains(dev_keys::WECHAT_V2_KEY)
-}
+pub use providers::dev_keys;
 
 /// WeChat Pay's notify retry schedule, after the first attempt.
 pub const WECHAT_RETRY_SCHEDULE: [u64; 15] = [
@@ -203,7 +154,7 @@ impl Simulator {
             deliver: AtomicBool::new(true),
             refund_outcome: Mutex::new(SimRefundStatus::Success),
             stats: Mutex::new(DeliveryStats::default()),
-            http: crate::providers::wechat::client::http_client(),
+            http: providers::wechat_v3::client::http_client(),
         })))
     }
 
@@ -291,9 +242,9 @@ impl Simulator {
             return_url: None,
             state: SimState::Paid,
             transaction_id: transaction_id("2026"),
-            created_at_ms: app::ssr::now_ms(),
+            created_at_ms: formpay_core::now_ms(),
             expires_at_ms: None,
-            paid_at_ms: Some(app::ssr::now_ms()),
+            paid_at_ms: Some(formpay_core::now_ms()),
             refunded_fen: 0,
         };
         let mut params = notify::alipay_trade_params(self, &order, "trade_status_sync");
@@ -303,11 +254,11 @@ impl Simulator {
                 params.retain(|(n, _)| n != k);
                 params.push(((*k).to_owned(), (*v).to_owned()));
             }
-            let content = crate::providers::alipay::signing_string(
+            let content = providers::alipay::signing_string(
                 params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                 &["sign", "sign_type"],
             );
-            use crate::providers::crypto::SignMessage;
+            use providers::crypto::SignMessage;
             let sign = self
                 .0
                 .alipay_platform
@@ -358,7 +309,7 @@ impl Simulator {
             .update(provider, no, |o| match o.state {
                 SimState::NotPaid => {
                     o.state = SimState::Paid;
-                    o.paid_at_ms = Some(app::ssr::now_ms());
+                    o.paid_at_ms = Some(formpay_core::now_ms());
                     Ok(o.clone())
                 }
                 SimState::Paid => Err("already paid"),
@@ -375,7 +326,7 @@ impl Simulator {
         let paid = self
             .update(provider, no, |o| {
                 o.state = SimState::Paid;
-                o.paid_at_ms = Some(app::ssr::now_ms());
+                o.paid_at_ms = Some(formpay_core::now_ms());
                 o.clone()
             })
             .ok_or("no such order")?;
@@ -399,7 +350,7 @@ impl Simulator {
         self.update(provider, no, |o| match o.state {
             SimState::Paid => Err("the order is paid"),
             _ => {
-                o.expires_at_ms = Some(app::ssr::now_ms() - 1);
+                o.expires_at_ms = Some(formpay_core::now_ms() - 1);
                 o.state = SimState::Closed;
                 Ok(())
             }
@@ -421,13 +372,13 @@ impl Simulator {
 
 /// An unpaid order past its expiry is closed, as the providers do.
 fn expire_if_due(o: &mut SimOrder) {
-    if o.state == SimState::NotPaid && o.expires_at_ms.is_some_and(|e| e < app::ssr::now_ms()) {
+    if o.state == SimState::NotPaid && o.expires_at_ms.is_some_and(|e| e < formpay_core::now_ms()) {
         o.state = SimState::Closed;
     }
 }
 
 pub(crate) fn new_token() -> String {
-    app::ssr::random_token().to_string()
+    formpay_core::random_token().to_string()
 }
 
 /// A provider-style transaction number: date and random digits.
@@ -451,7 +402,7 @@ pub fn signed_wechat_callback(
     let plaintext = serde_json::json!({
         "appid": dev_keys::WECHAT_APP_ID, "mchid": mchid, "out_trade_no": out_trade_no,
         "transaction_id": transaction_id("4200"), "trade_type": "NATIVE", "trade_state": "SUCCESS",
-        "trade_state_desc": "支付成功", "success_time": wechat::rfc3339(app::ssr::now_ms()),
+        "trade_state_desc": "支付成功", "success_time": wechat::rfc3339(formpay_core::now_ms()),
         "payer": {"openid": "oSimulatorPayer0000000000000"}, "amount": {"total": amount_fen, "payer_total": amount_fen, "currency": "CNY"}
     })
     .to_string();
@@ -485,9 +436,9 @@ pub fn signed_wechat_v2_callback(out_trade_no: &str, amount_fen: i64) -> String 
         return_url: None,
         state: SimState::Paid,
         transaction_id: transaction_id("4200"),
-        created_at_ms: app::ssr::now_ms(),
+        created_at_ms: formpay_core::now_ms(),
         expires_at_ms: None,
-        paid_at_ms: Some(app::ssr::now_ms()),
+        paid_at_ms: Some(formpay_core::now_ms()),
         refunded_fen: 0,
     })
 }
@@ -516,7 +467,7 @@ fn signed_wechat_event(
     original_type: &str,
     plaintext: &str,
 ) -> (Vec<(&'static str, String)>, String) {
-    use crate::providers::crypto::{aes_gcm_encrypt, random_nonce, SignMessage};
+    use providers::crypto::{aes_gcm_encrypt, random_nonce, SignMessage};
     let nonce = random_nonce(12);
     let ciphertext = aes_gcm_encrypt(
         dev_keys::WECHAT_APIV3_KEY.as_bytes(),
@@ -526,12 +477,12 @@ fn signed_wechat_event(
     )
     .unwrap_or_default();
     let body = serde_json::json!({
-        "id": new_token(), "create_time": wechat::rfc3339(app::ssr::now_ms()), "resource_type": "encrypt-resource",
+        "id": new_token(), "create_time": wechat::rfc3339(formpay_core::now_ms()), "resource_type": "encrypt-resource",
         "event_type": event_type, "summary": summary,
         "resource": {"original_type": original_type, "algorithm": "AEAD_AES_256_GCM", "ciphertext": ciphertext, "associated_data": original_type, "nonce": nonce}
     })
     .to_string();
-    let ts = (app::ssr::now_ms() / 1000).to_string();
+    let ts = (formpay_core::now_ms() / 1000).to_string();
     let n = random_nonce(32);
     let signature = parse_private_key(dev_keys::WECHAT_PLATFORM_KEY)
         .map(RsaSigner::new)

@@ -1,7 +1,7 @@
 //! Verification of everything WeChat Pay signs: API answers and callbacks.
 //! One fixed routine; one error per failure mode.
 
-use crate::providers::crypto::{CryptoError, RsaVerifier, VerifySignature};
+use crate::crypto::{CryptoError, RsaVerifier, VerifySignature};
 use std::collections::HashMap;
 
 /// Answers and callbacks older or newer than this are refused (replay window).
@@ -176,9 +176,9 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::{RsaSigner, SignMessage};
     use crate::keys::parse_private_key;
-    use crate::providers::crypto::{RsaSigner, SignMessage};
-    use crate::providers::x509::Certificate;
+    use crate::x509::Certificate;
 
     use crate::test_vectors::read as vector;
 

@@ -3,11 +3,11 @@
 
 use super::transformers::{self as wire, from_alipay_amount, to_alipay_amount};
 use super::{response_node, response_node_name, sign_request, verify_notify, verify_response};
-use crate::providers::crypto::{RsaSigner, RsaVerifier};
-use crate::providers::wechat::client::http_client;
-use app::domain::{Channel, OutTradeNo, Provider};
-use app::ssr::payment_log::{redact_json, redact_params, LogEntry, PaymentLog};
-use app::ssr::provider::*;
+use crate::crypto::{RsaSigner, RsaVerifier};
+use crate::wechat_v3::client::http_client;
+use domain::{Channel, OutTradeNo, Provider};
+use formpay_core::payment_log::{redact_json, redact_params, LogEntry, PaymentLog};
+use formpay_core::provider::*;
 use std::time::Instant;
 use url::Url;
 
@@ -73,7 +73,10 @@ impl AlipayClient {
             ("format".into(), "JSON".into()),
             ("charset".into(), "utf-8".into()),
             ("sign_type".into(), "RSA2".into()),
-            ("timestamp".into(), beijing_timestamp(app::ssr::now_ms())),
+            (
+                "timestamp".into(),
+                beijing_timestamp(formpay_core::now_ms()),
+            ),
             ("version".into(), "1.0".into()),
             ("biz_content".into(), biz_content.into()),
         ];

@@ -1,12 +1,12 @@
 //! WeChat Pay API v2 (XML, MD5 / HMAC-SHA256), as the provider side.
 
 use super::{dev_keys, new_token, transaction_id, SimOrder, SimProvider, SimState, Simulator};
-use crate::providers::crypto::random_nonce;
-use crate::providers::wechat_v2::{parse_xml, sign, to_xml, verify, SignType};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use providers::crypto::random_nonce;
+use providers::wechat_v2::{parse_xml, sign, to_xml, verify, SignType};
 use std::collections::BTreeMap;
 
 fn xml(fields: BTreeMap<String, String>) -> Response {
@@ -90,8 +90,7 @@ pub(super) fn order_fields(o: &SimOrder) -> BTreeMap<String, String> {
         f.insert("bank_type".to_owned(), "OTHERS".to_owned());
         f.insert("cash_fee".to_owned(), o.amount_fen.to_string());
         if let Some(p) = o.paid_at_ms {
-            let t =
-                crate::providers::wechat::client::beijing_rfc3339(p).replace(['-', ':', 'T'], "");
+            let t = providers::wechat_v3::client::beijing_rfc3339(p).replace(['-', ':', 'T'], "");
             f.insert("time_end".to_owned(), t.chars().take(14).collect());
         }
     }
@@ -126,7 +125,7 @@ pub async fn unified_order(State(sim): State<Simulator>, body: Bytes) -> Respons
             Some(("PARAM_ERROR", "total_fee 格式错误")),
         );
     };
-    if amount < 1 || get("trade_type") != "NATIVE" || app::domain::OutTradeNo::parse(&no).is_err() {
+    if amount < 1 || get("trade_type") != "NATIVE" || domain::OutTradeNo::parse(&no).is_err() {
         return answer(st, BTreeMap::new(), Some(("PARAM_ERROR", "参数错误")));
     }
     let token = match sim.order(SimProvider::Wechat, &no) {
@@ -149,7 +148,7 @@ pub async fn unified_order(State(sim): State<Simulator>, body: Bytes) -> Respons
                 return_url: None,
                 state: SimState::NotPaid,
                 transaction_id: transaction_id("4200"),
-                created_at_ms: app::ssr::now_ms(),
+                created_at_ms: formpay_core::now_ms(),
                 expires_at_ms: None,
                 paid_at_ms: None,
                 refunded_fen: 0,
