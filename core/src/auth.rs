@@ -10,7 +10,6 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use domain::Email;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -163,17 +162,16 @@ pub enum Ensured {
 
 /// Makes sure an administrator with this email exists and has this password.
 pub async fn ensure_admin(db: &Db, email: &Email, password: &str) -> anyhow::Result<Ensured> {
-    let existing = sqlx::query("SELECT id, password_hash FROM admins WHERE email = $1")
-        .bind(email.as_str())
-        .fetch_optional(&db.pool)
-        .await
-        .context("cannot read the administrator")?;
-    if let Some(row) = existing {
-        let hash: String = row.try_get("password_hash")?;
+    let existing: Option<(String, String)> =
+        sqlx::query_as("SELECT id, password_hash FROM admins WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&db.pool)
+            .await
+            .context("cannot read the administrator")?;
+    if let Some((id, hash)) = existing {
         if verify_password(password, &hash).await? {
             return Ok(Ensured::Unchanged);
         }
-        let id: String = row.try_get("id")?;
         set_password(db, &id, password, None).await?;
         return Ok(Ensured::PasswordReset);
     }
@@ -248,12 +246,11 @@ pub async fn change_password(
     if current.len() > MAX_PASSWORD_LEN {
         return Ok(Err(PasswordChangeError::WrongCurrent));
     }
-    let hash: String = sqlx::query("SELECT password_hash FROM admins WHERE id = $1")
+    let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM admins WHERE id = $1")
         .bind(&admin.id)
         .fetch_one(&db.pool)
         .await
-        .context("cannot read the administrator")?
-        .try_get("password_hash")?;
+        .context("cannot read the administrator")?;
     if !verify_password(current, &hash).await? {
         return Ok(Err(PasswordChangeError::WrongCurrent));
     }
@@ -262,11 +259,11 @@ pub async fn change_password(
 }
 
 pub async fn admin_count(db: &Db) -> anyhow::Result<i64> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM admins")
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) AS n FROM admins")
         .fetch_one(&db.pool)
         .await
         .context("cannot count administrators")?;
-    Ok(row.try_get::<i64, _>("n")?)
+    Ok(n)
 }
 
 /// Checks the credentials; on success returns the administrator and a new session token.
@@ -275,25 +272,22 @@ pub async fn login(
     email: &Email,
     password: &str,
 ) -> anyhow::Result<Option<(Admin, String)>> {
-    let row = sqlx::query("SELECT id, email, password_hash FROM admins WHERE email = $1")
-        .bind(email.as_str())
-        .fetch_optional(&db.pool)
-        .await
-        .context("cannot read the administrator")?;
-    let Some(row) = row else {
+    let row: Option<(String, String, String)> =
+        sqlx::query_as("SELECT id, email, password_hash FROM admins WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&db.pool)
+            .await
+            .context("cannot read the administrator")?;
+    let Some((id, email, hash)) = row else {
         // Spend the same time as a real check so that timing does not tell
         // which emails exist.
         let _ = verify_password(password, DUMMY_HASH).await?;
         return Ok(None);
     };
-    let hash: String = row.try_get("password_hash")?;
     if !verify_password(password, &hash).await? {
         return Ok(None);
     }
-    let admin = Admin {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-    };
+    let admin = Admin { id, email };
     let token = random_token().to_string();
     let now = now_ms();
     sqlx::query("INSERT INTO admin_sessions (token_hash, admin_id, created_at, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, $3)")
@@ -322,7 +316,7 @@ pub async fn admin_for_token(
 ) -> anyhow::Result<Option<Admin>> {
     let now = now_ms();
     let hash = token_hash(token);
-    let row = sqlx::query(
+    let row: Option<(String, String, i64)> = sqlx::query_as(
         "SELECT a.id, a.email, s.last_seen_at FROM admin_sessions s JOIN admins a ON a.id = s.admin_id WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3",
     )
     .bind(&hash)
@@ -331,10 +325,9 @@ pub async fn admin_for_token(
     .fetch_optional(&db.pool)
     .await
     .context("cannot read the session")?;
-    let Some(r) = row else {
+    let Some((id, email, last_seen)) = row else {
         return Ok(None);
     };
-    let last_seen: i64 = r.try_get("last_seen_at")?;
     if now - last_seen > TOUCH_EVERY_MS {
         sqlx::query("UPDATE admin_sessions SET last_seen_at = $1 WHERE token_hash = $2")
             .bind(now)
@@ -343,10 +336,7 @@ pub async fn admin_for_token(
             .await
             .context("cannot touch the session")?;
     }
-    Ok(Some(Admin {
-        id: r.try_get("id")?,
-        email: r.try_get("email")?,
-    }))
+    Ok(Some(Admin { id, email }))
 }
 
 pub async fn logout(db: &Db, token: &str) -> anyhow::Result<()> {

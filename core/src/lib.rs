@@ -11,6 +11,7 @@ pub mod hub;
 pub mod pay;
 pub mod payment_log;
 pub mod provider;
+pub mod registry;
 pub mod security;
 pub mod store;
 pub mod streams;

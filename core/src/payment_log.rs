@@ -11,8 +11,7 @@ const MAX_BODY_CHARS: usize = 4000;
 pub struct LogEntry {
     pub provider: &'static str,
     pub operation: &'static str,
-    /// "out" for our calls, "in" for callbacks.
-    pub direction: &'static str,
+    pub direction: domain::Direction,
     pub out_trade_no: Option<String>,
     pub status_code: Option<u16>,
     pub latency_ms: i64,

@@ -3,6 +3,8 @@
 //! functions and routes only see this trait.
 
 use domain::{Channel, Money, OutTradeNo, Provider};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What we ask a provider to create.
 #[derive(Debug, Clone)]
@@ -73,13 +75,7 @@ pub struct RefundOrder {
     pub notify_url: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefundState {
-    Processing,
-    Succeeded,
-    Closed,
-    Abnormal,
-}
+pub use domain::RefundState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundInfo {
@@ -158,25 +154,43 @@ pub trait PaymentProvider: Send + Sync {
     /// A verified callback's body as the payment log keeps it (no signature,
     /// no ciphertext, bounded).
     fn redact_notify(&self, body: &[u8]) -> String;
-    /// The path of our callback route for this provider, e.g. `/payment/wechat/notify`.
+    /// The path of our callback route for this provider, e.g. `/payment/wechat/notify`;
+    /// it starts with `/payment/` and ends with `/notify` (the one callback route
+    /// splits a stored account's id off after it).
     fn notify_path(&self) -> &'static str;
     fn notify_success(&self) -> NotifyReply;
     fn notify_failure(&self, reason: &str) -> NotifyReply;
 }
 
-/// The providers this instance can take payments with.
+/// The providers a receiving account can take payments with: a map keyed by
+/// provider, filled by the provider kinds the account is made of.
 #[derive(Clone, Default)]
-pub struct PaymentProviders {
-    pub wechat: Option<std::sync::Arc<dyn PaymentProvider>>,
-    pub alipay: Option<std::sync::Arc<dyn PaymentProvider>>,
-}
+pub struct PaymentProviders(BTreeMap<Provider, Arc<dyn PaymentProvider>>);
 
 impl PaymentProviders {
-    pub fn for_provider(&self, provider: Provider) -> Option<&std::sync::Arc<dyn PaymentProvider>> {
-        match provider {
-            Provider::Wechat => self.wechat.as_ref(),
-            Provider::Alipay => self.alipay.as_ref(),
+    pub fn for_provider(&self, provider: Provider) -> Option<&Arc<dyn PaymentProvider>> {
+        self.0.get(&provider)
+    }
+
+    /// Adds (or replaces) the client of its provider.
+    pub fn insert(&mut self, client: Arc<dyn PaymentProvider>) {
+        self.0.insert(client.provider(), client);
+    }
+
+    /// These providers, completed by `other`'s for the providers they lack.
+    pub fn or(mut self, other: &PaymentProviders) -> PaymentProviders {
+        for (p, c) in &other.0 {
+            self.0.entry(*p).or_insert_with(|| c.clone());
         }
+        self
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn PaymentProvider>> {
+        self.0.values()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     pub fn channels(&self) -> Vec<Channel> {
@@ -184,5 +198,15 @@ impl PaymentProviders {
             .into_iter()
             .filter(|c| self.for_provider(c.provider()).is_some())
             .collect()
+    }
+}
+
+impl FromIterator<Arc<dyn PaymentProvider>> for PaymentProviders {
+    fn from_iter<I: IntoIterator<Item = Arc<dyn PaymentProvider>>>(iter: I) -> Self {
+        let mut p = PaymentProviders::default();
+        for c in iter {
+            p.insert(c);
+        }
+        p
     }
 }

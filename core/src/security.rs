@@ -6,7 +6,6 @@
 
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
-use sqlx::Row;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -107,7 +106,7 @@ impl SecurityLog {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct SecurityEvent {
     pub created_at: i64,
     pub kind: String,
@@ -118,22 +117,11 @@ pub struct SecurityEvent {
 
 /// The newest security events.
 pub async fn events(db: &Db, limit: i64) -> anyhow::Result<Vec<SecurityEvent>> {
-    let rows = sqlx::query("SELECT created_at, kind, provider, account_id, detail FROM security_events ORDER BY created_at DESC, id LIMIT $1")
+    sqlx::query_as("SELECT created_at, kind, provider, account_id, detail FROM security_events ORDER BY created_at DESC, id LIMIT $1")
         .bind(limit)
         .fetch_all(&db.pool)
         .await
-        .context("cannot read the security events")?;
-    rows.iter()
-        .map(|r| {
-            Ok(SecurityEvent {
-                created_at: r.try_get("created_at")?,
-                kind: r.try_get("kind")?,
-                provider: r.try_get("provider")?,
-                account_id: r.try_get("account_id")?,
-                detail: r.try_get("detail")?,
-            })
-        })
-        .collect()
+        .context("cannot read the security events")
 }
 
 #[cfg(test)]

@@ -3,12 +3,18 @@
 
 mod channel;
 pub mod draft;
+pub mod events;
 pub mod form;
 mod ids;
 mod money;
 mod order_status;
+#[cfg(feature = "sqlx")]
+pub mod sql;
+mod states;
 
 pub use channel::{Channel, Provider};
+pub use events::{AuditAction, Direction, OrderEventKind};
 pub use ids::{Email, IdError, OutTradeNo, Slug, Token};
 pub use money::{Money, MoneyError};
 pub use order_status::{InvalidTransition, OrderStatus};
+pub use states::{AttemptState, RefundState};

@@ -78,6 +78,25 @@ impl OrderStatus {
         }
     }
 
+    /// Where a paid order stands once one of its refunds is settled:
+    /// refunding while others are still processing, else by how much of the
+    /// money received has been refunded.
+    pub fn after_refunds(
+        still_processing: bool,
+        refunded_fen: i64,
+        received_fen: i64,
+    ) -> OrderStatus {
+        if still_processing {
+            OrderStatus::Refunding
+        } else if refunded_fen >= received_fen {
+            OrderStatus::Refunded
+        } else if refunded_fen > 0 {
+            OrderStatus::PartiallyRefunded
+        } else {
+            OrderStatus::Paid
+        }
+    }
+
     /// No payer action can change the order any more: the payment page stops
     /// listening for changes.
     pub fn is_final_for_payer(self) -> bool {
@@ -175,6 +194,25 @@ mod tests {
             .all(|&s| !Refunded.can_transition_to(s)));
         assert!(!Paid.can_transition_to(Pending));
         assert!(!Paid.can_transition_to(Closed));
+    }
+
+    #[test]
+    fn a_settled_refund_leaves_the_order_where_its_money_is() {
+        assert_eq!(OrderStatus::after_refunds(true, 500, 500), Refunding);
+        assert_eq!(OrderStatus::after_refunds(false, 500, 500), Refunded);
+        assert_eq!(
+            OrderStatus::after_refunds(false, 120, 500),
+            PartiallyRefunded
+        );
+        assert_eq!(OrderStatus::after_refunds(false, 0, 500), Paid);
+        // Paid twice, one payment refunded: partly refunded.
+        assert_eq!(
+            OrderStatus::after_refunds(false, 500, 1000),
+            PartiallyRefunded
+        );
+        for s in [Refunded, PartiallyRefunded, Paid] {
+            assert!(Refunding.can_transition_to(s));
+        }
     }
 
     #[test]

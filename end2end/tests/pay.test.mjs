@@ -51,7 +51,12 @@ test('a payer pays with WeChat Pay and the page turns to paid by itself', TEST_O
     await phone.goto(payerUrl);
     assert.equal(await phone.textContent('[data-testid=sim-amount]'), '¥12.34');
     await phone.click('[data-testid=sim-pay]');
-    await phone.close();
+    // The simulator answers the payment with its page in the paid state; the
+    // tab is closed only then (closing mid-navigation can stall the browser).
+    await phone.waitForFunction(
+      () => document.querySelector('[data-testid=sim-state]')?.textContent.includes('paid'),
+    );
+    await Promise.race([phone.close(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
 
     await b.page.waitForSelector('[data-testid=pay-status][data-status=paid]', { timeout: 15_000 });
     assert.equal(await b.page.evaluate(() => window.__no_reload), true, 'turned to paid without a reload');

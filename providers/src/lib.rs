@@ -6,6 +6,7 @@
 //! account. See `docs/ADDING_A_PROVIDER.md`.
 
 pub mod alipay;
+pub mod credentials;
 pub mod crypto;
 pub mod dev_keys;
 pub mod factory;

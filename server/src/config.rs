@@ -3,6 +3,7 @@
 //! every missing or malformed setting in one message.
 
 use base64::Engine;
+use formpay_core::registry::Credentials;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use std::fmt;
 use std::net::SocketAddr;
@@ -29,46 +30,6 @@ impl fmt::Debug for MasterKey {
     }
 }
 
-/// WeChat Pay merchant settings (API v3, and the legacy v2 key if given).
-#[derive(Clone, Debug)]
-pub struct WechatSettings {
-    pub app_id: String,
-    pub mch_id: String,
-    pub v3: Option<WechatV3Settings>,
-    /// The legacy API v2 key (32 characters).
-    pub v2_key: Option<SecretString>,
-    /// How v2 messages are signed (`WECHAT_V2_SIGN_TYPE`): HMAC-SHA256 by
-    /// default; MD5 only when the merchant really signs so.
-    pub v2_md5: bool,
-    pub api_base: Url,
-    pub sandbox: bool,
-}
-
-#[derive(Clone, Debug)]
-pub struct WechatV3Settings {
-    pub mch_serial_no: String,
-    /// PEM or bare base64, PKCS#8 or PKCS#1.
-    pub mch_private_key: SecretString,
-    pub apiv3_key: SecretString,
-    /// The "WeChat Pay public key" and its id (`PUB_KEY_ID_…`); when absent,
-    /// platform certificates are downloaded from `/v3/certificates`.
-    pub platform_public_key: Option<(String, String)>,
-}
-
-#[derive(Clone, Debug)]
-pub struct AlipaySettings {
-    pub app_id: String,
-    pub private_key: SecretString,
-    /// PEM or bare base64; in certificate mode, taken from `ALIPAY_PUBLIC_CERT`.
-    pub alipay_public_key: String,
-    /// Certificate mode: `app_cert_sn` and `alipay_root_cert_sn`, computed from
-    /// `ALIPAY_APP_CERT` and `ALIPAY_ROOT_CERT`.
-    pub cert_sns: Option<(String, String)>,
-    pub seller_id: Option<String>,
-    pub gateway: Url,
-    pub sandbox: bool,
-}
-
 #[derive(Clone, Debug)]
 pub struct Config {
     pub env: AppEnv,
@@ -92,8 +53,10 @@ pub struct Config {
     pub reconcile_first_check_ms: i64,
     /// How often the reconciler looks for due orders.
     pub reconcile_tick_ms: u64,
-    pub wechat: Option<WechatSettings>,
-    pub alipay: Option<AlipaySettings>,
+    /// The environment's receiving account: each provider kind it configures
+    /// (`WECHAT_*`, `ALIPAY_*`), read and checked through the kind's schema,
+    /// as stored accounts are.
+    pub default_account: Vec<(&'static str, Credentials)>,
     /// `SIMULATOR`: Some(true) mounts the simulator whatever else is
     /// configured (development only), Some(false) never; None decides by the
     /// rules (development, no real provider, a loopback address).
@@ -138,9 +101,6 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 /// or an office puts many payers behind one address.
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 120;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/formpay.db";
-pub const WECHAT_API_BASE: &str = "https://api.mch.weixin.qq.com";
-pub const ALIPAY_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
-pub const ALIPAY_SANDBOX_GATEWAY: &str = "https://openapi-sandbox.dl.alipaydev.com/gateway.do";
 
 /// Reads settings through `get`, so tests can pass a map instead of the process environment.
 struct Reader<'a> {
@@ -174,38 +134,6 @@ impl Reader<'_> {
                 self.errors
                     .push(&file_var, format!("cannot read {path}: {e}"));
                 None
-            }
-        }
-    }
-
-    fn required(&mut self, var: &str, why: &str) -> Option<String> {
-        let v = self.opt(var);
-        if v.is_none() {
-            self.errors.push(var, format!("missing ({why})"));
-        }
-        v
-    }
-
-    fn required_secret(&mut self, var: &str, why: &str) -> Option<String> {
-        let had_errors = self.errors.0.len();
-        let v = self.secret(var);
-        if v.is_none() && self.errors.0.len() == had_errors {
-            self.errors.push(
-                var,
-                format!("missing ({why}); give it inline or as a file path in {var}_FILE"),
-            );
-        }
-        v
-    }
-
-    fn flag(&mut self, var: &str) -> bool {
-        match self.opt(var).map(|v| v.to_ascii_lowercase()) {
-            None => false,
-            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => true,
-            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => false,
-            Some(_) => {
-                self.errors.push(var, "must be true or false");
-                false
             }
         }
     }
@@ -476,9 +404,14 @@ impl Config {
             1_000_000,
         ) as u32;
 
-        let wechat = read_wechat(&mut r, prod);
-        let alipay = read_alipay(&mut r, prod);
-        if prod && wechat.is_none() && alipay.is_none() {
+        if r.opt("WECHAT_SANDBOX").is_some() {
+            r.errors.push(
+                "WECHAT_SANDBOX",
+                "is no longer supported: WeChat Pay's API v2 sandbox is retired and API v3 has none; try payments with the provider simulator (development) or with small amounts on the real merchant, and point WECHAT_API_BASE at another implementation if you have one",
+            );
+        }
+        let default_account = read_default_account(&mut r, prod);
+        if prod && default_account.is_empty() {
             r.errors.push(
                 "WECHAT_MCH_ID / ALIPAY_APP_ID",
                 "no payment provider is configured; production needs the settings of WeChat Pay, Alipay or both",
@@ -500,8 +433,7 @@ impl Config {
                 simulator_time_scale,
                 reconcile_first_check_ms,
                 reconcile_tick_ms,
-                wechat,
-                alipay,
+                default_account,
                 simulator,
                 trusted_proxies,
                 session_idle_ms,
@@ -519,214 +451,69 @@ impl Config {
     }
 }
 
-fn read_wechat(r: &mut Reader<'_>, prod: bool) -> Option<WechatSettings> {
-    let sandbox = r.flag("WECHAT_SANDBOX");
-    let mch_id = r.opt("WECHAT_MCH_ID")?;
-    let app_id = r.required(
-        "WECHAT_APP_ID",
-        "WeChat Pay needs the app id bound to the merchant",
-    );
-    if !mch_id.bytes().all(|b| b.is_ascii_digit()) {
-        r.errors.push("WECHAT_MCH_ID", "must be digits");
-    }
-    let api_base = r
-        .url("WECHAT_API_BASE", prod)
-        .unwrap_or_else(|| default_url(WECHAT_API_BASE));
-    refuse_simulator(r, prod, "WECHAT_API_BASE", &api_base);
-    let v2_key = r.secret("WECHAT_MCH_KEY");
-    let v2_md5 = match r.opt("WECHAT_V2_SIGN_TYPE").map(|v| v.to_ascii_uppercase()) {
-        None => false,
-        Some(v) if v == "HMAC-SHA256" => false,
-        Some(v) if v == "MD5" => true,
-        Some(_) => {
-            r.errors
-                .push("WECHAT_V2_SIGN_TYPE", "must be HMAC-SHA256 or MD5");
-            false
+/// The environment's account: every provider kind the environment
+/// configures, read through its schema (each field names its variable; any
+/// of them may be given as a file path in `{VAR}_FILE`) and checked by the
+/// same code as stored accounts. In production: no public development key,
+/// no gateway that is not https or that is the simulator.
+fn read_default_account(r: &mut Reader<'_>, prod: bool) -> Vec<(&'static str, Credentials)> {
+    let mut account = Vec::new();
+    for kind in providers::kinds() {
+        if !kind.in_environment(r.get) {
+            continue;
         }
-    };
-    if let Some(k) = &v2_key {
-        if k.len() != 32 {
-            r.errors
-                .push("WECHAT_MCH_KEY", "must be the 32-character API v2 key");
+        let mut c = Credentials::new();
+        for f in kind.fields() {
+            if let Some(v) = r.secret(f.env) {
+                c.set(f.key, &v);
+            }
         }
-        refuse_development_key(r, prod, "WECHAT_MCH_KEY", k);
-    }
-    let mch_key = r.secret("WECHAT_MCH_PRIVATE_KEY");
-    let wants_v3 = mch_key.is_some()
-        || r.secret("WECHAT_APIV3_KEY").is_some()
-        || r.opt("WECHAT_MCH_SERIAL_NO").is_some()
-        || v2_key.is_none();
-    let v3 = if wants_v3 {
-        let serial = r.required(
-            "WECHAT_MCH_SERIAL_NO",
-            "the serial number of the merchant API certificate",
-        );
-        let key = mch_key.or_else(|| {
-            r.required_secret("WECHAT_MCH_PRIVATE_KEY", "the merchant API private key")
-        });
-        if let Some(k) = &key {
-            if let Err(e) = providers::keys::parse_private_key(k) {
-                r.errors.push("WECHAT_MCH_PRIVATE_KEY", e);
-            }
-            refuse_development_key(r, prod, "WECHAT_MCH_PRIVATE_KEY", k);
-        }
-        let apiv3 = r.required_secret("WECHAT_APIV3_KEY", "the APIv3 key that decrypts callbacks");
-        if let Some(k) = &apiv3 {
-            if k.len() != 32 {
-                r.errors
-                    .push("WECHAT_APIV3_KEY", "must be the 32-character APIv3 key");
-            }
-            refuse_development_key(r, prod, "WECHAT_APIV3_KEY", k);
-        }
-        let pk = r.secret("WECHAT_PLATFORM_PUBLIC_KEY");
-        let pk_id = r.opt("WECHAT_PLATFORM_PUBLIC_KEY_ID");
-        let platform_public_key = match (pk, pk_id) {
-            (Some(pk), Some(id)) => {
-                if let Err(e) = providers::keys::parse_public_key(&pk) {
-                    r.errors.push("WECHAT_PLATFORM_PUBLIC_KEY", e);
-                }
-                refuse_development_key(r, prod, "WECHAT_PLATFORM_PUBLIC_KEY", &pk);
-                if !id.starts_with("PUB_KEY_ID_") {
-                    r.errors.push(
-                        "WECHAT_PLATFORM_PUBLIC_KEY_ID",
-                        "must start with PUB_KEY_ID_",
-                    );
-                }
-                Some((id, pk))
-            }
-            (Some(_), None) => {
-                r.errors.push(
-                    "WECHAT_PLATFORM_PUBLIC_KEY_ID",
-                    "missing (the id of WECHAT_PLATFORM_PUBLIC_KEY)",
-                );
-                None
-            }
-            (None, Some(_)) => {
-                r.errors.push(
-                    "WECHAT_PLATFORM_PUBLIC_KEY",
-                    "missing (the key WECHAT_PLATFORM_PUBLIC_KEY_ID names)",
-                );
-                None
-            }
-            // Platform-certificate mode: certificates are fetched from the API.
-            (None, None) => None,
+        let var = |key: &str| {
+            kind.fields()
+                .iter()
+                .find(|f| f.key == key)
+                .map_or("", |f| f.env)
         };
-        match (serial, key, apiv3) {
-            (Some(mch_serial_no), Some(k), Some(a)) => Some(WechatV3Settings {
-                mch_serial_no,
-                mch_private_key: SecretString::from(k),
-                apiv3_key: SecretString::from(a),
-                platform_public_key,
-            }),
-            _ => None,
+        for (key, problem) in kind.check(&c) {
+            r.errors.push(var(key), problem);
         }
-    } else {
-        None
-    };
-    Some(WechatSettings {
-        app_id: app_id.unwrap_or_default(),
-        mch_id,
-        v3,
-        v2_key: v2_key.map(SecretString::from),
-        v2_md5,
-        api_base,
-        sandbox,
-    })
-}
-
-fn read_alipay(r: &mut Reader<'_>, prod: bool) -> Option<AlipaySettings> {
-    let sandbox = r.flag("ALIPAY_SANDBOX");
-    let app_id = r.opt("ALIPAY_APP_ID")?;
-    if !app_id.bytes().all(|b| b.is_ascii_digit()) {
-        r.errors.push("ALIPAY_APP_ID", "must be digits");
-    }
-    let private_key = r.required_secret("ALIPAY_PRIVATE_KEY", "the application private key (RSA2)");
-    if let Some(k) = &private_key {
-        if let Err(e) = providers::keys::parse_private_key(k) {
-            r.errors.push("ALIPAY_PRIVATE_KEY", e);
-        }
-        refuse_development_key(r, prod, "ALIPAY_PRIVATE_KEY", k);
-    }
-    let app_cert = r.secret("ALIPAY_APP_CERT");
-    let (public_key, cert_sns) = if let Some(app_cert) = app_cert {
-        // Certificate mode: the SNs are sent with every request, and Alipay's
-        // key comes from its public certificate.
-        let root = r.required_secret(
-            "ALIPAY_ROOT_CERT",
-            "certificate mode needs alipayRootCert.crt",
-        );
-        let public_cert = r.required_secret(
-            "ALIPAY_PUBLIC_CERT",
-            "certificate mode needs alipayCertPublicKey_RSA2.crt",
-        );
-        let app_sn =
-            match providers::x509::Certificate::from_pem(&app_cert).and_then(|c| c.alipay_sn()) {
-                Ok(sn) => Some(sn),
-                Err(e) => {
-                    r.errors.push(
-                        "ALIPAY_APP_CERT",
-                        format!("is not a usable certificate: {e}"),
-                    );
-                    None
-                }
-            };
-        let root_sn =
-            root.as_deref()
-                .and_then(|pem| match providers::x509::alipay_root_cert_sn(pem) {
-                    Ok(sn) => Some(sn),
-                    Err(e) => {
-                        r.errors.push(
-                            "ALIPAY_ROOT_CERT",
-                            format!("is not a usable certificate chain: {e}"),
-                        );
-                        None
-                    }
-                });
-        let key = public_cert.as_deref().and_then(|pem| {
-            match providers::x509::Certificate::from_pem(pem).and_then(|c| c.public_key()) {
-                Ok(k) => providers::keys::public_key_pem(&k),
-                Err(e) => {
-                    r.errors.push(
-                        "ALIPAY_PUBLIC_CERT",
-                        format!("is not a usable certificate: {e}"),
-                    );
-                    None
+        for f in kind.fields() {
+            let value = c.get(f.key);
+            if value.is_empty() {
+                continue;
+            }
+            refuse_development_key(r, prod, f.env, value);
+            if f.key == "api_base" {
+                if let Some(url) = r.url(f.env, prod) {
+                    refuse_simulator(r, prod, f.env, &url);
                 }
             }
-        });
-        (key, app_sn.zip(root_sn))
-    } else {
-        let public_key = r.required_secret("ALIPAY_PUBLIC_KEY", "the Alipay public key that signs answers and notifications (or ALIPAY_APP_CERT, ALIPAY_ROOT_CERT and ALIPAY_PUBLIC_CERT for certificate mode)");
-        if let Some(k) = &public_key {
-            if let Err(e) = providers::keys::parse_public_key(k) {
-                r.errors.push("ALIPAY_PUBLIC_KEY", e);
-            }
-            refuse_development_key(r, prod, "ALIPAY_PUBLIC_KEY", k);
         }
-        (public_key, None)
-    };
-    let seller_id = r.required(
-        "ALIPAY_SELLER_ID",
-        "the seller id (PID, 2088…) every notification must name",
-    );
-    let default_gateway = if sandbox {
-        ALIPAY_SANDBOX_GATEWAY
-    } else {
-        ALIPAY_GATEWAY
-    };
-    let gateway = r
-        .url("ALIPAY_GATEWAY", prod)
-        .unwrap_or_else(|| default_url(default_gateway));
-    refuse_simulator(r, prod, "ALIPAY_GATEWAY", &gateway);
-    Some(AlipaySettings {
-        app_id,
-        private_key: SecretString::from(private_key?),
-        alipay_public_key: public_key?,
-        cert_sns,
-        seller_id,
-        gateway,
-        sandbox,
-    })
+        account.push((kind.id(), c));
+    }
+    // A provider setting no configured provider reads would be ignored in
+    // silence (a sign type for v2 beside v3 keys): refuse it instead.
+    let used: Vec<&str> = providers::kinds()
+        .iter()
+        .filter(|k| account.iter().any(|(id, _)| *id == k.id()))
+        .flat_map(|k| k.fields().iter().map(|f| f.env))
+        .collect();
+    let mut unused: Vec<(&'static str, &'static str)> = Vec::new();
+    for kind in providers::kinds() {
+        for f in kind.fields() {
+            let set = r.opt(f.env).is_some() || r.opt(&format!("{}_FILE", f.env)).is_some();
+            if set && !used.contains(&f.env) && !unused.iter().any(|(v, _)| *v == f.env) {
+                unused.push((f.env, kind.name().1));
+            }
+        }
+    }
+    for (var, kind) in unused {
+        r.errors.push(
+            var,
+            format!("is set, but only {kind} reads it and these settings do not configure it (see the README for the settings it needs)"),
+        );
+    }
+    account
 }
 
 /// Production never runs on the public development keys.
@@ -744,10 +531,6 @@ fn refuse_simulator(r: &mut Reader<'_>, prod: bool, var: &str, url: &Url) {
             "points at the payment simulator, which production refuses",
         );
     }
-}
-
-fn default_url(s: &str) -> Url {
-    Url::parse(s).unwrap_or_else(|_| unreachable!("built-in URL {s} parses"))
 }
 
 #[cfg(test)]
@@ -773,7 +556,7 @@ mod tests {
         assert_eq!(c.env, AppEnv::Development);
         assert_eq!(c.addr.to_string(), DEFAULT_ADDR);
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
-        assert!(c.wechat.is_none() && c.alipay.is_none());
+        assert!(c.default_account.is_empty());
         assert_eq!(c.order_expire_minutes, 15.0);
     }
 
@@ -958,15 +741,16 @@ mod tests {
             ),
         ])
         .expect("certificate mode is valid");
-        let a = c.alipay.expect("alipay");
+        let (kind, a) = &c.default_account[0];
+        assert_eq!(*kind, "alipay");
+        let m = providers::alipay::credentials::certificate_mode(a).expect("certificates");
         assert_eq!(
-            a.cert_sns,
-            Some((
+            (m.app_cert_sn, m.root_cert_sn),
+            (
                 "e90dd23a37c5c7b616e003970817ff82".to_owned(),
                 "687b59193f3f462dd5336e5abf83c5d8_02941eef3187dddf3d3b83462e1dfcf6".to_owned()
-            ))
+            )
         );
-        assert!(providers::keys::parse_public_key(&a.alipay_public_key).is_ok());
         let errors = config(&[
             ("ALIPAY_APP_ID", "2021000000000001"),
             (

@@ -60,7 +60,7 @@ fn row(fields: &[Field], s: &submissions::SubmissionWithOrder) -> String {
             .map(|st| st.as_str().to_owned())
             .unwrap_or_default(),
     );
-    cells.push(s.channel.clone().unwrap_or_default());
+    cells.push(s.channel.map(|c| c.as_str().to_owned()).unwrap_or_default());
     cells.push(s.out_trade_no.clone().unwrap_or_default());
     cells.push(s.transaction_id.clone().unwrap_or_default());
     cells.push(s.paid_at.map(forms::beijing_time).unwrap_or_default());
@@ -184,10 +184,10 @@ pub async fn orders_csv(
                 forms::beijing_time(o.created_at),
                 o.out_trade_no.clone(),
                 o.form_title.clone(),
-                yuan(o.amount_fen),
+                o.amount.to_yuan_string(),
                 yuan(o.refunded_fen),
-                o.status.clone(),
-                o.channel.clone().unwrap_or_default(),
+                o.status.as_str().to_owned(),
+                o.channel.map(|c| c.as_str().to_owned()).unwrap_or_default(),
                 o.transaction_id.clone().unwrap_or_default(),
                 o.paid_at.map(forms::beijing_time).unwrap_or_default(),
                 o.review_reason.clone().unwrap_or_default(),
@@ -225,13 +225,16 @@ pub async fn refunds_csv(State(state): State<AppState>, headers: HeaderMap) -> R
             let db = db.clone();
             async move { refunds::batch_after(&db, after, BATCH).await }
         },
-        |(r, out_trade_no): &(refunds::RefundRecord, String)| {
+        |refunds::RefundLine {
+             refund: r,
+             order_no,
+         }: &refunds::RefundLine| {
             line([
                 forms::beijing_time(r.created_at),
                 r.out_refund_no.clone(),
-                out_trade_no.clone(),
+                order_no.clone(),
                 r.amount.to_yuan_string(),
-                refunds::state_str(r.status).to_owned(),
+                r.status.as_str().to_owned(),
                 r.reason.clone(),
                 r.created_by.clone(),
                 r.refund_id.clone().unwrap_or_default(),
@@ -239,7 +242,7 @@ pub async fn refunds_csv(State(state): State<AppState>, headers: HeaderMap) -> R
                 r.failure.clone().unwrap_or_default(),
             ])
         },
-        |(r, _)| (r.created_at, r.id.clone()),
+        |l| (l.refund.created_at, l.refund.id.clone()),
     );
     csv_response("refunds.csv", head, rows)
 }

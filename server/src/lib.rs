@@ -76,30 +76,20 @@ impl Application {
                 .context("the listening address is not a URL")?,
         };
         let log = payment_log::PaymentLog::new(db.clone());
-        let payments = env_providers::build(&config, log.clone())?;
-        let accounts = app::ssr::accounts::Accounts::new(
-            match &config.master_key {
-                Some(k) => Some(app::ssr::accounts::Vault::new(k.0.expose_secret())),
-                None if !config.is_production() => {
-                    Some(app::ssr::accounts::Vault::new(&development_master_key()?))
-                }
-                None => None,
-            },
-            None,
-            config.is_production(),
-        );
+        let vault = match &config.master_key {
+            Some(k) => Some(app::ssr::accounts::Vault::new(k.0.expose_secret())),
+            None if !config.is_production() => {
+                Some(app::ssr::accounts::Vault::new(&development_master_key()?))
+            }
+            None => None,
+        };
         // The simulator signs with public keys: it "pays" for free. It runs
         // only where that cannot cost anything (see `simulator_decision`).
-        let real_env = env_providers::real_in_environment(&config);
+        let registry = providers::registry(None);
+        let payments = env_providers::build(&config, &registry, &log)?;
+        let real_env = env_providers::real_in_environment(&config, &registry);
         let real_stored = app::ssr::accounts::any_real(
-            &app::ssr::accounts::Accounts::new(
-                accounts.vault.clone(),
-                Some(Arc::new(providers::AccountFactory {
-                    simulator_base: None,
-                    log: payment_log::PaymentLog::disabled(),
-                })),
-                config.is_production(),
-            ),
+            &app::ssr::accounts::Accounts::new(vault.clone(), registry, config.is_production()),
             &db,
         )
         .await?;
@@ -121,16 +111,13 @@ impl Application {
             None => Default::default(),
         };
         let accounts = app::ssr::accounts::Accounts::new(
-            accounts.vault.clone(),
-            Some(Arc::new(providers::AccountFactory {
-                simulator_base: simulator_base.clone(),
-                log: log.clone(),
-            })),
+            vault,
+            providers::registry(simulator_base.as_ref()),
             config.is_production(),
         );
-        let state_of = |p: &Option<Arc<dyn app::ssr::provider::PaymentProvider>>, name: &str| {
-            if p.is_some() {
-                if real_env.contains(&name) {
+        let state_of = |p: domain::Provider| {
+            if payments.for_provider(p).is_some() {
+                if real_env.contains(&p.as_str()) {
                     "real"
                 } else {
                     "development keys"
@@ -142,8 +129,8 @@ impl Application {
             }
         };
         tracing::info!(
-            wechat = state_of(&payments.wechat, "wechat"),
-            alipay = state_of(&payments.alipay, "alipay"),
+            wechat = state_of(domain::Provider::Wechat),
+            alipay = state_of(domain::Provider::Alipay),
             stored_real_accounts = real_stored,
             simulator = if simulator_on { "on" } else { "off" },
             why,
@@ -343,30 +330,7 @@ fn router(
     let rate = settings.rate_limit_per_minute;
     let router = router
         .route("/healthz", get(health::healthz))
-        .route(
-            "/payment/wechat/notify",
-            post(notify::wechat).layer(limited),
-        )
-        .route(
-            "/payment/wechat/v2/notify",
-            post(notify::wechat_v2).layer(limited),
-        )
-        .route(
-            "/payment/alipay/notify",
-            post(notify::alipay).layer(limited),
-        )
-        .route(
-            "/payment/wechat/notify/{account}",
-            post(notify::wechat_account).layer(limited),
-        )
-        .route(
-            "/payment/wechat/v2/notify/{account}",
-            post(notify::wechat_v2_account).layer(limited),
-        )
-        .route(
-            "/payment/alipay/notify/{account}",
-            post(notify::alipay_account).layer(limited),
-        )
+        .route("/payment/{*rest}", post(notify::callback).layer(limited))
         .route("/api/v1/openapi.json", get(api::openapi_json))
         .route("/api/v1/forms/{slug}", get(api::get_form))
         .route(

@@ -22,88 +22,67 @@ fn reply(r: NotifyReply) -> Response {
     resp
 }
 
-/// The callback of `account` (None: the environment's) for the provider
-/// whose route is `path`.
-async fn handle(
-    state: &AppState,
-    account: Option<&str>,
-    path: &str,
+/// Splits a callback route below `/payment/` into the provider's route and
+/// the receiving account: `wechat/notify` is the environment's account,
+/// `wechat/notify/{account}` a stored one. Every provider's route ends in
+/// `/notify`, so the split needs no list of providers.
+fn split_route(rest: &str) -> Option<(String, Option<&str>)> {
+    if rest.ends_with("/notify") {
+        return Some((format!("/payment/{rest}"), None));
+    }
+    let (path, account) = rest.rsplit_once('/')?;
+    let plausible = !account.is_empty()
+        && account.len() <= 64
+        && account
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (path.ends_with("/notify") && plausible).then(|| (format!("/payment/{path}"), Some(account)))
+}
+
+/// The one callback route, `/payment/{*rest}`: finds the provider whose
+/// route it is among the providers of the account named in the path (None:
+/// the environment's), and hands it the raw body.
+pub async fn callback(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let providers = match app::ssr::accounts::providers(state, account).await {
+    let Some((path, account)) = split_route(&rest) else {
+        return (StatusCode::NOT_FOUND, "not a callback route").into_response();
+    };
+    let providers = match app::ssr::accounts::providers(&state, account).await {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "callback for an unusable account");
             return (StatusCode::NOT_FOUND, "unknown receiving account").into_response();
         }
     };
-    let provider: Option<Arc<dyn PaymentProvider>> = [providers.wechat, providers.alipay]
-        .into_iter()
-        .flatten()
-        .find(|p| p.notify_path() == path);
+    let provider: Option<Arc<dyn PaymentProvider>> =
+        providers.iter().find(|p| p.notify_path() == path).cloned();
     let Some(provider) = provider else {
         return (StatusCode::NOT_FOUND, "this provider is not configured").into_response();
     };
-    reply(pay::handle_notify(state, account, provider.as_ref(), &headers, &body).await)
+    reply(pay::handle_notify(&state, account, provider.as_ref(), &headers, &body).await)
 }
 
-pub async fn wechat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    handle(&state, None, "/payment/wechat/notify", headers, body).await
-}
+#[cfg(test)]
+mod tests {
+    use super::split_route;
 
-pub async fn wechat_v2(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    handle(&state, None, "/payment/wechat/v2/notify", headers, body).await
-}
-
-pub async fn alipay(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    handle(&state, None, "/payment/alipay/notify", headers, body).await
-}
-
-pub async fn wechat_account(
-    State(state): State<AppState>,
-    Path(account): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &state,
-        Some(&account),
-        "/payment/wechat/notify",
-        headers,
-        body,
-    )
-    .await
-}
-
-pub async fn wechat_v2_account(
-    State(state): State<AppState>,
-    Path(account): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &state,
-        Some(&account),
-        "/payment/wechat/v2/notify",
-        headers,
-        body,
-    )
-    .await
-}
-
-pub async fn alipay_account(
-    State(state): State<AppState>,
-    Path(account): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(
-        &state,
-        Some(&account),
-        "/payment/alipay/notify",
-        headers,
-        body,
-    )
-    .await
+    #[test]
+    fn callback_routes_name_the_provider_and_the_account() {
+        assert_eq!(
+            split_route("wechat/notify"),
+            Some(("/payment/wechat/notify".to_owned(), None))
+        );
+        assert_eq!(
+            split_route("wechat/v2/notify/acc_1"),
+            Some(("/payment/wechat/v2/notify".to_owned(), Some("acc_1")))
+        );
+        assert_eq!(split_route("wechat/notify/../x"), None);
+        assert_eq!(split_route("wechat/notify/"), None);
+        assert_eq!(split_route("wechat/other/acc"), None);
+        assert_eq!(split_route("notify"), None);
+    }
 }

@@ -113,7 +113,7 @@ pub async fn change_password(
             audit::record(
                 &state.db,
                 &admin,
-                "change_password",
+                crate::domain::AuditAction::ChangePassword,
                 &admin.email,
                 "other sessions ended",
             )
@@ -309,11 +309,8 @@ pub async fn admin_overview() -> Result<Overview, ServerFnError> {
         id: l.id,
         out_trade_no: l.out_trade_no,
         form_title: l.form_title,
-        amount: crate::domain::Money::from_fen(l.amount_fen)
-            .map(|m| m.to_string())
-            .unwrap_or_default(),
-        status: crate::domain::OrderStatus::parse(&l.status)
-            .unwrap_or(crate::domain::OrderStatus::Created),
+        amount: l.amount.to_string(),
+        status: l.status,
         review_reason: l.review_reason,
         created_at: forms::beijing_time(l.created_at),
     };

@@ -1,6 +1,8 @@
 //! Receiving accounts: the environment's default (read only), accounts stored
 //! in the database (keys sealed, shown as fingerprints), "test connection",
-//! enable/disable, and which account each form takes payments with.
+//! enable/disable, and which account each form takes payments with. The
+//! account form is generated from the provider kinds' schemas: a new provider
+//! needs nothing here.
 
 use super::admin_orders::AdminNav;
 use crate::i18n::{use_lang, Lang};
@@ -8,38 +10,45 @@ use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-/// What the page may know of an account: never a secret.
+/// What the account form sends: the kind's fields by key. Secret fields left
+/// empty keep the stored value.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AccountInput {
     /// Empty for a new account.
     pub id: String,
     pub name: String,
+    /// A provider kind's id (`wechat_v3`, `alipay`, …).
     pub kind: String,
-    pub app_id: String,
-    pub mch_id: String,
-    pub serial_no: String,
-    pub platform_key_id: String,
-    pub platform_public_key: String,
-    pub alipay_public_key: String,
-    pub alipay_app_cert: String,
-    pub alipay_root_cert: String,
-    pub alipay_public_cert: String,
-    pub seller_id: String,
-    /// WeChat Pay v2: MD5 or HMAC-SHA256 (empty: HMAC-SHA256).
-    #[serde(default)]
-    pub v2_sign_type: String,
-    pub api_base: String,
-    /// Secrets: write-only; empty keeps the stored value.
-    pub private_key: String,
-    pub apiv3_key: String,
-    pub v2_key: String,
+    pub values: BTreeMap<String, String>,
 }
 
+/// One field of a kind's schema, as the page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldView {
+    pub key: String,
+    pub label: (String, String),
+    pub secret: bool,
+    pub multiline: bool,
+}
+
+/// A provider kind the administrator can choose.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KindView {
+    pub id: String,
+    pub name: (String, String),
+    pub fields: Vec<FieldView>,
+}
+
+/// What the page may know of a stored account: never a secret.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AccountRow {
-    pub input: AccountInput,
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub settings: BTreeMap<String, String>,
     pub fingerprint: String,
     pub enabled: bool,
 }
@@ -49,6 +58,7 @@ pub struct AccountsView {
     /// The environment's account, per provider: (provider, merchant id, app id).
     pub default: Vec<(String, String, String)>,
     pub accounts: Vec<AccountRow>,
+    pub kinds: Vec<KindView>,
     /// (form id, title, account id or "").
     pub forms: Vec<(String, String, String)>,
     pub master_key: bool,
@@ -61,11 +71,11 @@ pub async fn admin_accounts() -> Result<AccountsView, ServerFnError> {
     let state = AppState::from_context()?;
     let fail = |e: anyhow::Error| {
         tracing::error!(error = ?e, "accounts");
-        ServerFnError::new("internal error")
+        ServerFnError::new("the accounts cannot be read right now; try again")
     };
-    let default = [state.payments.wechat.clone(), state.payments.alipay.clone()]
-        .into_iter()
-        .flatten()
+    let default = state
+        .payments
+        .iter()
         .map(|p| {
             (
                 p.provider().as_str().to_owned(),
@@ -83,33 +93,41 @@ pub async fn admin_accounts() -> Result<AccountsView, ServerFnError> {
             .unwrap_or_default();
         form_rows.push((f.id, f.def.title, account));
     }
+    let own = |(z, e): (&str, &str)| (z.to_owned(), e.to_owned());
+    let kinds = state
+        .accounts
+        .registry
+        .kinds()
+        .map(|k| KindView {
+            id: k.id().to_owned(),
+            name: own(k.name()),
+            fields: k
+                .fields()
+                .iter()
+                .filter(|f| !(f.development_only && state.accounts.production))
+                .map(|f| FieldView {
+                    key: f.key.to_owned(),
+                    label: own(f.label),
+                    secret: f.secret,
+                    multiline: f.multiline,
+                })
+                .collect(),
+        })
+        .collect();
     Ok(AccountsView {
         default,
         accounts: list
             .into_iter()
             .map(|a| AccountRow {
-                input: AccountInput {
-                    id: a.id,
-                    name: a.name,
-                    kind: a.kind.as_str().to_owned(),
-                    app_id: a.settings.app_id,
-                    mch_id: a.settings.mch_id,
-                    serial_no: a.settings.serial_no,
-                    platform_key_id: a.settings.platform_key_id,
-                    platform_public_key: a.settings.platform_public_key,
-                    alipay_public_key: a.settings.alipay_public_key,
-                    alipay_app_cert: a.settings.alipay_app_cert,
-                    alipay_root_cert: a.settings.alipay_root_cert,
-                    alipay_public_cert: a.settings.alipay_public_cert,
-                    seller_id: a.settings.seller_id,
-                    v2_sign_type: a.settings.v2_sign_type,
-                    api_base: a.settings.api_base,
-                    ..AccountInput::default()
-                },
+                id: a.id,
+                name: a.name,
+                kind: a.kind,
+                settings: a.settings,
                 fingerprint: a.fingerprint,
                 enabled: a.enabled,
             })
             .collect(),
+        kinds,
         forms: form_rows,
         master_key: state.accounts.vault.is_some(),
     })
@@ -132,41 +150,22 @@ fn account_outcome(
         Err(LoadError::Account(e)) => Ok(AccountOutcome::Invalid(e.to_string())),
         Err(LoadError::Unexpected(e)) => {
             tracing::error!(error = ?e, "account");
-            Err(ServerFnError::new("internal error"))
+            Err(ServerFnError::new(
+                "the account cannot be changed right now; try again",
+            ))
         }
     }
 }
 
 #[server(endpoint = "admin_save_account")]
 pub async fn admin_save_account(input: AccountInput) -> Result<AccountOutcome, ServerFnError> {
-    use crate::ssr::accounts::{self, AccountKind, AccountSecrets, AccountSettings};
-    use crate::ssr::AppState;
+    use crate::ssr::registry::Credentials;
+    use crate::ssr::{accounts, AppState};
     let admin = crate::ssr::auth::require_admin().await?;
     let state = AppState::from_context()?;
-    let Some(kind) = AccountKind::parse(&input.kind) else {
-        return Ok(AccountOutcome::Invalid("unknown kind".into()));
-    };
-    let settings = AccountSettings {
-        app_id: input.app_id.trim().to_owned(),
-        mch_id: input.mch_id.trim().to_owned(),
-        serial_no: input.serial_no.trim().to_owned(),
-        platform_key_id: input.platform_key_id.trim().to_owned(),
-        platform_public_key: input.platform_public_key.trim().to_owned(),
-        alipay_public_key: input.alipay_public_key.trim().to_owned(),
-        alipay_app_cert: input.alipay_app_cert.trim().to_owned(),
-        alipay_root_cert: input.alipay_root_cert.trim().to_owned(),
-        alipay_public_cert: input.alipay_public_cert.trim().to_owned(),
-        seller_id: input.seller_id.trim().to_owned(),
-        v2_sign_type: input.v2_sign_type.trim().to_ascii_uppercase(),
-        api_base: input.api_base.trim().to_owned(),
-    };
-    let secrets = AccountSecrets {
-        private_key: input.private_key,
-        apiv3_key: input.apiv3_key,
-        v2_key: input.v2_key,
-    };
     let id = Some(input.id.as_str()).filter(|i| !i.is_empty());
-    match accounts::save(&state, &admin, id, &input.name, kind, settings, secrets).await {
+    let given = Credentials::from_map(input.values);
+    match accounts::save(&state, &admin, id, &input.name, input.kind.trim(), &given).await {
         Ok(id) => Ok(AccountOutcome::Saved(id)),
         Err(e) => account_outcome(Err(e), String::new()),
     }
@@ -217,17 +216,6 @@ pub async fn admin_test_account(
         .collect())
 }
 
-const KINDS: [(&str, &str, &str); 4] = [
-    ("wechat_v3", "微信支付 APIv3", "WeChat Pay API v3"),
-    ("wechat_v2", "微信支付 v2（旧版）", "WeChat Pay v2 (legacy)"),
-    ("alipay", "支付宝", "Alipay"),
-    (
-        "simulator",
-        "模拟器（仅开发）",
-        "Simulator (development only)",
-    ),
-];
-
 #[component]
 pub fn AccountsPage() -> impl IntoView {
     let save = ServerAction::<AdminSaveAccount>::new();
@@ -270,10 +258,15 @@ fn AccountsBody(
     let current = v
         .accounts
         .iter()
-        .find(|a| a.input.id == editing)
-        .map(|a| a.input.clone())
+        .find(|a| a.id == editing)
+        .map(|a| AccountInput {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            kind: a.kind.clone(),
+            values: a.settings.clone(),
+        })
         .unwrap_or_else(|| AccountInput {
-            kind: "wechat_v3".into(),
+            kind: v.kinds.first().map(|k| k.id.clone()).unwrap_or_default(),
             ..AccountInput::default()
         });
     let is_new = current.id.is_empty();
@@ -301,15 +294,20 @@ fn AccountsBody(
         .accounts
         .iter()
         .filter(|a| a.enabled)
-        .map(|a| (a.input.id.clone(), a.input.name.clone()))
+        .map(|a| (a.id.clone(), a.name.clone()))
         .collect::<Vec<_>>();
+    let names: BTreeMap<String, (String, String)> = v
+        .kinds
+        .iter()
+        .map(|k| (k.id.clone(), k.name.clone()))
+        .collect();
     let kind_label = move |k: &str| {
-        KINDS
-            .iter()
-            .find(|(key, _, _)| *key == k)
-            .map(|(_, z, e)| if zh() { *z } else { *e })
-            .unwrap_or("?")
+        names
+            .get(k)
+            .map(|(z, e)| if zh() { z.clone() } else { e.clone() })
+            .unwrap_or_else(|| k.to_owned())
     };
+    let kinds = v.kinds.clone();
     view! {
         <section class="card">
             <h1>{move || if zh() { "收款账户" } else { "Receiving accounts" }}</h1>
@@ -337,14 +335,16 @@ fn AccountsBody(
                             </tr>
                         }).collect_view()}
                         {v.accounts.into_iter().map(|a| {
-                            let id = a.input.id.clone();
+                            let id = a.id.clone();
                             let enabled = a.enabled;
-                            let kind = a.input.kind.clone();
+                            let kind = a.kind.clone();
+                            let kind_label = kind_label.clone();
+                            let ids = format!("{} / {}", a.settings.get("app_id").cloned().unwrap_or_default(), a.settings.get("mch_id").or(a.settings.get("seller_id")).cloned().unwrap_or_default());
                             view! {
                                 <tr class:muted=!enabled data-testid="account-row">
-                                    <td>{a.input.name.clone()} {(!enabled).then(|| view! { <span class="muted">{move || if zh() { "（已停用）" } else { " (disabled)" }}</span> })}</td>
+                                    <td>{a.name.clone()} {(!enabled).then(|| view! { <span class="muted">{move || if zh() { "（已停用）" } else { " (disabled)" }}</span> })}</td>
                                     <td>{move || kind_label(&kind)}</td>
-                                    <td>{a.input.app_id.clone()} " / " {a.input.mch_id.clone()}</td>
+                                    <td>{ids}</td>
                                     <td><code data-testid="fingerprint">{a.fingerprint.clone()}</code></td>
                                     <td class="row">
                                         <TestButton id=id.clone() />
@@ -364,7 +364,7 @@ fn AccountsBody(
         </section>
         <section class="card">
             <h2>{move || if is_new { if zh() { "新增收款账户" } else { "New receiving account" } } else if zh() { "编辑收款账户" } else { "Edit receiving account" }}</h2>
-            <AccountForm current=current.clone() save />
+            <AccountForm current=current.clone() kinds save />
         </section>
         <section class="card">
             <h2>{move || if zh() { "各表单使用的收款账户" } else { "Which account each form uses" }}</h2>
@@ -433,62 +433,70 @@ fn TestButton(id: String) -> impl IntoView {
 }
 
 #[component]
-fn AccountForm(current: AccountInput, save: ServerAction<AdminSaveAccount>) -> impl IntoView {
+fn AccountForm(
+    current: AccountInput,
+    kinds: Vec<KindView>,
+    save: ServerAction<AdminSaveAccount>,
+) -> impl IntoView {
     let lang = use_lang();
     let zh = move || lang.get() == Lang::Zh;
     let kind = RwSignal::new(current.kind.clone());
     let editing = !current.id.is_empty();
-    let field = move |name: &'static str,
-                      label: (&'static str, &'static str),
-                      value: String,
-                      shown: fn(&str) -> bool| {
-        view! {
-            <label class:hidden=move || !shown(&kind.get())>
-                {move || if zh() { label.0 } else { label.1 }}
-                <input type="text" name=format!("input[{name}]") value=value data-testid=format!("account-{name}") />
-            </label>
-        }
-    };
-    let text = move |name: &'static str,
-                     label: (&'static str, &'static str),
-                     value: String,
-                     shown: fn(&str) -> bool| {
-        view! {
-            <label class:hidden=move || !shown(&kind.get())>
-                {move || if zh() { label.0 } else { label.1 }}
-                <textarea name=format!("input[{name}]") rows="3" data-testid=format!("account-{name}")>{value}</textarea>
-            </label>
-        }
-    };
-    let secret = move |name: &'static str,
-                       label: (&'static str, &'static str),
-                       shown: fn(&str) -> bool| {
-        view! {
-            <label class:hidden=move || !shown(&kind.get())>
-                {move || if zh() { label.0 } else { label.1 }}
-                <textarea name=format!("input[{name}]") rows="2" autocomplete="off" data-testid=format!("account-{name}")
-                    placeholder=move || if editing { if zh() { "留空则保留已保存的值" } else { "Leave empty to keep the stored value" } } else { "" }></textarea>
-            </label>
-        }
-    };
-    fn wechat(k: &str) -> bool {
-        k == "wechat_v3" || k == "wechat_v2"
-    }
-    fn v3(k: &str) -> bool {
-        k == "wechat_v3"
-    }
-    fn v2(k: &str) -> bool {
-        k == "wechat_v2"
-    }
-    fn alipay(k: &str) -> bool {
-        k == "alipay"
-    }
-    fn real(k: &str) -> bool {
-        k != "simulator"
-    }
-    fn keyed(k: &str) -> bool {
-        k == "wechat_v3" || k == "alipay"
-    }
+    let label = move |l: &(String, String)| if zh() { l.0.clone() } else { l.1.clone() };
+    // Every kind's fields, each kind in a fieldset that is disabled (so not
+    // submitted) unless it is the kind chosen.
+    let fieldsets = kinds
+        .iter()
+        .map(|k| {
+            let id = k.id.clone();
+            let inputs = k
+                .fields
+                .iter()
+                .map(|f| {
+                    let l = f.label.clone();
+                    let name = format!("input[values][{}]", f.key);
+                    let testid = format!("account-{}", f.key);
+                    let value = if f.secret {
+                        String::new()
+                    } else {
+                        current.values.get(&f.key).cloned().unwrap_or_default()
+                    };
+                    let keep = move || {
+                        if editing {
+                            if zh() {
+                                "留空则保留已保存的值"
+                            } else {
+                                "Leave empty to keep the stored value"
+                            }
+                        } else {
+                            ""
+                        }
+                    };
+                    let control = match (f.secret, f.multiline) {
+                        (true, _) => view! {
+                            <textarea name=name rows="2" autocomplete="off" data-testid=testid placeholder=keep></textarea>
+                        }
+                        .into_any(),
+                        (false, true) => view! {
+                            <textarea name=name rows="3" data-testid=testid>{value}</textarea>
+                        }
+                        .into_any(),
+                        (false, false) => view! {
+                            <input type="text" name=name value=value data-testid=testid />
+                        }
+                        .into_any(),
+                    };
+                    view! { <label>{move || label(&l)} {control}</label> }
+                })
+                .collect_view();
+            let shown = id.clone();
+            view! {
+                <fieldset class="plain" class:hidden=move || kind.get() != shown disabled=move || kind.get() != id>
+                    {inputs}
+                </fieldset>
+            }
+        })
+        .collect_view();
     view! {
         <ActionForm action=save attr:class="stack" attr:data-testid="account-form">
             <input type="hidden" name="input[id]" value=current.id.clone() />
@@ -499,25 +507,14 @@ fn AccountForm(current: AccountInput, save: ServerAction<AdminSaveAccount>) -> i
             <label>
                 {move || if zh() { "类型" } else { "Kind" }}
                 <select name="input[kind]" data-testid="account-kind" disabled=editing on:change=move |ev| kind.set(event_target_value(&ev))>
-                    {KINDS.into_iter().map(|(k, z, e)| view! { <option value=k selected=current.kind == k>{move || if zh() { z } else { e }}</option> }).collect_view()}
+                    {kinds.iter().map(|k| {
+                        let n = k.name.clone();
+                        view! { <option value=k.id.clone() selected=current.kind == k.id>{move || label(&n)}</option> }
+                    }).collect_view()}
                 </select>
                 {editing.then(|| view! { <input type="hidden" name="input[kind]" value=current.kind.clone() /> })}
             </label>
-            {field("app_id", ("AppID", "App ID"), current.app_id.clone(), real)}
-            {field("mch_id", ("商户号", "Merchant id (mchid)"), current.mch_id.clone(), wechat)}
-            {field("serial_no", ("商户 API 证书序列号", "Merchant certificate serial"), current.serial_no.clone(), v3)}
-            {field("platform_key_id", ("微信支付公钥 ID（PUB_KEY_ID_…，留空则用平台证书）", "WeChat Pay public key id (PUB_KEY_ID_…; empty: platform certificates)"), current.platform_key_id.clone(), v3)}
-            {text("platform_public_key", ("微信支付公钥（PEM）", "WeChat Pay public key (PEM)"), current.platform_public_key.clone(), v3)}
-            {text("alipay_public_key", ("支付宝公钥（公钥模式）", "Alipay public key (public-key mode)"), current.alipay_public_key.clone(), alipay)}
-            {text("alipay_app_cert", ("应用公钥证书 appCertPublicKey（证书模式）", "App public certificate (certificate mode)"), current.alipay_app_cert.clone(), alipay)}
-            {text("alipay_root_cert", ("支付宝根证书 alipayRootCert（证书模式）", "Alipay root certificate (certificate mode)"), current.alipay_root_cert.clone(), alipay)}
-            {text("alipay_public_cert", ("支付宝公钥证书 alipayCertPublicKey_RSA2（证书模式）", "Alipay public certificate (certificate mode)"), current.alipay_public_cert.clone(), alipay)}
-            {field("seller_id", ("卖家 ID（PID，2088 开头）", "Seller id (PID, 2088…)"), current.seller_id.clone(), alipay)}
-            {field("v2_sign_type", ("签名方式（HMAC-SHA256 或 MD5，留空为 HMAC-SHA256）", "Signing (HMAC-SHA256 or MD5; empty: HMAC-SHA256)"), current.v2_sign_type.clone(), v2)}
-            {field("api_base", ("接口地址（仅开发，留空为正式地址）", "API base (development only; empty: the real one)"), current.api_base.clone(), real)}
-            {secret("private_key", ("私钥（PEM 或 base64）", "Private key (PEM or base64)"), keyed)}
-            {secret("apiv3_key", ("APIv3 密钥（32 位）", "APIv3 key (32 characters)"), v3)}
-            {secret("v2_key", ("API 密钥（v2，32 位）", "API key (v2, 32 characters)"), v2)}
+            {fieldsets}
             <button class="button primary" type="submit" disabled=move || save.pending().get() data-testid="account-save">{move || if zh() { "保存" } else { "Save" }}</button>
         </ActionForm>
     }

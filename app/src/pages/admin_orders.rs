@@ -129,10 +129,10 @@ pub async fn admin_orders(
     let rows = lines
         .into_iter()
         .map(|l| OrderRow {
-            amount: yuan(l.amount_fen),
+            amount: l.amount.to_string(),
             refunded: yuan(l.refunded_fen),
-            status: OrderStatus::parse(&l.status).unwrap_or(OrderStatus::Created),
-            channel: l.channel.as_deref().and_then(Channel::parse),
+            status: l.status,
+            channel: l.channel,
             created_at: forms::beijing_time(l.created_at),
             id: l.id,
             out_trade_no: l.out_trade_no,
@@ -301,9 +301,9 @@ pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnErro
         .into_iter()
         .map(|e| EventView {
             at: forms::beijing_time(e.created_at),
-            kind: e.kind,
-            from: e.from_status,
-            to: e.to_status,
+            kind: e.kind.to_string(),
+            from: e.from_status.map(|s| s.to_string()),
+            to: e.to_status.map(|s| s.to_string()),
             detail: e.detail,
         })
         .collect();
@@ -314,7 +314,7 @@ pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnErro
         .map(|l| LogView {
             at: forms::beijing_time(l.created_at),
             operation: l.operation,
-            direction: l.direction,
+            direction: l.direction.to_string(),
             status_code: l.status_code,
             latency_ms: l.latency_ms,
             request: l.request,
@@ -349,7 +349,7 @@ pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnErro
                 out_refund_no: r.out_refund_no,
                 amount: r.amount.to_string(),
                 reason: r.reason,
-                status: refunds::state_str(r.status).to_owned(),
+                status: r.status.to_string(),
                 refund_id: r.refund_id,
                 failure: r.failure,
                 created_by: r.created_by,

@@ -297,7 +297,7 @@ pub async fn admin_audit(page: i64) -> Result<AuditView, ServerFnError> {
                 (
                     forms::beijing_time(e.created_at),
                     e.admin_email,
-                    e.action,
+                    e.action.to_string(),
                     e.target,
                     e.detail,
                 )

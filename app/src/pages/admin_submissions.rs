@@ -50,7 +50,7 @@ pub async fn admin_submissions(
     };
     let filter = submissions::Filter {
         search: Some(search).filter(|s| !s.trim().is_empty()),
-        status: Some(status).filter(|s| !s.is_empty()),
+        status: submissions::StatusFilter::parse(&status),
     };
     let page = page.clamp(1, super::MAX_PAGE);
     let (total, list) = submissions::page(

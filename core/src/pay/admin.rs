@@ -7,7 +7,7 @@ use crate::provider::ProviderError;
 use crate::store::audit;
 use crate::store::orders::{self, Changes};
 use crate::{Core, Db};
-use domain::OrderStatus;
+use domain::{AuditAction, OrderEventKind, OrderStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
@@ -55,7 +55,7 @@ pub async fn close(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus,
         &order.id,
         order.status,
         OrderStatus::Closed,
-        "closed",
+        OrderEventKind::Closed,
         &format!("closed by {}", admin.email),
         Changes::default(),
     )
@@ -67,7 +67,7 @@ pub async fn close(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus,
     audit::record(
         &state.db,
         admin,
-        "close_order",
+        AuditAction::CloseOrder,
         &order.out_trade_no,
         "closed",
     )
@@ -87,7 +87,7 @@ pub async fn accept(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus
         &order.id,
         OrderStatus::NeedsReview,
         OrderStatus::Paid,
-        "review_accepted",
+        OrderEventKind::ReviewAccepted,
         &format!("late payment accepted by {}", admin.email),
         Changes::default(),
     )
@@ -99,7 +99,7 @@ pub async fn accept(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus
     audit::record(
         &state.db,
         admin,
-        "accept_payment",
+        AuditAction::AcceptPayment,
         &order.out_trade_no,
         order.review_reason.as_deref().unwrap_or("kept for review"),
     )
@@ -120,7 +120,7 @@ pub async fn query_now(state: &Core, admin: &Admin, id: &str) -> Result<OrderSta
     orders::log_event(
         &state.db,
         id,
-        "queried",
+        OrderEventKind::Queried,
         &format!("queried by {}", admin.email),
     )
     .await?;

@@ -5,7 +5,7 @@ use crate::provider::*;
 use crate::store::attempts::{self};
 use crate::store::orders::{self, OrderRecord};
 use crate::Core;
-use domain::OrderStatus;
+use domain::{OrderEventKind, OrderStatus};
 
 /// Asks the provider about the order's current attempt now (an
 /// administrator, the reconciler) and applies the answer.
@@ -21,7 +21,7 @@ pub async fn check_now(state: &Core, order: &OrderRecord) -> Result<OrderStatus,
                 order.account_id.as_deref(),
                 provider.as_ref(),
                 &info,
-                "query",
+                OrderEventKind::Query,
             )
             .await?;
         }

@@ -27,7 +27,7 @@ use crate::provider::*;
 use crate::store::orders::{self, OrderRecord};
 use crate::Core;
 use anyhow::Context;
-use domain::{Channel, OrderStatus, Provider};
+use domain::{Channel, OrderEventKind, OrderStatus, Provider};
 use std::sync::Arc;
 
 /// Where providers and payers reach this instance, and the recovery timing.

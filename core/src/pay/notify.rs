@@ -31,11 +31,18 @@ pub async fn handle_notify(
     };
     let (result, out_trade_no) = match &event {
         NotifyEvent::Trade(info) => (
-            settle(state, account, provider, info, "notify").await,
+            settle(state, account, provider, info, OrderEventKind::Notify).await,
             info.out_trade_no.clone(),
         ),
         NotifyEvent::Refund(refund) => (
-            super::refund::apply_refund_report(state, account, provider, refund, "notify").await,
+            super::refund::apply_refund_report(
+                state,
+                account,
+                provider,
+                refund,
+                OrderEventKind::Notify,
+            )
+            .await,
             refund.out_trade_no.clone(),
         ),
     };
@@ -75,7 +82,7 @@ pub async fn handle_notify(
         .write(crate::payment_log::LogEntry {
             provider: provider.log_name(),
             operation: "notify",
-            direction: "in",
+            direction: domain::Direction::In,
             out_trade_no: Some(out_trade_no),
             status_code: Some(reply.status),
             latency_ms: started.elapsed().as_millis() as i64,

@@ -6,7 +6,7 @@ use crate::provider::*;
 use crate::store::attempts::{self, Attempt, AttemptState};
 use crate::store::orders::{self, Changes, OrderRecord};
 use crate::{now_ms, Core};
-use domain::OrderStatus;
+use domain::{OrderEventKind, OrderStatus};
 
 /// One pass of recovery: query pending orders whose callback is late (with
 /// backoff), close expired ones at the provider, watch attempts whose close
@@ -53,7 +53,7 @@ async fn reconcile_order(state: &Core, order: &OrderRecord) -> anyhow::Result<()
                 &order.id,
                 OrderStatus::Created,
                 OrderStatus::Expired,
-                "expired",
+                OrderEventKind::Expired,
                 "no payment was started in time",
                 Changes::default(),
             )
@@ -65,7 +65,13 @@ async fn reconcile_order(state: &Core, order: &OrderRecord) -> anyhow::Result<()
     let status = match check_now(state, order).await {
         Ok(s) => s,
         Err(PayError::Provider(e)) => {
-            orders::log_event(&state.db, &order.id, "query_failed", &e.to_string()).await?;
+            orders::log_event(
+                &state.db,
+                &order.id,
+                OrderEventKind::QueryFailed,
+                &e.to_string(),
+            )
+            .await?;
             return Ok(());
         }
         Err(e) => return Err(anyhow::anyhow!(e)),
@@ -96,7 +102,7 @@ async fn reconcile_order(state: &Core, order: &OrderRecord) -> anyhow::Result<()
         &order.id,
         OrderStatus::Pending,
         OrderStatus::Expired,
-        "expired",
+        OrderEventKind::Expired,
         "closed at the provider after expiry",
         Changes::default(),
     )
@@ -123,7 +129,7 @@ async fn reconcile_attempt(state: &Core, a: &Attempt) -> anyhow::Result<()> {
                 order.account_id.as_deref(),
                 provider.as_ref(),
                 &info,
-                "query",
+                OrderEventKind::Query,
             )
             .await?;
             return Ok(());
@@ -139,7 +145,7 @@ async fn reconcile_attempt(state: &Core, a: &Attempt) -> anyhow::Result<()> {
             orders::log_event(
                 &state.db,
                 &order.id,
-                "query_failed",
+                OrderEventKind::QueryFailed,
                 &format!("{}: {e}", a.out_trade_no),
             )
             .await?;
@@ -150,7 +156,7 @@ async fn reconcile_attempt(state: &Core, a: &Attempt) -> anyhow::Result<()> {
         orders::log_event(
             &state.db,
             &order.id,
-            "attempt_closed",
+            OrderEventKind::AttemptClosed,
             &format!("{} {}: closed", a.channel.as_str(), a.out_trade_no),
         )
         .await?;

@@ -13,8 +13,7 @@ use crate::store::refunds::*;
 use crate::store::{audit, orders};
 use crate::{now_ms, random_token, Core};
 use anyhow::Context;
-use domain::{Money, OrderStatus, OutTradeNo};
-use sqlx::Row;
+use domain::{AuditAction, Money, OrderEventKind, OrderStatus, OutTradeNo};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefundError {
@@ -105,32 +104,25 @@ pub async fn request(
         .begin()
         .await
         .context("cannot start a transaction")?;
-    // The reservation: one statement, so two refunds at once cannot both
-    // pass; it also locks the order row for the rest of the transaction.
-    let reserved = sqlx::query(
-        "UPDATE orders SET refund_reserved_fen = refund_reserved_fen + $1, status = 'refunding', updated_at = $2 \
-         WHERE id = $3 AND status IN ('paid', 'partially_refunded', 'refunding', $4) \
-         AND received_fen - refunded_fen - refund_reserved_fen >= $1",
-    )
-    .bind(amount.fen())
-    .bind(now)
-    .bind(&order.id)
-    .bind(if ask.review_decision { "needs_review" } else { "paid" })
-    .execute(&mut *tx)
-    .await
-    .context("cannot reserve the refund")?;
-    if reserved.rows_affected() != 1 {
+    // The order, locked for this transaction: two refunds asked at once are
+    // reserved one after the other, each seeing the other's reservation.
+    let locked = orders::lock_in(&mut tx, &order.id)
+        .await?
+        .ok_or(RefundError::NotFound)?;
+    let refused = if locked.status == OrderStatus::NeedsReview && !ask.review_decision {
+        Some(RefundError::ReviewFirst)
+    } else if !refundable(locked.status) {
+        Some(RefundError::NotRefundable(locked.status))
+    } else if locked.refundable_fen() < amount.fen() {
+        Some(RefundError::ExceedsRemaining {
+            remaining: Money::from_fen(locked.refundable_fen()).unwrap_or(Money::ZERO),
+        })
+    } else {
+        None
+    };
+    if let Some(e) = refused {
         tx.rollback().await.context("cannot roll back")?;
-        let now = orders::by_id(&state.db, order_id)
-            .await?
-            .ok_or(RefundError::NotFound)?;
-        if !refundable(now.status) {
-            return Err(RefundError::NotRefundable(now.status));
-        }
-        let left = (now.received_fen - now.refunded_fen - now.refund_reserved_fen).max(0);
-        return Err(RefundError::ExceedsRemaining {
-            remaining: Money::from_fen(left).unwrap_or(Money::ZERO),
-        });
+        return Err(e);
     }
     // Which payment the money goes back through (one, unless paid twice).
     let payments = crate::store::attempts::refundable_in(&mut tx, &order.id).await?;
@@ -180,14 +172,52 @@ pub async fn request(
         updated_at: now,
         settled_at: None,
     };
+    let detail = format!(
+        "refund {} of {amount} (payment {}) asked by {}: {reason}",
+        record.out_refund_no, record.out_trade_no, admin.email
+    );
+    // The reservation, through the state machine: the amount is held on the
+    // order, which is now refunding.
+    let reserve = orders::Changes {
+        reserved_add: amount.fen(),
+        ..orders::Changes::default()
+    };
+    let reserved = if locked.status == OrderStatus::Refunding {
+        orders::annotate_in(
+            &mut tx,
+            &order.id,
+            locked.status,
+            OrderEventKind::RefundRequested,
+            &detail,
+            reserve,
+        )
+        .await?
+    } else {
+        orders::transition_in(
+            &mut tx,
+            &order.id,
+            locked.status,
+            OrderStatus::Refunding,
+            OrderEventKind::RefundRequested,
+            &detail,
+            reserve,
+        )
+        .await?
+    };
+    if !reserved {
+        tx.rollback().await.context("cannot roll back")?;
+        return Err(RefundError::Unexpected(anyhow::anyhow!(
+            "the order changed while it was locked"
+        )));
+    }
     let inserted = sqlx::query("INSERT INTO refunds (id, order_id, out_trade_no, out_refund_no, request_key, provider, amount_fen, reason, status, created_by, next_check_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'processing', $9, $10, $11, $11)")
         .bind(&record.id)
         .bind(&record.order_id)
         .bind(&record.out_trade_no)
         .bind(&record.out_refund_no)
         .bind(&record.request_key)
-        .bind(kind.as_str())
-        .bind(amount.fen())
+        .bind(kind)
+        .bind(amount)
         .bind(&record.reason)
         .bind(&record.created_by)
         .bind(record.next_check_at)
@@ -204,20 +234,14 @@ pub async fn request(
             ))),
         };
     }
-    let detail = format!(
-        "refund {} of {amount} (payment {}) asked by {}: {reason}",
-        record.out_refund_no, record.out_trade_no, admin.email
-    );
-    orders::insert_event(
+    audit::record_in(
         &mut tx,
-        &order.id,
-        "refund_requested",
-        Some(order.status),
-        Some(OrderStatus::Refunding),
+        admin,
+        AuditAction::Refund,
+        &order.out_trade_no,
         &detail,
     )
     .await?;
-    audit::record_in(&mut tx, admin, "refund", &order.out_trade_no, &detail).await?;
     tx.commit().await.context("cannot commit the refund")?;
     tracing::info!(out_trade_no = %order.out_trade_no, refund = %record.out_refund_no, amount = amount.fen(), "refund requested");
     super::publish_status(state, &order.id).await;
@@ -297,7 +321,7 @@ async fn submit(
             orders::log_event(
                 &state.db,
                 &refund.order_id,
-                "refund_error",
+                OrderEventKind::RefundError,
                 &format!("refund {}: {e}", refund.out_refund_no),
             )
             .await?;
@@ -321,7 +345,7 @@ async fn apply(
             orders::log_event(
                 &state.db,
                 &refund.order_id,
-                "rejected_refund_report",
+                OrderEventKind::RejectedRefundReport,
                 &format!(
                     "{source}: refund {} reported as {a}, asked {}",
                     refund.out_refund_no, refund.amount
@@ -350,7 +374,7 @@ async fn apply(
                 done,
                 info.refund_id.clone(),
                 (done != RefundState::Succeeded)
-                    .then(|| format!("the provider reports the refund {}", state_str(done))),
+                    .then(|| format!("the provider reports the refund {done}")),
                 source,
             )
             .await?;
@@ -360,7 +384,9 @@ async fn apply(
 }
 
 /// Moves a processing refund to its final state and books it on the order,
-/// in one transaction; a second report of the same refund changes nothing.
+/// Moves a processing refund to its final state and books it on the order,
+/// through the order's state machine, in one transaction; a second report of
+/// the same refund changes nothing.
 async fn finish(
     state: &Core,
     refund: &RefundRecord,
@@ -376,33 +402,16 @@ async fn finish(
         .begin()
         .await
         .context("cannot start a transaction")?;
-    // Lock the order first: the refunds of one order settle one after the
+    // The order first, locked: the refunds of one order settle one after the
     // other, so each sees the others' outcome (no write skew on the status).
-    sqlx::query("UPDATE orders SET updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(&refund.order_id)
-        .execute(&mut *tx)
-        .await
-        .context("cannot lock the order")?;
-    let moved = sqlx::query("UPDATE refunds SET status = $1, refund_id = COALESCE($2, refund_id), failure = $3, settled_at = $4, updated_at = $4 WHERE id = $5 AND status = 'processing'")
-        .bind(state_str(to))
-        .bind(refund_id)
-        .bind(failure.clone())
-        .bind(now)
-        .bind(&refund.id)
-        .execute(&mut *tx)
-        .await
-        .context("cannot settle the refund")?;
-    if moved.rows_affected() != 1 {
+    let order = orders::lock_in(&mut tx, &refund.order_id)
+        .await?
+        .context("the refund's order is missing")?;
+    if !settle_refund_in(&mut tx, refund, to, refund_id, failure.clone(), now).await? {
         tx.rollback().await.context("cannot roll back")?;
         return Ok(false);
     }
-    let before: String = sqlx::query("SELECT status FROM orders WHERE id = $1")
-        .bind(&refund.order_id)
-        .fetch_one(&mut *tx)
-        .await
-        .context("cannot read the order")?
-        .try_get("status")?;
+    let still_processing = processing_of_in(&mut tx, &refund.order_id).await? > 0;
     let succeeded = if to == RefundState::Succeeded {
         refund.amount.fen()
     } else {
@@ -415,54 +424,55 @@ async fn finish(
     } else {
         refund.amount.fen()
     };
-    let review = match to {
-        RefundState::Abnormal => Some(format!(
-            "refund {} is abnormal: settle it at the provider",
-            refund.out_refund_no
-        )),
-        _ => None,
+    let next = OrderStatus::after_refunds(
+        still_processing,
+        order.refunded_fen + succeeded,
+        order.received_fen,
+    );
+    let changes = orders::Changes {
+        refunded_add: succeeded,
+        reserved_add: -released,
+        review_reason: (to == RefundState::Abnormal).then(|| {
+            format!(
+                "refund {} is abnormal: settle it at the provider",
+                refund.out_refund_no
+            )
+        }),
+        ..orders::Changes::default()
     };
-    sqlx::query(
-        "UPDATE orders SET refunded_fen = refunded_fen + $1, refund_reserved_fen = refund_reserved_fen - $2, updated_at = $3, \
-         review_reason = COALESCE($4, review_reason), \
-         status = CASE WHEN EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = $5 AND r.status = 'processing') THEN 'refunding' \
-                       WHEN refunded_fen + $1 >= received_fen THEN 'refunded' \
-                       WHEN refunded_fen + $1 > 0 THEN 'partially_refunded' \
-                       ELSE 'paid' END \
-         WHERE id = $5",
-    )
-    .bind(succeeded)
-    .bind(released)
-    .bind(now)
-    .bind(review)
-    .bind(&refund.order_id)
-    .execute(&mut *tx)
-    .await
-    .context("cannot book the refund on the order")?;
-    let after: String = sqlx::query("SELECT status FROM orders WHERE id = $1")
-        .bind(&refund.order_id)
-        .fetch_one(&mut *tx)
-        .await
-        .context("cannot read the order")?
-        .try_get("status")?;
     let detail = format!(
         "{source}: refund {} of {} {}{}",
         refund.out_refund_no,
         refund.amount,
-        state_str(to),
+        to,
         failure.map(|f| format!(" ({f})")).unwrap_or_default()
     );
-    orders::insert_event(
-        &mut tx,
-        &refund.order_id,
-        &format!("refund_{}", state_str(to)),
-        OrderStatus::parse(&before),
-        OrderStatus::parse(&after),
-        &detail,
-    )
-    .await?;
+    let kind = match to {
+        RefundState::Succeeded => OrderEventKind::RefundSucceeded,
+        RefundState::Closed => OrderEventKind::RefundClosed,
+        RefundState::Abnormal => OrderEventKind::RefundAbnormal,
+        RefundState::Processing => OrderEventKind::RefundProcessing,
+    };
+    let booked = if next == order.status {
+        orders::annotate_in(&mut tx, &order.id, order.status, kind, &detail, changes).await?
+    } else {
+        orders::transition_in(
+            &mut tx,
+            &order.id,
+            order.status,
+            next,
+            kind,
+            &detail,
+            changes,
+        )
+        .await?
+    };
+    if !booked {
+        tx.rollback().await.context("cannot roll back")?;
+        anyhow::bail!("the order changed while it was locked");
+    }
     tx.commit().await.context("cannot commit the refund")?;
-    tracing::info!(refund = %refund.out_refund_no, state = state_str(to), source, "refund settled");
+    tracing::info!(refund = %refund.out_refund_no, state = %to, source, "refund settled");
     super::publish_status(state, &refund.order_id).await;
     Ok(true)
 }
@@ -475,7 +485,7 @@ pub async fn apply_refund_report(
     account: Option<&str>,
     provider: &dyn PaymentProvider,
     report: &RefundInfo,
-    source: &str,
+    source: OrderEventKind,
 ) -> anyhow::Result<SettleOutcome> {
     let unknown = || Ok(SettleOutcome::Rejected("unknown refund".into()));
     let Some(refund) = by_out_refund_no(&state.db, &report.out_refund_no).await? else {
@@ -498,7 +508,7 @@ pub async fn apply_refund_report(
             orders::log_event(
                 &state.db,
                 &order.id,
-                "rejected_refund_report",
+                OrderEventKind::RejectedRefundReport,
                 &format!(
                     "{source}: refund {} reported by merchant {m}, not ours",
                     refund.out_refund_no
@@ -508,11 +518,13 @@ pub async fn apply_refund_report(
             return Ok(SettleOutcome::Rejected("merchant mismatch".into()));
         }
     }
-    Ok(if apply_report(state, &refund, report, source).await? {
-        SettleOutcome::Settled
-    } else {
-        SettleOutcome::Rejected("the report does not match the refund".into())
-    })
+    Ok(
+        if apply_report(state, &refund, report, source.as_str()).await? {
+            SettleOutcome::Settled
+        } else {
+            SettleOutcome::Rejected("the report does not match the refund".into())
+        },
+    )
 }
 
 /// A verified report (callback or query answer) about one of our refunds.
@@ -528,7 +540,7 @@ async fn apply_report(
         orders::log_event(
             &state.db,
             order_id,
-            "rejected_refund_report",
+            OrderEventKind::RejectedRefundReport,
             &format!(
                 "{source}: refund {} reported for another payment",
                 refund.out_refund_no
@@ -566,7 +578,7 @@ pub async fn check(state: &Core, refund: &RefundRecord) -> Result<(), RefundErro
             orders::log_event(
                 &state.db,
                 &refund.order_id,
-                "refund_query_failed",
+                OrderEventKind::RefundQueryFailed,
                 &format!("refund {}: {e}", refund.out_refund_no),
             )
             .await?;
@@ -602,19 +614,6 @@ mod tests {
         let b = new_out_refund_no();
         assert_ne!(a, b);
         assert!(a.len() <= 64 && a.bytes().all(|c| c.is_ascii_alphanumeric()));
-    }
-
-    #[test]
-    fn states_round_trip() {
-        for s in [
-            RefundState::Processing,
-            RefundState::Succeeded,
-            RefundState::Closed,
-            RefundState::Abnormal,
-        ] {
-            assert_eq!(parse_state(state_str(s)), Some(s));
-        }
-        assert_eq!(parse_state("SUCCESS"), None);
     }
 
     #[test]

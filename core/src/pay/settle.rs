@@ -7,7 +7,7 @@ use crate::store::attempts::{self, Attempt};
 use crate::store::orders::{self, Changes};
 use crate::{now_ms, Core};
 use anyhow::Context;
-use domain::OrderStatus;
+use domain::{OrderEventKind, OrderStatus};
 
 /// What became of a provider's report.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub async fn settle(
     account: Option<&str>,
     provider: &dyn PaymentProvider,
     info: &TradeInfo,
-    source: &str,
+    source: OrderEventKind,
 ) -> anyhow::Result<SettleOutcome> {
     let Some(attempt) = attempts::by_out_trade_no(&state.db, &info.out_trade_no).await? else {
         return Ok(SettleOutcome::Rejected("unknown out_trade_no".into()));
@@ -57,7 +57,7 @@ pub async fn settle(
         orders::log_event(
             &state.db,
             &order.id,
-            "rejected_report",
+            OrderEventKind::RejectedReport,
             &format!("{source}: {why}"),
         )
         .await?;
@@ -162,7 +162,7 @@ pub async fn settle(
                 &mut tx,
                 &order.id,
                 order.status,
-                "paid_again",
+                OrderEventKind::PaidAgain,
                 &detail,
                 changes,
             )
@@ -191,7 +191,7 @@ pub async fn settle(
         } else {
             SettleOutcome::Settled
         };
-        tracing::info!(out_trade_no = %attempt.out_trade_no, ?outcome, source, "payment recorded");
+        tracing::info!(out_trade_no = %attempt.out_trade_no, ?outcome, %source, "payment recorded");
         return Ok(outcome);
     }
     anyhow::bail!("the order kept changing while a payment was recorded")

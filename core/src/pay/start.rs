@@ -6,7 +6,7 @@ use crate::provider::*;
 use crate::store::attempts::{self, Attempt, AttemptState};
 use crate::store::orders::{self, Changes, OrderRecord};
 use crate::{now_ms, Core};
-use domain::{Channel, OrderStatus};
+use domain::{Channel, OrderEventKind, OrderStatus};
 use std::sync::Arc;
 
 /// Creates (or reuses) the provider order for a channel and tells the payer
@@ -114,7 +114,7 @@ async fn start_locked(
             orders::log_event(
                 &state.db,
                 &order.id,
-                "provider_error",
+                OrderEventKind::ProviderError,
                 &format!("{} {}: {e}", channel.as_str(), attempt.out_trade_no),
             )
             .await?;
@@ -138,7 +138,7 @@ async fn start_locked(
                 &order.id,
                 OrderStatus::Created,
                 OrderStatus::Pending,
-                "provider_order",
+                OrderEventKind::ProviderOrder,
                 &detail,
                 Changes {
                     channel: Some(channel),
@@ -152,16 +152,7 @@ async fn start_locked(
         }
         _ => false,
     };
-    if !moved
-        && !orders::update_pay_target(
-            &state.db,
-            &order.id,
-            channel,
-            channel.provider(),
-            &target,
-            &detail,
-        )
-        .await?
+    if !moved && !orders::update_pay_target(&state.db, &order.id, channel, &target, &detail).await?
     {
         // Paid (or closed) while the provider was asked: that attempt was current then.
         let now = orders::by_id(&state.db, &order.id)
@@ -228,7 +219,7 @@ pub async fn close_attempt(
                                 order.account_id.as_deref(),
                                 p.as_ref(),
                                 &info,
-                                "query",
+                                OrderEventKind::Query,
                             )
                             .await?;
                             return Ok(Closed::Paid);
@@ -267,7 +258,7 @@ pub async fn close_attempt(
     orders::log_event(
         &state.db,
         &order.id,
-        "attempt_closed",
+        OrderEventKind::AttemptClosed,
         &format!("{} {}: {note}", a.channel.as_str(), a.out_trade_no),
     )
     .await?;

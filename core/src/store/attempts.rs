@@ -7,47 +7,10 @@
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use domain::{Channel, Money, OrderStatus, OutTradeNo, Provider};
-use sqlx::Row;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttemptState {
-    /// The provider order exists (or is being made) and may be paid.
-    Open,
-    /// We asked the provider to close it and it could not confirm: the
-    /// reconciler keeps looking until it can no longer be paid.
-    Closing,
-    Closed,
-    /// The provider refused to make it.
-    Failed,
-    /// The provider reported it paid; recorded once.
-    Paid,
-}
+pub use domain::AttemptState;
 
-impl AttemptState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptState::Open => "open",
-            AttemptState::Closing => "closing",
-            AttemptState::Closed => "closed",
-            AttemptState::Failed => "failed",
-            AttemptState::Paid => "paid",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<AttemptState> {
-        [
-            AttemptState::Open,
-            AttemptState::Closing,
-            AttemptState::Closed,
-            AttemptState::Failed,
-            AttemptState::Paid,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == s)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct Attempt {
     pub id: String,
     pub order_id: String,
@@ -58,6 +21,7 @@ pub struct Attempt {
     pub pay_target: Option<String>,
     pub state: AttemptState,
     pub transaction_id: Option<String>,
+    #[sqlx(rename = "amount_fen")]
     pub amount: Money,
     pub paid_at: Option<i64>,
     pub next_check_at: i64,
@@ -73,28 +37,6 @@ impl Attempt {
 
 const COLUMNS: &str = "id, order_id, seq, out_trade_no, provider, channel, pay_target, state, transaction_id, amount_fen, paid_at, next_check_at, check_attempts, created_at";
 
-fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<Attempt> {
-    Ok(Attempt {
-        id: r.try_get("id")?,
-        order_id: r.try_get("order_id")?,
-        seq: r.try_get("seq")?,
-        out_trade_no: r.try_get("out_trade_no")?,
-        provider: Provider::parse(&r.try_get::<String, _>("provider")?)
-            .context("unknown attempt provider")?,
-        channel: Channel::parse(&r.try_get::<String, _>("channel")?)
-            .context("unknown attempt channel")?,
-        pay_target: r.try_get("pay_target")?,
-        state: AttemptState::parse(&r.try_get::<String, _>("state")?)
-            .context("unknown attempt state")?,
-        transaction_id: r.try_get("transaction_id")?,
-        amount: Money::from_fen(r.try_get("amount_fen")?).context("stored amount out of range")?,
-        paid_at: r.try_get("paid_at")?,
-        next_check_at: r.try_get("next_check_at")?,
-        check_attempts: r.try_get("check_attempts")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
-
 /// The number a provider knows attempt `seq` of an order by.
 pub fn attempt_number(order_no: &str, seq: i64) -> String {
     if seq <= 1 {
@@ -105,38 +47,35 @@ pub fn attempt_number(order_no: &str, seq: i64) -> String {
 }
 
 pub async fn by_out_trade_no(db: &Db, no: &str) -> anyhow::Result<Option<Attempt>> {
-    let row = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM payment_attempts WHERE out_trade_no = $1"
     ))
     .bind(no)
     .fetch_optional(&db.pool)
     .await
-    .context("cannot read the payment attempt")?;
-    row.as_ref().map(from_row).transpose()
+    .context("cannot read the payment attempt")
 }
 
 pub async fn by_seq(db: &Db, order_id: &str, seq: i64) -> anyhow::Result<Option<Attempt>> {
-    let row = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM payment_attempts WHERE order_id = $1 AND seq = $2"
     ))
     .bind(order_id)
     .bind(seq)
     .fetch_optional(&db.pool)
     .await
-    .context("cannot read the payment attempt")?;
-    row.as_ref().map(from_row).transpose()
+    .context("cannot read the payment attempt")
 }
 
 /// Every attempt of an order, oldest first.
 pub async fn for_order(db: &Db, order_id: &str) -> anyhow::Result<Vec<Attempt>> {
-    let rows = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM payment_attempts WHERE order_id = $1 ORDER BY seq"
     ))
     .bind(order_id)
     .fetch_all(&db.pool)
     .await
-    .context("cannot list the payment attempts")?;
-    rows.iter().map(from_row).collect()
+    .context("cannot list the payment attempts")
 }
 
 /// Records a new attempt as the order's current one, before the provider is
@@ -194,9 +133,9 @@ pub async fn begin(
         .bind(order_id)
         .bind(seq)
         .bind(&attempt.out_trade_no)
-        .bind(attempt.provider.as_str())
-        .bind(channel.as_str())
-        .bind(amount.fen())
+        .bind(attempt.provider)
+        .bind(channel)
+        .bind(amount)
         .bind(next_check_at)
         .bind(now)
         .execute(&mut *tx)
@@ -225,7 +164,7 @@ pub async fn set_state(
     next_check_at: Option<i64>,
 ) -> anyhow::Result<bool> {
     let done = sqlx::query("UPDATE payment_attempts SET state = $1, next_check_at = COALESCE($2, next_check_at), updated_at = $3 WHERE id = $4 AND state <> 'paid'")
-        .bind(to.as_str())
+        .bind(to)
         .bind(next_check_at)
         .bind(now_ms())
         .bind(id)
@@ -255,15 +194,14 @@ pub async fn record_paid_in(
 
 /// Attempts whose close was not confirmed and that are due for a look.
 pub async fn due_closing(db: &Db, now: i64, limit: i64) -> anyhow::Result<Vec<Attempt>> {
-    let rows = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM payment_attempts WHERE state = 'closing' AND next_check_at <= $1 ORDER BY next_check_at LIMIT $2"
     ))
     .bind(now)
     .bind(limit)
     .fetch_all(&db.pool)
     .await
-    .context("cannot list attempts to check")?;
-    rows.iter().map(from_row).collect()
+    .context("cannot list attempts to check")
 }
 
 /// Claims a closing attempt for one look (one instance wins).
@@ -284,24 +222,14 @@ pub async fn refundable_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     order_id: &str,
 ) -> anyhow::Result<Vec<(String, Provider, i64)>> {
-    let rows = sqlx::query(
+    sqlx::query_as(
         "SELECT a.out_trade_no, a.provider, a.amount_fen - CAST(COALESCE((SELECT SUM(r.amount_fen) FROM refunds r WHERE r.out_trade_no = a.out_trade_no AND r.status <> 'closed'), 0) AS BIGINT) AS left_fen \
          FROM payment_attempts a WHERE a.order_id = $1 AND a.state = 'paid' ORDER BY a.seq",
     )
     .bind(order_id)
     .fetch_all(&mut **tx)
     .await
-    .context("cannot read what is refundable")?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("out_trade_no")?,
-                Provider::parse(&r.try_get::<String, _>("provider")?)
-                    .context("unknown attempt provider")?,
-                r.try_get::<i64, _>("left_fen")?,
-            ))
-        })
-        .collect()
+    .context("cannot read what is refundable")
 }
 
 /// Whether a status still takes a payment through its current attempt.
@@ -320,13 +248,5 @@ mod tests {
         let second = attempt_number(base, 2);
         assert_eq!(second, format!("{base}_2"));
         assert!(OutTradeNo::parse(&attempt_number(base, 99)).is_ok());
-    }
-
-    #[test]
-    fn states_round_trip() {
-        for s in ["open", "closing", "closed", "failed", "paid"] {
-            assert_eq!(AttemptState::parse(s).map(AttemptState::as_str), Some(s));
-        }
-        assert_eq!(AttemptState::parse("PAID"), None);
     }
 }

@@ -4,13 +4,13 @@
 use crate::auth::Admin;
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
-use sqlx::Row;
+pub use domain::AuditAction;
 
 /// Writes one audit row inside an open transaction.
 pub async fn record_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     admin: &Admin,
-    action: &str,
+    action: AuditAction,
     target: &str,
     detail: &str,
 ) -> anyhow::Result<()> {
@@ -32,7 +32,7 @@ pub async fn record_in(
 pub async fn record(
     db: &Db,
     admin: &Admin,
-    action: &str,
+    action: AuditAction,
     target: &str,
     detail: &str,
 ) -> anyhow::Result<()> {
@@ -46,39 +46,26 @@ pub async fn record(
     Ok(())
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct AuditEntry {
     pub created_at: i64,
     pub admin_email: String,
-    pub action: String,
+    pub action: AuditAction,
     pub target: String,
     pub detail: String,
 }
 
 /// The newest entries first, `limit` per page, with the total count.
 pub async fn page(db: &Db, limit: i64, offset: i64) -> anyhow::Result<(i64, Vec<AuditEntry>)> {
-    let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_log")
+    let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) AS n FROM audit_log")
         .fetch_one(&db.pool)
         .await
-        .context("cannot count the audit log")?
-        .try_get("n")?;
-    let rows = sqlx::query("SELECT created_at, admin_email, action, target, detail FROM audit_log ORDER BY created_at DESC, id LIMIT $1 OFFSET $2")
+        .context("cannot count the audit log")?;
+    let entries = sqlx::query_as("SELECT created_at, admin_email, action, target, detail FROM audit_log ORDER BY created_at DESC, id LIMIT $1 OFFSET $2")
         .bind(limit)
         .bind(offset)
         .fetch_all(&db.pool)
         .await
         .context("cannot read the audit log")?;
-    let entries = rows
-        .iter()
-        .map(|r| {
-            Ok(AuditEntry {
-                created_at: r.try_get("created_at")?,
-                admin_email: r.try_get("admin_email")?,
-                action: r.try_get("action")?,
-                target: r.try_get("target")?,
-                detail: r.try_get("detail")?,
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
     Ok((total, entries))
 }

@@ -5,8 +5,7 @@ use anyhow::Context;
 use domain::form::{
     availability, Availability, CheckedAnswers, Field, FormDef, FormStatus, PublicForm,
 };
-use domain::{Money, OrderStatus};
-use sqlx::Row;
+use domain::{Money, OrderEventKind, OrderStatus};
 
 /// A stored form.
 #[derive(Clone, Debug)]
@@ -44,54 +43,75 @@ impl FormRecord {
 
 const FORM_COLUMNS: &str = "id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at";
 
-fn form_from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<FormRecord> {
-    let fields: Vec<Field> = serde_json::from_str(&r.try_get::<String, _>("fields_json")?)
-        .context("stored fields are unreadable")?;
-    Ok(FormRecord {
-        id: r.try_get("id")?,
-        status: FormStatus::parse(&r.try_get::<String, _>("status")?)
-            .context("unknown form status")?,
-        def: FormDef {
-            slug: r.try_get("slug")?,
-            title: r.try_get("title")?,
-            description: r.try_get("description")?,
-            fields,
-            opens_at: r.try_get("opens_at")?,
-            closes_at: r.try_get("closes_at")?,
-            max_submissions: r.try_get("max_submissions")?,
-            success_message: r.try_get("success_message")?,
-        },
-        submission_count: r.try_get("submission_count")?,
-        created_at: r.try_get("created_at")?,
-    })
+/// A form as stored: its fields as JSON.
+#[derive(sqlx::FromRow)]
+struct FormRow {
+    id: String,
+    slug: String,
+    title: String,
+    description: String,
+    status: FormStatus,
+    fields_json: String,
+    opens_at: Option<i64>,
+    closes_at: Option<i64>,
+    max_submissions: Option<i64>,
+    success_message: String,
+    submission_count: i64,
+    created_at: i64,
+}
+
+impl TryFrom<FormRow> for FormRecord {
+    type Error = anyhow::Error;
+
+    fn try_from(r: FormRow) -> anyhow::Result<FormRecord> {
+        let fields: Vec<Field> =
+            serde_json::from_str(&r.fields_json).context("stored fields are unreadable")?;
+        Ok(FormRecord {
+            id: r.id,
+            status: r.status,
+            def: FormDef {
+                slug: r.slug,
+                title: r.title,
+                description: r.description,
+                fields,
+                opens_at: r.opens_at,
+                closes_at: r.closes_at,
+                max_submissions: r.max_submissions,
+                success_message: r.success_message,
+            },
+            submission_count: r.submission_count,
+            created_at: r.created_at,
+        })
+    }
+}
+
+async fn form_where(db: &Db, column: &str, value: &str) -> anyhow::Result<Option<FormRecord>> {
+    let row: Option<FormRow> = sqlx::query_as(&format!(
+        "SELECT {FORM_COLUMNS} FROM forms WHERE {column} = $1"
+    ))
+    .bind(value)
+    .fetch_optional(&db.pool)
+    .await
+    .context("cannot read the form")?;
+    row.map(FormRecord::try_from).transpose()
 }
 
 pub async fn form_by_slug(db: &Db, slug: &str) -> anyhow::Result<Option<FormRecord>> {
-    let row = sqlx::query(&format!("SELECT {FORM_COLUMNS} FROM forms WHERE slug = $1"))
-        .bind(slug)
-        .fetch_optional(&db.pool)
-        .await
-        .context("cannot read the form")?;
-    row.as_ref().map(form_from_row).transpose()
+    form_where(db, "slug", slug).await
 }
 
 pub async fn form_by_id(db: &Db, id: &str) -> anyhow::Result<Option<FormRecord>> {
-    let row = sqlx::query(&format!("SELECT {FORM_COLUMNS} FROM forms WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await
-        .context("cannot read the form")?;
-    row.as_ref().map(form_from_row).transpose()
+    form_where(db, "id", id).await
 }
 
 pub async fn list_forms(db: &Db) -> anyhow::Result<Vec<FormRecord>> {
-    let rows = sqlx::query(&format!(
+    let rows: Vec<FormRow> = sqlx::query_as(&format!(
         "SELECT {FORM_COLUMNS} FROM forms ORDER BY created_at DESC"
     ))
     .fetch_all(&db.pool)
     .await
     .context("cannot list forms")?;
-    rows.iter().map(form_from_row).collect()
+    rows.into_iter().map(FormRecord::try_from).collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,14 +127,12 @@ pub enum SaveFormError {
 /// Creates (id = None) or updates a form. Its status is not changed here.
 pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<String, SaveFormError> {
     def.validate().map_err(SaveFormError::Invalid)?;
-    let taken = sqlx::query("SELECT id FROM forms WHERE slug = $1")
+    let taken: Option<String> = sqlx::query_as("SELECT id FROM forms WHERE slug = $1")
         .bind(&def.slug)
         .fetch_optional(&db.pool)
         .await
         .context("cannot check the link name")?
-        .map(|r| r.try_get::<String, _>("id"))
-        .transpose()
-        .context("bad row")?;
+        .map(|(id,): (String,)| id);
     if taken.is_some() && taken.as_deref() != id {
         return Err(SaveFormError::SlugTaken);
     }
@@ -173,7 +191,7 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
 
 pub async fn set_status(db: &Db, id: &str, status: FormStatus) -> anyhow::Result<bool> {
     let done = sqlx::query("UPDATE forms SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(status.as_str())
+        .bind(status)
         .bind(now_ms())
         .bind(id)
         .execute(&db.pool)
@@ -297,7 +315,7 @@ pub async fn submit(
             super::orders::insert_event(
                 &mut tx,
                 &order.id,
-                "created",
+                OrderEventKind::Created,
                 None,
                 Some(OrderStatus::Created),
                 &format!("amount {}", amount),
@@ -358,16 +376,14 @@ pub async fn submission_answers(
     db: &Db,
     submission_id: &str,
 ) -> anyhow::Result<Option<std::collections::BTreeMap<String, domain::form::Answer>>> {
-    let row = sqlx::query("SELECT answers_json FROM submissions WHERE id = $1")
-        .bind(submission_id)
-        .fetch_optional(&db.pool)
-        .await
-        .context("cannot read the submission")?;
-    row.map(|r| {
-        let text: String = r.try_get("answers_json")?;
-        serde_json::from_str(&text).context("stored answers are unreadable")
-    })
-    .transpose()
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT answers_json FROM submissions WHERE id = $1")
+            .bind(submission_id)
+            .fetch_optional(&db.pool)
+            .await
+            .context("cannot read the submission")?;
+    row.map(|(text,)| serde_json::from_str(&text).context("stored answers are unreadable"))
+        .transpose()
 }
 
 /// Beijing time, as payers and administrators read it.

@@ -7,5 +7,6 @@ pub mod forms;
 pub mod order_list;
 pub mod orders;
 pub mod refunds;
+pub mod sql;
 pub mod stats;
 pub mod submissions;

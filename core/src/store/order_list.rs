@@ -1,11 +1,12 @@
 //! The administrators' orders list: filters, search, pages and export
 //! batches, and the provider messages of one order.
 
+use super::sql::Sql;
+use super::submissions::like_pattern;
 use crate::Db;
 use anyhow::Context;
 use domain::form::beijing_local_to_ms;
-use domain::{Channel, Money, OrderStatus};
-use sqlx::Row;
+use domain::{Channel, Direction, Money, OrderStatus};
 
 /// What the orders list is narrowed to; every part optional.
 #[derive(Clone, Debug, Default)]
@@ -18,8 +19,18 @@ pub struct OrderFilter {
     pub to_date: Option<String>,
     pub min_amount: Option<Money>,
     pub max_amount: Option<Money>,
-    /// out_trade_no, transaction id (exact) or text in the payer's answers.
+    /// out_trade_no (the order's or any of its payment attempts'),
+    /// transaction id (exact), or text in the payer's answers.
     pub search: Option<String>,
+}
+
+impl OrderFilter {
+    fn search_text(&self) -> Option<&str> {
+        self.search
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+    }
 }
 
 /// Start of a Beijing date, in Unix milliseconds.
@@ -27,88 +38,55 @@ pub fn date_start(date: &str) -> Option<i64> {
     beijing_local_to_ms(&format!("{}T00:00", date.trim()))
 }
 
-enum Bind {
-    Text(String),
-    Int(i64),
-}
-
-fn conditions(f: &OrderFilter) -> (String, Vec<Bind>) {
-    let mut sql = String::from(" WHERE 1 = 1");
-    let mut binds = Vec::new();
-    let mut push = |sql: &mut String, clause: &str, b: Bind| {
-        binds.push(b);
-        sql.push_str(&clause.replace("$?", &format!("${}", binds.len())));
-    };
+/// ` WHERE …` for a filter.
+fn push_conditions(q: &mut Sql<'_>, f: &OrderFilter) {
+    q.push(" WHERE 1 = 1");
     if let Some(s) = f.status {
-        push(
-            &mut sql,
-            " AND o.status = $?",
-            Bind::Text(s.as_str().into()),
-        );
+        q.push(" AND o.status = ").bind(s);
     }
     if let Some(c) = f.channel {
-        push(
-            &mut sql,
-            " AND o.channel = $?",
-            Bind::Text(c.as_str().into()),
-        );
+        q.push(" AND o.channel = ").bind(c);
     }
     if let Some(id) = &f.form_id {
-        push(&mut sql, " AND o.form_id = $?", Bind::Text(id.clone()));
+        q.push(" AND o.form_id = ").bind(id.clone());
     }
     if let Some(from) = f.from_date.as_deref().and_then(date_start) {
-        push(&mut sql, " AND o.created_at >= $?", Bind::Int(from));
+        q.push(" AND o.created_at >= ").bind(from);
     }
     if let Some(to) = f.to_date.as_deref().and_then(date_start) {
-        push(
-            &mut sql,
-            " AND o.created_at < $?",
-            Bind::Int(to + 86_400_000),
-        );
+        q.push(" AND o.created_at < ").bind(to + 86_400_000);
     }
     if let Some(m) = f.min_amount {
-        push(&mut sql, " AND o.amount_fen >= $?", Bind::Int(m.fen()));
+        q.push(" AND o.amount_fen >= ").bind(m);
     }
     if let Some(m) = f.max_amount {
-        push(&mut sql, " AND o.amount_fen <= $?", Bind::Int(m.fen()));
+        q.push(" AND o.amount_fen <= ").bind(m);
     }
-    if let Some(q) = f.search.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        push(
-            &mut sql,
-            " AND (o.out_trade_no = $?",
-            Bind::Text(q.to_owned()),
-        );
-        push(
-            &mut sql,
-            " OR o.transaction_id = $?",
-            Bind::Text(q.to_owned()),
-        );
-        let like = format!(
-            "%{}%",
-            q.to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        push(
-            &mut sql,
-            " OR s.search_text LIKE $? ESCAPE '\\')",
-            Bind::Text(like),
-        );
+    if let Some(text) = f.search_text() {
+        q.push(" AND (o.out_trade_no = ")
+            .bind(text.to_owned())
+            .push(" OR o.transaction_id = ")
+            .bind(text.to_owned())
+            .push(" OR o.id IN (SELECT a.order_id FROM payment_attempts a WHERE a.out_trade_no = ")
+            .bind(text.to_owned())
+            .push(") OR s.search_text LIKE ")
+            .bind(like_pattern(text))
+            .push(" ESCAPE '\\')");
     }
-    (sql, binds)
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct OrderListLine {
     pub id: String,
     pub out_trade_no: String,
     pub form_id: String,
+    #[sqlx(rename = "title")]
     pub form_title: String,
-    pub amount_fen: i64,
+    #[sqlx(rename = "amount_fen")]
+    pub amount: Money,
     pub refunded_fen: i64,
-    pub status: String,
-    pub channel: Option<String>,
+    pub status: OrderStatus,
+    pub channel: Option<Channel>,
     pub transaction_id: Option<String>,
     pub review_reason: Option<String>,
     pub created_at: i64,
@@ -120,45 +98,11 @@ const LIST_SELECT: &str = "SELECT o.id, o.out_trade_no, o.form_id, f.title, o.am
 
 /// The submissions are joined only when the answers are searched.
 fn joins(filter: &OrderFilter) -> &'static str {
-    if filter
-        .search
-        .as_deref()
-        .is_some_and(|q| !q.trim().is_empty())
-    {
+    if filter.search_text().is_some() {
         " JOIN submissions s ON s.id = o.submission_id"
     } else {
         ""
     }
-}
-
-fn line_from(r: &sqlx::any::AnyRow) -> anyhow::Result<OrderListLine> {
-    Ok(OrderListLine {
-        id: r.try_get("id")?,
-        out_trade_no: r.try_get("out_trade_no")?,
-        form_id: r.try_get("form_id")?,
-        form_title: r.try_get("title")?,
-        amount_fen: r.try_get("amount_fen")?,
-        refunded_fen: r.try_get("refunded_fen")?,
-        status: r.try_get("status")?,
-        channel: r.try_get("channel")?,
-        transaction_id: r.try_get("transaction_id")?,
-        review_reason: r.try_get("review_reason")?,
-        created_at: r.try_get("created_at")?,
-        paid_at: r.try_get("paid_at")?,
-    })
-}
-
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    binds: &'q [Bind],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    for b in binds {
-        q = match b {
-            Bind::Text(t) => q.bind(t.as_str()),
-            Bind::Int(i) => q.bind(*i),
-        };
-    }
-    q
 }
 
 /// One page of orders, newest first, with the number matching the filter.
@@ -168,30 +112,23 @@ pub async fn page(
     limit: i64,
     offset: i64,
 ) -> anyhow::Result<(i64, Vec<OrderListLine>)> {
-    let (cond, binds) = conditions(filter);
-    let join = joins(filter);
-    let count_sql = format!("SELECT COUNT(*) AS n FROM orders o{join}{cond}");
-    let total: i64 = bind_all(sqlx::query(&count_sql), &binds)
+    let mut count = Sql::new(&format!(
+        "SELECT COUNT(*) AS n FROM orders o{}",
+        joins(filter)
+    ));
+    push_conditions(&mut count, filter);
+    let (total,): (i64,) = count
         .fetch_one(&db.pool)
         .await
-        .context("cannot count orders")?
-        .try_get("n")?;
-    let n = binds.len();
-    let sql = format!(
-        "{LIST_SELECT}{join}{cond} ORDER BY o.created_at DESC, o.id DESC LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    );
-    let rows = bind_all(sqlx::query(&sql), &binds)
+        .context("cannot count orders")?;
+    let mut q = Sql::new(&format!("{LIST_SELECT}{}", joins(filter)));
+    push_conditions(&mut q, filter);
+    q.push(" ORDER BY o.created_at DESC, o.id DESC LIMIT ")
         .bind(limit)
-        .bind(offset)
-        .fetch_all(&db.pool)
-        .await
-        .context("cannot list orders")?;
-    Ok((
-        total,
-        rows.iter().map(line_from).collect::<anyhow::Result<_>>()?,
-    ))
+        .push(" OFFSET ")
+        .bind(offset);
+    let rows = q.fetch_all(&db.pool).await.context("cannot list orders")?;
+    Ok((total, rows))
 }
 
 /// Orders matching a filter in keyset batches (oldest first), for the export.
@@ -201,32 +138,26 @@ pub async fn batch_after(
     after: Option<(i64, String)>,
     limit: i64,
 ) -> anyhow::Result<Vec<OrderListLine>> {
-    let (cond, binds) = conditions(filter);
-    let join = joins(filter);
     let (at, id) = after.unwrap_or((i64::MIN, String::new()));
-    let n = binds.len();
-    let sql = format!(
-        "{LIST_SELECT}{join}{cond} AND (o.created_at > ${a} OR (o.created_at = ${a} AND o.id > ${b})) ORDER BY o.created_at, o.id LIMIT ${c}",
-        a = n + 1,
-        b = n + 2,
-        c = n + 3
-    );
-    let rows = bind_all(sqlx::query(&sql), &binds)
+    let mut q = Sql::new(&format!("{LIST_SELECT}{}", joins(filter)));
+    push_conditions(&mut q, filter);
+    q.push(" AND (o.created_at > ")
         .bind(at)
+        .push(" OR (o.created_at = ")
+        .bind(at)
+        .push(" AND o.id > ")
         .bind(id)
-        .bind(limit)
-        .fetch_all(&db.pool)
-        .await
-        .context("cannot list orders")?;
-    rows.iter().map(line_from).collect()
+        .push(")) ORDER BY o.created_at, o.id LIMIT ")
+        .bind(limit);
+    q.fetch_all(&db.pool).await.context("cannot list orders")
 }
 
 /// Redacted provider messages about one order, oldest first.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct LogLine {
     pub created_at: i64,
     pub operation: String,
-    pub direction: String,
+    pub direction: Direction,
     pub status_code: Option<i64>,
     pub latency_ms: i64,
     pub request: String,
@@ -236,28 +167,14 @@ pub struct LogLine {
 
 /// The messages about every payment attempt of an order.
 pub async fn payment_log(db: &Db, order_id: &str, limit: i64) -> anyhow::Result<Vec<LogLine>> {
-    let rows = sqlx::query("SELECT created_at, operation, direction, status_code, latency_ms, request, response, error FROM payment_log \
+    sqlx::query_as("SELECT created_at, operation, direction, status_code, latency_ms, request, response, error FROM payment_log \
         WHERE out_trade_no IN (SELECT out_trade_no FROM payment_attempts WHERE order_id = $1 UNION SELECT out_trade_no FROM orders WHERE id = $1) \
         ORDER BY created_at, id LIMIT $2")
         .bind(order_id)
         .bind(limit)
         .fetch_all(&db.pool)
         .await
-        .context("cannot read the payment log")?;
-    rows.iter()
-        .map(|r| {
-            Ok(LogLine {
-                created_at: r.try_get("created_at")?,
-                operation: r.try_get("operation")?,
-                direction: r.try_get("direction")?,
-                status_code: r.try_get("status_code")?,
-                latency_ms: r.try_get("latency_ms")?,
-                request: r.try_get("request")?,
-                response: r.try_get("response")?,
-                error: r.try_get("error")?,
-            })
-        })
-        .collect()
+        .context("cannot read the payment log")
 }
 
 #[cfg(test)]
@@ -272,12 +189,13 @@ mod tests {
             search: Some("张三".into()),
             ..OrderFilter::default()
         };
-        let (sql, binds) = conditions(&f);
-        assert_eq!(binds.len(), 5);
-        for n in 1..=5 {
+        let mut q = Sql::new("SELECT 1 FROM orders o");
+        push_conditions(&mut q, &f);
+        let sql = q.text();
+        for n in 1..=6 {
             assert!(sql.contains(&format!("${n}")), "{sql}");
         }
-        assert!(!sql.contains("$6"));
+        assert!(!sql.contains("$7"));
     }
 
     #[test]

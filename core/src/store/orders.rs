@@ -1,18 +1,19 @@
-//! Payment orders: every status change is a compare-and-set in the same
-//! transaction as its event-log row, so a duplicate or concurrent callback
-//! changes nothing.
+//! Payment orders: every status change goes through the domain's transition
+//! function and is then a compare-and-set in the same transaction as its
+//! event-log row, so a duplicate or concurrent callback changes nothing.
 
+use super::sql::Sql;
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
-use domain::{Channel, Money, OrderStatus, Provider};
-use sqlx::Row;
+use domain::{Channel, Money, OrderEventKind, OrderStatus, Provider};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct OrderRecord {
     pub id: String,
     pub out_trade_no: String,
     pub submission_id: String,
     pub form_id: String,
+    #[sqlx(rename = "amount_fen")]
     pub amount: Money,
     pub status: OrderStatus,
     pub channel: Option<Channel>,
@@ -36,52 +37,23 @@ pub struct OrderRecord {
     pub attempt_seq: i64,
     /// Money received: the amount once paid, more if a payer paid twice.
     pub received_fen: i64,
-    /// Whether the order holds one of its form's places.
-    pub holds_seat: bool,
 }
 
-const COLUMNS: &str = "id, out_trade_no, submission_id, form_id, amount_fen, status, channel, provider, pay_target, transaction_id, receipt_token, refunded_fen, refund_reserved_fen, review_reason, expires_at, paid_at, next_check_at, check_attempts, created_at, updated_at, account_id, attempt_seq, received_fen, holds_seat";
-
-fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<OrderRecord> {
-    let provider = |s: Option<String>| s.and_then(|s| Provider::parse(&s));
-    Ok(OrderRecord {
-        id: r.try_get("id")?,
-        out_trade_no: r.try_get("out_trade_no")?,
-        submission_id: r.try_get("submission_id")?,
-        form_id: r.try_get("form_id")?,
-        amount: Money::from_fen(r.try_get("amount_fen")?).context("stored amount out of range")?,
-        status: OrderStatus::parse(&r.try_get::<String, _>("status")?)
-            .context("unknown order status")?,
-        channel: r
-            .try_get::<Option<String>, _>("channel")?
-            .and_then(|c| Channel::parse(&c)),
-        provider: provider(r.try_get("provider")?),
-        pay_target: r.try_get("pay_target")?,
-        transaction_id: r.try_get("transaction_id")?,
-        receipt_token: r.try_get("receipt_token")?,
-        refunded_fen: r.try_get("refunded_fen")?,
-        refund_reserved_fen: r.try_get("refund_reserved_fen")?,
-        review_reason: r.try_get("review_reason")?,
-        expires_at: r.try_get("expires_at")?,
-        paid_at: r.try_get("paid_at")?,
-        next_check_at: r.try_get("next_check_at")?,
-        check_attempts: r.try_get("check_attempts")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-        account_id: r.try_get("account_id")?,
-        attempt_seq: r.try_get("attempt_seq")?,
-        received_fen: r.try_get("received_fen")?,
-        holds_seat: r.try_get::<i64, _>("holds_seat")? != 0,
-    })
+impl OrderRecord {
+    /// What can still be refunded: received, less refunded and held back.
+    pub fn refundable_fen(&self) -> i64 {
+        (self.received_fen - self.refunded_fen - self.refund_reserved_fen).max(0)
+    }
 }
+
+const SELECT: &str = "SELECT id, out_trade_no, submission_id, form_id, amount_fen, status, channel, provider, pay_target, transaction_id, receipt_token, refunded_fen, refund_reserved_fen, review_reason, expires_at, paid_at, next_check_at, check_attempts, created_at, updated_at, account_id, attempt_seq, received_fen FROM orders";
 
 async fn one(db: &Db, column: &str, value: &str) -> anyhow::Result<Option<OrderRecord>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM orders WHERE {column} = $1"))
+    sqlx::query_as(&format!("{SELECT} WHERE {column} = $1"))
         .bind(value)
         .fetch_optional(&db.pool)
         .await
-        .context("cannot read the order")?;
-    row.as_ref().map(from_row).transpose()
+        .context("cannot read the order")
 }
 
 pub async fn by_id(db: &Db, id: &str) -> anyhow::Result<Option<OrderRecord>> {
@@ -96,17 +68,35 @@ pub async fn by_receipt(db: &Db, token: &str) -> anyhow::Result<Option<OrderReco
     one(db, "receipt_token", token).await
 }
 
+/// The order inside an open transaction, locked for the rest of it: the row
+/// is written first (PostgreSQL then holds its lock; SQLite has one writer).
+pub async fn lock_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+) -> anyhow::Result<Option<OrderRecord>> {
+    sqlx::query("UPDATE orders SET updated_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .context("cannot lock the order")?;
+    sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .context("cannot read the order")
+}
+
 /// Orders the reconciler should look at now.
 pub async fn due_for_check(db: &Db, now: i64, limit: i64) -> anyhow::Result<Vec<OrderRecord>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM orders WHERE status IN ('created', 'pending') AND next_check_at <= $1 ORDER BY next_check_at LIMIT $2"
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE status IN ('created', 'pending') AND next_check_at <= $1 ORDER BY next_check_at LIMIT $2"
     ))
     .bind(now)
     .bind(limit)
     .fetch_all(&db.pool)
     .await
-    .context("cannot list orders to check")?;
-    rows.iter().map(from_row).collect()
+    .context("cannot list orders to check")
 }
 
 /// Claims an order for one check: only one instance wins (compare-and-set on
@@ -126,7 +116,7 @@ pub async fn claim_check(db: &Db, order: &OrderRecord, next_check_at: i64) -> an
 pub async fn insert_event(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     order_id: &str,
-    kind: &str,
+    kind: OrderEventKind,
     from: Option<OrderStatus>,
     to: Option<OrderStatus>,
     detail: &str,
@@ -136,8 +126,8 @@ pub async fn insert_event(
         .bind(order_id)
         .bind(now_ms())
         .bind(kind)
-        .bind(from.map(OrderStatus::as_str))
-        .bind(to.map(OrderStatus::as_str))
+        .bind(from)
+        .bind(to)
         .bind(detail)
         .execute(&mut **tx)
         .await
@@ -145,8 +135,13 @@ pub async fn insert_event(
     Ok(())
 }
 
-/// An event that changes no status (a provider call, a refused callback).
-pub async fn log_event(db: &Db, order_id: &str, kind: &str, detail: &str) -> anyhow::Result<()> {
+/// An event that changes no status (a provider call, a refused report).
+pub async fn log_event(
+    db: &Db,
+    order_id: &str,
+    kind: OrderEventKind,
+    detail: &str,
+) -> anyhow::Result<()> {
     let mut tx = db
         .pool
         .begin()
@@ -157,35 +152,24 @@ pub async fn log_event(db: &Db, order_id: &str, kind: &str, detail: &str) -> any
     Ok(())
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct OrderEvent {
     pub created_at: i64,
-    pub kind: String,
-    pub from_status: Option<String>,
-    pub to_status: Option<String>,
+    pub kind: OrderEventKind,
+    pub from_status: Option<OrderStatus>,
+    pub to_status: Option<OrderStatus>,
     pub detail: String,
 }
 
 pub async fn events(db: &Db, order_id: &str) -> anyhow::Result<Vec<OrderEvent>> {
-    let rows = sqlx::query("SELECT created_at, kind, from_status, to_status, detail FROM order_events WHERE order_id = $1 ORDER BY created_at, id")
+    sqlx::query_as("SELECT created_at, kind, from_status, to_status, detail FROM order_events WHERE order_id = $1 ORDER BY created_at, id")
         .bind(order_id)
         .fetch_all(&db.pool)
         .await
-        .context("cannot read the order events")?;
-    rows.iter()
-        .map(|r| {
-            Ok(OrderEvent {
-                created_at: r.try_get("created_at")?,
-                kind: r.try_get("kind")?,
-                from_status: r.try_get("from_status")?,
-                to_status: r.try_get("to_status")?,
-                detail: r.try_get("detail")?,
-            })
-        })
-        .collect()
+        .context("cannot read the order events")
 }
 
-/// Columns a transition may set besides the status.
+/// Columns a change may set besides the status.
 #[derive(Clone, Debug, Default)]
 pub struct Changes {
     pub channel: Option<Channel>,
@@ -197,6 +181,10 @@ pub struct Changes {
     pub next_check_at: Option<i64>,
     /// Money received with this change, added to `received_fen`.
     pub received_add: i64,
+    /// Money refunded with this change, added to `refunded_fen`.
+    pub refunded_add: i64,
+    /// Money held for refunds, added to `refund_reserved_fen` (negative frees it).
+    pub reserved_add: i64,
 }
 
 /// Moves the order from `from` to `to` if, and only if, it is still in `from`;
@@ -206,7 +194,7 @@ pub async fn transition(
     order_id: &str,
     from: OrderStatus,
     to: OrderStatus,
-    kind: &str,
+    kind: OrderEventKind,
     detail: &str,
     changes: Changes,
 ) -> anyhow::Result<bool> {
@@ -235,7 +223,7 @@ pub async fn transition_in(
     order_id: &str,
     from: OrderStatus,
     to: OrderStatus,
-    kind: &str,
+    kind: OrderEventKind,
     detail: &str,
     changes: Changes,
 ) -> anyhow::Result<bool> {
@@ -253,12 +241,13 @@ pub async fn transition_in(
 }
 
 /// Records a change that keeps the status (another payment on a refunded
-/// order, say), with its event, if the order is still in `status`.
+/// order, a refund booked while others are processing), with its event, if
+/// the order is still in `status`.
 pub async fn annotate_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     order_id: &str,
     status: OrderStatus,
-    kind: &str,
+    kind: OrderEventKind,
     detail: &str,
     changes: Changes,
 ) -> anyhow::Result<bool> {
@@ -276,54 +265,45 @@ async fn update_in(
     order_id: &str,
     from: OrderStatus,
     to: OrderStatus,
-    changes: Changes,
+    c: Changes,
 ) -> anyhow::Result<bool> {
-    let texts: Vec<(&str, Option<String>)> = vec![
-        ("channel", changes.channel.map(|c| c.as_str().to_owned())),
-        ("provider", changes.provider.map(|p| p.as_str().to_owned())),
-        ("pay_target", changes.pay_target),
-        ("transaction_id", changes.transaction_id),
-        ("review_reason", changes.review_reason),
-    ];
-    let ints: Vec<(&str, Option<i64>)> = vec![
-        ("paid_at", changes.paid_at),
-        ("next_check_at", changes.next_check_at),
-    ];
-    // $1 status, $2 updated_at, $3 money received, then one placeholder per
-    // optional column (NULL keeps the stored value), then the id and the
-    // expected status.
-    let mut sets = vec![
-        "status = $1".to_owned(),
-        "updated_at = $2".to_owned(),
-        "received_fen = received_fen + $3".to_owned(),
-    ];
-    let cols = texts
-        .iter()
-        .map(|(c, _)| *c)
-        .chain(ints.iter().map(|(c, _)| *c));
-    for (i, col) in cols.enumerate() {
-        sets.push(format!("{col} = COALESCE(${}, {col})", i + 4));
-    }
-    let n = 3 + texts.len() + ints.len();
-    let sql = format!(
-        "UPDATE orders SET {} WHERE id = ${} AND status = ${}",
-        sets.join(", "),
-        n + 1,
-        n + 2
-    );
-    let mut q = sqlx::query(&sql)
-        .bind(to.as_str())
+    let mut q = Sql::new("UPDATE orders SET status = ");
+    q.bind(to)
+        .push(", updated_at = ")
         .bind(now_ms())
-        .bind(changes.received_add);
-    for (_, t) in texts {
-        q = q.bind(t);
+        .push(", received_fen = received_fen + ")
+        .bind(c.received_add)
+        .push(", refunded_fen = refunded_fen + ")
+        .bind(c.refunded_add)
+        .push(", refund_reserved_fen = refund_reserved_fen + ")
+        .bind(c.reserved_add);
+    // Only the columns given change.
+    if let Some(v) = c.channel {
+        q.push(", channel = ").bind(v);
     }
-    for (_, i) in ints {
-        q = q.bind(i);
+    if let Some(v) = c.provider {
+        q.push(", provider = ").bind(v);
     }
+    if let Some(v) = c.pay_target {
+        q.push(", pay_target = ").bind(v);
+    }
+    if let Some(v) = c.transaction_id {
+        q.push(", transaction_id = ").bind(v);
+    }
+    if let Some(v) = c.review_reason {
+        q.push(", review_reason = ").bind(v);
+    }
+    if let Some(v) = c.paid_at {
+        q.push(", paid_at = ").bind(v);
+    }
+    if let Some(v) = c.next_check_at {
+        q.push(", next_check_at = ").bind(v);
+    }
+    q.push(" WHERE id = ")
+        .bind(order_id.to_owned())
+        .push(" AND status = ")
+        .bind(from);
     let done = q
-        .bind(order_id)
-        .bind(from.as_str())
         .execute(&mut **tx)
         .await
         .context("cannot change the order")?;
@@ -416,7 +396,6 @@ pub async fn update_pay_target(
     db: &Db,
     order_id: &str,
     channel: Channel,
-    provider: Provider,
     target: &str,
     detail: &str,
 ) -> anyhow::Result<bool> {
@@ -425,20 +404,24 @@ pub async fn update_pay_target(
         .begin()
         .await
         .context("cannot start a transaction")?;
-    let done = sqlx::query("UPDATE orders SET channel = $1, provider = $2, pay_target = $3, updated_at = $4 WHERE id = $5 AND status = 'pending'")
-        .bind(channel.as_str())
-        .bind(provider.as_str())
-        .bind(target)
-        .bind(now_ms())
-        .bind(order_id)
-        .execute(&mut *tx)
-        .await
-        .context("cannot update the order")?;
-    if done.rows_affected() != 1 {
+    let moved = annotate_in(
+        &mut tx,
+        order_id,
+        OrderStatus::Pending,
+        OrderEventKind::ProviderOrder,
+        detail,
+        Changes {
+            channel: Some(channel),
+            provider: Some(channel.provider()),
+            pay_target: Some(target.to_owned()),
+            ..Changes::default()
+        },
+    )
+    .await?;
+    if moved {
+        tx.commit().await.context("cannot commit")?;
+    } else {
         tx.rollback().await.context("cannot roll back")?;
-        return Ok(false);
     }
-    insert_event(&mut tx, order_id, "provider_order", None, None, detail).await?;
-    tx.commit().await.context("cannot commit")?;
-    Ok(true)
+    Ok(moved)
 }

@@ -5,31 +5,11 @@ use crate::provider::RefundState;
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use domain::{Money, Provider};
-use sqlx::Row;
 
 /// WeChat Pay allows 80 characters of reason; Alipay more. We keep to the smaller.
 pub const MAX_REASON_CHARS: usize = 80;
 
-pub fn state_str(s: RefundState) -> &'static str {
-    match s {
-        RefundState::Processing => "processing",
-        RefundState::Succeeded => "succeeded",
-        RefundState::Closed => "closed",
-        RefundState::Abnormal => "abnormal",
-    }
-}
-
-pub fn parse_state(s: &str) -> Option<RefundState> {
-    match s {
-        "processing" => Some(RefundState::Processing),
-        "succeeded" => Some(RefundState::Succeeded),
-        "closed" => Some(RefundState::Closed),
-        "abnormal" => Some(RefundState::Abnormal),
-        _ => None,
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct RefundRecord {
     pub id: String,
     pub order_id: String,
@@ -38,6 +18,7 @@ pub struct RefundRecord {
     pub out_refund_no: String,
     pub request_key: String,
     pub provider: Provider,
+    #[sqlx(rename = "amount_fen")]
     pub amount: Money,
     pub reason: String,
     pub status: RefundState,
@@ -53,38 +34,14 @@ pub struct RefundRecord {
 
 const COLUMNS: &str = "id, order_id, out_trade_no, out_refund_no, request_key, provider, amount_fen, reason, status, refund_id, failure, created_by, next_check_at, check_attempts, created_at, updated_at, settled_at";
 
-fn from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<RefundRecord> {
-    Ok(RefundRecord {
-        id: r.try_get("id")?,
-        order_id: r.try_get("order_id")?,
-        out_trade_no: r.try_get("out_trade_no")?,
-        out_refund_no: r.try_get("out_refund_no")?,
-        request_key: r.try_get("request_key")?,
-        provider: Provider::parse(&r.try_get::<String, _>("provider")?)
-            .context("unknown refund provider")?,
-        amount: Money::from_fen(r.try_get("amount_fen")?).context("stored refund out of range")?,
-        reason: r.try_get("reason")?,
-        status: parse_state(&r.try_get::<String, _>("status")?).context("unknown refund status")?,
-        refund_id: r.try_get("refund_id")?,
-        failure: r.try_get("failure")?,
-        created_by: r.try_get("created_by")?,
-        next_check_at: r.try_get("next_check_at")?,
-        check_attempts: r.try_get("check_attempts")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-        settled_at: r.try_get("settled_at")?,
-    })
-}
-
 async fn one(db: &Db, column: &str, value: &str) -> anyhow::Result<Option<RefundRecord>> {
-    let row = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM refunds WHERE {column} = $1"
     ))
     .bind(value)
     .fetch_optional(&db.pool)
     .await
-    .context("cannot read the refund")?;
-    row.as_ref().map(from_row).transpose()
+    .context("cannot read the refund")
 }
 
 pub async fn by_id(db: &Db, id: &str) -> anyhow::Result<Option<RefundRecord>> {
@@ -101,14 +58,21 @@ pub async fn by_request_key(db: &Db, key: &str) -> anyhow::Result<Option<RefundR
 
 /// An order's refunds, oldest first.
 pub async fn for_order(db: &Db, order_id: &str) -> anyhow::Result<Vec<RefundRecord>> {
-    let rows = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM refunds WHERE order_id = $1 ORDER BY created_at, id"
     ))
     .bind(order_id)
     .fetch_all(&db.pool)
     .await
-    .context("cannot list the refunds")?;
-    rows.iter().map(from_row).collect()
+    .context("cannot list the refunds")
+}
+
+/// A refund with its order's number, for the export.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct RefundLine {
+    #[sqlx(flatten)]
+    pub refund: RefundRecord,
+    pub order_no: String,
 }
 
 /// Refunds with their order's number, in keyset batches (oldest first), for the export.
@@ -116,15 +80,15 @@ pub async fn batch_after(
     db: &Db,
     after: Option<(i64, String)>,
     limit: i64,
-) -> anyhow::Result<Vec<(RefundRecord, String)>> {
+) -> anyhow::Result<Vec<RefundLine>> {
     let (at, id) = after.unwrap_or((i64::MIN, String::new()));
     let columns = COLUMNS
         .split(", ")
         .map(|c| format!("r.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let rows = sqlx::query(&format!(
-        "SELECT {columns}, o.out_trade_no FROM refunds r JOIN orders o ON o.id = r.order_id \
+    sqlx::query_as(&format!(
+        "SELECT {columns}, o.out_trade_no AS order_no FROM refunds r JOIN orders o ON o.id = r.order_id \
          WHERE r.created_at > $1 OR (r.created_at = $1 AND r.id > $2) ORDER BY r.created_at, r.id LIMIT $3"
     ))
     .bind(at)
@@ -132,10 +96,7 @@ pub async fn batch_after(
     .bind(limit)
     .fetch_all(&db.pool)
     .await
-    .context("cannot list the refunds")?;
-    rows.iter()
-        .map(|r| Ok((from_row(r)?, r.try_get("out_trade_no")?)))
-        .collect()
+    .context("cannot list the refunds")
 }
 
 /// `R` + Beijing-free UTC timestamp + 12 random hex digits: 27 characters of
@@ -147,15 +108,14 @@ pub fn new_out_refund_no() -> String {
 
 /// Processing refunds whose outcome is late.
 pub async fn due_for_check(db: &Db, now: i64, limit: i64) -> anyhow::Result<Vec<RefundRecord>> {
-    let rows = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM refunds WHERE status = 'processing' AND next_check_at <= $1 ORDER BY next_check_at LIMIT $2"
     ))
     .bind(now)
     .bind(limit)
     .fetch_all(&db.pool)
     .await
-    .context("cannot list refunds to check")?;
-    rows.iter().map(from_row).collect()
+    .context("cannot list refunds to check")
 }
 
 /// Claims a refund for one look: only one instance wins.
@@ -172,4 +132,41 @@ pub async fn claim_check(
         .await
         .context("cannot claim the refund")?;
     Ok(claimed.rows_affected() == 1)
+}
+
+/// Moves a processing refund to its final state, inside the transaction that
+/// books it on the order. False when it was not processing any more.
+pub async fn settle_refund_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    refund: &RefundRecord,
+    to: RefundState,
+    refund_id: Option<String>,
+    failure: Option<String>,
+    now: i64,
+) -> anyhow::Result<bool> {
+    let moved = sqlx::query("UPDATE refunds SET status = $1, refund_id = COALESCE($2, refund_id), failure = $3, settled_at = $4, updated_at = $4 WHERE id = $5 AND status = 'processing'")
+        .bind(to)
+        .bind(refund_id)
+        .bind(failure)
+        .bind(now)
+        .bind(&refund.id)
+        .execute(&mut **tx)
+        .await
+        .context("cannot settle the refund")?;
+    Ok(moved.rows_affected() == 1)
+}
+
+/// How many refunds of an order are still processing.
+pub async fn processing_of_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    order_id: &str,
+) -> anyhow::Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) AS n FROM refunds WHERE order_id = $1 AND status = 'processing'",
+    )
+    .bind(order_id)
+    .fetch_one(&mut **tx)
+    .await
+    .context("cannot count the processing refunds")?;
+    Ok(n)
 }

@@ -2,28 +2,29 @@
 
 use crate::{now_ms, Db};
 use anyhow::Context;
-use sqlx::Row;
+use domain::{Money, OrderStatus};
 
 /// Money received (refunds netted) and the number of paid orders since a time.
 pub async fn income_since(db: &Db, since_ms: i64) -> anyhow::Result<(i64, i64)> {
-    let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(amount_fen - refunded_fen), 0) AS BIGINT) AS total, COUNT(*) AS n FROM orders \
-         WHERE paid_at >= $1 AND status IN ('paid', 'refunding', 'partially_refunded', 'refunded')",
-    )
+    sqlx::query_as(&format!(
+        "SELECT CAST(COALESCE(SUM(received_fen - refunded_fen), 0) AS BIGINT) AS total, COUNT(*) AS n FROM orders \
+         WHERE paid_at >= $1 AND status IN {PAID}"
+    ))
     .bind(since_ms)
     .fetch_one(&db.pool)
     .await
-    .context("cannot sum income")?;
-    Ok((row.try_get("total")?, row.try_get("n")?))
+    .context("cannot sum income")
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct OrderLine {
     pub id: String,
     pub out_trade_no: String,
+    #[sqlx(rename = "title")]
     pub form_title: String,
-    pub amount_fen: i64,
-    pub status: String,
+    #[sqlx(rename = "amount_fen")]
+    pub amount: Money,
+    pub status: OrderStatus,
     pub review_reason: Option<String>,
     pub created_at: i64,
 }
@@ -33,24 +34,11 @@ async fn lines(db: &Db, condition: &str, limit: i64) -> anyhow::Result<Vec<Order
         "SELECT o.id, o.out_trade_no, f.title, o.amount_fen, o.status, o.review_reason, o.created_at FROM orders o JOIN forms f ON f.id = o.form_id \
          WHERE {condition} ORDER BY o.created_at DESC LIMIT $1"
     );
-    let rows = sqlx::query(&sql)
+    sqlx::query_as(&sql)
         .bind(limit)
         .fetch_all(&db.pool)
         .await
-        .context("cannot list orders")?;
-    rows.iter()
-        .map(|r| {
-            Ok(OrderLine {
-                id: r.try_get("id")?,
-                out_trade_no: r.try_get("out_trade_no")?,
-                form_title: r.try_get("title")?,
-                amount_fen: r.try_get("amount_fen")?,
-                status: r.try_get("status")?,
-                review_reason: r.try_get("review_reason")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+        .context("cannot list orders")
 }
 
 pub async fn recent_orders(db: &Db, limit: i64) -> anyhow::Result<Vec<OrderLine>> {
@@ -101,17 +89,18 @@ impl Totals {
     }
 }
 
-fn totals_from(r: &sqlx::any::AnyRow, key: String, label: String) -> anyhow::Result<Totals> {
-    Ok(Totals {
-        key,
-        label,
-        count: r.try_get("n")?,
-        gross_fen: r.try_get("gross")?,
-        refunded_fen: r.try_get("refunded")?,
-    })
+/// One group of the report's scan: a day, a form, a method.
+#[derive(sqlx::FromRow)]
+struct Group {
+    day: i64,
+    form_id: String,
+    channel: String,
+    n: i64,
+    gross: i64,
+    refunded: i64,
 }
 
-const SUMS: &str = "COUNT(*) AS n, CAST(COALESCE(SUM(o.amount_fen), 0) AS BIGINT) AS gross, CAST(COALESCE(SUM(o.refunded_fen), 0) AS BIGINT) AS refunded";
+const SUMS: &str = "COUNT(*) AS n, CAST(COALESCE(SUM(o.received_fen), 0) AS BIGINT) AS gross, CAST(COALESCE(SUM(o.refunded_fen), 0) AS BIGINT) AS refunded";
 
 /// Income between two instants (`from` included, `to` excluded), optionally of one form.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -153,11 +142,14 @@ pub async fn report(db: &Db, from: i64, to: i64, form_id: Option<&str>) -> anyho
     let mut forms: BTreeMap<String, Totals> = BTreeMap::new();
     let mut channels: BTreeMap<String, Totals> = BTreeMap::new();
     let mut by_day: BTreeMap<i64, Totals> = BTreeMap::new();
-    for r in &rows {
-        let day: i64 = r.try_get("day")?;
-        let form: String = r.try_get("form_id")?;
-        let channel: String = r.try_get("channel")?;
-        let t = totals_from(r, String::new(), String::new())?;
+    for g in rows {
+        let (day, form, channel) = (g.day, g.form_id, g.channel);
+        let t = Totals {
+            count: g.n,
+            gross_fen: g.gross,
+            refunded_fen: g.refunded,
+            ..Totals::default()
+        };
         add(&mut total, &t);
         add(
             forms.entry(form.clone()).or_insert_with(|| Totals {
@@ -182,13 +174,13 @@ pub async fn report(db: &Db, from: i64, to: i64, form_id: Option<&str>) -> anyho
             &t,
         );
     }
-    let titles: BTreeMap<String, String> = sqlx::query("SELECT id, title FROM forms")
-        .fetch_all(&db.pool)
-        .await
-        .context("cannot read the forms")?
-        .iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("title")?)))
-        .collect::<anyhow::Result<_>>()?;
+    let titles: BTreeMap<String, String> =
+        sqlx::query_as::<_, (String, String)>("SELECT id, title FROM forms")
+            .fetch_all(&db.pool)
+            .await
+            .context("cannot read the forms")?
+            .into_iter()
+            .collect();
     let by_gross = |mut v: Vec<Totals>| {
         v.sort_by(|a, b| {
             b.gross_fen
@@ -227,8 +219,8 @@ async fn fetch(
     from: i64,
     to: i64,
     form_id: Option<&str>,
-) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
-    let mut q = sqlx::query(&sql).bind(from).bind(to);
+) -> Result<Vec<Group>, sqlx::Error> {
+    let mut q = sqlx::query_as(&sql).bind(from).bind(to);
     if let Some(f) = form_id {
         q = q.bind(f);
     }

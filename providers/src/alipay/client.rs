@@ -163,7 +163,7 @@ impl AlipayClient {
             .write(LogEntry {
                 provider: "alipay",
                 operation,
-                direction: "out",
+                direction: domain::Direction::Out,
                 out_trade_no: Some(out_trade_no.to_owned()),
                 status_code: status,
                 latency_ms: started.elapsed().as_millis() as i64,
@@ -290,7 +290,7 @@ impl PaymentProvider for AlipayClient {
                     .write(LogEntry {
                         provider: "alipay",
                         operation: "page_pay",
-                        direction: "out",
+                        direction: domain::Direction::Out,
                         out_trade_no: Some(p.out_trade_no.to_string()),
                         status_code: None,
                         latency_ms: 0,

@@ -3,6 +3,7 @@
 //! notifications. Amounts cross this edge as yuan strings ("12.34").
 
 pub mod client;
+pub mod credentials;
 pub mod transformers;
 
 /// Alipay's gateway, and its sandbox's.

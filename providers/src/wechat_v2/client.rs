@@ -91,7 +91,7 @@ impl WechatPayV2 {
             .write(LogEntry {
                 provider: "wechat_v2",
                 operation,
-                direction: "out",
+                direction: domain::Direction::Out,
                 out_trade_no: Some(out_trade_no.to_owned()),
                 status_code: result.as_ref().ok().map(|_| 200),
                 latency_ms: started.elapsed().as_millis() as i64,

@@ -2,6 +2,7 @@
 //! messages signed with the 32-character API key, MD5 or HMAC-SHA256.
 
 pub mod client;
+pub mod credentials;
 
 use super::crypto::{constant_time_eq, hmac_sha256_upper_hex, md5_upper_hex};
 use std::collections::BTreeMap;

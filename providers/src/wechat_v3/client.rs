@@ -134,7 +134,7 @@ impl WechatPayV3 {
             .write(LogEntry {
                 provider: "wechat",
                 operation,
-                direction: "out",
+                direction: domain::Direction::Out,
                 out_trade_no: out_trade_no.map(str::to_owned),
                 status_code: status,
                 latency_ms: started.elapsed().as_millis() as i64,
@@ -271,7 +271,7 @@ impl WechatPayV3 {
             .write(LogEntry {
                 provider: "wechat",
                 operation: "certificates",
-                direction: "out",
+                direction: domain::Direction::Out,
                 out_trade_no: None,
                 status_code: Some(status),
                 latency_ms: started.elapsed().as_millis() as i64,

@@ -3,6 +3,7 @@
 //! AES-GCM callback resource.
 
 pub mod client;
+pub mod credentials;
 pub mod transformers;
 pub mod verify;
 

@@ -14,7 +14,10 @@ use sqlx::Row;
 async fn save_account(app: &TestApp, fields: &[(&str, &str)]) -> Value {
     let form: Vec<(String, &str)> = fields
         .iter()
-        .map(|(k, v)| (format!("input[{k}]"), *v))
+        .map(|(k, v)| match *k {
+            "id" | "name" | "kind" => (format!("input[{k}]"), *v),
+            other => (format!("input[values][{other}]"), *v),
+        })
         .collect();
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     app.call("admin_save_account", &pairs).await

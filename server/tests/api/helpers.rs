@@ -140,10 +140,7 @@ pub async fn spawn_app_on(
     let address = format!("http://{}", SocketAddr::from(([127, 0, 0, 1], app.port())));
     let db = app.state().db.clone();
     // The default account: the environment's providers, or the simulator's.
-    let mut payments = app.state().payments.clone();
-    let simulated = app.state().simulated.clone();
-    payments.wechat = payments.wechat.or(simulated.wechat);
-    payments.alipay = payments.alipay.or(simulated.alipay);
+    let payments = app.state().payments.clone().or(&app.state().simulated);
     let simulator = app.simulator().cloned();
     let simulator_base = app
         .public_base()

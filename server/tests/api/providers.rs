@@ -2,7 +2,7 @@
 //! signatures both ways.
 
 use crate::helpers::{press, spawn_app};
-use app::domain::{Channel, Money, OutTradeNo};
+use app::domain::{Channel, Money, OutTradeNo, Provider};
 use app::ssr::provider::*;
 use app::ssr::Backend;
 use axum::body::Bytes;
@@ -105,7 +105,11 @@ async fn wait_refund(p: &Arc<dyn PaymentProvider>, no: &OutTradeNo, refund_no: &
 #[tokio::test]
 async fn wechat_native_order_query_pay_refund_round_trip() {
     let app = spawn_app(Backend::Sqlite).await;
-    let wechat = app.payments.wechat.clone().expect("simulated WeChat Pay");
+    let wechat = app
+        .payments
+        .for_provider(Provider::Wechat)
+        .cloned()
+        .expect("simulated WeChat Pay");
     let (receiver, notify_url) = Receiver::start(1, "").await;
     let no = out_trade_no();
 
@@ -211,7 +215,11 @@ async fn wechat_native_order_query_pay_refund_round_trip() {
 #[tokio::test]
 async fn wechat_close_and_unknown_orders() {
     let app = spawn_app(Backend::Sqlite).await;
-    let wechat = app.payments.wechat.clone().expect("simulated WeChat Pay");
+    let wechat = app
+        .payments
+        .for_provider(Provider::Wechat)
+        .cloned()
+        .expect("simulated WeChat Pay");
     let no = out_trade_no();
     assert_eq!(wechat.query(&no).await, Err(ProviderError::NotFound));
     wechat
@@ -313,7 +321,11 @@ async fn wechat_answers_signed_by_an_unexpected_key_are_refused() {
 #[tokio::test]
 async fn alipay_precreate_page_pay_query_refund_round_trip() {
     let app = spawn_app(Backend::Sqlite).await;
-    let alipay = app.payments.alipay.clone().expect("simulated Alipay");
+    let alipay = app
+        .payments
+        .for_provider(Provider::Alipay)
+        .cloned()
+        .expect("simulated Alipay");
     let (receiver, notify_url) = Receiver::start(1, "success").await;
 
     // Before the payer opens the cashier Alipay does not know the order.
@@ -460,8 +472,16 @@ async fn alipay_refuses_a_request_signed_with_another_key() {
 #[tokio::test]
 async fn every_call_is_in_the_payment_log_without_signatures() {
     let app = spawn_app(Backend::Sqlite).await;
-    let wechat = app.payments.wechat.clone().expect("wechat");
-    let alipay = app.payments.alipay.clone().expect("alipay");
+    let wechat = app
+        .payments
+        .for_provider(Provider::Wechat)
+        .cloned()
+        .expect("wechat");
+    let alipay = app
+        .payments
+        .for_provider(Provider::Alipay)
+        .cloned()
+        .expect("alipay");
     let no = out_trade_no();
     wechat
         .create(
@@ -586,7 +606,11 @@ async fn wechat_v2_unified_order_query_close_and_xml_callback() {
 async fn a_swallowed_callback_is_never_delivered_but_the_query_still_tells() {
     let app = spawn_app(Backend::Sqlite).await;
     let sim = app.simulator.clone().expect("simulator");
-    let wechat = app.payments.wechat.clone().expect("wechat");
+    let wechat = app
+        .payments
+        .for_provider(Provider::Wechat)
+        .cloned()
+        .expect("wechat");
     let (receiver, notify_url) = Receiver::start(0, "").await;
     sim.set_delivery(false);
     let no = out_trade_no();
@@ -610,7 +634,11 @@ async fn a_swallowed_callback_is_never_delivered_but_the_query_still_tells() {
 #[tokio::test]
 async fn the_payer_can_let_an_order_expire() {
     let app = spawn_app(Backend::Sqlite).await;
-    let alipay = app.payments.alipay.clone().expect("alipay");
+    let alipay = app
+        .payments
+        .for_provider(Provider::Alipay)
+        .cloned()
+        .expect("alipay");
     let no = out_trade_no();
     let PayAction::QrCode(qr) = alipay
         .create(Channel::AlipayQr, &payment(&no, 42, "http://127.0.0.1:9/n"))
@@ -646,8 +674,16 @@ async fn the_payer_can_let_an_order_expire() {
 #[tokio::test]
 async fn oversized_or_malformed_callbacks_are_refused_before_anything_else() {
     let app = spawn_app(Backend::Sqlite).await;
-    let wechat = app.payments.wechat.clone().expect("wechat");
-    let alipay = app.payments.alipay.clone().expect("alipay");
+    let wechat = app
+        .payments
+        .for_provider(Provider::Wechat)
+        .cloned()
+        .expect("wechat");
+    let alipay = app
+        .payments
+        .for_provider(Provider::Alipay)
+        .cloned()
+        .expect("alipay");
     let huge = vec![b'a'; 70 * 1024];
     assert!(matches!(
         wechat.parse_notify(&HeaderMap::new(), &huge).await,

@@ -1,0 +1,110 @@
+//! Queries built from parts, with typed binds. sqlx's `QueryBuilder` writes
+//! `?` placeholders for the `Any` driver, which PostgreSQL refuses; this one
+//! numbers them (`$1`, `$2`, …), which both databases accept, and otherwise
+//! works the same way: text is pushed, values are bound, never spliced.
+
+use anyhow::Context;
+use sqlx::any::{AnyArguments, AnyQueryResult};
+use sqlx::{Any, Arguments, Encode, Type};
+
+pub struct Sql<'q> {
+    text: String,
+    args: AnyArguments<'q>,
+    binds: usize,
+    /// A value that could not be encoded (reported when the query runs).
+    error: Option<String>,
+}
+
+impl<'q> Sql<'q> {
+    pub fn new(text: &str) -> Sql<'q> {
+        Sql {
+            text: text.to_owned(),
+            args: AnyArguments::default(),
+            binds: 0,
+            error: None,
+        }
+    }
+
+    /// Appends SQL text (never a value).
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder and binds `value` to it.
+    pub fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'q + Encode<'q, Any> + Type<Any>,
+    {
+        self.binds += 1;
+        self.text.push('$');
+        self.text.push_str(&self.binds.to_string());
+        if let Err(e) = self.args.add(value) {
+            self.error.get_or_insert(e.to_string());
+        }
+        self
+    }
+
+    /// The SQL so far.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn ready(self) -> anyhow::Result<(String, AnyArguments<'q>)> {
+        match self.error {
+            Some(e) => Err(anyhow::anyhow!("cannot bind a value: {e}")),
+            None => Ok((self.text, self.args)),
+        }
+    }
+
+    pub async fn execute<'e, E>(self, executor: E) -> anyhow::Result<AnyQueryResult>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
+        let (text, args) = self.ready()?;
+        sqlx::query_with(&text, args)
+            .execute(executor)
+            .await
+            .context("the query failed")
+    }
+
+    pub async fn fetch_all<'e, T, E>(self, executor: E) -> anyhow::Result<Vec<T>>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+        T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let (text, args) = self.ready()?;
+        sqlx::query_as_with(&text, args)
+            .fetch_all(executor)
+            .await
+            .context("the query failed")
+    }
+
+    pub async fn fetch_one<'e, T, E>(self, executor: E) -> anyhow::Result<T>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+        T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let (text, args) = self.ready()?;
+        sqlx::query_as_with(&text, args)
+            .fetch_one(executor)
+            .await
+            .context("the query failed")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        let mut q = Sql::new("SELECT 1 FROM t WHERE a = ");
+        q.bind(1_i64).push(" AND b = ").bind("x".to_owned());
+        q.push(" AND c = ").bind(3_i64);
+        assert_eq!(
+            q.text(),
+            "SELECT 1 FROM t WHERE a = $1 AND b = $2 AND c = $3"
+        );
+    }
+}

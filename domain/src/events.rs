@@ -1,0 +1,118 @@
+//! The names of what is logged: administrators' actions (the audit log),
+//! what happens to an order (its event log), and which way a provider
+//! message went. Enums, so that a new one is added in one place and every
+//! reader (pages, exports) is told by the compiler.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! names {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+names!(
+    /// What an administrator did (`audit_log.action`).
+    AuditAction {
+        Refund => "refund",
+        CreateAccount => "create_account",
+        UpdateAccount => "update_account",
+        EnableAccount => "enable_account",
+        DisableAccount => "disable_account",
+        FormAccount => "form_account",
+        CloseOrder => "close_order",
+        AcceptPayment => "accept_payment",
+        ChangePassword => "change_password",
+    }
+);
+
+names!(
+    /// What happened to an order (`order_events.kind`).
+    OrderEventKind {
+        /// Stored with its submission.
+        Created => "created",
+        /// A provider order (payment attempt) was made.
+        ProviderOrder => "provider_order",
+        ProviderError => "provider_error",
+        /// A payment attempt was closed, or is watched until it can no longer be paid.
+        AttemptClosed => "attempt_closed",
+        /// A provider's callback changed the order.
+        Notify => "notify",
+        /// Our query of the provider changed the order.
+        Query => "query",
+        /// Another payment arrived on an order that keeps its status.
+        PaidAgain => "paid_again",
+        RejectedReport => "rejected_report",
+        QueryFailed => "query_failed",
+        CloseFailed => "close_failed",
+        /// An administrator asked the provider.
+        Queried => "queried",
+        Expired => "expired",
+        Closed => "closed",
+        ReviewAccepted => "review_accepted",
+        RefundRequested => "refund_requested",
+        RefundSucceeded => "refund_succeeded",
+        RefundClosed => "refund_closed",
+        RefundAbnormal => "refund_abnormal",
+        RefundProcessing => "refund_processing",
+        RefundError => "refund_error",
+        RefundQueryFailed => "refund_query_failed",
+        RejectedRefundReport => "rejected_refund_report",
+    }
+);
+
+names!(
+    /// Which way a provider message went (`payment_log.direction`).
+    Direction {
+        /// Our call to the provider.
+        Out => "out",
+        /// The provider's callback to us.
+        In => "in",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        for a in AuditAction::ALL {
+            assert_eq!(AuditAction::parse(a.as_str()), Some(*a));
+        }
+        for k in OrderEventKind::ALL {
+            assert_eq!(OrderEventKind::parse(k.as_str()), Some(*k));
+        }
+        let mut names: Vec<&str> = OrderEventKind::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), OrderEventKind::ALL.len());
+        assert_eq!(Direction::parse("in"), Some(Direction::In));
+    }
+}
