@@ -4,6 +4,7 @@
 
 /// The domain types (their own crate, shared with the browser).
 pub use domain;
+pub mod errors;
 pub mod i18n;
 pub mod pages;
 #[cfg(feature = "ssr")]
@@ -93,7 +94,7 @@ fn AppRoutes() -> impl IntoView {
             <Route path=path!("/admin/forms/:id") view=pages::admin_forms::FormEditorPage ssr=SsrMode::Async />
             <Route path=path!("/admin/forms/:id/submissions") view=pages::admin_submissions::SubmissionsPage ssr=SsrMode::Async />
             <Route path=path!("/admin/orders") view=pages::admin_orders::OrdersPage ssr=SsrMode::Async />
-            <Route path=path!("/admin/orders/:id") view=pages::admin_orders::OrderPage ssr=SsrMode::Async />
+            <Route path=path!("/admin/orders/:id") view=pages::admin_order::OrderPage ssr=SsrMode::Async />
             <Route path=path!("/admin/accounts") view=pages::admin_accounts::AccountsPage ssr=SsrMode::Async />
             <Route path=path!("/admin/stats") view=pages::admin_stats::StatsPage ssr=SsrMode::Async />
             <Route path=path!("/admin/audit") view=pages::admin_stats::AuditPage ssr=SsrMode::Async />

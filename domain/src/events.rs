@@ -97,6 +97,22 @@ names!(
     }
 );
 
+/// One message of an order's live status stream (`event: status` on
+/// `/api/v1/orders/{id}/events`): written by the server, read by the payer's
+/// page, the same type on both sides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    pub status: crate::OrderStatus,
+    pub amount_fen: i64,
+    pub paid_at: Option<i64>,
+    pub receipt_url: String,
+}
+
+impl StatusEvent {
+    /// The SSE event name.
+    pub const NAME: &'static str = "status";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +130,23 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), OrderEventKind::ALL.len());
         assert_eq!(Direction::parse("in"), Some(Direction::In));
+    }
+
+    #[test]
+    fn status_events_round_trip_in_the_documented_shape() {
+        let e = StatusEvent {
+            status: crate::OrderStatus::Paid,
+            amount_fen: 1234,
+            paid_at: Some(1),
+            receipt_url: "/r/abc".into(),
+        };
+        let json = serde_json::to_value(&e).expect("json");
+        assert_eq!(json["status"], "paid");
+        assert_eq!(json["amount_fen"], 1234);
+        assert_eq!(
+            serde_json::from_value::<StatusEvent>(json).expect("back"),
+            e
+        );
+        assert!(serde_json::from_str::<StatusEvent>(r#"{"status":"nope"}"#).is_err());
     }
 }

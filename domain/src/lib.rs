@@ -13,7 +13,7 @@ pub mod sql;
 mod states;
 
 pub use channel::{Channel, Provider};
-pub use events::{AuditAction, Direction, OrderEventKind};
+pub use events::{AuditAction, Direction, OrderEventKind, StatusEvent};
 pub use ids::{Email, IdError, OutTradeNo, Slug, Token};
 pub use money::{Money, MoneyError};
 pub use order_status::{InvalidTransition, OrderStatus};

@@ -3,12 +3,13 @@
 //! injection neutralised, streamed in batches so that any number of rows
 //! exports in constant memory.
 
+use crate::guard::AdminSession;
 use app::domain::form::{answer_text, Answer, Field};
 use app::domain::Money;
-use app::ssr::{auth, forms, order_list, refunds, submissions, AppState};
+use app::ssr::{forms, order_list, refunds, submissions, AppState};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::collections::BTreeMap;
 
@@ -65,20 +66,6 @@ fn row(fields: &[Field], s: &submissions::SubmissionWithOrder) -> String {
     cells.push(s.transaction_id.clone().unwrap_or_default());
     cells.push(s.paid_at.map(forms::beijing_time).unwrap_or_default());
     line(cells)
-}
-
-/// The administrator behind a request, or the 401 to answer.
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<auth::Admin, Response> {
-    let admin = match auth::session_token_from_headers(headers) {
-        Some(token) => auth::admin_for_token(&state.db, state.sessions, &token)
-            .await
-            .ok()
-            .flatten(),
-        None => None,
-    };
-    admin.ok_or_else(|| {
-        (StatusCode::UNAUTHORIZED, "log in as an administrator first").into_response()
-    })
 }
 
 /// A streamed CSV download: the BOM and header line, then the batches.
@@ -151,12 +138,8 @@ fn yuan(fen: i64) -> String {
 pub async fn orders_csv(
     State(state): State<AppState>,
     Query(q): Query<app::pages::admin_orders::OrderQuery>,
-    headers: HeaderMap,
+    AdminSession(admin): AdminSession,
 ) -> Response {
-    let admin = match signed_in(&state, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     let filter = q.filter();
     tracing::info!(admin = %admin.id, "orders exported");
     let head = [
@@ -199,11 +182,10 @@ pub async fn orders_csv(
 }
 
 /// Every refund as CSV, oldest first.
-pub async fn refunds_csv(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let admin = match signed_in(&state, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub async fn refunds_csv(
+    State(state): State<AppState>,
+    AdminSession(admin): AdminSession,
+) -> Response {
     tracing::info!(admin = %admin.id, "refunds exported");
     let head = [
         "申请时间 Asked",
@@ -250,12 +232,8 @@ pub async fn refunds_csv(State(state): State<AppState>, headers: HeaderMap) -> R
 pub async fn submissions_csv(
     State(state): State<AppState>,
     Path(form_id): Path<String>,
-    headers: HeaderMap,
+    AdminSession(admin): AdminSession,
 ) -> Response {
-    let admin = match signed_in(&state, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     let form = match forms::form_by_id(&state.db, &form_id).await {
         Ok(Some(f)) => f,
         Ok(None) => return StatusCode::NOT_FOUND.into_response(),

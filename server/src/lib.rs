@@ -6,6 +6,7 @@ mod api;
 pub mod config;
 mod csrf;
 mod export;
+mod guard;
 mod headers;
 mod health;
 mod limits;

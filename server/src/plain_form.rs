@@ -1,8 +1,9 @@
 //! The form POST that works without JavaScript: the same validation and
 //! storage as the hydrated page, answered with a redirect.
 
-use app::pages::form_page::{answers_from_form, submit_public, SubmitOutcome};
-use app::ssr::{forms, AppState};
+use app::pages::form_page::SubmitOutcome;
+use app::ssr::pay::{self, Answers};
+use app::ssr::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,17 +15,11 @@ pub async fn submit(
     body: Bytes,
 ) -> Response {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let form = match forms::form_by_slug(&state.db, &slug).await {
-        Ok(Some(f)) => f,
-        Ok(None) => return (StatusCode::NOT_FOUND, "no such form").into_response(),
-        Err(e) => {
-            tracing::error!(error = ?e, "cannot read the form");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
-    let answers = answers_from_form(&form.def.fields, &pairs);
     let slug_path = url::form_urlencoded::byte_serialize(slug.as_bytes()).collect::<String>();
-    match submit_public(&state, &slug, &answers).await {
+    match pay::submit(&state, &slug, Answers::FormPairs(&pairs))
+        .await
+        .map(SubmitOutcome::from)
+    {
         Ok(SubmitOutcome::Pay { order_id }) => {
             Redirect::to(&format!("/pay/{order_id}")).into_response()
         }
@@ -44,7 +39,11 @@ pub async fn submit(
         Ok(SubmitOutcome::NotFound) => (StatusCode::NOT_FOUND, "no such form").into_response(),
         Err(e) => {
             tracing::error!(error = ?e, "cannot store the submission");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "暂时无法保存提交，请稍后再试 · the submission cannot be saved right now; try again",
+            )
+                .into_response()
         }
     }
 }

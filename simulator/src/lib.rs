@@ -154,7 +154,7 @@ impl Simulator {
             deliver: AtomicBool::new(true),
             refund_outcome: Mutex::new(SimRefundStatus::Success),
             stats: Mutex::new(DeliveryStats::default()),
-            http: providers::wechat_v3::client::http_client(),
+            http: providers::http::client(),
         })))
     }
 

@@ -138,7 +138,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 }
 
 pub(crate) fn rfc3339(ms: i64) -> String {
-    providers::wechat_v3::client::beijing_rfc3339(ms)
+    providers::time::beijing_rfc3339(ms)
 }
 
 fn parse_rfc3339_ms(s: &str) -> Option<i64> {

@@ -90,7 +90,7 @@ pub(super) fn order_fields(o: &SimOrder) -> BTreeMap<String, String> {
         f.insert("bank_type".to_owned(), "OTHERS".to_owned());
         f.insert("cash_fee".to_owned(), o.amount_fen.to_string());
         if let Some(p) = o.paid_at_ms {
-            let t = providers::wechat_v3::client::beijing_rfc3339(p).replace(['-', ':', 'T'], "");
+            let t = providers::time::beijing_rfc3339(p).replace(['-', ':', 'T'], "");
             f.insert("time_end".to_owned(), t.chars().take(14).collect());
         }
     }

@@ -284,10 +284,7 @@ pub async fn admin_overview() -> Result<Overview, ServerFnError> {
     use crate::ssr::{forms, stats, AppState};
     crate::ssr::auth::require_admin().await?;
     let state = AppState::from_context()?;
-    let fail = |e: anyhow::Error| {
-        tracing::error!(error = ?e, "overview");
-        ServerFnError::new("internal error")
-    };
+    let fail = crate::errors::Failure::Read("the overview").log::<anyhow::Error>();
     let midnight = stats::beijing_midnight(stats::now());
     let day = 86_400_000;
     let mut income = Vec::new();

@@ -69,10 +69,7 @@ pub async fn admin_accounts() -> Result<AccountsView, ServerFnError> {
     use crate::ssr::{accounts, forms, AppState};
     crate::ssr::auth::require_admin().await?;
     let state = AppState::from_context()?;
-    let fail = |e: anyhow::Error| {
-        tracing::error!(error = ?e, "accounts");
-        ServerFnError::new("the accounts cannot be read right now; try again")
-    };
+    let fail = crate::errors::Failure::Read("the accounts").log::<anyhow::Error>();
     let default = state
         .payments
         .iter()

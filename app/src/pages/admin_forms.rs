@@ -2,7 +2,7 @@
 //! and close, the share link and its QR code.
 
 use super::qr::QrCode;
-use crate::domain::draft::{FieldDraft, FIELD_TYPES, PAYMENT_MODES};
+use crate::domain::draft::{FieldDraft, FieldType, PaymentModeType};
 use crate::domain::form::{beijing_local_to_ms, ms_to_beijing_local, Field, FormDef, FormStatus};
 use crate::i18n::use_lang;
 use leptos::prelude::*;
@@ -30,8 +30,7 @@ pub struct FormEditView {
 
 #[cfg(feature = "ssr")]
 fn internal(e: anyhow::Error) -> ServerFnError {
-    tracing::error!(error = ?e, "admin forms");
-    ServerFnError::new("internal error")
+    crate::errors::Failure::Save("the form").because(e)
 }
 
 #[server(endpoint = "admin_forms")]
@@ -126,7 +125,7 @@ pub async fn admin_save_form(
 pub async fn admin_set_form_status(id: String, status: String) -> Result<bool, ServerFnError> {
     let admin = crate::ssr::auth::require_admin().await?;
     let state = crate::ssr::AppState::from_context()?;
-    let status = FormStatus::parse(&status).ok_or_else(|| ServerFnError::new("unknown status"))?;
+    let status = FormStatus::parse(&status).ok_or(crate::errors::Failure::Unknown("status"))?;
     let done = crate::ssr::forms::set_status(&state.db, &id, status)
         .await
         .map_err(internal)?;
@@ -418,8 +417,8 @@ fn FieldEditor(
             }
         })
     };
-    let kind = draft.kind.clone();
-    let mode = draft.payment_mode.clone();
+    let kind = draft.kind;
+    let mode = draft.payment_mode;
     let input = move |label: &'static str,
                       value: String,
                       set: fn(&mut FieldDraft, String),
@@ -428,8 +427,8 @@ fn FieldEditor(
             <label>{label}<input type="text" value=value data-testid=testid on:change=move |ev| { let v = event_target_value(&ev); edit(Box::new(move |d| set(d, v.clone()))) } /></label>
         }
     };
-    let needs_options = matches!(kind.as_str(), "single_choice" | "multi_choice")
-        || (kind == "payment" && mode == "priced_options");
+    let payment = kind == FieldType::Payment;
+    let needs_options = kind.has_options() || (payment && mode == PaymentModeType::PricedOptions);
     view! {
         <fieldset class="field-editor" data-testid=format!("field-editor-{index}")>
             <div class="grid2">
@@ -437,22 +436,22 @@ fn FieldEditor(
                 {input("键 Key", draft.key.clone(), |d, v| d.key = v, format!("field-key-{index}"))}
             </div>
             <label>"类型 Type"
-                <select data-testid=format!("field-type-{index}") on:change=move |ev| { let v = event_target_value(&ev); edit(Box::new(move |d| d.kind = v.clone())) }>
-                    {FIELD_TYPES.iter().map(|t| view! { <option value=*t selected=*t == kind>{*t}</option> }).collect_view()}
+                <select data-testid=format!("field-type-{index}") on:change=move |ev| { if let Some(t) = FieldType::parse(&event_target_value(&ev)) { edit(Box::new(move |d| d.kind = t)) } }>
+                    {FieldType::ALL.iter().map(|t| { let (zh, en) = t.label(); view! { <option value=t.as_str() selected=*t == kind>{format!("{zh} {en}")}</option> } }).collect_view()}
                 </select>
             </label>
             {input("提示 Help", draft.help.clone(), |d, v| d.help = v, format!("field-help-{index}"))}
             <label class="choice"><input type="checkbox" checked=draft.required data-testid=format!("field-required-{index}")
                 on:change=move |ev| { let v = event_target_checked(&ev); edit(Box::new(move |d| d.required = v)) } />"必填 Required"</label>
-            {(draft.kind == "payment").then(|| view! {
+            {payment.then(|| view! {
                 <label>"收款方式 Payment mode"
-                    <select data-testid=format!("field-mode-{index}") on:change=move |ev| { let v = event_target_value(&ev); edit(Box::new(move |d| d.payment_mode = v.clone())) }>
-                        {PAYMENT_MODES.iter().map(|m| view! { <option value=*m selected=*m == mode>{*m}</option> }).collect_view()}
+                    <select data-testid=format!("field-mode-{index}") on:change=move |ev| { if let Some(m) = PaymentModeType::parse(&event_target_value(&ev)) { edit(Box::new(move |d| d.payment_mode = m)) } }>
+                        {PaymentModeType::ALL.iter().map(|m| { let (zh, en) = m.label(); view! { <option value=m.as_str() selected=*m == mode>{format!("{zh} {en}")}</option> } }).collect_view()}
                     </select>
                 </label>
             })}
-            {(draft.kind == "payment" && draft.payment_mode == "fixed").then(|| input("金额 Amount (元)", draft.amount.clone(), |d, v| d.amount = v, format!("field-amount-{index}")))}
-            {(draft.kind == "number" || (draft.kind == "payment" && draft.payment_mode == "payer_amount")).then(|| view! {
+            {(payment && mode == PaymentModeType::Fixed).then(|| input("金额 Amount (元)", draft.amount.clone(), |d, v| d.amount = v, format!("field-amount-{index}")))}
+            {(kind == FieldType::Number || (payment && mode == PaymentModeType::PayerAmount)).then(|| view! {
                 <div class="grid2">
                     {input("最小 Min", draft.min.clone(), |d, v| d.min = v, format!("field-min-{index}"))}
                     {input("最大 Max", draft.max.clone(), |d, v| d.max = v, format!("field-max-{index}"))}
@@ -463,7 +462,7 @@ fn FieldEditor(
                     <textarea rows="3" data-testid=format!("field-options-{index}") on:change=move |ev| { let v = event_target_value(&ev); edit(Box::new(move |d| d.options = v.clone())) }>{draft.options.clone()}</textarea>
                 </label>
             })}
-            {(draft.kind == "payment" && draft.payment_mode == "priced_options").then(|| input("最多数量 Max quantity", draft.max_quantity.clone(), |d, v| d.max_quantity = v, format!("field-quantity-{index}")))}
+            {(payment && mode == PaymentModeType::PricedOptions).then(|| input("最多数量 Max quantity", draft.max_quantity.clone(), |d, v| d.max_quantity = v, format!("field-quantity-{index}")))}
             <div class="row">
                 <button class="button" title="up" on:click=move |_| drafts.update(|ds| if index > 0 { ds.swap(index, index - 1) })>"↑"</button>
                 <button class="button" title="down" on:click=move |_| drafts.update(|ds| if index + 1 < ds.len() { ds.swap(index, index + 1) })>"↓"</button>

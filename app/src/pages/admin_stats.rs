@@ -58,10 +58,7 @@ pub async fn admin_stats(
     use crate::ssr::{forms, order_list::date_start, stats, AppState};
     crate::ssr::auth::require_admin().await?;
     let state = AppState::from_context()?;
-    let fail = |e: anyhow::Error| {
-        tracing::error!(error = ?e, "stats");
-        ServerFnError::new("internal error")
-    };
+    let fail = crate::errors::Failure::Read("the statistics").log::<anyhow::Error>();
     let day = 86_400_000;
     let today = stats::beijing_midnight(stats::now());
     let mut start = date_start(&from).unwrap_or(today - 29 * day);
@@ -286,10 +283,7 @@ pub async fn admin_audit(page: i64) -> Result<AuditView, ServerFnError> {
     let page = page.clamp(1, super::MAX_PAGE);
     let (total, entries) = audit::page(&state.db, 50, (page - 1) * 50)
         .await
-        .map_err(|e| {
-            tracing::error!(error = ?e, "audit");
-            ServerFnError::new("internal error")
-        })?;
+        .map_err(crate::errors::Failure::Read("the audit log").log())?;
     Ok(AuditView {
         rows: entries
             .into_iter()

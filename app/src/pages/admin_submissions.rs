@@ -41,10 +41,7 @@ pub async fn admin_submissions(
     use std::collections::BTreeMap;
     crate::ssr::auth::require_admin().await?;
     let state = AppState::from_context()?;
-    let fail = |e: anyhow::Error| {
-        tracing::error!(error = ?e, "submissions");
-        ServerFnError::new("internal error")
-    };
+    let fail = crate::errors::Failure::Read("the submissions").log::<anyhow::Error>();
     let Some(form) = forms::form_by_id(&state.db, &form_id).await.map_err(fail)? else {
         return Ok(None);
     };

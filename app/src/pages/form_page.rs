@@ -17,10 +17,7 @@ pub async fn get_public_form(slug: String) -> Result<Option<PublicForm>, ServerF
     let state = crate::ssr::AppState::from_context()?;
     let form = crate::ssr::forms::form_by_slug(&state.db, &slug)
         .await
-        .map_err(|e| {
-            tracing::error!(error = ?e, "cannot read the form");
-            ServerFnError::new("internal error")
-        })?;
+        .map_err(crate::errors::Failure::Read("the form").log())?;
     Ok(form
         .map(|f| f.public())
         .filter(|p| p.availability != Availability::NotPublished))
@@ -43,40 +40,26 @@ pub enum SubmitOutcome {
     NotFound,
 }
 
-/// Validates and stores a submission (and its order). Shared by the hydrated
-/// page (server function) and the plain form POST.
+/// The page's outcome of the one submit use case ([`crate::ssr::pay::submit`]).
 #[cfg(feature = "ssr")]
-pub async fn submit_public(
-    state: &crate::ssr::AppState,
-    slug: &str,
-    answers: &Map<String, Value>,
-) -> anyhow::Result<SubmitOutcome> {
-    use crate::ssr::forms::{self, SubmitError};
-    let Some(form) = forms::form_by_slug(&state.db, slug).await? else {
-        return Ok(SubmitOutcome::NotFound);
-    };
-    let availability = form.availability();
-    if availability == Availability::NotPublished {
-        return Ok(SubmitOutcome::NotFound);
-    }
-    if availability != Availability::Open {
-        return Ok(SubmitOutcome::Unavailable { availability });
-    }
-    let checked = match check_answers(&form.def.fields, answers) {
-        Ok(c) => c,
-        Err(errors) => return Ok(SubmitOutcome::Invalid { errors }),
-    };
-    match forms::submit(&state.db, &form, &checked, state.pay.order_ttl_ms).await {
-        Ok(s) => Ok(match s.order {
-            Some(o) => SubmitOutcome::Pay { order_id: o.id },
-            None => SubmitOutcome::Done {
-                message: form.def.success_message.clone(),
+impl From<crate::ssr::pay::Submission> for SubmitOutcome {
+    fn from(s: crate::ssr::pay::Submission) -> SubmitOutcome {
+        use crate::ssr::pay::Submission;
+        match s {
+            Submission::Stored { order: Some(o), .. } => SubmitOutcome::Pay {
+                order_id: o.id.to_string(),
             },
-        }),
-        Err(SubmitError::Unavailable(availability)) => {
-            Ok(SubmitOutcome::Unavailable { availability })
+            Submission::Stored {
+                order: None,
+                success_message,
+                ..
+            } => SubmitOutcome::Done {
+                message: success_message,
+            },
+            Submission::Invalid(errors) => SubmitOutcome::Invalid { errors },
+            Submission::Unavailable(availability) => SubmitOutcome::Unavailable { availability },
+            Submission::NotFound => SubmitOutcome::NotFound,
         }
-        Err(SubmitError::Unexpected(e)) => Err(e),
     }
 }
 
@@ -85,10 +68,10 @@ pub async fn submit_form(slug: String, answers: String) -> Result<SubmitOutcome,
     let state = crate::ssr::AppState::from_context()?;
     let answers: Map<String, Value> = serde_json::from_str(&answers)
         .map_err(|_| ServerFnError::new("the answers are not a JSON object"))?;
-    submit_public(&state, &slug, &answers).await.map_err(|e| {
-        tracing::error!(error = ?e, "cannot store the submission");
-        ServerFnError::new("internal error")
-    })
+    crate::ssr::pay::submit(&state, &slug, crate::ssr::pay::Answers::Json(&answers))
+        .await
+        .map(SubmitOutcome::from)
+        .map_err(crate::errors::Failure::Save("the submission").log())
 }
 
 #[component]
@@ -373,42 +356,6 @@ fn FieldInput(
             {move || error.get().map(|e| view! { <p class="field-error" data-testid="field-error">{answer_error_text(lang.get(), &e)}</p> })}
         </div>
     }
-}
-
-/// Builds the answers of a plain form POST: repeated names become lists, a
-/// priced option's quantity travels as `{key}__quantity`.
-pub fn answers_from_form(fields: &[Field], pairs: &[(String, String)]) -> Map<String, Value> {
-    let mut out = Map::new();
-    for f in fields {
-        let values: Vec<&str> = pairs
-            .iter()
-            .filter(|(k, _)| k == &f.key)
-            .map(|(_, v)| v.as_str())
-            .collect();
-        let quantity = pairs
-            .iter()
-            .find(|(k, _)| k == &format!("{}__quantity", f.key))
-            .map(|(_, v)| v.clone());
-        let value = match (&f.kind, values.as_slice()) {
-            (_, []) => continue,
-            (FieldKind::MultiChoice { .. }, vs) => {
-                Value::Array(vs.iter().map(|v| Value::String((*v).to_owned())).collect())
-            }
-            (FieldKind::Payment(PaymentMode::PricedOptions { .. }), [v, ..]) => match quantity {
-                Some(q) => serde_json::json!({"option": v, "quantity": q}),
-                None => Value::String((*v).to_owned()),
-            },
-            (_, [v, ..]) => Value::String((*v).to_owned()),
-        };
-        out.insert(f.key.clone(), value);
-    }
-    // Unknown names are kept so that validation can refuse them.
-    for (k, v) in pairs {
-        if !k.ends_with("__quantity") && !fields.iter().any(|f| &f.key == k) {
-            out.insert(k.clone(), Value::String(v.clone()));
-        }
-    }
-    out
 }
 
 /// Text of every answer, in form order, for receipts and tables.

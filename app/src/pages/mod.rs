@@ -1,6 +1,8 @@
 pub mod admin;
 pub mod admin_accounts;
 pub mod admin_forms;
+pub mod admin_order;
+pub mod admin_order_actions;
 pub mod admin_orders;
 pub mod admin_stats;
 pub mod admin_submissions;

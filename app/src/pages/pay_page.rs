@@ -29,10 +29,7 @@ pub struct PayView {
 pub async fn get_pay_view(id: String) -> Result<Option<PayView>, ServerFnError> {
     use crate::ssr::{forms, now_ms, orders, AppState};
     let state = AppState::from_context()?;
-    let fail = |e: anyhow::Error| {
-        tracing::error!(error = ?e, "cannot read the order");
-        ServerFnError::new("the order cannot be read right now; try again")
-    };
+    let fail = crate::errors::Failure::Read("the order").log::<anyhow::Error>();
     let Some(o) = orders::by_id(&state.db, &id).await.map_err(fail)? else {
         return Ok(None);
     };
@@ -72,7 +69,7 @@ pub async fn start_pay(id: String, channel: String) -> Result<StartOutcome, Serv
     use crate::ssr::pay::{start_payment, PayError};
     use crate::ssr::provider::PayAction;
     let state = crate::ssr::AppState::from_context()?;
-    let channel = Channel::parse(&channel).ok_or_else(|| ServerFnError::new("unknown channel"))?;
+    let channel = Channel::parse(&channel).ok_or(crate::errors::Failure::Unknown("channel"))?;
     let ip = crate::ssr::auth::request_client_ip(&state).map(|ip| ip.to_string());
     Ok(match start_payment(&state, &id, channel, ip).await {
         Ok(s) => match s.action {
@@ -95,10 +92,7 @@ pub async fn check_paid(id: String) -> Result<OrderStatus, ServerFnError> {
     let state = AppState::from_context()?;
     let order = orders::by_id(&state.db, &id)
         .await
-        .map_err(|e| {
-            tracing::error!(error = ?e, "cannot read the order");
-            ServerFnError::new("the order cannot be read right now; try again")
-        })?
+        .map_err(crate::errors::Failure::Read("the order").log())?
         .ok_or_else(|| ServerFnError::new("no such order"))?;
     Ok(pay::check_for_payer(&state, &order)
         .await
@@ -295,21 +289,18 @@ fn live_status(id: String, status: RwSignal<OrderStatus>) {
     let on_status =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
             let data = ev.data().as_string().unwrap_or_default();
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&data) {
-                if let Some(s) = v
-                    .get("status")
-                    .and_then(|s| s.as_str())
-                    .and_then(OrderStatus::parse)
-                {
-                    status.set(s);
-                    // The server ends the stream at a final state; do not reconnect.
-                    if s.is_final_for_payer() {
-                        status_source.close();
-                    }
+            if let Ok(event) = serde_json::from_str::<crate::domain::StatusEvent>(&data) {
+                status.set(event.status);
+                // The server ends the stream at a final state; do not reconnect.
+                if event.status.is_final_for_payer() {
+                    status_source.close();
                 }
             }
         });
-    let _ = source.add_event_listener_with_callback("status", on_status.as_ref().unchecked_ref());
+    let _ = source.add_event_listener_with_callback(
+        crate::domain::StatusEvent::NAME,
+        on_status.as_ref().unchecked_ref(),
+    );
     on_status.forget();
     let failed_source = source.clone();
     let polling = std::cell::Cell::new(false);

@@ -23,10 +23,7 @@ pub struct ReceiptView {
 pub async fn get_receipt(token: String) -> Result<Option<ReceiptView>, ServerFnError> {
     use crate::ssr::{forms, orders, AppState};
     let state = AppState::from_context()?;
-    let fail = |e: anyhow::Error| {
-        tracing::error!(error = ?e, "cannot read the receipt");
-        ServerFnError::new("internal error")
-    };
+    let fail = crate::errors::Failure::Read("the receipt").log::<anyhow::Error>();
     if crate::domain::Token::parse(&token).is_err() {
         return Ok(None);
     }

@@ -27,6 +27,7 @@ async fn load(db: &Db, id: &str) -> Result<orders::OrderRecord, ActionError> {
 
 /// Closes an unpaid order, at the provider first so that it cannot be paid
 /// afterwards. A payment that arrived meanwhile is settled instead.
+#[tracing::instrument(name = "admin_close", skip(state, admin), fields(order = %id, admin = %admin.email))]
 pub async fn close(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus, ActionError> {
     let order = load(&state.db, id).await?;
     if !matches!(order.status, OrderStatus::Created | OrderStatus::Pending) {
@@ -77,6 +78,7 @@ pub async fn close(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus,
 }
 
 /// Keeps a payment that arrived after the order was closed: the order counts as paid.
+#[tracing::instrument(name = "admin_accept", skip(state, admin), fields(order = %id, admin = %admin.email))]
 pub async fn accept(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus, ActionError> {
     let order = load(&state.db, id).await?;
     if order.status != OrderStatus::NeedsReview {
@@ -109,6 +111,7 @@ pub async fn accept(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus
 }
 
 /// "Query the provider now", by an administrator.
+#[tracing::instrument(name = "admin_query_now", skip(state, admin), fields(order = %id, admin = %admin.email))]
 pub async fn query_now(state: &Core, admin: &Admin, id: &str) -> Result<OrderStatus, ActionError> {
     let order = load(&state.db, id).await?;
     let status = super::check_now(state, &order).await?;

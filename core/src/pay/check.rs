@@ -9,6 +9,7 @@ use domain::{OrderEventKind, OrderStatus};
 
 /// Asks the provider about the order's current attempt now (an
 /// administrator, the reconciler) and applies the answer.
+#[tracing::instrument(name = "check_now", skip_all, fields(order = %order.id, out_trade_no = %order.out_trade_no))]
 pub async fn check_now(state: &Core, order: &OrderRecord) -> Result<OrderStatus, PayError> {
     let Some(a) = attempts::by_seq(&state.db, &order.id, order.attempt_seq).await? else {
         return Ok(order.status);
@@ -37,6 +38,7 @@ pub async fn check_now(state: &Core, order: &OrderRecord) -> Result<OrderStatus,
 /// "I have paid", from a payer: the provider is asked at most once every
 /// [`PUBLIC_QUERY_INTERVAL_MS`] per order, whatever the number of callers;
 /// the others get the stored status.
+#[tracing::instrument(name = "check_for_payer", skip_all, fields(order = %order.id, out_trade_no = %order.out_trade_no))]
 pub async fn check_for_payer(state: &Core, order: &OrderRecord) -> Result<OrderStatus, PayError> {
     if !attempts::awaits_payment(order.status)
         || !orders::claim_public_query(&state.db, &order.id, PUBLIC_QUERY_INTERVAL_MS).await?

@@ -15,12 +15,14 @@ pub mod reconcile;
 pub mod refund;
 pub mod settle;
 pub mod start;
+pub mod submit;
 
 pub use check::{check_for_payer, check_now};
 pub use notify::handle_notify;
 pub use reconcile::reconcile_once;
 pub use settle::{settle, SettleOutcome};
 pub use start::{close_attempt, start_payment, Closed};
+pub use submit::{submit, Answers, Submission};
 
 use crate::hub::StatusChange;
 use crate::provider::*;

@@ -11,6 +11,7 @@ use crate::Core;
 /// A message that fails verification is counted and kept apart, never
 /// attached to an order; a verified one that names another account's order
 /// is a security event.
+#[tracing::instrument(name = "notify", skip_all, fields(provider = %provider.provider().as_str(), account = account.unwrap_or("default")))]
 pub async fn handle_notify(
     state: &Core,
     account: Option<&str>,

@@ -31,6 +31,7 @@ pub enum SettleOutcome {
 /// only the account that made the order may settle it. Then merchant, app,
 /// currency and amount are checked, and the payment is recorded once on its
 /// attempt together with the order's change, in one transaction.
+#[tracing::instrument(name = "settle", skip_all, fields(out_trade_no = %info.out_trade_no, provider = %provider.provider().as_str(), account = account.unwrap_or("default"), %source, order = tracing::field::Empty))]
 pub async fn settle(
     state: &Core,
     account: Option<&str>,
@@ -44,6 +45,7 @@ pub async fn settle(
     let Some(mut order) = orders::by_id(&state.db, &attempt.order_id).await? else {
         return Ok(SettleOutcome::Rejected("unknown out_trade_no".into()));
     };
+    tracing::Span::current().record("order", order.id.as_str());
     if order.account_id.as_deref() != account || attempt.provider != provider.provider() {
         return Ok(SettleOutcome::Foreign(format!(
             "{} report for {} verified by account {} but the order belongs to account {}",

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 /// Creates (or reuses) the provider order for a channel and tells the payer
 /// what to do. One start at a time per order, on every instance.
+#[tracing::instrument(name = "start_payment", skip(state, client_ip), fields(order = %order_id, channel = %channel.as_str(), out_trade_no = tracing::field::Empty))]
 pub async fn start_payment(
     state: &Core,
     order_id: &str,
@@ -98,6 +99,7 @@ async fn start_locked(
     )
     .await?
     .ok_or(PayError::Busy)?;
+    tracing::Span::current().record("out_trade_no", attempt.out_trade_no.as_str());
     let payment = NewPayment {
         out_trade_no: attempt.out_trade_no()?,
         amount: order.amount,
@@ -196,6 +198,7 @@ pub enum Closed {
 /// only when the payer opens the cashier (Alipay page and WAP pay): the
 /// signed cashier link could still create it. Whatever is not confirmed is
 /// watched by the reconciler until it can no longer be paid.
+#[tracing::instrument(name = "close_attempt", skip_all, fields(order = %order.id, out_trade_no = %a.out_trade_no))]
 pub async fn close_attempt(
     state: &Core,
     order: &OrderRecord,

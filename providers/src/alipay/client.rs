@@ -4,7 +4,7 @@
 use super::transformers::{self as wire, from_alipay_amount, to_alipay_amount};
 use super::{response_node, response_node_name, sign_request, verify_notify, verify_response};
 use crate::crypto::{RsaSigner, RsaVerifier};
-use crate::wechat_v3::client::http_client;
+use crate::http::client as http_client;
 use domain::{Channel, OutTradeNo, Provider};
 use formpay_core::payment_log::{redact_json, redact_params, LogEntry, PaymentLog};
 use formpay_core::provider::*;

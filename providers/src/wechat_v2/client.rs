@@ -4,7 +4,8 @@
 
 use super::{parse_xml, sign, to_xml, verify, SignType, NOTIFY_SUCCESS};
 use crate::crypto::random_nonce;
-use crate::wechat_v3::client::{beijing_rfc3339, http_client};
+use crate::http::client as http_client;
+use crate::time::beijing_rfc3339;
 use domain::{Channel, Money, OutTradeNo, Provider};
 use formpay_core::payment_log::{LogEntry, PaymentLog};
 use formpay_core::provider::*;

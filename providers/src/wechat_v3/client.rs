@@ -39,32 +39,8 @@ pub struct WechatPayV3 {
 /// Certificates are fetched again at most this often when an unknown serial appears.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
-/// The HTTP client of every provider: timeouts, and no redirects (a
-/// provider's API never redirects; following one could send a signed request
-/// to another host).
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("formpay/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
-}
-
 fn now_secs() -> i64 {
     formpay_core::now_ms() / 1000
-}
-
-/// RFC 3339 in Beijing time, as `time_expire` wants it.
-pub fn beijing_rfc3339(ms: i64) -> String {
-    use chrono::{FixedOffset, TimeZone};
-    let tz =
-        FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+08:00 is a valid offset"));
-    tz.timestamp_millis_opt(ms)
-        .single()
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S+08:00").to_string())
-        .unwrap_or_default()
 }
 
 struct Answer {
@@ -93,7 +69,7 @@ impl WechatPayV3 {
             PlatformKeys::Certificates => None,
         };
         WechatPayV3 {
-            http: http_client(),
+            http: crate::http::client(),
             base,
             app_id,
             mch_id,
@@ -290,7 +266,7 @@ impl WechatPayV3 {
         bytes: &[u8],
     ) -> Result<usize, ProviderError> {
         if status != 200 {
-            return Err(api_error(status, bytes));
+            return Err(wire::api_error(status, bytes));
         }
         let list: wire::CertificateList =
             serde_json::from_slice(bytes).map_err(|e| ProviderError::Malformed(e.to_string()))?;
@@ -354,47 +330,9 @@ impl WechatPayV3 {
     }
 }
 
-fn api_error(status: u16, body: &[u8]) -> ProviderError {
-    match serde_json::from_slice::<wire::ErrorBody>(body) {
-        Ok(e) if e.code == "ORDER_NOT_EXIST" || e.code == "RESOURCE_NOT_EXISTS" => {
-            ProviderError::NotFound
-        }
-        Ok(e) => ProviderError::Api {
-            status,
-            code: e.code,
-            message: e.message,
-        },
-        Err(_) => ProviderError::Api {
-            status,
-            code: "HTTP_ERROR".into(),
-            message: format!("HTTP {status}"),
-        },
-    }
-}
-
-fn refund_info(r: wire::Refund) -> RefundInfo {
-    RefundInfo {
-        out_trade_no: r.out_trade_no,
-        out_refund_no: r.out_refund_no,
-        refund_id: Some(r.refund_id),
-        state: refund_state(r.status),
-        amount: Money::from_fen(r.amount.refund).ok(),
-        merchant_id: None,
-    }
-}
-
-fn refund_state(s: wire::RefundStatus) -> RefundState {
-    match s {
-        wire::RefundStatus::Success => RefundState::Succeeded,
-        wire::RefundStatus::Closed => RefundState::Closed,
-        wire::RefundStatus::Abnormal => RefundState::Abnormal,
-        wire::RefundStatus::Processing | wire::RefundStatus::Unknown => RefundState::Processing,
-    }
-}
-
 fn parse<T: serde::de::DeserializeOwned>(a: &Answer) -> Result<T, ProviderError> {
     if !(200..300).contains(&a.status) {
-        return Err(api_error(a.status, a.body.as_bytes()));
+        return Err(wire::api_error(a.status, a.body.as_bytes()));
     }
     serde_json::from_str(&a.body).map_err(|e| ProviderError::Malformed(e.to_string()))
 }
@@ -435,7 +373,7 @@ impl PaymentProvider for WechatPayV3 {
             mchid: self.mch_id.clone(),
             description: p.subject.chars().take(MAX_DESCRIPTION).collect(),
             out_trade_no: p.out_trade_no.to_string(),
-            time_expire: Some(beijing_rfc3339(p.expires_at_ms)),
+            time_expire: Some(crate::time::beijing_rfc3339(p.expires_at_ms)),
             attach: None,
             notify_url: p.notify_url.clone(),
             amount: wire::Amount {
@@ -497,7 +435,7 @@ impl PaymentProvider for WechatPayV3 {
         if (200..300).contains(&answer.status) {
             Ok(())
         } else {
-            Err(api_error(answer.status, answer.body.as_bytes()))
+            Err(wire::api_error(answer.status, answer.body.as_bytes()))
         }
     }
 
@@ -524,7 +462,7 @@ impl PaymentProvider for WechatPayV3 {
                 Some(r.out_trade_no.as_str()),
             )
             .await?;
-        Ok(refund_info(parse(&answer)?))
+        Ok(parse::<wire::Refund>(&answer)?.into())
     }
 
     async fn query_refund(
@@ -542,7 +480,7 @@ impl PaymentProvider for WechatPayV3 {
                 Some(no.as_str()),
             )
             .await?;
-        Ok(refund_info(parse(&answer)?))
+        Ok(parse::<wire::Refund>(&answer)?.into())
     }
 
     async fn parse_notify(
@@ -610,7 +548,7 @@ impl WechatPayV3 {
                     out_trade_no: r.out_trade_no,
                     out_refund_no: r.out_refund_no,
                     refund_id: Some(r.refund_id),
-                    state: refund_state(r.refund_status),
+                    state: r.refund_status.into(),
                     amount: Money::from_fen(r.amount.refund).ok(),
                     merchant_id: Some(r.mchid),
                 }))

@@ -2,6 +2,8 @@
 //! become `Unknown` instead of failing the whole message.
 
 use crate::crypto::{aes_gcm_decrypt, CryptoError};
+use domain::Money;
+use formpay_core::provider::{ProviderError, RefundInfo, RefundState};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -238,6 +240,50 @@ pub struct PlatformCertificate {
     pub effective_time: String,
     pub expire_time: String,
     pub encrypt_certificate: EncryptedResource,
+}
+
+/// An error answer: "no such order" as [`ProviderError::NotFound`], the rest
+/// with WeChat Pay's code and message.
+pub fn api_error(status: u16, body: &[u8]) -> ProviderError {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) if e.code == "ORDER_NOT_EXIST" || e.code == "RESOURCE_NOT_EXISTS" => {
+            ProviderError::NotFound
+        }
+        Ok(e) => ProviderError::Api {
+            status,
+            code: e.code,
+            message: e.message,
+        },
+        Err(_) => ProviderError::Api {
+            status,
+            code: "HTTP_ERROR".into(),
+            message: format!("HTTP {status}"),
+        },
+    }
+}
+
+impl From<Refund> for RefundInfo {
+    fn from(r: Refund) -> RefundInfo {
+        RefundInfo {
+            out_trade_no: r.out_trade_no,
+            out_refund_no: r.out_refund_no,
+            refund_id: Some(r.refund_id),
+            state: r.status.into(),
+            amount: Money::from_fen(r.amount.refund).ok(),
+            merchant_id: None,
+        }
+    }
+}
+
+impl From<RefundStatus> for RefundState {
+    fn from(s: RefundStatus) -> RefundState {
+        match s {
+            RefundStatus::Success => RefundState::Succeeded,
+            RefundStatus::Closed => RefundState::Closed,
+            RefundStatus::Abnormal => RefundState::Abnormal,
+            RefundStatus::Processing | RefundStatus::Unknown => RefundState::Processing,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,7 @@ pub struct RefundAsk<'a> {
 /// Asks for a refund of part or all of an order. The same `request_key`
 /// again (a double click, a retried request) answers the refund it made the
 /// first time.
+#[tracing::instrument(name = "refund", skip(state, admin, ask), fields(order = %order_id, admin = %admin.email, amount = %ask.amount))]
 pub async fn request(
     state: &Core,
     admin: &Admin,
@@ -480,6 +481,7 @@ async fn finish(
 /// A verified refund callback from a provider, through the route of
 /// `account` (None: the environment's). Only the receiving account that made
 /// the order may change its refunds, and the merchant must be ours.
+#[tracing::instrument(name = "refund_report", skip_all, fields(out_refund_no = %report.out_refund_no, out_trade_no = %report.out_trade_no, %source))]
 pub async fn apply_refund_report(
     state: &Core,
     account: Option<&str>,
@@ -558,6 +560,7 @@ async fn apply_report(
 
 /// Asks the provider about a processing refund now; a refund the provider
 /// never received is sent again under the same number.
+#[tracing::instrument(name = "refund_check", skip_all, fields(out_refund_no = %refund.out_refund_no))]
 pub async fn check(state: &Core, refund: &RefundRecord) -> Result<(), RefundError> {
     if refund.status != RefundState::Processing {
         return Ok(());
@@ -588,6 +591,7 @@ pub async fn check(state: &Core, refund: &RefundRecord) -> Result<(), RefundErro
 }
 
 /// One pass over processing refunds whose outcome is late, with backoff.
+#[tracing::instrument(name = "refund_reconcile", skip_all)]
 pub async fn reconcile_once(state: &Core) -> anyhow::Result<usize> {
     let now = now_ms();
     let mut looked = 0;
@@ -605,30 +609,4 @@ pub async fn reconcile_once(state: &Core) -> anyhow::Result<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refund_numbers_fit_both_providers() {
-        let a = new_out_refund_no();
-        let b = new_out_refund_no();
-        assert_ne!(a, b);
-        assert!(a.len() <= 64 && a.bytes().all(|c| c.is_ascii_alphanumeric()));
-    }
-
-    #[test]
-    fn request_keys_are_checked() {
-        assert!(valid_request_key("a1b2c3d4-e5"));
-        assert!(!valid_request_key("short"));
-        assert!(!valid_request_key("has space in it"));
-        assert!(!valid_request_key(&"x".repeat(65)));
-    }
-
-    #[test]
-    fn only_transient_refusals_are_retried() {
-        assert!(retryable(500, "SYSTEM_ERROR"));
-        assert!(retryable(429, "FREQUENCY_LIMITED"));
-        assert!(!retryable(400, "NOT_ENOUGH"));
-        assert!(!retryable(200, "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL"));
-    }
-}
+mod tests;

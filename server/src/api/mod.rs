@@ -1,10 +1,14 @@
 //! The public JSON API (`/api/v1`), for integrators and tests, documented by
 //! an OpenAPI document generated from these handlers.
 
-use app::domain::form::{check_answers, AnswerError, Availability};
-use app::domain::Channel;
-use app::ssr::forms::{self, SubmitError};
-use app::ssr::pay::{self, PayError};
+mod error;
+
+pub use error::{ApiError, ApiJson};
+
+use app::domain::form::Availability;
+use app::domain::{Channel, StatusEvent};
+use app::ssr::forms;
+use app::ssr::pay::{self, Answers, Submission};
 use app::ssr::provider::PayAction;
 use app::ssr::{orders, AppState};
 use axum::extract::{ConnectInfo, Path, State};
@@ -13,7 +17,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 use utoipa::{OpenApi, ToSchema};
@@ -55,26 +58,6 @@ pub struct ErrorDto {
     pub message: String,
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(ErrorDto {
-            error: code.into(),
-            message: message.into(),
-        }),
-    )
-        .into_response()
-}
-
-fn internal(e: impl std::fmt::Debug) -> Response {
-    tracing::error!(error = ?e, "api failure");
-    error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "something went wrong; try again",
-    )
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct PublicFormDto {
     pub slug: String,
@@ -98,27 +81,27 @@ fn availability_name(a: Availability) -> String {
 /// A published form.
 #[utoipa::path(get, path = "/api/v1/forms/{slug}", params(("slug" = String, Path, description = "the form's link name")),
     responses((status = 200, body = PublicFormDto), (status = 404, body = ErrorDto)))]
-pub async fn get_form(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
-    match forms::form_by_slug(&state.db, &slug).await {
-        Ok(Some(f)) if f.availability() != Availability::NotPublished => {
-            let p = f.public();
-            Json(PublicFormDto {
-                slug: p.slug,
-                title: p.title,
-                description: p.description,
-                success_message: p.success_message,
-                availability: availability_name(p.availability),
-                fields: p
-                    .fields
-                    .iter()
-                    .filter_map(|f| serde_json::to_value(f).ok())
-                    .collect(),
-            })
-            .into_response()
-        }
-        Ok(_) => error(StatusCode::NOT_FOUND, "not_found", "no such form"),
-        Err(e) => internal(e),
-    }
+pub async fn get_form(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Json<PublicFormDto>, ApiError> {
+    let f = forms::form_by_slug(&state.db, &slug)
+        .await?
+        .filter(|f| f.availability() != Availability::NotPublished)
+        .ok_or(ApiError::NotFound("no such form"))?;
+    let p = f.public();
+    Ok(Json(PublicFormDto {
+        slug: p.slug,
+        title: p.title,
+        description: p.description,
+        success_message: p.success_message,
+        availability: availability_name(p.availability),
+        fields: p
+            .fields
+            .iter()
+            .filter_map(|f| serde_json::to_value(f).ok())
+            .collect(),
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -181,103 +164,46 @@ pub struct ValidationErrorDto {
     pub errors: Vec<FieldErrorDto>,
 }
 
-pub fn field_errors(errors: &BTreeMap<String, AnswerError>) -> Vec<FieldErrorDto> {
-    errors
-        .iter()
-        .map(|(k, e)| FieldErrorDto {
-            field: k.clone(),
-            code: e.code().into(),
-            message: app::i18n::answer_error_text(app::i18n::Lang::Zh, e),
-        })
-        .collect()
-}
-
 /// Submits answers; creates the payment order when the form has a payment field.
 #[utoipa::path(post, path = "/api/v1/forms/{slug}/submissions", request_body = SubmitRequest, params(("slug" = String, Path)),
     responses((status = 201, body = SubmitResponse), (status = 404, body = ErrorDto), (status = 409, body = ErrorDto, description = "closed, not yet open, ended or full"), (status = 422, body = ValidationErrorDto)))]
 pub async fn submit(
     State(state): State<AppState>,
     Path(slug): Path<String>,
-    body: axum::body::Bytes,
-) -> Response {
-    let req: SubmitRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "malformed",
-                format!("the body is not {{\"answers\": {{…}}}}: {e}"),
-            )
-        }
-    };
-    let form = match forms::form_by_slug(&state.db, &slug).await {
-        Ok(Some(f)) if f.availability() != Availability::NotPublished => f,
-        Ok(_) => return error(StatusCode::NOT_FOUND, "not_found", "no such form"),
-        Err(e) => return internal(e),
-    };
-    let availability = form.availability();
-    if availability != Availability::Open {
-        return error(
-            StatusCode::CONFLICT,
-            "unavailable",
-            format!(
-                "the form does not take submissions: {}",
-                availability_name(availability)
-            ),
-        );
-    }
-    let checked = match check_answers(&form.def.fields, &req.answers) {
-        Ok(c) => c,
-        Err(errors) => {
-            return (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Json(ValidationErrorDto {
-                    error: "invalid".into(),
-                    errors: field_errors(&errors),
-                }),
-            )
-                .into_response()
-        }
-    };
-    match forms::submit(&state.db, &form, &checked, state.pay.order_ttl_ms).await {
-        Ok(s) => {
-            let order = match &s.order {
-                Some(o) => match orders::by_id(&state.db, &o.id).await {
-                    Ok(Some(rec)) => Some(order_dto(&rec)),
-                    Ok(None) => None,
-                    Err(e) => return internal(e),
-                },
-                None => None,
-            };
-            (
-                StatusCode::CREATED,
-                Json(SubmitResponse {
-                    submission_id: s.submission_id,
-                    order,
-                }),
-            )
-                .into_response()
-        }
-        Err(SubmitError::Unavailable(a)) => error(
-            StatusCode::CONFLICT,
-            "unavailable",
-            format!(
-                "the form does not take submissions: {}",
-                availability_name(a)
-            ),
-        ),
-        Err(SubmitError::Unexpected(e)) => internal(e),
+    ApiJson(req): ApiJson<SubmitRequest>,
+) -> Result<Response, ApiError> {
+    match pay::submit(&state, &slug, Answers::Json(&req.answers)).await? {
+        Submission::Stored {
+            submission_id,
+            order,
+            ..
+        } => Ok((
+            StatusCode::CREATED,
+            Json(SubmitResponse {
+                submission_id,
+                order: order.as_deref().map(order_dto),
+            }),
+        )
+            .into_response()),
+        Submission::NotFound => Err(ApiError::NotFound("no such form")),
+        Submission::Unavailable(a) => Err(ApiError::Unavailable(format!(
+            "the form does not take submissions: {}",
+            availability_name(a)
+        ))),
+        Submission::Invalid(errors) => Err(ApiError::Invalid(errors)),
     }
 }
 
 /// An order's status.
 #[utoipa::path(get, path = "/api/v1/orders/{id}", params(("id" = String, Path)), responses((status = 200, body = OrderDto), (status = 404, body = ErrorDto)))]
-pub async fn get_order(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match orders::by_id(&state.db, &id).await {
-        Ok(Some(o)) => Json(order_dto(&o)).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, "not_found", "no such order"),
-        Err(e) => internal(e),
-    }
+pub async fn get_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderDto>, ApiError> {
+    let o = orders::by_id(&state.db, &id)
+        .await?
+        .ok_or(ApiError::NotFound("no such order"))?;
+    Ok(Json(order_dto(&o)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -296,45 +222,6 @@ pub struct PayResponse {
     pub expires_at: i64,
 }
 
-pub fn pay_error(e: PayError) -> Response {
-    match e {
-        PayError::NotFound => error(StatusCode::NOT_FOUND, "not_found", "no such order"),
-        PayError::NotPayable(s) => error(
-            StatusCode::CONFLICT,
-            "not_payable",
-            format!("the order is {s}"),
-        ),
-        PayError::Expired => error(StatusCode::CONFLICT, "expired", "the order has expired"),
-        PayError::Busy => error(
-            StatusCode::CONFLICT,
-            "busy",
-            "a payment of this order is being started; try again in a moment",
-        ),
-        PayError::ChannelUnavailable => error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "channel_unavailable",
-            "this payment method is not available",
-        ),
-        PayError::Provider(p) => {
-            tracing::warn!(error = %p, "provider call failed");
-            error(
-                StatusCode::BAD_GATEWAY,
-                "provider_error",
-                "the payment provider did not answer as expected; try again",
-            )
-        }
-        PayError::Account(why) => {
-            tracing::error!(%why, "receiving account unusable");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "account_unavailable",
-                "the merchant's receiving account cannot be used; tell the organiser",
-            )
-        }
-        PayError::Unexpected(e) => internal(e),
-    }
-}
-
 /// Starts paying an order through a channel: answers the QR content or the cashier URL.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/pay", request_body = PayRequest, params(("id" = String, Path)),
     responses((status = 200, body = PayResponse), (status = 404, body = ErrorDto), (status = 409, body = ErrorDto), (status = 422, body = ErrorDto), (status = 502, body = ErrorDto)))]
@@ -343,65 +230,49 @@ pub async fn start_pay(
     Path(id): Path<String>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let req: PayRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "malformed",
-                format!("the body is not {{\"channel\": …}}: {e}"),
-            )
-        }
-    };
-    let Some(channel) = Channel::parse(&req.channel) else {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "channel_unavailable",
-            "channel is wechat_native, alipay_page or alipay_qr",
-        );
-    };
+    ApiJson(req): ApiJson<PayRequest>,
+) -> Result<Json<PayResponse>, ApiError> {
+    let channel = Channel::parse(&req.channel).ok_or(ApiError::UnknownChannel)?;
     let client = state.trusted_proxies.client_ip(addr.ip(), &headers);
-    match pay::start_payment(&state, &id, channel, Some(client.to_string())).await {
-        Ok(start) => {
-            let (kind, qr, url) = match start.action {
-                PayAction::QrCode(q) => ("qr_code", Some(q), None),
-                PayAction::Redirect(u) => ("redirect", None, Some(u)),
-            };
-            Json(PayResponse {
-                channel: start.channel.as_str().into(),
-                kind: kind.into(),
-                qr_code: qr,
-                redirect_url: url,
-                expires_at: start.expires_at,
-            })
-            .into_response()
-        }
-        Err(e) => pay_error(e),
-    }
+    let start = pay::start_payment(&state, &id, channel, Some(client.to_string())).await?;
+    let (kind, qr, url) = match start.action {
+        PayAction::QrCode(q) => ("qr_code", Some(q), None),
+        PayAction::Redirect(u) => ("redirect", None, Some(u)),
+    };
+    Ok(Json(PayResponse {
+        channel: start.channel.as_str().into(),
+        kind: kind.into(),
+        qr_code: qr,
+        redirect_url: url,
+        expires_at: start.expires_at,
+    }))
 }
 
 /// "I have paid": asks the provider now and answers the order as it then is.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/check", params(("id" = String, Path)), responses((status = 200, body = OrderDto), (status = 404, body = ErrorDto), (status = 502, body = ErrorDto)))]
-pub async fn check_order(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let order = match orders::by_id(&state.db, &id).await {
-        Ok(Some(o)) => o,
-        Ok(None) => return error(StatusCode::NOT_FOUND, "not_found", "no such order"),
-        Err(e) => return internal(e),
-    };
-    if let Err(e) = pay::check_for_payer(&state, &order).await {
-        return pay_error(e);
-    }
+pub async fn check_order(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderDto>, ApiError> {
+    let order = orders::by_id(&state.db, &id)
+        .await?
+        .ok_or(ApiError::NotFound("no such order"))?;
+    pay::check_for_payer(&state, &order).await?;
     get_order(State(state), Path(id)).await
 }
 
 fn status_event(o: &orders::OrderRecord) -> Event {
-    let data = serde_json::json!({"status": o.status.as_str(), "amount_fen": o.amount.fen(), "paid_at": o.paid_at, "receipt_url": format!("/r/{}", o.receipt_token)});
+    let data = StatusEvent {
+        status: o.status,
+        amount_fen: o.amount.fen(),
+        paid_at: o.paid_at,
+        receipt_url: format!("/r/{}", o.receipt_token),
+    };
     Event::default()
-        .event("status")
+        .event(StatusEvent::NAME)
         .id(o.updated_at.to_string())
-        .data(data.to_string())
+        .json_data(&data)
+        .unwrap_or_else(|_| Event::default().comment("unencodable"))
 }
 
 /// Server-sent events: the current status at once, then each change; ends at a final state.
@@ -412,25 +283,17 @@ pub async fn order_events(
     Path(id): Path<String>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, ApiError> {
     let client = state.trusted_proxies.client_ip(addr.ip(), &headers);
-    let Some(permit) = state.streams.try_open(client) else {
-        let mut resp = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_streams",
-            "too many live status streams are open; the page asks again by itself",
-        );
-        resp.headers_mut()
-            .insert("retry-after", axum::http::HeaderValue::from_static("10"));
-        return resp;
-    };
+    let permit = state
+        .streams
+        .try_open(client)
+        .ok_or(ApiError::TooManyStreams)?;
     // Subscribe before reading, so no change can slip between the two.
     let mut rx = state.hub.subscribe();
-    let order = match orders::by_id(&state.db, &id).await {
-        Ok(Some(o)) => o,
-        Ok(None) => return error(StatusCode::NOT_FOUND, "not_found", "no such order"),
-        Err(e) => return internal(e),
-    };
+    let order = orders::by_id(&state.db, &id)
+        .await?
+        .ok_or(ApiError::NotFound("no such order"))?;
     let last_seen: Option<i64> = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -474,13 +337,13 @@ pub async fn order_events(
             }
         }
     };
-    Sse::new(stream)
+    Ok(Sse::new(stream)
         .keep_alive(
             KeepAlive::new()
                 .interval(Duration::from_secs(15))
                 .text("heartbeat"),
         )
-        .into_response()
+        .into_response())
 }
 
 /// This document.

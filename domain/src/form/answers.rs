@@ -1,0 +1,399 @@
+//! Answer checking: each answer against its field, the amount to pay, and
+//! the text of an answer as tables and exports show it.
+
+use super::fields::*;
+use crate::Money;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Why one answer was refused. The interface turns the code into text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerError {
+    Required,
+    WrongType,
+    TooLong { max: usize },
+    NotANumber,
+    OutOfRange,
+    BadPhone,
+    BadEmail,
+    BadDate,
+    UnknownOption,
+    BadAmount,
+    BadQuantity,
+    UnknownField,
+}
+
+impl AnswerError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AnswerError::Required => "required",
+            AnswerError::WrongType => "wrong_type",
+            AnswerError::TooLong { .. } => "too_long",
+            AnswerError::NotANumber => "not_a_number",
+            AnswerError::OutOfRange => "out_of_range",
+            AnswerError::BadPhone => "bad_phone",
+            AnswerError::BadEmail => "bad_email",
+            AnswerError::BadDate => "bad_date",
+            AnswerError::UnknownOption => "unknown_option",
+            AnswerError::BadAmount => "bad_amount",
+            AnswerError::BadQuantity => "bad_quantity",
+            AnswerError::UnknownField => "unknown_field",
+        }
+    }
+}
+
+/// A stored answer, already checked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Text(String),
+    Number(i64),
+    Choices(Vec<String>),
+    Option { option: String, quantity: u32 },
+}
+
+/// Checked answers and, for a form with a payment field, the amount to pay.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckedAnswers {
+    pub answers: BTreeMap<String, Answer>,
+    pub amount: Option<Money>,
+}
+
+/// A mainland mobile number: 11 digits starting 13–19 (an optional +86 is dropped).
+pub fn normalise_phone(s: &str) -> Option<String> {
+    let digits: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    let d = digits
+        .strip_prefix("+86")
+        .or_else(|| digits.strip_prefix("86").filter(|r| r.len() == 11))
+        .unwrap_or(&digits);
+    let b = d.as_bytes();
+    (b.len() == 11
+        && b[0] == b'1'
+        && (b'3'..=b'9').contains(&b[1])
+        && b.iter().all(u8::is_ascii_digit))
+    .then(|| d.to_owned())
+}
+
+pub(super) fn valid_date(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
+        return false;
+    }
+    let (Ok(y), Ok(m), Ok(d)) = (
+        parts[0].parse::<u32>(),
+        parts[1].parse::<u32>(),
+        parts[2].parse::<u32>(),
+    ) else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1900..=2200).contains(&y) && (1..=days).contains(&d)
+}
+
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn is_blank(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.trim().is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Checks one field's answer; `Ok(None)` for an optional field left empty.
+fn check_field(
+    f: &Field,
+    v: Option<&Value>,
+) -> Result<Option<(Answer, Option<Money>)>, AnswerError> {
+    if let FieldKind::Payment(PaymentMode::Fixed { amount }) = &f.kind {
+        // Nothing to answer: the price is the form's.
+        return Ok(Some((Answer::Text(amount.to_yuan_string()), Some(*amount))));
+    }
+    if is_blank(v) {
+        // A payment field is required whatever its flag says (forms saved
+        // before that rule): a payable form is never submitted unpaid.
+        return if f.required || matches!(f.kind, FieldKind::Payment(_)) {
+            Err(AnswerError::Required)
+        } else {
+            Ok(None)
+        };
+    }
+    let v = v.unwrap_or(&Value::Null);
+    let text = || {
+        as_text(v)
+            .map(|s| s.trim().to_owned())
+            .ok_or(AnswerError::WrongType)
+    };
+    let answer = match &f.kind {
+        FieldKind::ShortText | FieldKind::LongText => {
+            let max = if matches!(f.kind, FieldKind::ShortText) {
+                MAX_SHORT_TEXT
+            } else {
+                MAX_LONG_TEXT
+            };
+            let s = match v {
+                Value::String(s) => s.trim().to_owned(),
+                _ => return Err(AnswerError::WrongType),
+            };
+            if s.chars().count() > max {
+                return Err(AnswerError::TooLong { max });
+            }
+            (Answer::Text(s), None)
+        }
+        FieldKind::Number { min, max } => {
+            let n = match v {
+                Value::Number(n) => n.as_i64().ok_or(AnswerError::NotANumber)?,
+                Value::String(s) => s
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| AnswerError::NotANumber)?,
+                _ => return Err(AnswerError::WrongType),
+            };
+            if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
+                return Err(AnswerError::OutOfRange);
+            }
+            (Answer::Number(n), None)
+        }
+        FieldKind::Phone => (
+            Answer::Text(normalise_phone(&text()?).ok_or(AnswerError::BadPhone)?),
+            None,
+        ),
+        FieldKind::Email => (
+            Answer::Text(
+                crate::Email::parse(&text()?)
+                    .map_err(|_| AnswerError::BadEmail)?
+                    .to_string(),
+            ),
+            None,
+        ),
+        FieldKind::Date => {
+            let s = text()?;
+            if !valid_date(&s) {
+                return Err(AnswerError::BadDate);
+            }
+            (Answer::Text(s), None)
+        }
+        FieldKind::SingleChoice { options } => {
+            let s = text()?;
+            if !options.iter().any(|o| o.key == s) {
+                return Err(AnswerError::UnknownOption);
+            }
+            (Answer::Choices(vec![s]), None)
+        }
+        FieldKind::MultiChoice { options } => {
+            let picked: Vec<String> = match v {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned).ok_or(AnswerError::WrongType))
+                    .collect::<Result<_, _>>()?,
+                Value::String(s) => vec![s.clone()],
+                _ => return Err(AnswerError::WrongType),
+            };
+            let mut chosen: Vec<String> = Vec::new();
+            for p in picked {
+                if !options.iter().any(|o| o.key == p) {
+                    return Err(AnswerError::UnknownOption);
+                }
+                if !chosen.contains(&p) {
+                    chosen.push(p);
+                }
+            }
+            (Answer::Choices(chosen), None)
+        }
+        FieldKind::Payment(PaymentMode::Fixed { amount }) => {
+            (Answer::Text(amount.to_yuan_string()), Some(*amount))
+        }
+        FieldKind::Payment(PaymentMode::PayerAmount { min, max }) => {
+            // Only an exact yuan string: a JSON number could be a float.
+            let s = match v {
+                Value::String(s) => s.clone(),
+                _ => return Err(AnswerError::WrongType),
+            };
+            let m = Money::parse_yuan(&s).map_err(|_| AnswerError::BadAmount)?;
+            if m < *min || m > *max {
+                return Err(AnswerError::OutOfRange);
+            }
+            (Answer::Text(m.to_yuan_string()), Some(m))
+        }
+        FieldKind::Payment(PaymentMode::PricedOptions {
+            options,
+            max_quantity,
+        }) => {
+            let (key, quantity) = match v {
+                Value::String(s) => (s.clone(), 1u32),
+                Value::Object(o) => {
+                    let key = o
+                        .get("option")
+                        .and_then(Value::as_str)
+                        .ok_or(AnswerError::WrongType)?
+                        .to_owned();
+                    let q = match o.get("quantity") {
+                        None => 1,
+                        Some(q) => q
+                            .as_u64()
+                            .or_else(|| q.as_str().and_then(|s| s.trim().parse().ok()))
+                            .and_then(|q| u32::try_from(q).ok())
+                            .ok_or(AnswerError::BadQuantity)?,
+                    };
+                    (key, q)
+                }
+                _ => return Err(AnswerError::WrongType),
+            };
+            if quantity == 0 || quantity > *max_quantity {
+                return Err(AnswerError::BadQuantity);
+            }
+            let option = options
+                .iter()
+                .find(|o| o.key == key)
+                .ok_or(AnswerError::UnknownOption)?;
+            let total = option
+                .price
+                .fen()
+                .checked_mul(i64::from(quantity))
+                .and_then(|f| Money::from_fen(f).ok())
+                .ok_or(AnswerError::BadAmount)?;
+            (
+                Answer::Option {
+                    option: key,
+                    quantity,
+                },
+                Some(total),
+            )
+        }
+    };
+    Ok(Some(answer))
+}
+
+/// Checks every answer against the form. Unknown keys are refused; the amount
+/// comes from the form definition, never from the payer (except the bounded
+/// payer-entered mode).
+pub fn check_answers(
+    fields: &[Field],
+    answers: &serde_json::Map<String, Value>,
+) -> Result<CheckedAnswers, BTreeMap<String, AnswerError>> {
+    let mut errors = BTreeMap::new();
+    for key in answers.keys() {
+        if !fields.iter().any(|f| &f.key == key) {
+            errors.insert(key.clone(), AnswerError::UnknownField);
+        }
+    }
+    let mut out = BTreeMap::new();
+    let mut amount = None;
+    for f in fields {
+        match check_field(f, answers.get(&f.key)) {
+            Ok(Some((a, m))) => {
+                out.insert(f.key.clone(), a);
+                if m.is_some() {
+                    amount = m;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                errors.insert(f.key.clone(), e);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(CheckedAnswers {
+            answers: out,
+            amount,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// The amount the current answers come to, for the live total on the page.
+pub fn preview_amount(fields: &[Field], answers: &serde_json::Map<String, Value>) -> Option<Money> {
+    let f = fields
+        .iter()
+        .find(|f| matches!(f.kind, FieldKind::Payment(_)))?;
+    check_field(f, answers.get(&f.key))
+        .ok()
+        .flatten()
+        .and_then(|(_, m)| m)
+}
+
+/// The text of an answer, as shown in tables and exports.
+pub fn answer_text(field: Option<&Field>, a: &Answer) -> String {
+    let label_of = |k: &str| -> String {
+        match field.map(|f| &f.kind) {
+            Some(FieldKind::SingleChoice { options })
+            | Some(FieldKind::MultiChoice { options }) => options
+                .iter()
+                .find(|o| o.key == k)
+                .map(|o| o.label.clone())
+                .unwrap_or_else(|| k.to_owned()),
+            Some(FieldKind::Payment(PaymentMode::PricedOptions { options, .. })) => options
+                .iter()
+                .find(|o| o.key == k)
+                .map(|o| o.label.clone())
+                .unwrap_or_else(|| k.to_owned()),
+            _ => k.to_owned(),
+        }
+    };
+    match a {
+        Answer::Text(s) => s.clone(),
+        Answer::Number(n) => n.to_string(),
+        Answer::Choices(c) => c.iter().map(|k| label_of(k)).collect::<Vec<_>>().join("、"),
+        Answer::Option { option, quantity } if *quantity > 1 => {
+            format!("{} × {quantity}", label_of(option))
+        }
+        Answer::Option { option, .. } => label_of(option),
+    }
+}
+
+/// Builds the answers of a plain form POST: repeated names become lists, a
+/// priced option's quantity travels as `{key}__quantity`.
+pub fn answers_from_form(
+    fields: &[Field],
+    pairs: &[(String, String)],
+) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for f in fields {
+        let values: Vec<&str> = pairs
+            .iter()
+            .filter(|(k, _)| k == &f.key)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let quantity = pairs
+            .iter()
+            .find(|(k, _)| k == &format!("{}__quantity", f.key))
+            .map(|(_, v)| v.clone());
+        let value = match (&f.kind, values.as_slice()) {
+            (_, []) => continue,
+            (FieldKind::MultiChoice { .. }, vs) => {
+                Value::Array(vs.iter().map(|v| Value::String((*v).to_owned())).collect())
+            }
+            (FieldKind::Payment(PaymentMode::PricedOptions { .. }), [v, ..]) => match quantity {
+                Some(q) => serde_json::json!({"option": v, "quantity": q}),
+                None => Value::String((*v).to_owned()),
+            },
+            (_, [v, ..]) => Value::String((*v).to_owned()),
+        };
+        out.insert(f.key.clone(), value);
+    }
+    // Unknown names are kept so that validation can refuse them.
+    for (k, v) in pairs {
+        if !k.ends_with("__quantity") && !fields.iter().any(|f| &f.key == k) {
+            out.insert(k.clone(), Value::String(v.clone()));
+        }
+    }
+    out
+}

@@ -1,0 +1,220 @@
+//! Field definitions: the kinds of field an administrator can put on a form,
+//! their limits, and the checks a definition passes before it is saved.
+
+use crate::Money;
+use serde::{Deserialize, Serialize};
+
+/// Limits that keep one submission small.
+pub const MAX_FIELDS: usize = 50;
+pub const MAX_SHORT_TEXT: usize = 200;
+pub const MAX_LONG_TEXT: usize = 5000;
+pub const MAX_OPTIONS: usize = 50;
+pub const MAX_LABEL: usize = 200;
+pub const MAX_QUANTITY: u32 = 99;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChoiceOption {
+    pub key: String,
+    pub label: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PricedOption {
+    pub key: String,
+    pub label: String,
+    pub price: Money,
+}
+
+/// How the amount to pay is decided.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum PaymentMode {
+    Fixed {
+        amount: Money,
+    },
+    /// The payer picks one option; with `max_quantity > 1` also a quantity.
+    PricedOptions {
+        options: Vec<PricedOption>,
+        max_quantity: u32,
+    },
+    /// The payer types the amount, within the bounds.
+    PayerAmount {
+        min: Money,
+        max: Money,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FieldKind {
+    ShortText,
+    LongText,
+    Number {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    /// Mainland China mobile number.
+    Phone,
+    Email,
+    SingleChoice {
+        options: Vec<ChoiceOption>,
+    },
+    MultiChoice {
+        options: Vec<ChoiceOption>,
+    },
+    /// `YYYY-MM-DD`.
+    Date,
+    Payment(PaymentMode),
+}
+
+impl FieldKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            FieldKind::ShortText => "short_text",
+            FieldKind::LongText => "long_text",
+            FieldKind::Number { .. } => "number",
+            FieldKind::Phone => "phone",
+            FieldKind::Email => "email",
+            FieldKind::SingleChoice { .. } => "single_choice",
+            FieldKind::MultiChoice { .. } => "multi_choice",
+            FieldKind::Date => "date",
+            FieldKind::Payment(_) => "payment",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    /// Stable key used in answers, exports and the API.
+    pub key: String,
+    pub label: String,
+    #[serde(default)]
+    pub help: String,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(flatten)]
+    pub kind: FieldKind,
+}
+
+/// Why a form definition cannot be saved.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FormDefError {
+    #[error("a form has at most {MAX_FIELDS} fields")]
+    TooManyFields,
+    #[error("field keys must be 1–40 lowercase letters, digits or underscores: {0}")]
+    BadKey(String),
+    #[error("two fields share the key {0}")]
+    DuplicateKey(String),
+    #[error("every field needs a label of at most {MAX_LABEL} characters: {0}")]
+    BadLabel(String),
+    #[error("a form has at most one payment field")]
+    TwoPaymentFields,
+    #[error("the field {0} needs 1–{MAX_OPTIONS} options with distinct keys and labels")]
+    BadOptions(String),
+    #[error("the payment field {0} has an amount of zero or bounds in the wrong order")]
+    BadAmount(String),
+    #[error("the number field {0} has its minimum above its maximum")]
+    BadRange(String),
+    #[error(
+        "the payment field {0} must be required: a payable form cannot be submitted without paying"
+    )]
+    OptionalPayment(String),
+}
+
+fn valid_key(k: &str) -> bool {
+    (1..=40).contains(&k.len())
+        && k.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn check_options<'a>(
+    key: &str,
+    items: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Result<(), FormDefError> {
+    let mut keys = std::collections::BTreeSet::new();
+    let mut n = 0;
+    for (k, label) in items {
+        n += 1;
+        if !valid_key(k)
+            || label.trim().is_empty()
+            || label.chars().count() > MAX_LABEL
+            || !keys.insert(k.to_owned())
+        {
+            return Err(FormDefError::BadOptions(key.to_owned()));
+        }
+    }
+    if n == 0 || n > MAX_OPTIONS {
+        return Err(FormDefError::BadOptions(key.to_owned()));
+    }
+    Ok(())
+}
+
+/// Checks the fields an administrator saves.
+pub fn validate_fields(fields: &[Field]) -> Result<(), FormDefError> {
+    if fields.len() > MAX_FIELDS {
+        return Err(FormDefError::TooManyFields);
+    }
+    let mut keys = std::collections::BTreeSet::new();
+    let mut payments = 0;
+    for f in fields {
+        if !valid_key(&f.key) {
+            return Err(FormDefError::BadKey(f.key.clone()));
+        }
+        if !keys.insert(f.key.clone()) {
+            return Err(FormDefError::DuplicateKey(f.key.clone()));
+        }
+        if f.label.trim().is_empty()
+            || f.label.chars().count() > MAX_LABEL
+            || f.help.chars().count() > 1000
+        {
+            return Err(FormDefError::BadLabel(f.key.clone()));
+        }
+        match &f.kind {
+            FieldKind::SingleChoice { options } | FieldKind::MultiChoice { options } => {
+                check_options(
+                    &f.key,
+                    options.iter().map(|o| (o.key.as_str(), o.label.as_str())),
+                )?
+            }
+            FieldKind::Number {
+                min: Some(a),
+                max: Some(b),
+            } if a > b => return Err(FormDefError::BadRange(f.key.clone())),
+            FieldKind::Payment(mode) => {
+                payments += 1;
+                if payments > 1 {
+                    return Err(FormDefError::TwoPaymentFields);
+                }
+                match mode {
+                    PaymentMode::Fixed { amount } if amount.fen() == 0 => {
+                        return Err(FormDefError::BadAmount(f.key.clone()))
+                    }
+                    PaymentMode::PayerAmount { min, max } if min.fen() == 0 || min > max => {
+                        return Err(FormDefError::BadAmount(f.key.clone()))
+                    }
+                    PaymentMode::PricedOptions {
+                        options,
+                        max_quantity,
+                    } => {
+                        check_options(
+                            &f.key,
+                            options.iter().map(|o| (o.key.as_str(), o.label.as_str())),
+                        )?;
+                        if options.iter().any(|o| o.price.fen() == 0)
+                            || *max_quantity == 0
+                            || *max_quantity > MAX_QUANTITY
+                        {
+                            return Err(FormDefError::BadAmount(f.key.clone()));
+                        }
+                    }
+                    _ => {}
+                }
+                if !f.required {
+                    return Err(FormDefError::OptionalPayment(f.key.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
