@@ -1,8 +1,10 @@
 //! Every piece of interface text, in one place. Chinese (zh-CN) is the default;
 //! English is one click away. Adding a string means adding it to both tables,
-//! which the compiler enforces.
+//! which the compiler enforces. The administrators' text is in [`admin`].
 
 use leptos::prelude::*;
+
+pub mod admin;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Lang {

@@ -221,36 +221,33 @@ pub fn DashboardPage() -> impl IntoView {
 #[component]
 fn PasswordPanel() -> impl IntoView {
     let lang = use_lang();
-    let zh = move || lang.get() == crate::i18n::Lang::Zh;
+    let adm = move || lang.get().admin();
     let action = ServerAction::<ChangePassword>::new();
     let message = move || {
-        action.value().get().map(|r| match (r, zh()) {
-            (Ok(PasswordOutcome::Changed), true) => "密码已修改，其他会话已退出",
-            (Ok(PasswordOutcome::Changed), false) => {
-                "Password changed; your other sessions were ended"
+        action.value().get().map(|r| {
+            let a = adm();
+            match r {
+                Ok(PasswordOutcome::Changed) => a.password_changed,
+                Ok(PasswordOutcome::WrongCurrent) => a.password_wrong_current,
+                Ok(PasswordOutcome::BadNew) => a.password_bad_new,
+                Err(_) => a.password_unavailable,
             }
-            (Ok(PasswordOutcome::WrongCurrent), true) => "当前密码不正确",
-            (Ok(PasswordOutcome::WrongCurrent), false) => "The current password is wrong",
-            (Ok(PasswordOutcome::BadNew), true) => "新密码需要 10 到 256 个字符",
-            (Ok(PasswordOutcome::BadNew), false) => "The new password needs 10 to 256 characters",
-            (Err(_), true) => "暂时无法修改密码，请稍后再试",
-            (Err(_), false) => "The password cannot be changed right now; try again",
         })
     };
     view! {
         <details class="password-panel">
-            <summary>{move || if zh() { "修改密码" } else { "Change password" }}</summary>
+            <summary>{move || adm().change_password}</summary>
             <ActionForm action=action attr:class="stack" attr:data-testid="password-form">
                 <label>
-                    {move || if zh() { "当前密码" } else { "Current password" }}
+                    {move || adm().current_password}
                     <input type="password" name="current" autocomplete="current-password" required />
                 </label>
                 <label>
-                    {move || if zh() { "新密码（至少 10 个字符）" } else { "New password (at least 10 characters)" }}
+                    {move || adm().new_password}
                     <input type="password" name="new" autocomplete="new-password" minlength=MIN_PASSWORD_LEN.to_string() required />
                 </label>
                 <button type="submit" class="button" disabled=move || action.pending().get()>
-                    {move || if zh() { "修改密码" } else { "Change password" }}
+                    {move || adm().change_password}
                 </button>
                 <Show when=move || message().is_some()>
                     <p class="notice" role="status" data-testid="password-message">{move || message().unwrap_or_default()}</p>
@@ -332,7 +329,7 @@ pub async fn admin_overview() -> Result<Overview, ServerFnError> {
 fn OverviewPanel() -> impl IntoView {
     let lang = use_lang();
     let t = move || lang.get().t();
-    let zh = move || lang.get() == crate::i18n::Lang::Zh;
+    let adm = move || lang.get().admin();
     let overview = Resource::new(|| (), |_| admin_overview());
     let table = move |rows: Vec<OrderLineView>, testid: &'static str| {
         view! {
@@ -361,15 +358,14 @@ fn OverviewPanel() -> impl IntoView {
                     Ok(o) => view! {
                         <div class="stats" data-testid="income">
                             {o.income.into_iter().map(|(label, amount, n)| {
-                                let name = match label.as_str() { "today" => ("今日", "Today"), "7d" => ("近 7 天", "7 days"), _ => ("近 30 天", "30 days") };
-                                view! { <div class="stat"><p class="muted">{move || if zh() { name.0 } else { name.1 }}</p><p class="amount">{amount}</p><p class="muted">{n} {move || if zh() { " 笔" } else { " orders" }}</p></div> }
+                                view! { <div class="stat"><p class="muted">{move || adm().income_period(&label)}</p><p class="amount">{amount}</p><p class="muted">{n} {move || adm().orders_suffix}</p></div> }
                             }).collect_view()}
                         </div>
                         <Show when={let empty = o.review.is_empty(); move || !empty}>
                             <h2 class="error">{move || t().status_needs_review}</h2>
                         </Show>
                         {(!o.review.is_empty()).then(|| table(o.review.clone(), "review-orders"))}
-                        <h2>{move || if zh() { "最近订单" } else { "Recent orders" }}</h2>
+                        <h2>{move || adm().recent_orders}</h2>
                         {table(o.recent, "recent-orders")}
                     }.into_any(),
                     Err(_) => view! { <p class="error">{move || t().server_error}</p> }.into_any(),

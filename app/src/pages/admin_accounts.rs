@@ -5,7 +5,7 @@
 //! needs nothing here.
 
 use super::admin_orders::AdminNav;
-use crate::i18n::{use_lang, Lang};
+use crate::i18n::use_lang;
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
@@ -249,7 +249,7 @@ fn AccountsBody(
     assign: ServerAction<AdminFormAccount>,
 ) -> impl IntoView {
     let lang = use_lang();
-    let zh = move || lang.get() == Lang::Zh;
+    let adm = move || lang.get().admin();
     let query = use_query_map();
     let editing = query.read_untracked().get("edit").unwrap_or_default();
     let current = v
@@ -274,14 +274,7 @@ fn AccountsBody(
             .or_else(|| toggle.value().get())
             .or_else(|| assign.value().get());
         match outcome {
-            Some(Ok(AccountOutcome::Saved(_))) => Some((
-                false,
-                if zh() {
-                    "已保存".to_owned()
-                } else {
-                    "Saved".to_owned()
-                },
-            )),
+            Some(Ok(AccountOutcome::Saved(_))) => Some((false, adm().saved.to_owned())),
             Some(Ok(AccountOutcome::Invalid(m))) => Some((true, m)),
             Some(Err(_)) => Some((true, lang.get().t().server_error.to_owned())),
             None => None,
@@ -301,30 +294,30 @@ fn AccountsBody(
     let kind_label = move |k: &str| {
         names
             .get(k)
-            .map(|(z, e)| if zh() { z.clone() } else { e.clone() })
+            .map(|(z, e)| lang.get().pick(z, e).to_owned())
             .unwrap_or_else(|| k.to_owned())
     };
     let kinds = v.kinds.clone();
     view! {
         <section class="card">
-            <h1>{move || if zh() { "收款账户" } else { "Receiving accounts" }}</h1>
-            {(!v.master_key).then(|| view! { <p class="error" role="alert">{move || if zh() { "未设置 APP_MASTER_KEY：无法保存或使用账户密钥。" } else { "APP_MASTER_KEY is not set: account keys cannot be stored or used." }}</p> })}
+            <h1>{move || adm().accounts_title}</h1>
+            {(!v.master_key).then(|| view! { <p class="error" role="alert">{move || adm().master_key_missing}</p> })}
             <Show when=move || message().is_some()>
                 <p class=move || if message().is_some_and(|m| m.0) { "error" } else { "notice" } role="status" data-testid="account-message">{move || message().map(|m| m.1).unwrap_or_default()}</p>
             </Show>
             <div class="table-wrap">
                 <table class="table" data-testid="accounts">
                     <thead><tr>
-                        <th>{move || if zh() { "名称" } else { "Name" }}</th>
-                        <th>{move || if zh() { "类型" } else { "Kind" }}</th>
+                        <th>{move || adm().account_name}</th>
+                        <th>{move || adm().account_kind}</th>
                         <th>"App ID / MCH ID"</th>
-                        <th>{move || if zh() { "密钥指纹" } else { "Key fingerprints" }}</th>
+                        <th>{move || adm().key_fingerprints}</th>
                         <th></th>
                     </tr></thead>
                     <tbody>
                         {v.default.into_iter().map(|(provider, mch, app)| view! {
                             <tr class="muted">
-                                <td>{move || if zh() { "默认（环境变量，只读）" } else { "Default (environment, read only)" }}</td>
+                                <td>{move || adm().default_account_row}</td>
                                 <td>{provider}</td>
                                 <td>{app} " / " {mch}</td>
                                 <td>"—"</td>
@@ -339,17 +332,17 @@ fn AccountsBody(
                             let ids = format!("{} / {}", a.settings.get("app_id").cloned().unwrap_or_default(), a.settings.get("mch_id").or(a.settings.get("seller_id")).cloned().unwrap_or_default());
                             view! {
                                 <tr class:muted=!enabled data-testid="account-row">
-                                    <td>{a.name.clone()} {(!enabled).then(|| view! { <span class="muted">{move || if zh() { "（已停用）" } else { " (disabled)" }}</span> })}</td>
+                                    <td>{a.name.clone()} {(!enabled).then(|| view! { <span class="muted">{move || adm().account_disabled}</span> })}</td>
                                     <td>{move || kind_label(&kind)}</td>
                                     <td>{ids}</td>
                                     <td><code data-testid="fingerprint">{a.fingerprint.clone()}</code></td>
                                     <td class="row">
                                         <TestButton id=id.clone() />
-                                        <a class="button" href=format!("?edit={id}")>{move || if zh() { "编辑" } else { "Edit" }}</a>
+                                        <a class="button" href=format!("?edit={id}")>{move || adm().edit}</a>
                                         <ActionForm action=toggle>
                                             <input type="hidden" name="id" value=id.clone() />
                                             <input type="hidden" name="enabled" value=(!enabled).to_string() />
-                                            <button class="button" type="submit">{move || match (enabled, zh()) { (true, true) => "停用", (true, false) => "Disable", (false, true) => "启用", (false, false) => "Enable" }}</button>
+                                            <button class="button" type="submit">{move || if enabled { adm().disable } else { adm().enable }}</button>
                                         </ActionForm>
                                     </td>
                                 </tr>
@@ -360,11 +353,11 @@ fn AccountsBody(
             </div>
         </section>
         <section class="card">
-            <h2>{move || if is_new { if zh() { "新增收款账户" } else { "New receiving account" } } else if zh() { "编辑收款账户" } else { "Edit receiving account" }}</h2>
+            <h2>{move || if is_new { adm().new_account } else { adm().edit_account }}</h2>
             <AccountForm current=current.clone() kinds save />
         </section>
         <section class="card">
-            <h2>{move || if zh() { "各表单使用的收款账户" } else { "Which account each form uses" }}</h2>
+            <h2>{move || adm().form_accounts_title}</h2>
             <div class="table-wrap">
                 <table class="table" data-testid="form-accounts">
                     <tbody>
@@ -377,10 +370,10 @@ fn AccountsBody(
                                         <ActionForm action=assign attr:class="row">
                                             <input type="hidden" name="form_id" value=form_id />
                                             <select name="account_id">
-                                                <option value="" selected=account.is_empty()>{move || if zh() { "默认账户" } else { "Default account" }}</option>
+                                                <option value="" selected=account.is_empty()>{move || adm().default_account}</option>
                                                 {options.into_iter().map(|(id, name)| { let sel = id == account; view! { <option value=id selected=sel>{name}</option> } }).collect_view()}
                                             </select>
-                                            <button class="button" type="submit">{move || if zh() { "保存" } else { "Save" }}</button>
+                                            <button class="button" type="submit">{move || adm().save}</button>
                                         </ActionForm>
                                     </td>
                                 </tr>
@@ -396,21 +389,14 @@ fn AccountsBody(
 #[component]
 fn TestButton(id: String) -> impl IntoView {
     let lang = use_lang();
-    let zh = move || lang.get() == Lang::Zh;
+    let adm = move || lang.get().admin();
     let test = ServerAction::<AdminTestAccount>::new();
     let result = move || {
         test.value().get().map(|r| match r {
             Ok(lines) => lines
                 .into_iter()
                 .map(|(p, e)| match e {
-                    None => format!(
-                        "{p}: {}",
-                        if zh() {
-                            "连接正常，签名有效"
-                        } else {
-                            "OK, signatures verified"
-                        }
-                    ),
+                    None => format!("{p}: {}", adm().connection_ok),
                     Some(e) => format!("{p}: {e}"),
                 })
                 .collect::<Vec<_>>()
@@ -421,7 +407,7 @@ fn TestButton(id: String) -> impl IntoView {
     view! {
         <ActionForm action=test>
             <input type="hidden" name="id" value=id />
-            <button class="button" type="submit" data-testid="test-connection">{move || if zh() { "测试连接" } else { "Test connection" }}</button>
+            <button class="button" type="submit" data-testid="test-connection">{move || adm().test_connection}</button>
         </ActionForm>
         <Show when=move || result().is_some()>
             <span class="muted" data-testid="test-result">{move || result().unwrap_or_default()}</span>
@@ -436,10 +422,10 @@ fn AccountForm(
     save: ServerAction<AdminSaveAccount>,
 ) -> impl IntoView {
     let lang = use_lang();
-    let zh = move || lang.get() == Lang::Zh;
+    let adm = move || lang.get().admin();
     let kind = RwSignal::new(current.kind.clone());
     let editing = !current.id.is_empty();
-    let label = move |l: &(String, String)| if zh() { l.0.clone() } else { l.1.clone() };
+    let label = move |l: &(String, String)| lang.get().pick(&l.0, &l.1).to_owned();
     // Every kind's fields, each kind in a fieldset that is disabled (so not
     // submitted) unless it is the kind chosen.
     let fieldsets = kinds
@@ -460,11 +446,7 @@ fn AccountForm(
                     };
                     let keep = move || {
                         if editing {
-                            if zh() {
-                                "留空则保留已保存的值"
-                            } else {
-                                "Leave empty to keep the stored value"
-                            }
+                            adm().keep_stored_value
                         } else {
                             ""
                         }
@@ -498,11 +480,11 @@ fn AccountForm(
         <ActionForm action=save attr:class="stack" attr:data-testid="account-form">
             <input type="hidden" name="input[id]" value=current.id.clone() />
             <label>
-                {move || if zh() { "名称" } else { "Name" }}
+                {move || adm().account_name}
                 <input type="text" name="input[name]" required maxlength="60" value=current.name.clone() data-testid="account-name" />
             </label>
             <label>
-                {move || if zh() { "类型" } else { "Kind" }}
+                {move || adm().account_kind}
                 <select name="input[kind]" data-testid="account-kind" disabled=editing on:change=move |ev| kind.set(event_target_value(&ev))>
                     {kinds.iter().map(|k| {
                         let n = k.name.clone();
@@ -512,7 +494,7 @@ fn AccountForm(
                 {editing.then(|| view! { <input type="hidden" name="input[kind]" value=current.kind.clone() /> })}
             </label>
             {fieldsets}
-            <button class="button primary" type="submit" disabled=move || save.pending().get() data-testid="account-save">{move || if zh() { "保存" } else { "Save" }}</button>
+            <button class="button primary" type="submit" disabled=move || save.pending().get() data-testid="account-save">{move || adm().save}</button>
         </ActionForm>
     }
 }

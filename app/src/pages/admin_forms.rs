@@ -133,43 +133,16 @@ pub async fn admin_set_form_status(id: String, status: String) -> Result<bool, S
     Ok(done)
 }
 
-fn status_text(lang: crate::i18n::Lang, s: FormStatus) -> &'static str {
-    let zh = lang == crate::i18n::Lang::Zh;
-    match s {
-        FormStatus::Draft => {
-            if zh {
-                "草稿"
-            } else {
-                "Draft"
-            }
-        }
-        FormStatus::Published => {
-            if zh {
-                "收集中"
-            } else {
-                "Published"
-            }
-        }
-        FormStatus::Closed => {
-            if zh {
-                "已关闭"
-            } else {
-                "Closed"
-            }
-        }
-    }
-}
-
 #[component]
 pub fn FormsPage() -> impl IntoView {
     let lang = use_lang();
-    let zh = move || lang.get() == crate::i18n::Lang::Zh;
+    let adm = move || lang.get().admin();
     let forms = Resource::new(|| (), |_| admin_list_forms());
     view! {
         <section class="card">
             <div class="row">
-                <h1>{move || if zh() { "表单" } else { "Forms" }}</h1>
-                <A href="/admin/forms/new" attr:class="button primary" attr:data-testid="new-form">{move || if zh() { "新建表单" } else { "New form" }}</A>
+                <h1>{move || adm().forms_title}</h1>
+                <A href="/admin/forms/new" attr:class="button primary" attr:data-testid="new-form">{move || adm().new_form}</A>
             </div>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
@@ -178,10 +151,10 @@ pub fn FormsPage() -> impl IntoView {
                             <div class="table-wrap">
                             <table class="table">
                                 <thead><tr>
-                                    <th>{move || if zh() { "标题" } else { "Title" }}</th>
-                                    <th>{move || if zh() { "链接" } else { "Link" }}</th>
-                                    <th>{move || if zh() { "状态" } else { "Status" }}</th>
-                                    <th>{move || if zh() { "提交" } else { "Submissions" }}</th>
+                                    <th>{move || adm().col_title}</th>
+                                    <th>{move || adm().col_link}</th>
+                                    <th>{move || adm().col_status}</th>
+                                    <th>{move || adm().col_submissions}</th>
                                 </tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|f| {
@@ -190,7 +163,7 @@ pub fn FormsPage() -> impl IntoView {
                                             <tr>
                                                 <td><A href=format!("/admin/forms/{}", f.id)>{f.title.clone()}</A></td>
                                                 <td><a href=format!("/f/{}", f.slug)>{format!("/f/{}", f.slug)}</a></td>
-                                                <td>{move || status_text(lang.get(), status)}</td>
+                                                <td>{move || adm().form_status(status)}</td>
                                                 <td><A href=format!("/admin/forms/{}/submissions", f.id)>{f.submission_count}</A></td>
                                             </tr>
                                         }
@@ -237,7 +210,7 @@ fn next_key(drafts: &[FieldDraft]) -> String {
 #[component]
 fn Editor(view: FormEditView) -> impl IntoView {
     let lang = use_lang();
-    let zh = move || lang.get() == crate::i18n::Lang::Zh;
+    let adm = move || lang.get().admin();
     let id = RwSignal::new(view.id.clone());
     let status = RwSignal::new(view.status);
     let title = RwSignal::new(view.def.title.clone());
@@ -364,7 +337,7 @@ fn Editor(view: FormEditView) -> impl IntoView {
     view! {
         <section class="editor">
             <div class="card stack">
-                <h1>{move || if zh() { "编辑表单" } else { "Edit form" }}</h1>
+                <h1>{move || adm().edit_form}</h1>
                 {text("标题 Title", title, "form-title-input")}
                 {text("链接名 Link name (/f/…)", slug, "form-slug-input")}
                 <label>"说明 Description"<textarea rows="3" prop:value=move || description.get() on:input=move |ev| description.set(event_target_value(&ev))></textarea></label>
@@ -374,30 +347,30 @@ fn Editor(view: FormEditView) -> impl IntoView {
                 </div>
                 {text("最多提交数 Maximum submissions", max, "form-max-input")}
                 {text("提交成功提示 Success message", success, "form-success-input")}
-                <h2>{move || if zh() { "字段" } else { "Fields" }}</h2>
+                <h2>{move || adm().fields}</h2>
                 {move || drafts.get().into_iter().enumerate().map(|(i, d)| view! { <FieldEditor index=i draft=d drafts /> }).collect_view()}
                 <button class="button" data-testid="add-field" on:click=move |_| drafts.update(|ds| { let k = next_key(ds); ds.push(FieldDraft::new(k)); })>
-                    {move || if zh() { "＋ 添加字段" } else { "+ Add a field" }}
+                    {move || adm().add_field}
                 </button>
                 <div class="row">
-                    <button class="button primary" data-testid="save-form" on:click=on_save disabled=move || save.pending().get()>{move || if zh() { "保存" } else { "Save" }}</button>
+                    <button class="button primary" data-testid="save-form" on:click=on_save disabled=move || save.pending().get()>{move || adm().save}</button>
                     <Show when=move || id.get().is_some()>
-                        <button class="button" data-testid="publish-form" on:click=move |_| change_status(FormStatus::Published) disabled=move || status.get() == FormStatus::Published>{move || if zh() { "发布" } else { "Publish" }}</button>
-                        <button class="button" data-testid="close-form" on:click=move |_| change_status(FormStatus::Closed) disabled=move || status.get() != FormStatus::Published>{move || if zh() { "关闭" } else { "Close" }}</button>
-                        <A href=move || format!("/admin/forms/{}/submissions", id.get().unwrap_or_default())>{move || if zh() { "查看提交" } else { "Submissions" }}</A>
+                        <button class="button" data-testid="publish-form" on:click=move |_| change_status(FormStatus::Published) disabled=move || status.get() == FormStatus::Published>{move || adm().publish}</button>
+                        <button class="button" data-testid="close-form" on:click=move |_| change_status(FormStatus::Closed) disabled=move || status.get() != FormStatus::Published>{move || adm().close_form}</button>
+                        <A href=move || format!("/admin/forms/{}/submissions", id.get().unwrap_or_default())>{move || adm().view_submissions}</A>
                     </Show>
                 </div>
-                <p data-testid="form-state">{move || status_text(lang.get(), status.get())}</p>
+                <p data-testid="form-state">{move || adm().form_status(status.get())}</p>
                 {move || message.get().map(|(ok, m)| view! { <p class=if ok { "success" } else { "error" } data-testid="editor-message">{m}</p> })}
                 <Show when=move || status.get() == FormStatus::Published>
                     <div class="share">
-                        <p>{move || if zh() { "分享链接" } else { "Share link" }} ": " <a href=link data-testid="share-link">{link}</a></p>
+                        <p>{move || adm().share_link} ": " <a href=link data-testid="share-link">{link}</a></p>
                         <QrCode data=Signal::derive(link) testid="share-qr".to_string() />
                     </div>
                 </Show>
             </div>
             <div class="card preview">
-                <h2>{move || if zh() { "预览" } else { "Preview" }}</h2>
+                <h2>{move || adm().preview}</h2>
                 {move || preview.get().map(|def| view! { <super::form_page::FormPreview def /> })}
             </div>
         </section>

@@ -248,7 +248,7 @@ fn OrderView(
 ) -> impl IntoView {
     let lang = use_lang();
     let t = move || lang.get().t();
-    let zh = move || lang.get() == Lang::Zh;
+    let adm = move || lang.get().admin();
     let status = d.status;
     let channel = d.channel;
     let message = move || {
@@ -275,41 +275,41 @@ fn OrderView(
     let payments = d.payments.clone();
     view! {
         <section class="card" class:review=review>
-            <h1>{move || if zh() { "订单 " } else { "Order " }}{d.out_trade_no.clone()}</h1>
+            <h1>{move || adm().order_heading}{d.out_trade_no.clone()}</h1>
             <p class="status-line" data-testid="order-status">{move || t().order_status(status)}</p>
             {review.then(|| view! {
                 <p class="error" role="alert" data-testid="review-reason">{d.review_reason.clone().unwrap_or_default()}</p>
             })}
             <dl class="facts">
                 <dt>{move || t().amount}</dt><dd data-testid="order-amount">{d.amount.clone()}</dd>
-                <dt>{move || if zh() { "已退款" } else { "Refunded" }}</dt><dd data-testid="order-refunded">{d.refunded.clone()}</dd>
-                <dt>{move || if zh() { "表单" } else { "Form" }}</dt><dd><a href=format!("/admin/forms/{}/submissions", d.form_id)>{d.form_title.clone()}</a></dd>
-                <dt>{move || if zh() { "方式" } else { "Method" }}</dt><dd>{move || channel.map(|c| t().channel(c)).unwrap_or("—")}</dd>
+                <dt>{move || adm().order_refunded}</dt><dd data-testid="order-refunded">{d.refunded.clone()}</dd>
+                <dt>{move || adm().order_form}</dt><dd><a href=format!("/admin/forms/{}/submissions", d.form_id)>{d.form_title.clone()}</a></dd>
+                <dt>{move || adm().order_method}</dt><dd>{move || channel.map(|c| t().channel(c)).unwrap_or("—")}</dd>
                 <dt>{move || t().transaction_id}</dt><dd>{d.transaction_id.clone().unwrap_or_else(|| "—".into())}</dd>
-                <dt>{move || if zh() { "创建" } else { "Created" }}</dt><dd>{d.created_at.clone()}</dd>
-                <dt>{move || if zh() { "支付" } else { "Paid" }}</dt><dd>{d.paid_at.clone().unwrap_or_else(|| "—".into())}</dd>
-                <dt>{move || if zh() { "过期" } else { "Expires" }}</dt><dd>{d.expires_at.clone()}</dd>
-                <dt>{move || if zh() { "凭证" } else { "Receipt" }}</dt><dd><a href=d.receipt_url.clone()>{d.receipt_url.clone()}</a></dd>
+                <dt>{move || adm().order_created}</dt><dd>{d.created_at.clone()}</dd>
+                <dt>{move || adm().order_paid}</dt><dd>{d.paid_at.clone().unwrap_or_else(|| "—".into())}</dd>
+                <dt>{move || adm().order_expires}</dt><dd>{d.expires_at.clone()}</dd>
+                <dt>{move || adm().order_receipt}</dt><dd><a href=d.receipt_url.clone()>{d.receipt_url.clone()}</a></dd>
                 {d.answers.iter().map(|(k, v)| view! { <dt>{k.clone()}</dt><dd>{v.clone()}</dd> }).collect_view()}
             </dl>
             <div class="row actions">
                 <ActionForm action=act>
                     <input type="hidden" name="id" value=id.get_value() />
                     <input type="hidden" name="action" value="query" />
-                    <button class="button" type="submit" data-testid="query-now">{move || if zh() { "立即查询支付机构" } else { "Query provider now" }}</button>
+                    <button class="button" type="submit" data-testid="query-now">{move || adm().query_now}</button>
                 </ActionForm>
                 {can_close.then(|| view! {
                     <ActionForm action=act>
                         <input type="hidden" name="id" value=id.get_value() />
                         <input type="hidden" name="action" value="close" />
-                        <button class="button" type="submit" data-testid="close-order">{move || if zh() { "关闭订单" } else { "Close order" }}</button>
+                        <button class="button" type="submit" data-testid="close-order">{move || adm().close_order}</button>
                     </ActionForm>
                 })}
                 {review.then(|| view! {
                     <ActionForm action=act>
                         <input type="hidden" name="id" value=id.get_value() />
                         <input type="hidden" name="action" value="accept" />
-                        <button class="button primary" type="submit" data-testid="accept-payment">{move || if zh() { "接受这笔付款" } else { "Accept the payment" }}</button>
+                        <button class="button primary" type="submit" data-testid="accept-payment">{move || adm().accept_payment}</button>
                     </ActionForm>
                 })}
             </div>
@@ -319,19 +319,14 @@ fn OrderView(
         </section>
         {can_refund.then(|| view! {
             <section class="card">
-                <h2>{move || match (review, zh()) {
-                    (true, true) => "或退还这笔付款",
-                    (true, false) => "Or refund the payment",
-                    (false, true) => "退款",
-                    (false, false) => "Refund",
-                }}</h2>
+                <h2>{move || if review { adm().refund_review_heading } else { adm().refund_heading }}</h2>
                 <ActionForm action=refund attr:class="stack" attr:data-testid="refund-form">
                     <input type="hidden" name="id" value=id.get_value() />
                     <input type="hidden" name="request_key" value=d.request_key.clone() />
                     {review.then(|| view! { <input type="hidden" name="review" value="true" /> })}
                     {choose_payment.then(|| view! {
                         <label>
-                            {move || if zh() { "退还哪一笔付款" } else { "Which payment" }}
+                            {move || adm().refund_which_payment}
                             <select name="payment" data-testid="refund-payment">
                                 {refundable_payments.iter().map(|p| {
                                     let c = p.channel;
@@ -342,19 +337,19 @@ fn OrderView(
                         </label>
                     })}
                     <label>
-                        {move || if zh() { "退款金额（元），最多 " } else { "Amount (yuan), at most " }}{refundable.clone()}
+                        {move || adm().refund_amount_at_most}{refundable.clone()}
                         <input type="text" inputmode="decimal" name="amount" required value=refundable.clone() data-testid="refund-amount" />
                     </label>
                     <label>
-                        {move || if zh() { "原因" } else { "Reason" }}
+                        {move || adm().refund_reason}
                         <input type="text" name="reason" maxlength="80" required data-testid="refund-reason" />
                     </label>
-                    <button class="button primary" type="submit" disabled=move || refund.pending().get() data-testid="refund-submit">{move || if zh() { "退款" } else { "Refund" }}</button>
+                    <button class="button primary" type="submit" disabled=move || refund.pending().get() data-testid="refund-submit">{move || adm().refund_button}</button>
                 </ActionForm>
             </section>
         })}
         <section class="card">
-            <h2>{move || if zh() { "支付尝试" } else { "Payment attempts" }}</h2>
+            <h2>{move || adm().payment_attempts}</h2>
             <div class="table-wrap">
                 <table class="table" data-testid="payments">
                     <tbody>
@@ -376,7 +371,7 @@ fn OrderView(
             </div>
         </section>
         <section class="card">
-            <h2>{move || if zh() { "退款记录" } else { "Refunds" }}</h2>
+            <h2>{move || adm().refunds_title}</h2>
             <div class="table-wrap">
                 <table class="table" data-testid="refunds">
                     <tbody>
@@ -396,7 +391,7 @@ fn OrderView(
             </div>
         </section>
         <section class="card">
-            <h2>{move || if zh() { "事件记录" } else { "Event log" }}</h2>
+            <h2>{move || adm().event_log}</h2>
             <ol class="events" data-testid="events">
                 {d.events.into_iter().map(|e| view! {
                     <li><span class="muted">{e.at}</span> " " <strong>{e.kind}</strong> " "
@@ -406,7 +401,7 @@ fn OrderView(
             </ol>
         </section>
         <section class="card">
-            <h2>{move || if zh() { "与支付机构的通信（已脱敏）" } else { "Provider messages (redacted)" }}</h2>
+            <h2>{move || adm().provider_messages}</h2>
             {d.log.into_iter().map(|l| view! {
                 <details class="log-entry">
                     <summary>{l.at} " · " {l.direction} " " {l.operation} " · " {l.status_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())} " · " {l.latency_ms} " ms" {l.error.map(|e| format!(" · {e}"))}</summary>
@@ -420,17 +415,5 @@ fn OrderView(
 
 fn refund_status_text(s: &str, lang: RwSignal<Lang>) -> impl Fn() -> &'static str {
     let s = s.to_owned();
-    move || {
-        let zh = lang.get() == Lang::Zh;
-        match (s.as_str(), zh) {
-            ("processing", true) => "处理中",
-            ("processing", false) => "Processing",
-            ("succeeded", true) => "退款成功",
-            ("succeeded", false) => "Succeeded",
-            ("closed", true) => "退款关闭",
-            ("closed", false) => "Closed",
-            (_, true) => "退款异常",
-            (_, false) => "Abnormal",
-        }
-    }
+    move || lang.get().admin().refund_status(&s)
 }

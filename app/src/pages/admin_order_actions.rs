@@ -24,79 +24,23 @@ pub enum ActionOutcome {
 
 impl ActionOutcome {
     pub fn text(&self, lang: Lang) -> String {
-        let zh = lang == Lang::Zh;
         let t = lang.t();
+        let a = lang.admin();
         match self {
-            ActionOutcome::Done(s) => format!(
-                "{}{}",
-                if zh {
-                    "已完成，订单状态："
-                } else {
-                    "Done. The order is now: "
-                },
-                t.order_status(*s)
-            ),
-            ActionOutcome::NotFound => (if zh {
-                "没有这个订单"
-            } else {
-                "No such order"
-            })
-            .into(),
-            ActionOutcome::WrongStatus(s) => format!(
-                "{}{}",
-                if zh {
-                    "订单当前状态不允许此操作："
-                } else {
-                    "Not possible while the order is: "
-                },
-                t.order_status(*s)
-            ),
-            ActionOutcome::ExceedsRemaining(left) => format!(
-                "{}{left}",
-                if zh {
-                    "超过可退金额，最多还可退 ¥"
-                } else {
-                    "More than can be refunded; at most ¥"
-                }
-            ),
-            ActionOutcome::BadAmount => (if zh {
-                "请输入有效的退款金额（至少 0.01 元）"
-            } else {
-                "Enter a valid amount (at least 0.01)"
-            })
-            .into(),
-            ActionOutcome::BadReason => (if zh {
-                "请填写退款原因（不超过 80 字）"
-            } else {
-                "Give a reason (80 characters at most)"
-            })
-            .into(),
-            ActionOutcome::KeyReused => (if zh {
-                "该请求已用于另一笔退款，请刷新页面"
-            } else {
-                "This request was used for another refund; reload the page"
-            })
-            .into(),
-            ActionOutcome::ChoosePayment => (if zh {
-                "这笔订单收到了多笔付款，请选择要退还哪一笔"
-            } else {
-                "This order was paid more than once: choose which payment to refund"
-            })
-            .into(),
-            ActionOutcome::ReviewFirst => (if zh {
-                "这笔订单待核查：请先决定接受付款或退还付款"
-            } else {
-                "This order is kept for review: accept the payment or refund it first"
-            })
-            .into(),
-            ActionOutcome::ProviderFailed(m) => format!(
-                "{}{m}",
-                if zh {
-                    "支付机构返回错误："
-                } else {
-                    "The provider answered: "
-                }
-            ),
+            ActionOutcome::Done(s) => format!("{}{}", a.action_done, t.order_status(*s)),
+            ActionOutcome::NotFound => a.action_not_found.into(),
+            ActionOutcome::WrongStatus(s) => {
+                format!("{}{}", a.action_wrong_status, t.order_status(*s))
+            }
+            ActionOutcome::ExceedsRemaining(left) => {
+                format!("{}{left}", a.action_exceeds_remaining)
+            }
+            ActionOutcome::BadAmount => a.action_bad_amount.into(),
+            ActionOutcome::BadReason => a.action_bad_reason.into(),
+            ActionOutcome::KeyReused => a.action_key_reused.into(),
+            ActionOutcome::ChoosePayment => a.action_choose_payment.into(),
+            ActionOutcome::ReviewFirst => a.action_review_first.into(),
+            ActionOutcome::ProviderFailed(m) => format!("{}{m}", a.action_provider_failed),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! [`super::admin_order`]), and the navigation of every admin page.
 
 use crate::domain::{Channel, OrderStatus};
-use crate::i18n::{use_lang, Lang};
+use crate::i18n::use_lang;
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
@@ -156,7 +156,7 @@ pub async fn admin_orders(
 pub fn OrdersPage() -> impl IntoView {
     let lang = use_lang();
     let t = move || lang.get().t();
-    let zh = move || lang.get() == Lang::Zh;
+    let adm = move || lang.get().admin();
     let query = use_query_map();
     let get = move |k: &str| query.read().get(k).unwrap_or_default();
     let page = move || get("page").parse::<i64>().unwrap_or(1);
@@ -173,34 +173,34 @@ pub fn OrdersPage() -> impl IntoView {
     view! {
         <AdminNav />
         <section class="card">
-            <h1>{move || if zh() { "订单" } else { "Orders" }}</h1>
+            <h1>{move || adm().orders_title}</h1>
             <form method="get" class="filters grid-filters" data-testid="order-filters">
-                <input type="search" name="q" placeholder=move || if zh() { "订单号 / 支付单号 / 填写内容" } else { "Order no. / transaction / answers" } prop:value=move || get("q") data-testid="order-search" />
+                <input type="search" name="q" placeholder=move || adm().order_search_placeholder prop:value=move || get("q") data-testid="order-search" />
                 <select name="status" data-testid="order-status-filter">
-                    <option value="">{move || if zh() { "全部状态" } else { "Any status" }}</option>
+                    <option value="">{move || adm().any_status}</option>
                     {OrderStatus::ALL.into_iter().map(|s| view! { <option value=s.as_str() selected=move || get("status") == s.as_str()>{move || t().order_status(s)}</option> }).collect_view()}
                 </select>
                 <select name="channel" data-testid="order-channel-filter">
-                    <option value="">{move || if zh() { "全部方式" } else { "Any method" }}</option>
+                    <option value="">{move || adm().any_method}</option>
                     {Channel::ALL.into_iter().map(|c| view! { <option value=c.as_str() selected=move || get("channel") == c.as_str()>{move || t().channel(c)}</option> }).collect_view()}
                 </select>
-                <label>{move || if zh() { "从" } else { "From" }}<input type="date" name="from" prop:value=move || get("from") /></label>
-                <label>{move || if zh() { "到" } else { "To" }}<input type="date" name="to" prop:value=move || get("to") /></label>
-                <input type="text" inputmode="decimal" name="min" placeholder=move || if zh() { "最低金额" } else { "Min ¥" } prop:value=move || get("min") />
-                <input type="text" inputmode="decimal" name="max" placeholder=move || if zh() { "最高金额" } else { "Max ¥" } prop:value=move || get("max") />
+                <label>{move || adm().date_from}<input type="date" name="from" prop:value=move || get("from") /></label>
+                <label>{move || adm().date_to}<input type="date" name="to" prop:value=move || get("to") /></label>
+                <input type="text" inputmode="decimal" name="min" placeholder=move || adm().min_amount prop:value=move || get("min") />
+                <input type="text" inputmode="decimal" name="max" placeholder=move || adm().max_amount prop:value=move || get("max") />
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let forms = data.await.map(|d| d.forms).unwrap_or_default();
                         view! {
                             <select name="form" data-testid="order-form-filter">
-                                <option value="">{move || if zh() { "全部表单" } else { "Any form" }}</option>
+                                <option value="">{move || adm().any_form}</option>
                                 {forms.into_iter().map(|(id, title)| { let v = id.clone(); view! { <option value=id selected=move || get("form") == v>{title}</option> } }).collect_view()}
                             </select>
                         }
                     })}
                 </Suspense>
-                <button class="button primary" type="submit">{move || if zh() { "筛选" } else { "Filter" }}</button>
-                <a class="button" href=csv data-testid="orders-csv">{move || if zh() { "导出 CSV" } else { "Export CSV" }}</a>
+                <button class="button primary" type="submit">{move || adm().filter}</button>
+                <a class="button" href=csv data-testid="orders-csv">{move || adm().export_csv}</a>
             </form>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
@@ -230,7 +230,7 @@ pub fn urlencode(s: &str) -> String {
 fn OrderTable(v: OrdersView) -> impl IntoView {
     let lang = use_lang();
     let t = move || lang.get().t();
-    let zh = move || lang.get() == Lang::Zh;
+    let adm = move || lang.get().admin();
     let pages = (v.total + PAGE_SIZE - 1) / PAGE_SIZE;
     let page = v.page;
     let query = use_query_map();
@@ -239,16 +239,16 @@ fn OrderTable(v: OrdersView) -> impl IntoView {
         format!("?page={n}&{}", q.to_query())
     };
     view! {
-        <p class="muted" data-testid="orders-total">{v.total} {move || if zh() { " 笔订单 · 第 " } else { " orders · page " }} {page} "/" {pages.max(1)}</p>
+        <p class="muted" data-testid="orders-total">{v.total} {move || adm().orders_then_page} {page} "/" {pages.max(1)}</p>
         <div class="table-wrap">
             <table class="table" data-testid="orders">
                 <thead><tr>
-                    <th>{move || if zh() { "创建时间" } else { "Created" }}</th>
+                    <th>{move || adm().col_created}</th>
                     <th>{move || t().out_trade_no}</th>
-                    <th>{move || if zh() { "表单" } else { "Form" }}</th>
+                    <th>{move || adm().col_form}</th>
                     <th>{move || t().amount}</th>
-                    <th>{move || if zh() { "已退" } else { "Refunded" }}</th>
-                    <th>{move || if zh() { "方式" } else { "Method" }}</th>
+                    <th>{move || adm().col_refunded}</th>
+                    <th>{move || adm().col_method}</th>
                     <th>{move || t().status}</th>
                 </tr></thead>
                 <tbody>
@@ -282,15 +282,15 @@ fn OrderTable(v: OrdersView) -> impl IntoView {
 #[component]
 pub fn AdminNav() -> impl IntoView {
     let lang = use_lang();
-    let zh = move || lang.get() == Lang::Zh;
+    let adm = move || lang.get().admin();
     view! {
         <nav class="admin-nav" data-testid="admin-nav">
-            <a class="button" href="/admin">{move || if zh() { "概览" } else { "Overview" }}</a>
-            <a class="button" href="/admin/forms" data-testid="nav-forms">{move || if zh() { "表单" } else { "Forms" }}</a>
-            <a class="button" href="/admin/orders" data-testid="nav-orders">{move || if zh() { "订单" } else { "Orders" }}</a>
-            <a class="button" href="/admin/stats" data-testid="nav-stats">{move || if zh() { "收入统计" } else { "Income" }}</a>
-            <a class="button" href="/admin/accounts" data-testid="nav-accounts">{move || if zh() { "收款账户" } else { "Accounts" }}</a>
-            <a class="button" href="/admin/audit" data-testid="nav-audit">{move || if zh() { "操作日志" } else { "Audit log" }}</a>
+            <a class="button" href="/admin">{move || adm().nav_overview}</a>
+            <a class="button" href="/admin/forms" data-testid="nav-forms">{move || adm().nav_forms}</a>
+            <a class="button" href="/admin/orders" data-testid="nav-orders">{move || adm().nav_orders}</a>
+            <a class="button" href="/admin/stats" data-testid="nav-stats">{move || adm().nav_stats}</a>
+            <a class="button" href="/admin/accounts" data-testid="nav-accounts">{move || adm().nav_accounts}</a>
+            <a class="button" href="/admin/audit" data-testid="nav-audit">{move || adm().nav_audit}</a>
         </nav>
     }
 }

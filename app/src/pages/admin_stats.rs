@@ -3,7 +3,8 @@
 
 use super::admin_orders::{urlencode, AdminNav};
 use crate::domain::{Channel, Money};
-use crate::i18n::{use_lang, Lang};
+use crate::i18n::admin::AdminStrings;
+use crate::i18n::use_lang;
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
@@ -112,7 +113,7 @@ pub async fn admin_stats(
 #[component]
 pub fn StatsPage() -> impl IntoView {
     let lang = use_lang();
-    let zh = move || lang.get() == Lang::Zh;
+    let adm = move || lang.get().admin();
     let query = use_query_map();
     let get = move |k: &str| query.read().get(k).unwrap_or_default();
     let data = Resource::new(
@@ -122,7 +123,7 @@ pub fn StatsPage() -> impl IntoView {
     view! {
         <AdminNav />
         <section class="card">
-            <h1>{move || if zh() { "收入统计" } else { "Income" }}</h1>
+            <h1>{move || adm().stats_title}</h1>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
@@ -139,7 +140,7 @@ pub fn StatsPage() -> impl IntoView {
 fn StatsBody(s: StatsView) -> impl IntoView {
     let lang = use_lang();
     let t = move || lang.get().t();
-    let zh = move || lang.get() == Lang::Zh;
+    let adm = move || lang.get().admin();
     let form = s.form.clone();
     let quick = move |days: i64| {
         let mut q = format!("?days={days}");
@@ -149,9 +150,11 @@ fn StatsBody(s: StatsView) -> impl IntoView {
         q
     };
     let total = s.total.clone();
-    let card = move |label: (&'static str, &'static str), value: String, testid: &'static str| {
+    let card = move |label: fn(&AdminStrings) -> &'static str,
+                     value: String,
+                     testid: &'static str| {
         view! {
-            <div class="stat"><p class="muted">{move || if zh() { label.0 } else { label.1 }}</p><p class="amount" data-testid=testid>{value}</p></div>
+            <div class="stat"><p class="muted">{move || label(adm())}</p><p class="amount" data-testid=testid>{value}</p></div>
         }
     };
     let channel_label = move |key: &str| {
@@ -165,11 +168,11 @@ fn StatsBody(s: StatsView) -> impl IntoView {
                 <table class="table" data-testid=testid>
                     <thead><tr>
                         <th></th>
-                        <th>{move || if zh() { "笔数" } else { "Orders" }}</th>
-                        <th>{move || if zh() { "收款" } else { "Received" }}</th>
-                        <th>{move || if zh() { "退款" } else { "Refunded" }}</th>
-                        <th>{move || if zh() { "净收入" } else { "Net" }}</th>
-                        <th>{move || if zh() { "平均" } else { "Average" }}</th>
+                        <th>{move || adm().stat_count}</th>
+                        <th>{move || adm().stat_received}</th>
+                        <th>{move || adm().stat_refunded}</th>
+                        <th>{move || adm().col_net}</th>
+                        <th>{move || adm().col_average}</th>
                     </tr></thead>
                     <tbody>
                         {list.into_iter().map(|r| {
@@ -194,31 +197,31 @@ fn StatsBody(s: StatsView) -> impl IntoView {
     let selected_form = s.form.clone();
     view! {
         <form method="get" class="filters grid-filters" data-testid="stats-range">
-            <label>{move || if zh() { "从" } else { "From" }}<input type="date" name="from" value=s.from.clone() data-testid="stats-from" /></label>
-            <label>{move || if zh() { "到" } else { "To" }}<input type="date" name="to" value=s.to.clone() data-testid="stats-to" /></label>
+            <label>{move || adm().date_from}<input type="date" name="from" value=s.from.clone() data-testid="stats-from" /></label>
+            <label>{move || adm().date_to}<input type="date" name="to" value=s.to.clone() data-testid="stats-to" /></label>
             <select name="form" data-testid="stats-form">
-                <option value="">{move || if zh() { "全部表单" } else { "All forms" }}</option>
+                <option value="">{move || adm().all_forms}</option>
                 {s.forms.into_iter().map(|(id, title)| { let sel = id == selected_form; view! { <option value=id selected=sel>{title}</option> } }).collect_view()}
             </select>
-            <button class="button primary" type="submit">{move || if zh() { "查看" } else { "Show" }}</button>
-            <a class="button" href="/admin/refunds.csv" data-testid="refunds-csv">{move || if zh() { "导出退款 CSV" } else { "Export refunds CSV" }}</a>
+            <button class="button primary" type="submit">{move || adm().show}</button>
+            <a class="button" href="/admin/refunds.csv" data-testid="refunds-csv">{move || adm().export_refunds_csv}</a>
         </form>
         <p class="muted">
-            <a href=quick(1)>{move || if zh() { "今日" } else { "Today" }}</a> " · "
-            <a href=quick(7)>{move || if zh() { "近 7 天" } else { "7 days" }}</a> " · "
-            <a href=quick(30)>{move || if zh() { "近 30 天" } else { "30 days" }}</a>
+            <a href=quick(1)>{move || adm().today}</a> " · "
+            <a href=quick(7)>{move || adm().last_7_days}</a> " · "
+            <a href=quick(30)>{move || adm().last_30_days}</a>
         </p>
         <div class="stats" data-testid="stats-total">
-            {card(("净收入", "Net income"), yuan(total.net_fen), "stats-net")}
-            {card(("收款", "Received"), yuan(total.gross_fen), "stats-gross")}
-            {card(("退款", "Refunded"), yuan(total.refunded_fen), "stats-refunded")}
-            {card(("笔数", "Orders"), total.count.to_string(), "stats-count")}
-            {card(("平均每笔", "Average"), yuan(total.average_fen), "stats-average")}
+            {card(|adm| adm.stat_net_income, yuan(total.net_fen), "stats-net")}
+            {card(|adm| adm.stat_received, yuan(total.gross_fen), "stats-gross")}
+            {card(|adm| adm.stat_refunded, yuan(total.refunded_fen), "stats-refunded")}
+            {card(|adm| adm.stat_count, total.count.to_string(), "stats-count")}
+            {card(|adm| adm.stat_average_per_order, yuan(total.average_fen), "stats-average")}
         </div>
         <DailyChart days=s.daily />
-        <h2>{move || if zh() { "按表单" } else { "Per form" }}</h2>
+        <h2>{move || adm().per_form}</h2>
         {rows(s.per_form, false, "stats-per-form")}
-        <h2>{move || if zh() { "按支付方式" } else { "Per method" }}</h2>
+        <h2>{move || adm().per_method}</h2>
         {rows(s.per_channel, true, "stats-per-channel")}
     }
 }
@@ -227,7 +230,7 @@ fn StatsBody(s: StatsView) -> impl IntoView {
 #[component]
 fn DailyChart(days: Vec<(String, i64)>) -> impl IntoView {
     let lang = use_lang();
-    let zh = move || lang.get() == Lang::Zh;
+    let adm = move || lang.get().admin();
     let n = days.len().max(1) as i64;
     let max = days.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
     let (w, h, top, bottom) = (600i64, 220i64, 20i64, 30i64);
@@ -244,7 +247,7 @@ fn DailyChart(days: Vec<(String, i64)>) -> impl IntoView {
                 width="100%"
                 role="img"
                 data-testid="daily-chart"
-                aria-label=move || format!("{} {first} – {last}", if zh() { "每日净收入" } else { "Net income per day" })
+                aria-label=move || format!("{} {first} – {last}", adm().daily_net_income)
             >
                 <line x1="0" y1=h - bottom x2=w y2=h - bottom class="axis" />
                 <text x="2" y="14" class="chart-label">{yuan(max)}</text>
@@ -357,16 +360,16 @@ pub async fn admin_security() -> Result<SecurityView, ServerFnError> {
 #[component]
 fn SecurityPanel() -> impl IntoView {
     let lang = use_lang();
-    let zh = move || lang.get() == Lang::Zh;
+    let adm = move || lang.get().admin();
     let data = Resource::new(|| (), |_| admin_security());
     view! {
         <section class="card">
-            <h2>{move || if zh() { "安全事件" } else { "Security events" }}</h2>
+            <h2>{move || adm().security_events}</h2>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
                     data.await.ok().map(|s| view! {
                         <p data-testid="rejected-total">
-                            {move || if zh() { "验签失败的回调（自启动以来）：" } else { "Callbacks that failed verification (since start): " }}
+                            {move || adm().rejected_callbacks}
                             {s.rejected_total}
                         </p>
                         <div class="table-wrap">
@@ -391,7 +394,7 @@ fn SecurityPanel() -> impl IntoView {
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let lang = use_lang();
-    let zh = move || lang.get() == Lang::Zh;
+    let adm = move || lang.get().admin();
     let query = use_query_map();
     let page = move || {
         query
@@ -404,7 +407,7 @@ pub fn AuditPage() -> impl IntoView {
     view! {
         <AdminNav />
         <section class="card">
-            <h1>{move || if zh() { "操作日志" } else { "Audit log" }}</h1>
+            <h1>{move || adm().audit_title}</h1>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
@@ -415,11 +418,11 @@ pub fn AuditPage() -> impl IntoView {
                                 <div class="table-wrap">
                                     <table class="table" data-testid="audit">
                                         <thead><tr>
-                                            <th>{move || if zh() { "时间" } else { "When" }}</th>
-                                            <th>{move || if zh() { "管理员" } else { "Who" }}</th>
-                                            <th>{move || if zh() { "操作" } else { "Action" }}</th>
-                                            <th>{move || if zh() { "对象" } else { "Target" }}</th>
-                                            <th>{move || if zh() { "详情" } else { "Detail" }}</th>
+                                            <th>{move || adm().col_when}</th>
+                                            <th>{move || adm().col_who}</th>
+                                            <th>{move || adm().col_action}</th>
+                                            <th>{move || adm().col_target}</th>
+                                            <th>{move || adm().col_detail}</th>
                                         </tr></thead>
                                         <tbody>
                                             {a.rows.into_iter().map(|(at, who, what, target, detail)| view! {

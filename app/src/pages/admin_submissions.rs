@@ -91,7 +91,7 @@ pub async fn admin_submissions(
 pub fn SubmissionsPage() -> impl IntoView {
     let lang = use_lang();
     let t = move || lang.get().t();
-    let zh = move || lang.get() == crate::i18n::Lang::Zh;
+    let adm = move || lang.get().admin();
     let params = use_params_map();
     let query = use_query_map();
     let form_id = move || params.read().get("id").unwrap_or_default();
@@ -111,15 +111,15 @@ pub fn SubmissionsPage() -> impl IntoView {
     view! {
         <section class="card">
             <form method="get" class="row filters">
-                <input type="search" name="q" placeholder=move || if zh() { "搜索填写内容" } else { "Search answers" } prop:value=search data-testid="search" />
+                <input type="search" name="q" placeholder=move || adm().search_answers prop:value=search data-testid="search" />
                 <select name="status" data-testid="status-filter">
-                    <option value="">{move || if zh() { "全部" } else { "All" }}</option>
+                    <option value="">{move || adm().all_statuses}</option>
                     {["paid", "pending", "created", "expired", "closed", "refunded", "partially_refunded", "needs_review", "none"].into_iter().map(|s| {
-                        view! { <option value=s selected=move || status() == s>{move || crate::domain::OrderStatus::parse(s).map(|st| t().order_status(st)).unwrap_or(if zh() { "无需支付" } else { "No payment" })}</option> }
+                        view! { <option value=s selected=move || status() == s>{move || crate::domain::OrderStatus::parse(s).map(|st| t().order_status(st)).unwrap_or(adm().no_payment)}</option> }
                     }).collect_view()}
                 </select>
-                <button class="button" type="submit">{move || if zh() { "筛选" } else { "Filter" }}</button>
-                <a class="button" href=move || format!("/admin/forms/{}/submissions.csv", form_id()) data-testid="export-csv">{move || if zh() { "导出 CSV" } else { "Export CSV" }}</a>
+                <button class="button" type="submit">{move || adm().filter}</button>
+                <a class="button" href=move || format!("/admin/forms/{}/submissions.csv", form_id()) data-testid="export-csv">{move || adm().export_csv}</a>
             </form>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
