@@ -99,6 +99,14 @@ pub struct Strings {
     pub scan_with_alipay: &'static str,
     pub go_to_alipay: &'static str,
     pub open_simulator: &'static str,
+    pub wechat_qr: &'static str,
+    pub alipay_web: &'static str,
+    pub other_methods: &'static str,
+    pub open_in_browser: &'static str,
+    pub jsapi_cancelled: &'static str,
+    pub wechat_login_failed: &'static str,
+    pub opening_wechat: &'static str,
+    pub qr_on_phone: &'static str,
     pub i_have_paid: &'static str,
     pub checking: &'static str,
     pub status_created: &'static str,
@@ -178,6 +186,14 @@ pub static ZH: Strings = Strings {
     scan_with_alipay: "请用支付宝扫一扫",
     go_to_alipay: "前往支付宝付款",
     open_simulator: "打开模拟付款页（开发环境）",
+    wechat_qr: "微信扫码",
+    alipay_web: "支付宝网页收银台",
+    other_methods: "其他支付方式",
+    open_in_browser: "微信内无法打开支付宝：请点击右上角 ··· 选择在浏览器打开，再用支付宝付款",
+    jsapi_cancelled: "已取消支付，可以再次付款或换一种支付方式",
+    wechat_login_failed: "暂时无法通过微信确认你的身份，请重试或换一种支付方式",
+    opening_wechat: "正在打开微信支付…",
+    qr_on_phone: "长按二维码识别；或截图后在微信“扫一扫”中从相册选择",
     i_have_paid: "我已付款",
     checking: "正在查询…",
     status_created: "待支付",
@@ -257,6 +273,14 @@ pub static EN: Strings = Strings {
     scan_with_alipay: "Scan with Alipay",
     go_to_alipay: "Continue to Alipay",
     open_simulator: "Open the simulator's payer page (development)",
+    wechat_qr: "WeChat QR code",
+    alipay_web: "Alipay web cashier",
+    other_methods: "Other ways to pay",
+    open_in_browser: "Alipay does not open inside WeChat: tap ··· at the top right, choose Open in Browser, then pay with Alipay (点击右上角 ··· 选择在浏览器打开)",
+    jsapi_cancelled: "Payment cancelled; pay again or choose another way",
+    wechat_login_failed: "WeChat could not confirm who you are; try again or choose another way to pay",
+    opening_wechat: "Opening WeChat Pay…",
+    qr_on_phone: "Press and hold the code to recognise it, or save it and scan it from the album in WeChat",
     i_have_paid: "I have paid",
     checking: "Checking…",
     status_created: "Waiting for payment",
@@ -435,10 +459,25 @@ impl Strings {
     pub fn channel(&self, c: crate::domain::Channel) -> &'static str {
         use crate::domain::Channel as C;
         match c {
-            C::WechatNative => self.wechat_pay,
-            C::AlipayPage => self.alipay,
+            C::WechatNative | C::WechatJsapi | C::WechatH5 => self.wechat_pay,
+            C::AlipayPage | C::AlipayWap => self.alipay,
             C::AlipayQr => self.alipay_qr,
         }
+    }
+
+    /// A channel among the other ways to pay, told apart from the browser's own.
+    pub fn channel_other(&self, c: crate::domain::Channel) -> &'static str {
+        use crate::domain::Channel as C;
+        match c {
+            C::WechatNative => self.wechat_qr,
+            C::AlipayPage => self.alipay_web,
+            other => self.channel(other),
+        }
+    }
+
+    /// A channel with the provider's name for its mode, for administrators.
+    pub fn channel_with_mode(&self, c: crate::domain::Channel) -> String {
+        format!("{} · {}", self.channel(c), c.mode())
     }
 
     pub fn availability(&self, a: crate::domain::form::Availability) -> &'static str {

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod db;
 pub mod hub;
 pub mod pay;
+pub mod payer;
 pub mod payment_log;
 pub mod provider;
 pub mod registry;
@@ -62,6 +63,8 @@ pub struct Core {
     pub trusted_proxies: auth::TrustedProxies,
     /// Open server-sent event streams, per address and in all.
     pub streams: streams::StreamLimits,
+    /// Signs what payers' browsers carry (the WeChat openid, OAuth state).
+    pub payer_seal: payer::PayerSeal,
 }
 
 /// Whether the provider simulator (public keys: it "pays" for free) may stand

@@ -17,9 +17,14 @@ pub struct NewPayment {
     pub expires_at_ms: i64,
     /// The full URL the provider calls back.
     pub notify_url: String,
-    /// Where the payer's browser comes back to (Alipay page pay).
+    /// Where the payer's browser comes back to (Alipay page and WAP pay,
+    /// WeChat H5's `redirect_url`): the pay page, which shows the status.
     pub return_url: String,
+    /// Where a payer who cancels at Alipay's phone cashier goes (`quit_url`).
+    pub quit_url: String,
     pub client_ip: Option<String>,
+    /// The payer's WeChat `openid` for our app id (JSAPI only).
+    pub payer_openid: Option<String>,
 }
 
 /// What the payer does next.
@@ -27,8 +32,27 @@ pub struct NewPayment {
 pub enum PayAction {
     /// Content of a QR code to scan (WeChat `code_url`, Alipay `qr_code`).
     QrCode(String),
-    /// A page to send the browser to (Alipay's cashier, signed URL).
+    /// A page to send the browser to (Alipay's cashier, signed URL; WeChat
+    /// H5's `h5_url` with our `redirect_url`).
     Redirect(String),
+    /// WeChat's pay sheet inside WeChat: what the page passes to
+    /// `getBrandWCPayRequest`.
+    Jsapi(domain::JsapiParams),
+}
+
+/// How a page inside WeChat learns the payer's `openid` (web OAuth,
+/// `snsapi_base`): JSAPI orders need it.
+#[async_trait::async_trait]
+pub trait PayerIdentity: Send + Sync {
+    /// The app id the openid belongs to.
+    fn app_id(&self) -> &str;
+    /// Where to send the payer's browser; it comes back to `redirect_uri`
+    /// with `code` and `state`.
+    fn authorize_url(&self, redirect_uri: &str, state: &str) -> String;
+    /// Exchanges the code for the openid.
+    async fn openid(&self, code: &str) -> Result<String, ProviderError>;
+    /// Proves the app id and secret without a payer ("test connection").
+    async fn check(&self) -> Result<(), ProviderError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +184,21 @@ pub trait PaymentProvider: Send + Sync {
     fn notify_path(&self) -> &'static str;
     fn notify_success(&self) -> NotifyReply;
     fn notify_failure(&self, reason: &str) -> NotifyReply;
+    /// The channels this client serves with its settings (JSAPI needs the
+    /// official account's secret, H5 the merchant's switch).
+    fn channels(&self) -> Vec<Channel>;
+    /// WeChat OAuth, when this client can learn payers' openids.
+    fn payer_identity(&self) -> Option<&dyn PayerIdentity> {
+        None
+    }
+    /// Fresh pay-sheet parameters for a JSAPI order already made
+    /// (`package` is `prepay_id=…`): a payer who taps again.
+    fn jsapi_params(&self, package: &str) -> Result<domain::JsapiParams, ProviderError> {
+        let _ = package;
+        Err(ProviderError::NotConfigured(
+            "this provider has no pay sheet".into(),
+        ))
+    }
 }
 
 /// The providers a receiving account can take payments with: a map keyed by
@@ -193,10 +232,14 @@ impl PaymentProviders {
         self.0.is_empty()
     }
 
+    /// Every channel the clients serve, in [`Channel::ALL`]'s order.
     pub fn channels(&self) -> Vec<Channel> {
         Channel::ALL
             .into_iter()
-            .filter(|c| self.for_provider(c.provider()).is_some())
+            .filter(|c| {
+                self.for_provider(c.provider())
+                    .is_some_and(|p| p.channels().contains(c))
+            })
             .collect()
     }
 }

@@ -11,6 +11,12 @@ pub enum Channel {
     AlipayPage,
     /// Alipay pre-created order: a QR code scanned in the Alipay app.
     AlipayQr,
+    /// WeChat Pay JSAPI: WeChat's own pay sheet, inside WeChat.
+    WechatJsapi,
+    /// WeChat Pay H5: a phone browser opens WeChat to pay.
+    WechatH5,
+    /// Alipay WAP (phone website) pay: Alipay's phone cashier or app.
+    AlipayWap,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -21,16 +27,19 @@ pub enum Provider {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 3] = [
+    pub const ALL: [Channel; 6] = [
         Channel::WechatNative,
         Channel::AlipayPage,
         Channel::AlipayQr,
+        Channel::WechatJsapi,
+        Channel::WechatH5,
+        Channel::AlipayWap,
     ];
 
     pub fn provider(self) -> Provider {
         match self {
-            Channel::WechatNative => Provider::Wechat,
-            Channel::AlipayPage | Channel::AlipayQr => Provider::Alipay,
+            Channel::WechatNative | Channel::WechatJsapi | Channel::WechatH5 => Provider::Wechat,
+            Channel::AlipayPage | Channel::AlipayQr | Channel::AlipayWap => Provider::Alipay,
         }
     }
 
@@ -39,6 +48,21 @@ impl Channel {
             Channel::WechatNative => "wechat_native",
             Channel::AlipayPage => "alipay_page",
             Channel::AlipayQr => "alipay_qr",
+            Channel::WechatJsapi => "wechat_jsapi",
+            Channel::WechatH5 => "wechat_h5",
+            Channel::AlipayWap => "alipay_wap",
+        }
+    }
+
+    /// The provider's name for the mode, as administrators read it.
+    pub fn mode(self) -> &'static str {
+        match self {
+            Channel::WechatNative => "Native",
+            Channel::WechatJsapi => "JSAPI",
+            Channel::WechatH5 => "H5",
+            Channel::AlipayPage => "page",
+            Channel::AlipayQr => "QR",
+            Channel::AlipayWap => "WAP",
         }
     }
 
@@ -49,14 +73,17 @@ impl Channel {
     /// The payer's browser is sent to the provider (a cashier page) rather
     /// than shown a QR code.
     pub fn redirects(self) -> bool {
-        matches!(self, Channel::AlipayPage)
+        matches!(
+            self,
+            Channel::AlipayPage | Channel::AlipayWap | Channel::WechatH5
+        )
     }
 
     /// The provider order is made only when the payer opens the signed
     /// cashier link, so a provider that does not know it yet has not closed
     /// it: the link could still create it until it expires.
     pub fn made_when_opened(self) -> bool {
-        matches!(self, Channel::AlipayPage)
+        matches!(self, Channel::AlipayPage | Channel::AlipayWap)
     }
 }
 

@@ -1,20 +1,24 @@
 //! Domain types shared by the server and the browser. Each one validates on
 //! construction, so the rest of the code never sees an unchecked value.
 
+mod browser;
 mod channel;
 pub mod draft;
 pub mod events;
 pub mod form;
 mod ids;
+mod jsapi;
 mod money;
 mod order_status;
 #[cfg(feature = "sqlx")]
 pub mod sql;
 mod states;
 
+pub use browser::PayerBrowser;
 pub use channel::{Channel, Provider};
 pub use events::{AuditAction, Direction, OrderEventKind, StatusEvent};
 pub use ids::{Email, IdError, OutTradeNo, Slug, Token};
+pub use jsapi::JsapiParams;
 pub use money::{Money, MoneyError};
 pub use order_status::{InvalidTransition, OrderStatus};
 pub use states::{AttemptState, RefundState};

@@ -8,13 +8,16 @@ import { join } from 'node:path';
 
 export const BASE_URL = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
 
-export async function launch() {
+/// A browser; `options` are playwright's context options (a phone's
+/// `userAgent`, `viewport`, `isMobile`, `hasTouch`).
+export async function launch(options = {}) {
   const userDataDir = mkdtempSync(join(tmpdir(), 'formpay-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
     // Fail, never hang: a stuck browser ends the test instead of the CI run.
     timeout: 60_000,
+    ...options,
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',

@@ -49,17 +49,100 @@ pub const fn secret(
 /// Another gateway than the provider's own (the simulator, a test
 /// environment): refused for stored accounts in production.
 pub const fn gateway(env: &'static str) -> CredentialField {
+    dev_url(
+        "api_base",
+        env,
+        (
+            "接口地址（仅开发，留空为正式地址）",
+            "API base (development only; empty: the real one)",
+        ),
+    )
+}
+
+/// Another host than the provider's own for one of its services (WeChat's
+/// OAuth): development only, like [`gateway`].
+pub const fn dev_url(
+    key: &'static str,
+    env: &'static str,
+    label: (&'static str, &'static str),
+) -> CredentialField {
     CredentialField {
         development_only: true,
-        ..setting(
-            "api_base",
-            env,
-            (
-                "接口地址（仅开发，留空为正式地址）",
-                "API base (development only; empty: the real one)",
-            ),
-        )
+        ..setting(key, env, label)
     }
+}
+
+/// The settings of WeChat Pay on phones, the same for API v3 and v2: the
+/// official account's secret (JSAPI's OAuth), H5's switch, and the OAuth
+/// hosts (development only).
+pub const WECHAT_PHONE_FIELDS: [CredentialField; 4] = [
+    secret(
+        "app_secret",
+        "WECHAT_APP_SECRET",
+        (
+            "公众号 AppSecret（微信内支付 JSAPI 需要；留空则不提供）",
+            "Official account AppSecret (for paying inside WeChat, JSAPI; empty: not offered)",
+        ),
+        false,
+    ),
+    setting(
+        "h5",
+        "WECHAT_H5",
+        (
+            "H5 支付（手机浏览器；需在商户平台开通并登记域名）true/false",
+            "H5 pay (phone browsers; enable it and register the domain first) true/false",
+        ),
+    ),
+    dev_url(
+        "oauth_base",
+        "WECHAT_OAUTH_BASE",
+        (
+            "网页授权地址（仅开发，留空为 open.weixin.qq.com）",
+            "OAuth host (development only; empty: open.weixin.qq.com)",
+        ),
+    ),
+    dev_url(
+        "mp_api_base",
+        "WECHAT_MP_API_BASE",
+        (
+            "公众号接口地址（仅开发，留空为 api.weixin.qq.com）",
+            "Official account API host (development only; empty: api.weixin.qq.com)",
+        ),
+    ),
+];
+
+/// The checks of [`WECHAT_PHONE_FIELDS`].
+pub fn check_wechat_phone(k: &mut Checks<'_>) {
+    if k.c.has("app_secret") && k.c.get("app_secret").chars().count() != 32 {
+        k.problem("app_secret", "must be the 32-character AppSecret");
+    }
+    k.flag("h5");
+    k.url("oauth_base");
+    k.url("mp_api_base");
+}
+
+/// WeChat OAuth from the phone settings, when the secret is given.
+pub fn wechat_oauth(
+    c: &Credentials,
+    log: &formpay_core::payment_log::PaymentLog,
+) -> Result<Option<crate::wechat_oauth::WechatOauth>, String> {
+    if !c.has("app_secret") {
+        return Ok(None);
+    }
+    let url = |key: &str, default: &str| {
+        let raw = match c.get(key) {
+            "" => default,
+            other => other,
+        };
+        url::Url::parse(raw).map_err(|e| format!("{key}: {e}"))
+    };
+    Ok(Some(crate::wechat_oauth::WechatOauth::new(
+        url("oauth_base", crate::wechat_oauth::OAUTH_BASE)?,
+        url("mp_api_base", crate::wechat_oauth::MP_API_BASE)?,
+        c.get("app_id").to_owned(),
+        secrecy::SecretString::from(c.get("app_secret").to_owned()),
+        log.clone(),
+    )))
 }
 
 /// Collects problems by field.
@@ -127,7 +210,12 @@ impl<'a> Checks<'a> {
 
     /// Another gateway must be https, or plain http on this machine.
     pub fn api_base(&mut self) {
-        let base = self.c.get("api_base");
+        self.url("api_base");
+    }
+
+    /// A development-only URL field: https, or plain http on this machine.
+    pub fn url(&mut self, field: &'static str) {
+        let base = self.c.get(field);
         if base.is_empty() {
             return;
         }
@@ -142,7 +230,7 @@ impl<'a> Checks<'a> {
         });
         if !ok {
             self.problem(
-                "api_base",
+                field,
                 "must be an https:// URL (or http:// on 127.0.0.1 or localhost in development)",
             );
         }

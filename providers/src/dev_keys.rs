@@ -16,6 +16,8 @@ pub const WECHAT_MCH_ID: &str = "1900000001";
 /// The legacy API v2 key (32 characters).
 pub const WECHAT_V2_KEY: &str = "formpaySimulatorV2Key0123456789a";
 pub const WECHAT_APP_ID: &str = "wx00simulator0001";
+/// The simulated official account's AppSecret (JSAPI's OAuth).
+pub const WECHAT_APP_SECRET: &str = "formpaySimulatorAppSecret0000001";
 pub const ALIPAY_APP_KEY: &str = include_str!("../dev-keys/alipay-app.key.pem");
 pub const ALIPAY_APP_PUB: &str = include_str!("../dev-keys/alipay-app.pub.pem");
 pub const ALIPAY_PLATFORM_KEY: &str = include_str!("../dev-keys/alipay-platform.key.pem");
@@ -49,4 +51,5 @@ pub fn is_development_key(text: &str) -> bool {
         t == k || body(&t) == body(&k)
     }) || text.contains(WECHAT_APIV3_KEY)
         || text.contains(WECHAT_V2_KEY)
+        || text.contains(WECHAT_APP_SECRET)
 }

@@ -119,6 +119,23 @@ pub fn simulated_wechat(
         signer,
         SecretString::from(dev_keys::WECHAT_APIV3_KEY),
         platform,
+        log.clone(),
+    )
+    .with_h5(true)
+    .with_oauth(simulated_oauth(simulator_base, log)?))
+}
+
+/// WeChat OAuth played by the simulator (the development app secret).
+pub fn simulated_oauth(
+    simulator_base: &Url,
+    log: PaymentLog,
+) -> anyhow::Result<crate::wechat_oauth::WechatOauth> {
+    let base = simulator_base.join("wechat/")?;
+    Ok(crate::wechat_oauth::WechatOauth::new(
+        base.clone(),
+        base,
+        dev_keys::WECHAT_APP_ID.into(),
+        SecretString::from(dev_keys::WECHAT_APP_SECRET),
         log,
     ))
 }
@@ -152,8 +169,10 @@ pub fn simulated_wechat_v2(
         dev_keys::WECHAT_APP_ID.into(),
         dev_keys::WECHAT_MCH_ID.into(),
         SecretString::from(dev_keys::WECHAT_V2_KEY),
-        log,
-    ))
+        log.clone(),
+    )
+    .with_h5(true)
+    .with_oauth(simulated_oauth(simulator_base, log)?))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod factory;
 pub mod http;
 pub mod keys;
 pub mod time;
+pub mod wechat_oauth;
 pub mod wechat_v2;
 pub mod wechat_v3;
 pub mod x509;

@@ -15,6 +15,7 @@ pub use app::ssr::payment_log;
 mod env_providers;
 mod plain_form;
 pub mod telemetry;
+mod wechat_login;
 
 use anyhow::Context;
 use app::ssr::{auth, AppState, Db};
@@ -77,12 +78,15 @@ impl Application {
                 .context("the listening address is not a URL")?,
         };
         let log = payment_log::PaymentLog::new(db.clone());
-        let vault = match &config.master_key {
-            Some(k) => Some(app::ssr::accounts::Vault::new(k.0.expose_secret())),
-            None if !config.is_production() => {
-                Some(app::ssr::accounts::Vault::new(&development_master_key()?))
-            }
+        let master_key: Option<[u8; 32]> = match &config.master_key {
+            Some(k) => Some(*k.0.expose_secret()),
+            None if !config.is_production() => Some(development_master_key()?),
             None => None,
+        };
+        let vault = master_key.as_ref().map(app::ssr::accounts::Vault::new);
+        let payer_seal = match &master_key {
+            Some(k) => app::ssr::payer::PayerSeal::from_master_key(k),
+            None => app::ssr::payer::PayerSeal::random(),
         };
         // The simulator signs with public keys: it "pays" for free. It runs
         // only where that cannot cost anything (see `simulator_decision`).
@@ -178,6 +182,7 @@ impl Application {
                 config.sse_max_streams,
                 config.sse_max_streams_per_address,
             ),
+            payer_seal,
         };
         let state = AppState {
             leptos_options,
@@ -332,6 +337,11 @@ fn router(
     let router = router
         .route("/healthz", get(health::healthz))
         .route("/payment/{*rest}", post(notify::callback).layer(limited))
+        .route("/pay/{id}/wechat-login", get(wechat_login::start))
+        .route(
+            wechat_login::CALLBACK_PATH,
+            get(wechat_login::callback).layer::<_, std::convert::Infallible>(per_address(rate)?),
+        )
         .route("/api/v1/openapi.json", get(api::openapi_json))
         .route("/api/v1/forms/{slug}", get(api::get_form))
         .route(

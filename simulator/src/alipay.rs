@@ -125,7 +125,20 @@ fn expires(biz: &Value) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
-/// Creates the order on first sight (page pay, precreate).
+/// The product code each cashier method takes.
+fn wap_checked(method: &str, biz: &Value) -> Result<(), (&'static str, &'static str)> {
+    let want = match method {
+        "alipay.trade.wap.pay" => "QUICK_WAP_WAY",
+        _ => "FAST_INSTANT_TRADE_PAY",
+    };
+    if biz.get("product_code").and_then(Value::as_str) == Some(want) {
+        Ok(())
+    } else {
+        Err(("ACQ.INVALID_PARAMETER", "product_code 与接口不匹配"))
+    }
+}
+
+/// Creates the order on first sight (page pay, WAP pay, precreate).
 fn ensure_order(
     sim: &Simulator,
     biz: &Value,
@@ -173,6 +186,12 @@ fn ensure_order(
         expires_at_ms: expires(biz),
         paid_at_ms: None,
         refunded_fen: 0,
+        trade_type: "NATIVE",
+        openid: None,
+        quit_url: biz
+            .get("quit_url")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     };
     sim.insert(order.clone());
     Ok(order)
@@ -199,7 +218,9 @@ pub async fn gateway(
         .unwrap_or("")
         .to_owned();
     match method.as_str() {
-        "alipay.trade.page.pay" => match ensure_order(&sim, &biz, &params, true) {
+        "alipay.trade.page.pay" | "alipay.trade.wap.pay" => match wap_checked(&method, &biz)
+            .and_then(|()| ensure_order(&sim, &biz, &params, true))
+        {
             Ok(o) => Redirect::to(&sim.payer_url(&o.token)).into_response(),
             Err((_, msg)) => (StatusCode::BAD_REQUEST, msg).into_response(),
         },
@@ -346,14 +367,14 @@ pub async fn cashier(State(sim): State<Simulator>, RawQuery(query): RawQuery) ->
         Ok(x) => x,
         Err(r) => return r,
     };
-    if method != "alipay.trade.page.pay" {
+    if method != "alipay.trade.page.pay" && method != "alipay.trade.wap.pay" {
         return (
             StatusCode::BAD_REQUEST,
-            "only alipay.trade.page.pay opens the cashier",
+            "only alipay.trade.page.pay and alipay.trade.wap.pay open the cashier",
         )
             .into_response();
     }
-    match ensure_order(&sim, &biz, &params, true) {
+    match wap_checked(&method, &biz).and_then(|()| ensure_order(&sim, &biz, &params, true)) {
         Ok(o) => Redirect::to(&sim.payer_url(&o.token)).into_response(),
         Err((_, msg)) => (StatusCode::BAD_REQUEST, msg).into_response(),
     }

@@ -14,6 +14,7 @@
 mod alipay;
 mod notify;
 mod pages;
+mod phone;
 mod wechat;
 mod wechat_v2;
 
@@ -26,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use phone::openid_for;
 pub use providers::dev_keys;
 
 /// WeChat Pay's notify retry schedule, after the first attempt.
@@ -74,6 +76,12 @@ pub struct SimOrder {
     pub expires_at_ms: Option<i64>,
     pub paid_at_ms: Option<i64>,
     pub refunded_fen: i64,
+    /// WeChat's `trade_type`: NATIVE, JSAPI, MWEB (H5).
+    pub trade_type: &'static str,
+    /// JSAPI: the payer's openid.
+    pub openid: Option<String>,
+    /// Alipay WAP: where a payer who cancels goes.
+    pub quit_url: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -121,6 +129,8 @@ pub(crate) struct Inner {
     pub refund_outcome: Mutex<SimRefundStatus>,
     pub stats: Mutex<DeliveryStats>,
     pub http: reqwest::Client,
+    /// WeChat OAuth codes issued and not yet forgotten.
+    pub oauth_codes: Mutex<HashMap<String, phone::OauthCode>>,
 }
 
 fn key_of(p: SimProvider, no: &str) -> (u8, String) {
@@ -155,6 +165,7 @@ impl Simulator {
             refund_outcome: Mutex::new(SimRefundStatus::Success),
             stats: Mutex::new(DeliveryStats::default()),
             http: providers::http::client(),
+            oauth_codes: Mutex::new(HashMap::new()),
         })))
     }
 
@@ -179,6 +190,18 @@ impl Simulator {
                 get(wechat::query_refund),
             )
             .route("/wechat/v3/certificates", get(wechat::certificates))
+            .route(
+                "/wechat/v3/pay/transactions/jsapi",
+                post(wechat::jsapi_order),
+            )
+            .route("/wechat/v3/pay/transactions/h5", post(wechat::h5_order))
+            .route("/wechat/connect/oauth2/authorize", get(phone::authorize))
+            .route("/wechat/sns/oauth2/access_token", get(phone::access_token))
+            .route("/wechat/jsbridge.js", get(phone::jsbridge))
+            .route("/wechat/jsapi/pay", post(phone::bridge_pay))
+            .route("/wechat/jsapi/order", get(phone::bridge_order))
+            .route("/wechat/h5", get(phone::h5_cashier))
+            .route("/control/oauth/expire-codes", post(phone::expire_codes))
             .route("/wechat/pay/unifiedorder", post(wechat_v2::unified_order))
             .route("/wechat/pay/orderquery", post(wechat_v2::order_query))
             .route("/wechat/pay/closeorder", post(wechat_v2::close_order))
@@ -246,6 +269,9 @@ impl Simulator {
             expires_at_ms: None,
             paid_at_ms: Some(formpay_core::now_ms()),
             refunded_fen: 0,
+            trade_type: "NATIVE",
+            openid: None,
+            quit_url: None,
         };
         let mut params = notify::alipay_trade_params(self, &order, "trade_status_sync");
         if !overrides.is_empty() {
@@ -274,6 +300,16 @@ impl Simulator {
     pub fn order(&self, provider: SimProvider, no: &str) -> Option<SimOrder> {
         let mut orders = self.0.orders.lock().ok()?;
         let order = orders.get_mut(&key_of(provider, no))?;
+        expire_if_due(order);
+        Some(order.clone())
+    }
+
+    /// A WeChat order by the `prepay_id` given for it (JSAPI, H5).
+    pub(crate) fn order_by_prepay_id(&self, prepay_id: &str) -> Option<SimOrder> {
+        let mut orders = self.0.orders.lock().ok()?;
+        let order = orders
+            .values_mut()
+            .find(|o| o.provider == SimProvider::Wechat && prepay_id_of(&o.token) == prepay_id)?;
         expire_if_due(order);
         Some(order.clone())
     }
@@ -377,6 +413,11 @@ fn expire_if_due(o: &mut SimOrder) {
     }
 }
 
+/// The `prepay_id` WeChat gives for an order (JSAPI, H5, v2's answers).
+pub(crate) fn prepay_id_of(token: &str) -> String {
+    format!("wx{token}")
+}
+
 pub(crate) fn new_token() -> String {
     formpay_core::random_token().to_string()
 }
@@ -440,6 +481,9 @@ pub fn signed_wechat_v2_callback(out_trade_no: &str, amount_fen: i64) -> String 
         expires_at_ms: None,
         paid_at_ms: Some(formpay_core::now_ms()),
         refunded_fen: 0,
+        trade_type: "NATIVE",
+        openid: None,
+        quit_url: None,
     })
 }
 

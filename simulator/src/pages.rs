@@ -8,14 +8,24 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-pub async fn payer_page(State(sim): State<Simulator>, Path(token): Path<String>) -> Response {
+/// WeChat H5: where the payer goes back to, whatever they do.
+#[derive(serde::Deserialize)]
+pub struct ReturnTo {
+    redirect_url: Option<String>,
+}
+
+pub async fn payer_page(
+    State(sim): State<Simulator>,
+    Path(token): Path<String>,
+    Query(back): Query<ReturnTo>,
+) -> Response {
     let Some(o) = sim.order_by_token(&token) else {
         return (StatusCode::NOT_FOUND, Html("<h1>No such order</h1>")).into_response();
     };
@@ -31,12 +41,23 @@ pub async fn payer_page(State(sim): State<Simulator>, Path(token): Path<String>)
         SimState::Paid => "已支付 paid",
         SimState::Closed => "已关闭 closed",
     };
+    let query = back
+        .redirect_url
+        .as_deref()
+        .map(|u| {
+            format!(
+                "?redirect_url={}",
+                url::form_urlencoded::byte_serialize(u.as_bytes()).collect::<String>()
+            )
+        })
+        .unwrap_or_default();
     let buttons = if o.state == SimState::NotPaid {
         format!(
-            r#"<form method="post" action="{t}/pay"><button class="pay" data-testid="sim-pay">确认支付 Pay {amount}</button></form>
-<form method="post" action="{t}/cancel"><button data-testid="sim-cancel">取消 Cancel</button></form>
+            r#"<form method="post" action="{t}/pay{q}"><button class="pay" data-testid="sim-pay">确认支付 Pay {amount}</button></form>
+<form method="post" action="{t}/cancel{q}"><button data-testid="sim-cancel">取消 Cancel</button></form>
 <form method="post" action="{t}/expire"><button data-testid="sim-expire">让订单过期 Let it expire</button></form>"#,
-            t = escape(&token)
+            t = escape(&token),
+            q = escape(&query)
         )
     } else {
         String::new()
@@ -59,6 +80,7 @@ button.pay{{background:{color};color:#fff;border-color:{color}}}.note{{color:#66
 pub async fn payer_action(
     State(sim): State<Simulator>,
     Path((token, action)): Path<(String, String)>,
+    Query(back): Query<ReturnTo>,
 ) -> Response {
     let Some(o) = sim.order_by_token(&token) else {
         return (StatusCode::NOT_FOUND, "no such order").into_response();
@@ -72,6 +94,18 @@ pub async fn payer_action(
     };
     if let Err(e) = result {
         return (StatusCode::CONFLICT, e).into_response();
+    }
+    // WeChat H5 goes back to the merchant's redirect_url, paid or not (the
+    // page must ask for the status: coming back proves nothing).
+    if let (SimProvider::Wechat, Some(url)) = (o.provider, &back.redirect_url) {
+        if action != "expire" && super::phone::registered(&sim, url) {
+            return Redirect::to(url).into_response();
+        }
+    }
+    // Alipay WAP: a payer who gives up goes to quit_url.
+    if let (SimProvider::Alipay, "cancel", Some(quit)) = (o.provider, action.as_str(), &o.quit_url)
+    {
+        return Redirect::to(quit).into_response();
     }
     // Alipay page pay sends the browser back to the merchant, signed like a notify.
     if let (SimProvider::Alipay, Some(return_url)) = (o.provider, &o.return_url) {

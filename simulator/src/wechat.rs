@@ -160,7 +160,7 @@ pub(super) fn transaction_json(o: &SimOrder) -> wire::Transaction {
         mchid: dev_keys::WECHAT_MCH_ID.into(),
         out_trade_no: o.out_trade_no.clone(),
         transaction_id: paid.then(|| o.transaction_id.clone()),
-        trade_type: Some("NATIVE".into()),
+        trade_type: Some(o.trade_type.into()),
         trade_state: state,
         trade_state_desc: match o.state {
             SimState::NotPaid => "订单未支付".into(),
@@ -169,7 +169,11 @@ pub(super) fn transaction_json(o: &SimOrder) -> wire::Transaction {
         },
         success_time: o.paid_at_ms.filter(|_| paid).map(rfc3339),
         payer: paid.then(|| wire::Payer {
-            openid: Some("oSimulatorPayer0000000000000".into()),
+            openid: Some(
+                o.openid
+                    .clone()
+                    .unwrap_or_else(|| super::phone::openid_for(dev_keys::WECHAT_APP_ID)),
+            ),
         }),
         attach: None,
         amount: wire::Amount {
@@ -180,12 +184,79 @@ pub(super) fn transaction_json(o: &SimOrder) -> wire::Transaction {
     }
 }
 
+/// Which order endpoint was called.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Native,
+    Jsapi,
+    H5,
+}
+
+impl Mode {
+    fn trade_type(self) -> &'static str {
+        match self {
+            Mode::Native => "NATIVE",
+            Mode::Jsapi => "JSAPI",
+            Mode::H5 => "MWEB",
+        }
+    }
+
+    /// What the endpoint answers for an order: the QR content, the pay
+    /// sheet's prepay id, or the H5 cashier's URL.
+    fn answer(self, sim: &Simulator, token: &str) -> serde_json::Value {
+        match self {
+            Mode::Native => serde_json::json!({"code_url": sim.payer_url(token)}),
+            Mode::Jsapi => serde_json::json!({"prepay_id": super::prepay_id_of(token)}),
+            Mode::H5 => serde_json::json!({"h5_url": format!(
+                "{}/wechat/h5?prepay_id={}",
+                sim.0.settings.public_base.trim_end_matches('/'),
+                super::prepay_id_of(token)
+            )}),
+        }
+    }
+}
+
 pub async fn native_order(
     State(sim): State<Simulator>,
     method: Method,
     uri: OriginalUri,
     headers: HeaderMap,
     body: Bytes,
+) -> Response {
+    create_order(sim, method, uri, headers, body, Mode::Native)
+}
+
+/// `POST /v3/pay/transactions/jsapi`: `payer.openid` must be the payer's
+/// openid for this app id.
+pub async fn jsapi_order(
+    State(sim): State<Simulator>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    create_order(sim, method, uri, headers, body, Mode::Jsapi)
+}
+
+/// `POST /v3/pay/transactions/h5`: `scene_info` with the payer's address and
+/// `h5_info.type`.
+pub async fn h5_order(
+    State(sim): State<Simulator>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    create_order(sim, method, uri, headers, body, Mode::H5)
+}
+
+fn create_order(
+    sim: Simulator,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+    mode: Mode,
 ) -> Response {
     let serial = match authenticate(&sim, &method, &uri, &headers, &body) {
         Ok(s) => s,
@@ -231,6 +302,44 @@ pub async fn native_order(
             &serial,
         );
     }
+    let openid = match (mode, &req.payer) {
+        (Mode::Jsapi, Some(p)) if p.openid == super::phone::openid_for(&req.appid) => {
+            Some(p.openid.clone())
+        }
+        (Mode::Jsapi, Some(_)) => {
+            return error(
+                &sim,
+                StatusCode::BAD_REQUEST,
+                "PARAM_ERROR",
+                "appid和openid不匹配",
+                &serial,
+            )
+        }
+        (Mode::Jsapi, None) => {
+            return error(
+                &sim,
+                StatusCode::BAD_REQUEST,
+                "PARAM_ERROR",
+                "缺少参数 payer.openid",
+                &serial,
+            )
+        }
+        _ => None,
+    };
+    if mode == Mode::H5
+        && !req
+            .scene_info
+            .as_ref()
+            .is_some_and(|s| !s.payer_client_ip.is_empty() && s.h5_info.is_some())
+    {
+        return error(
+            &sim,
+            StatusCode::BAD_REQUEST,
+            "PARAM_ERROR",
+            "缺少参数 scene_info.payer_client_ip 或 scene_info.h5_info",
+            &serial,
+        );
+    }
     let expires_at_ms = match req.time_expire.as_deref().map(parse_rfc3339_ms) {
         Some(None) => {
             return error(
@@ -270,7 +379,7 @@ pub async fn native_order(
             SimState::NotPaid => signed(
                 &sim,
                 StatusCode::OK,
-                serde_json::json!({"code_url": sim.payer_url(&existing.token)}).to_string(),
+                mode.answer(&sim, &existing.token).to_string(),
                 &serial,
             ),
         };
@@ -290,15 +399,13 @@ pub async fn native_order(
         expires_at_ms,
         paid_at_ms: None,
         refunded_fen: 0,
+        trade_type: mode.trade_type(),
+        openid,
+        quit_url: None,
     };
-    let code_url = sim.payer_url(&order.token);
+    let answer = mode.answer(&sim, &order.token);
     sim.insert(order);
-    signed(
-        &sim,
-        StatusCode::OK,
-        serde_json::json!({"code_url": code_url}).to_string(),
-        &serial,
-    )
+    signed(&sim, StatusCode::OK, answer.to_string(), &serial)
 }
 
 pub async fn query(

@@ -79,13 +79,15 @@ pub(super) fn order_fields(o: &SimOrder) -> BTreeMap<String, String> {
     let mut f = BTreeMap::new();
     f.insert("out_trade_no".to_owned(), o.out_trade_no.clone());
     f.insert("total_fee".to_owned(), o.amount_fen.to_string());
-    f.insert("trade_type".to_owned(), "NATIVE".to_owned());
+    f.insert("trade_type".to_owned(), o.trade_type.to_owned());
     f.insert("fee_type".to_owned(), "CNY".to_owned());
     if o.state == SimState::Paid {
         f.insert("transaction_id".to_owned(), o.transaction_id.clone());
         f.insert(
             "openid".to_owned(),
-            "oSimulatorPayer0000000000000".to_owned(),
+            o.openid
+                .clone()
+                .unwrap_or_else(|| super::phone::openid_for(super::dev_keys::WECHAT_APP_ID)),
         );
         f.insert("bank_type".to_owned(), "OTHERS".to_owned());
         f.insert("cash_fee".to_owned(), o.amount_fen.to_string());
@@ -125,8 +127,37 @@ pub async fn unified_order(State(sim): State<Simulator>, body: Bytes) -> Respons
             Some(("PARAM_ERROR", "total_fee 格式错误")),
         );
     };
-    if amount < 1 || get("trade_type") != "NATIVE" || domain::OutTradeNo::parse(&no).is_err() {
+    let trade_type: &'static str = match get("trade_type").as_str() {
+        "NATIVE" => "NATIVE",
+        "JSAPI" => "JSAPI",
+        "MWEB" => "MWEB",
+        _ => {
+            return answer(
+                st,
+                BTreeMap::new(),
+                Some(("PARAM_ERROR", "trade_type 参数错误")),
+            )
+        }
+    };
+    if amount < 1 || domain::OutTradeNo::parse(&no).is_err() {
         return answer(st, BTreeMap::new(), Some(("PARAM_ERROR", "参数错误")));
+    }
+    let openid = (trade_type == "JSAPI").then(|| get("openid"));
+    if let Some(o) = &openid {
+        if *o != super::phone::openid_for(&get("appid")) {
+            return answer(
+                st,
+                BTreeMap::new(),
+                Some(("PARAM_ERROR", "appid和openid不匹配")),
+            );
+        }
+    }
+    if trade_type == "MWEB" && !get("scene_info").contains("h5_info") {
+        return answer(
+            st,
+            BTreeMap::new(),
+            Some(("PARAM_ERROR", "缺少参数 scene_info")),
+        );
     }
     let token = match sim.order(SimProvider::Wechat, &no) {
         Some(o) if o.state == SimState::Paid => {
@@ -152,6 +183,9 @@ pub async fn unified_order(State(sim): State<Simulator>, body: Bytes) -> Respons
                 expires_at_ms: None,
                 paid_at_ms: None,
                 refunded_fen: 0,
+                trade_type,
+                openid,
+                quit_url: None,
             };
             let t = order.token.clone();
             sim.insert(order);
@@ -159,9 +193,24 @@ pub async fn unified_order(State(sim): State<Simulator>, body: Bytes) -> Respons
         }
     };
     let mut out = BTreeMap::new();
-    out.insert("trade_type".to_owned(), "NATIVE".to_owned());
-    out.insert("prepay_id".to_owned(), format!("wx{}", &token[..24]));
-    out.insert("code_url".to_owned(), sim.payer_url(&token));
+    out.insert("trade_type".to_owned(), trade_type.to_owned());
+    out.insert("prepay_id".to_owned(), super::prepay_id_of(&token));
+    match trade_type {
+        "NATIVE" => {
+            out.insert("code_url".to_owned(), sim.payer_url(&token));
+        }
+        "MWEB" => {
+            out.insert(
+                "mweb_url".to_owned(),
+                format!(
+                    "{}/wechat/h5?prepay_id={}",
+                    sim.0.settings.public_base.trim_end_matches('/'),
+                    super::prepay_id_of(&token)
+                ),
+            );
+        }
+        _ => {}
+    }
     answer(st, out, None)
 }
 

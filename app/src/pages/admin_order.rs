@@ -284,7 +284,7 @@ fn OrderView(
                 <dt>{move || t().amount}</dt><dd data-testid="order-amount">{d.amount.clone()}</dd>
                 <dt>{move || adm().order_refunded}</dt><dd data-testid="order-refunded">{d.refunded.clone()}</dd>
                 <dt>{move || adm().order_form}</dt><dd><a href=format!("/admin/forms/{}/submissions", d.form_id)>{d.form_title.clone()}</a></dd>
-                <dt>{move || adm().order_method}</dt><dd>{move || channel.map(|c| t().channel(c)).unwrap_or("—")}</dd>
+                <dt>{move || adm().order_method}</dt><dd>{move || channel.map(|c| t().channel_with_mode(c)).unwrap_or_else(|| "—".to_owned())}</dd>
                 <dt>{move || t().transaction_id}</dt><dd>{d.transaction_id.clone().unwrap_or_else(|| "—".into())}</dd>
                 <dt>{move || adm().order_created}</dt><dd>{d.created_at.clone()}</dd>
                 <dt>{move || adm().order_paid}</dt><dd>{d.paid_at.clone().unwrap_or_else(|| "—".into())}</dd>
@@ -331,7 +331,7 @@ fn OrderView(
                                 {refundable_payments.iter().map(|p| {
                                     let c = p.channel;
                                     let label = format!("{} · {} · {}", p.out_trade_no, p.amount, p.transaction_id.clone().unwrap_or_default());
-                                    view! { <option value=p.out_trade_no.clone()>{move || t().channel(c)} " · " {label.clone()}</option> }
+                                    view! { <option value=p.out_trade_no.clone()>{move || t().channel_with_mode(c)} " · " {label.clone()}</option> }
                                 }).collect_view()}
                             </select>
                         </label>
@@ -358,7 +358,7 @@ fn OrderView(
                             view! {
                                 <tr>
                                     <td>{p.out_trade_no}</td>
-                                    <td>{move || t().channel(c)}</td>
+                                    <td>{move || t().channel_with_mode(c)}</td>
                                     <td>{p.amount}</td>
                                     <td data-testid="payment-state">{p.state}</td>
                                     <td>{p.transaction_id.unwrap_or_default()}</td>

@@ -182,7 +182,7 @@ pub fn OrdersPage() -> impl IntoView {
                 </select>
                 <select name="channel" data-testid="order-channel-filter">
                     <option value="">{move || adm().any_method}</option>
-                    {Channel::ALL.into_iter().map(|c| view! { <option value=c.as_str() selected=move || get("channel") == c.as_str()>{move || t().channel(c)}</option> }).collect_view()}
+                    {Channel::ALL.into_iter().map(|c| view! { <option value=c.as_str() selected=move || get("channel") == c.as_str()>{move || t().channel_with_mode(c)}</option> }).collect_view()}
                 </select>
                 <label>{move || adm().date_from}<input type="date" name="from" prop:value=move || get("from") /></label>
                 <label>{move || adm().date_to}<input type="date" name="to" prop:value=move || get("to") /></label>
@@ -263,7 +263,7 @@ fn OrderTable(v: OrdersView) -> impl IntoView {
                                 <td>{r.form_title.clone()}</td>
                                 <td>{r.amount.clone()}</td>
                                 <td>{r.refunded.clone()}</td>
-                                <td>{move || channel.map(|c| t().channel(c)).unwrap_or("—")}</td>
+                                <td>{move || channel.map(|c| t().channel_with_mode(c)).unwrap_or_else(|| "—".to_owned())}</td>
                                 <td>{move || t().order_status(status)}{r.review_reason.clone().filter(|_| review).map(|w| format!(" · {w}"))}</td>
                             </tr>
                         }

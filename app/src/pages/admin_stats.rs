@@ -159,7 +159,7 @@ fn StatsBody(s: StatsView) -> impl IntoView {
     };
     let channel_label = move |key: &str| {
         Channel::parse(key)
-            .map(|c| t().channel(c).to_owned())
+            .map(|c| t().channel_with_mode(c))
             .unwrap_or_else(|| key.to_owned())
     };
     let rows = move |list: Vec<TotalsView>, by_channel: bool, testid: &'static str| {

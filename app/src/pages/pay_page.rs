@@ -4,10 +4,10 @@
 //! it only shows the status, it never settles anything.
 
 use super::qr::QrCode;
-use crate::domain::{Channel, Money, OrderStatus};
+use crate::domain::{Channel, JsapiParams, Money, OrderStatus, PayerBrowser};
 use crate::i18n::use_lang;
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -19,10 +19,31 @@ pub struct PayView {
     pub expires_at: i64,
     /// The server's clock, so the countdown does not depend on the payer's.
     pub now_ms: i64,
-    pub channels: Vec<Channel>,
+    /// Where the page runs (from the user agent, on the server).
+    pub browser: PayerBrowser,
+    /// The ways to pay that fit this browser, best first.
+    pub offer: Vec<Channel>,
+    /// The other ways the account serves, one tap further.
+    pub others: Vec<Channel>,
     pub channel: Option<Channel>,
     pub pay_target: Option<String>,
     pub receipt_token: String,
+    /// The simulator's stand-in for WeChat's bridge (development only).
+    pub bridge_script: Option<String>,
+}
+
+/// The user agent of the request being served.
+#[cfg(feature = "ssr")]
+fn request_browser() -> PayerBrowser {
+    let ua = use_context::<http::request::Parts>()
+        .and_then(|p| {
+            p.headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    PayerBrowser::from_user_agent(&ua)
 }
 
 #[server(endpoint = "pay_view")]
@@ -38,10 +59,16 @@ pub async fn get_pay_view(id: String) -> Result<Option<PayView>, ServerFnError> 
         .map_err(fail)?
         .map(|f| f.def.title)
         .unwrap_or_default();
-    let channels = crate::ssr::pay::providers_of(&state, &o)
+    let available = crate::ssr::pay::providers_of(&state, &o)
         .await
         .map(|p| p.channels())
         .unwrap_or_default();
+    let browser = request_browser();
+    let offer = browser.offer(&available);
+    let bridge_script = (state.simulator.is_on()
+        && browser == PayerBrowser::Wechat
+        && offer.contains(&Channel::WechatJsapi))
+    .then(|| "/_simulator/wechat/jsbridge.js".to_owned());
     Ok(Some(PayView {
         id: o.id,
         status: o.status,
@@ -49,10 +76,13 @@ pub async fn get_pay_view(id: String) -> Result<Option<PayView>, ServerFnError> 
         form_title: title,
         expires_at: o.expires_at,
         now_ms: now_ms(),
-        channels,
+        browser,
+        others: browser.others(&available),
+        offer,
         channel: o.channel,
         pay_target: o.pay_target,
         receipt_token: o.receipt_token,
+        bridge_script,
     }))
 }
 
@@ -60,29 +90,49 @@ pub async fn get_pay_view(id: String) -> Result<Option<PayView>, ServerFnError> 
 pub enum StartOutcome {
     QrCode(String),
     Redirect(String),
+    /// Open WeChat's pay sheet with these parameters.
+    Jsapi(JsapiParams),
+    /// Inside WeChat without the payer's openid: go through WeChat's login first.
+    WechatLogin(String),
     NotPayable(OrderStatus),
     Failed,
 }
 
 #[server(endpoint = "start_pay")]
 pub async fn start_pay(id: String, channel: String) -> Result<StartOutcome, ServerFnError> {
-    use crate::ssr::pay::{start_payment, PayError};
+    use crate::ssr::pay::{remembered_openid, start_payment, PayError, Payer};
+    use crate::ssr::payer::{cookie, OPENID_COOKIE};
     use crate::ssr::provider::PayAction;
     let state = crate::ssr::AppState::from_context()?;
     let channel = Channel::parse(&channel).ok_or(crate::errors::Failure::Unknown("channel"))?;
-    let ip = crate::ssr::auth::request_client_ip(&state).map(|ip| ip.to_string());
-    Ok(match start_payment(&state, &id, channel, ip).await {
-        Ok(s) => match s.action {
-            PayAction::QrCode(q) => StartOutcome::QrCode(q),
-            PayAction::Redirect(u) => StartOutcome::Redirect(u),
+    let client_ip = crate::ssr::auth::request_client_ip(&state).map(|ip| ip.to_string());
+    let openid = if channel == Channel::WechatJsapi {
+        let parts = use_context::<http::request::Parts>();
+        let value = parts
+            .as_ref()
+            .and_then(|p| cookie(&p.headers, OPENID_COOKIE));
+        remembered_openid(&state, &id, value).await
+    } else {
+        None
+    };
+    Ok(
+        match start_payment(&state, &id, channel, Payer { client_ip, openid }).await {
+            Ok(s) => match s.action {
+                PayAction::QrCode(q) => StartOutcome::QrCode(q),
+                PayAction::Redirect(u) => StartOutcome::Redirect(u),
+                PayAction::Jsapi(p) => StartOutcome::Jsapi(p),
+            },
+            Err(PayError::NeedsOpenid) => {
+                StartOutcome::WechatLogin(format!("/pay/{id}/wechat-login"))
+            }
+            Err(PayError::NotPayable(s)) => StartOutcome::NotPayable(s),
+            Err(PayError::Expired) => StartOutcome::NotPayable(OrderStatus::Expired),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the payment");
+                StartOutcome::Failed
+            }
         },
-        Err(PayError::NotPayable(s)) => StartOutcome::NotPayable(s),
-        Err(PayError::Expired) => StartOutcome::NotPayable(OrderStatus::Expired),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot start the payment");
-            StartOutcome::Failed
-        }
-    })
+    )
 }
 
 /// "I have paid": asks the provider now.
@@ -128,10 +178,12 @@ fn format_countdown(secs: i64) -> String {
 fn PayView(view: PayView) -> impl IntoView {
     let lang = use_lang();
     let t = move || lang.get().t();
+    let query = use_query_map();
     let id = view.id.clone();
+    let browser = view.browser;
     let status = RwSignal::new(view.status);
     let initial_target = match (view.channel, view.pay_target.clone()) {
-        (Some(c), Some(target)) if c != Channel::AlipayPage => Some((c, target)),
+        (Some(c), Some(target)) if !c.redirects() && c != Channel::WechatJsapi => Some((c, target)),
         _ => None,
     };
     let target = RwSignal::new(initial_target);
@@ -140,7 +192,12 @@ fn PayView(view: PayView) -> impl IntoView {
     let check = ServerAction::<CheckPaid>::new();
     let failed = RwSignal::new(false);
     let chosen = RwSignal::new(None::<Channel>);
+    let guide = RwSignal::new(false);
+    let cancelled = RwSignal::new(false);
+    let show_others = RwSignal::new(false);
+    let login_failed = query.with_untracked(|q| q.get("wechat_login").as_deref() == Some("failed"));
 
+    let id_for_sheet = id.clone();
     Effect::new(move |_| match start.value().get() {
         Some(Ok(StartOutcome::QrCode(q))) => {
             failed.set(false);
@@ -148,13 +205,34 @@ fn PayView(view: PayView) -> impl IntoView {
                 target.set(Some((c, q)));
             }
         }
-        Some(Ok(StartOutcome::Redirect(url))) => {
+        Some(Ok(StartOutcome::Redirect(url))) | Some(Ok(StartOutcome::WechatLogin(url))) => {
             #[cfg(feature = "hydrate")]
             if let Some(w) = web_sys::window() {
                 let _ = w.location().set_href(&url);
             }
             #[cfg(not(feature = "hydrate"))]
             let _ = url;
+        }
+        Some(Ok(StartOutcome::Jsapi(params))) => {
+            failed.set(false);
+            cancelled.set(false);
+            #[cfg(feature = "hydrate")]
+            {
+                let id = id_for_sheet.clone();
+                open_pay_sheet(&params, move |outcome: String| {
+                    if outcome.ends_with(":ok") {
+                        // WeChat's word is not proof: ask the provider, and the
+                        // callback turns the page by itself anyway.
+                        check.dispatch(CheckPaid { id: id.clone() });
+                    } else if outcome.ends_with(":cancel") {
+                        cancelled.set(true);
+                    } else {
+                        failed.set(true);
+                    }
+                });
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = (params, &id_for_sheet);
         }
         Some(Ok(StartOutcome::NotPayable(s))) => status.set(s),
         Some(Ok(StartOutcome::Failed)) | Some(Err(_)) => failed.set(true),
@@ -169,8 +247,8 @@ fn PayView(view: PayView) -> impl IntoView {
     // Live status: server-sent events, or polling when they fail. Browser only.
     #[cfg(feature = "hydrate")]
     {
-        let id = id.clone();
-        Effect::new(move |_| live_status(id.clone(), status));
+        let live_id = id.clone();
+        Effect::new(move |_| live_status(live_id.clone(), status));
         Effect::new(move |_| {
             let handle = set_interval_with_handle(
                 move || remaining.update(|r| *r -= 1),
@@ -182,17 +260,63 @@ fn PayView(view: PayView) -> impl IntoView {
                 }
             });
         });
+        // Back from WeChat's login: open the pay sheet at once (the tap was
+        // before the hop).
+        let auto = query
+            .with_untracked(|q| q.get("method"))
+            .and_then(|m| Channel::parse(&m));
+        if auto == Some(Channel::WechatJsapi)
+            && view.offer.contains(&Channel::WechatJsapi)
+            && matches!(view.status, OrderStatus::Created | OrderStatus::Pending)
+        {
+            let id = id.clone();
+            Effect::new(move |_| {
+                chosen.set(Some(Channel::WechatJsapi));
+                start.dispatch(StartPay {
+                    id: id.clone(),
+                    channel: Channel::WechatJsapi.as_str().to_owned(),
+                });
+            });
+        }
     }
 
     let receipt = format!("/r/{}", view.receipt_token);
-    let channels = view.channels.clone();
     let payable = move || {
         matches!(status.get(), OrderStatus::Created | OrderStatus::Pending) && remaining.get() > 0
     };
-    let id_for_buttons = id.clone();
+    let button = {
+        let id = id.clone();
+        move |c: Channel, other: bool| {
+            let id = id.clone();
+            view! {
+                <button
+                    class=format!("button method {}", c.as_str())
+                    data-testid=format!("pay-{}", c.as_str())
+                    class:selected=move || target.get().is_some_and(|(tc, _)| tc == c)
+                    disabled=move || start.pending().get()
+                    on:click=move |_| {
+                        if browser.blocks(c) {
+                            // WeChat blocks Alipay's pages: say how to get out.
+                            guide.set(true);
+                            return;
+                        }
+                        guide.set(false);
+                        chosen.set(Some(c));
+                        start.dispatch(StartPay { id: id.clone(), channel: c.as_str().to_owned() });
+                    }
+                >
+                    {move || if other { t().channel_other(c) } else { t().channel(c) }}
+                </button>
+            }
+        }
+    };
+    let offer = view.offer.clone();
+    let others = view.others.clone();
+    let has_others = !others.is_empty();
     let id_for_check = id.clone();
     view! {
         <section class="card pay-card">
+            {view.bridge_script.clone().map(|src| view! { <script src=src></script> })}
             <p class="muted">{view.form_title.clone()}</p>
             <h1 class="amount" data-testid="pay-amount">{view.amount.to_string()}</h1>
             <p class="status" data-testid="pay-status" data-status=move || status.get().as_str()>
@@ -204,33 +328,36 @@ fn PayView(view: PayView) -> impl IntoView {
             </Show>
             <Show when=payable>
                 <p class="countdown">{move || t().time_left} " " <span data-testid="countdown">{move || format_countdown(remaining.get())}</span></p>
+                {login_failed.then(|| view! { <p class="error" data-testid="wechat-login-failed">{move || t().wechat_login_failed}</p> })}
                 <h2>{move || t().choose_method}</h2>
-                <div class="methods">
-                    {channels.iter().map(|c| {
-                        let c = *c;
-                        let id = id_for_buttons.clone();
-                        view! {
-                            <button
-                                class=format!("button method {}", c.as_str())
-                                data-testid=format!("pay-{}", c.as_str())
-                                class:selected=move || target.get().is_some_and(|(tc, _)| tc == c)
-                                disabled=move || start.pending().get()
-                                on:click=move |_| {
-                                    chosen.set(Some(c));
-                                    start.dispatch(StartPay { id: id.clone(), channel: c.as_str().to_owned() });
-                                }
-                            >
-                                {move || t().channel(c)}
-                            </button>
-                        }
-                    }).collect_view()}
+                <div class="methods" data-testid="methods">{offer.iter().map(|c| button(*c, false)).collect_view()}</div>
+                {has_others.then(|| view! {
+                    <button class="link-button" data-testid="other-methods" on:click=move |_| show_others.update(|s| *s = !*s)>
+                        {move || t().other_methods}
+                    </button>
+                })}
+                <div class="methods others" data-testid="other-method-list" hidden=move || !show_others.get()>
+                    {others.iter().map(|c| button(*c, true)).collect_view()}
                 </div>
+                <Show when=move || guide.get()>
+                    <p class="guide" data-testid="open-in-browser">{move || t().open_in_browser}</p>
+                </Show>
+                <Show when=move || start.pending().get() && chosen.get() == Some(Channel::WechatJsapi)>
+                    <p class="muted">{move || t().opening_wechat}</p>
+                </Show>
+                <Show when=move || cancelled.get()>
+                    <p class="muted" data-testid="jsapi-cancelled">{move || t().jsapi_cancelled}</p>
+                </Show>
                 <Show when=move || failed.get()>
                     <p class="error">{move || t().pay_failed}</p>
                 </Show>
                 {move || target.get().map(|(c, q)| {
                     let is_link = q.starts_with("http://") || q.starts_with("https://");
-                    let caption = if c == Channel::WechatNative { t().scan_with_wechat } else { t().scan_with_alipay };
+                    let caption = match (c.provider(), browser) {
+                        (_, PayerBrowser::Wechat | PayerBrowser::Phone) => t().qr_on_phone,
+                        (crate::domain::Provider::Wechat, _) => t().scan_with_wechat,
+                        (crate::domain::Provider::Alipay, _) => t().scan_with_alipay,
+                    };
                     let link = q.clone();
                     view! {
                         <div class="qr-box">
@@ -251,6 +378,72 @@ fn PayView(view: PayView) -> impl IntoView {
                 </button>
             </Show>
         </section>
+    }
+}
+
+/// Opens WeChat's pay sheet (`getBrandWCPayRequest`) with the server's
+/// parameters; `done` gets WeChat's `err_msg` (`…:ok`, `…:cancel`, `…:fail`).
+/// Waits for `WeixinJSBridgeReady` when the bridge is not there yet.
+#[cfg(feature = "hydrate")]
+fn open_pay_sheet(params: &JsapiParams, done: impl Fn(String) + 'static) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::{JsCast, JsValue};
+    let done = std::rc::Rc::new(done);
+    let Some(js_params) = serde_json::to_string(params)
+        .ok()
+        .and_then(|j| js_sys::JSON::parse(&j).ok())
+    else {
+        done("get_brand_wcpay_request:fail".into());
+        return;
+    };
+    let invoke = {
+        let done = done.clone();
+        move || -> bool {
+            let Some(window) = web_sys::window() else {
+                return false;
+            };
+            let Ok(bridge) = js_sys::Reflect::get(&window, &JsValue::from_str("WeixinJSBridge"))
+            else {
+                return false;
+            };
+            if bridge.is_undefined() || bridge.is_null() {
+                return false;
+            }
+            let Some(invoke) = js_sys::Reflect::get(&bridge, &JsValue::from_str("invoke"))
+                .ok()
+                .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            else {
+                return false;
+            };
+            let done = done.clone();
+            let callback = Closure::once_into_js(move |res: JsValue| {
+                let msg = js_sys::Reflect::get(&res, &JsValue::from_str("err_msg"))
+                    .ok()
+                    .and_then(|v| v.as_string())
+                    .unwrap_or_default();
+                done(msg);
+            });
+            invoke
+                .call3(
+                    &bridge,
+                    &JsValue::from_str("getBrandWCPayRequest"),
+                    &js_params,
+                    &callback,
+                )
+                .is_ok()
+        }
+    };
+    if !invoke() {
+        let pending = std::cell::RefCell::new(Some(invoke));
+        let listener = Closure::once_into_js(move |_: JsValue| {
+            if let Some(f) = pending.borrow_mut().take() {
+                f();
+            }
+        });
+        if let Some(doc) = web_sys::window().and_then(|w| w.document()) {
+            let _ = doc
+                .add_event_listener_with_callback("WeixinJSBridgeReady", listener.unchecked_ref());
+        }
     }
 }
 

@@ -10,7 +10,7 @@ pub use formpay_core::store::{
     attempts, audit, forms, order_list, orders, refunds, stats, submissions,
 };
 pub use formpay_core::{
-    accounts, db, hub, now_ms, pay, payment_log, provider, random_token, registry, security,
+    accounts, db, hub, now_ms, pay, payer, payment_log, provider, random_token, registry, security,
     streams, Backend, Core, Db, SimulatorSwitch,
 };
 pub use state::AppState;

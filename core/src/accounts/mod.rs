@@ -200,7 +200,8 @@ pub async fn is_enabled(db: &Db, id: &str) -> anyhow::Result<bool> {
 }
 
 /// "Test connection": a harmless signed query for an order that does not
-/// exist, at every provider of the account. Returns one line per provider.
+/// exist, at every provider of the account, and the check of the official
+/// account's secret where JSAPI is set up. Returns one line per check.
 pub async fn test_connection(
     state: &Core,
     account_id: Option<&str>,
@@ -221,6 +222,11 @@ pub async fn test_connection(
             Err(e) => Err(e.to_string()),
         };
         out.push((p.provider().as_str().to_owned(), result));
+        // The official account's secret, which JSAPI's OAuth needs.
+        if let Some(identity) = p.payer_identity() {
+            let result = identity.check().await.map_err(|e| e.to_string());
+            out.push((format!("{}_oauth", p.provider().as_str()), result));
+        }
     }
     if out.is_empty() {
         out.push(("account".into(), Err("no provider in this account".into())));

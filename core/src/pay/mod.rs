@@ -16,6 +16,7 @@ pub mod refund;
 pub mod settle;
 pub mod start;
 pub mod submit;
+pub mod wechat_login;
 
 pub use check::{check_for_payer, check_now};
 pub use notify::handle_notify;
@@ -23,6 +24,7 @@ pub use reconcile::reconcile_once;
 pub use settle::{settle, SettleOutcome};
 pub use start::{close_attempt, start_payment, Closed};
 pub use submit::{submit, Answers, Submission};
+pub use wechat_login::{remembered_openid, wechat_login_done, wechat_login_url, LoginError};
 
 use crate::hub::StatusChange;
 use crate::provider::*;
@@ -75,12 +77,24 @@ pub enum PayError {
     ChannelUnavailable,
     #[error("a payment of this order is being started; try again in a moment")]
     Busy,
+    /// JSAPI needs the payer's openid (from WeChat OAuth) and none was given.
+    #[error("paying inside WeChat needs the payer's openid")]
+    NeedsOpenid,
     #[error("the receiving account cannot be used: {0}")]
     Account(String),
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+/// Who is paying, as far as the provider needs to know.
+#[derive(Clone, Debug, Default)]
+pub struct Payer {
+    /// For the provider's risk checks (WeChat `payer_client_ip`, required by H5).
+    pub client_ip: Option<String>,
+    /// The payer's WeChat openid for the account's app id (JSAPI).
+    pub openid: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

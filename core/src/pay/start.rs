@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 /// Creates (or reuses) the provider order for a channel and tells the payer
 /// what to do. One start at a time per order, on every instance.
-#[tracing::instrument(name = "start_payment", skip(state, client_ip), fields(order = %order_id, channel = %channel.as_str(), out_trade_no = tracing::field::Empty))]
+#[tracing::instrument(name = "start_payment", skip(state, payer), fields(order = %order_id, channel = %channel.as_str(), out_trade_no = tracing::field::Empty))]
 pub async fn start_payment(
     state: &Core,
     order_id: &str,
     channel: Channel,
-    client_ip: Option<String>,
+    payer: Payer,
 ) -> Result<PayStart, PayError> {
     let order = orders::by_id(&state.db, order_id)
         .await?
@@ -30,13 +30,17 @@ pub async fn start_payment(
     let providers = providers_of(state, &order).await?;
     let provider = providers
         .for_provider(channel.provider())
+        .filter(|p| p.channels().contains(&channel))
         .cloned()
         .ok_or(PayError::ChannelUnavailable)?;
+    if channel == Channel::WechatJsapi && payer.openid.is_none() {
+        return Err(PayError::NeedsOpenid);
+    }
     let lock = orders::lock_for_payment(&state.db, &order.id, PAY_LOCK_MS).await?;
     let Some(lock) = lock else {
         return Err(PayError::Busy);
     };
-    let result = start_locked(state, order_id, channel, &providers, provider, client_ip).await;
+    let result = start_locked(state, order_id, channel, &providers, provider, payer).await;
     if let Err(e) = orders::unlock_payment(&state.db, &order.id, lock).await {
         tracing::warn!(error = ?e, "cannot release the payment lock; it expires by itself");
     }
@@ -59,7 +63,7 @@ async fn start_locked(
     channel: Channel,
     providers: &PaymentProviders,
     provider: Arc<dyn PaymentProvider>,
-    client_ip: Option<String>,
+    payer: Payer,
 ) -> Result<PayStart, PayError> {
     // Read again under the lock: a payment or another start may have happened.
     let order = orders::by_id(&state.db, order_id)
@@ -73,7 +77,7 @@ async fn start_locked(
             if let Some(target) = &a.pay_target {
                 return Ok(PayStart {
                     channel,
-                    action: action_for(channel, target.clone()),
+                    action: action_for(provider.as_ref(), channel, target.clone())?,
                     expires_at: order.expires_at,
                 });
             }
@@ -107,7 +111,9 @@ async fn start_locked(
         expires_at_ms: order.expires_at,
         notify_url: notify_url(state, &order, provider.as_ref()),
         return_url: format!("{}/pay/{}", state.pay.return_base, order.id),
-        client_ip,
+        quit_url: format!("{}/pay/{}", state.pay.return_base, order.id),
+        client_ip: payer.client_ip,
+        payer_openid: payer.openid,
     };
     let action = match provider.create(channel, &payment).await {
         Ok(a) => a,
@@ -123,8 +129,11 @@ async fn start_locked(
             return Err(e.into());
         }
     };
+    // What is kept to show again: the QR content or the cashier URL; for the
+    // pay sheet its `package` (fresh parameters are signed on each tap).
     let target = match &action {
         PayAction::QrCode(t) | PayAction::Redirect(t) => t.clone(),
+        PayAction::Jsapi(p) => p.package.clone(),
     };
     attempts::set_target(&state.db, &attempt.id, &target).await?;
     let detail = format!(
@@ -172,12 +181,18 @@ async fn start_locked(
     })
 }
 
-fn action_for(channel: Channel, target: String) -> PayAction {
-    if channel.redirects() {
+fn action_for(
+    provider: &dyn PaymentProvider,
+    channel: Channel,
+    target: String,
+) -> Result<PayAction, PayError> {
+    Ok(if channel == Channel::WechatJsapi {
+        PayAction::Jsapi(provider.jsapi_params(&target)?)
+    } else if channel.redirects() {
         PayAction::Redirect(target)
     } else {
         PayAction::QrCode(target)
-    }
+    })
 }
 
 #[derive(Debug, PartialEq, Eq)]

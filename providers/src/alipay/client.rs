@@ -122,6 +122,58 @@ impl AlipayClient {
         Ok(url.to_string())
     }
 
+    /// The signed URL of Alipay's phone cashier (`alipay.trade.wap.pay`,
+    /// `QUICK_WAP_WAY`): the browser is sent there, inside the Alipay app it
+    /// opens the app's own cashier.
+    pub fn wap_pay_url(&self, p: &NewPayment) -> Result<String, ProviderError> {
+        let biz = wire::WapPayBiz {
+            out_trade_no: p.out_trade_no.to_string(),
+            total_amount: to_alipay_amount(p.amount),
+            subject: p.subject.chars().take(256).collect(),
+            product_code: "QUICK_WAP_WAY".into(),
+            time_expire: Some(beijing_timestamp(p.expires_at_ms)),
+            quit_url: Some(p.quit_url.clone()).filter(|u| !u.is_empty()),
+        };
+        let biz =
+            serde_json::to_string(&biz).map_err(|e| ProviderError::Malformed(e.to_string()))?;
+        let params = self.signed_params(
+            "alipay.trade.wap.pay",
+            &biz,
+            Some(&p.notify_url),
+            Some(&p.return_url),
+        )?;
+        let mut url = self.gateway.clone();
+        url.query_pairs_mut().extend_pairs(params.iter());
+        Ok(url.to_string())
+    }
+
+    /// Logs a cashier link made (no call: the payer's browser opens it).
+    async fn log_cashier(&self, operation: &'static str, p: &NewPayment, url: &str) {
+        self.log
+            .write(LogEntry {
+                provider: "alipay",
+                operation,
+                direction: domain::Direction::Out,
+                out_trade_no: Some(p.out_trade_no.to_string()),
+                status_code: None,
+                latency_ms: 0,
+                request: redact_params(
+                    Url::parse(url)
+                        .map(|u| {
+                            u.query_pairs()
+                                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                                .collect::<Vec<_>>()
+                        })
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                ),
+                response: String::new(),
+                error: None,
+            })
+            .await;
+    }
+
     /// An auto-submitting form to the cashier, for pages that prefer a POST.
     pub fn page_pay_form(&self, p: &NewPayment) -> Result<String, ProviderError> {
         let url = Url::parse(&self.page_pay_url(p)?)
@@ -286,29 +338,12 @@ impl PaymentProvider for AlipayClient {
         match channel {
             Channel::AlipayPage => {
                 let url = self.page_pay_url(p)?;
-                self.log
-                    .write(LogEntry {
-                        provider: "alipay",
-                        operation: "page_pay",
-                        direction: domain::Direction::Out,
-                        out_trade_no: Some(p.out_trade_no.to_string()),
-                        status_code: None,
-                        latency_ms: 0,
-                        request: redact_params(
-                            Url::parse(&url)
-                                .map(|u| {
-                                    u.query_pairs()
-                                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                                        .collect::<Vec<_>>()
-                                })
-                                .unwrap_or_default()
-                                .iter()
-                                .map(|(k, v)| (k.as_str(), v.as_str())),
-                        ),
-                        response: String::new(),
-                        error: None,
-                    })
-                    .await;
+                self.log_cashier("page_pay", p, &url).await;
+                Ok(PayAction::Redirect(url))
+            }
+            Channel::AlipayWap => {
+                let url = self.wap_pay_url(p)?;
+                self.log_cashier("wap_pay", p, &url).await;
                 Ok(PayAction::Redirect(url))
             }
             Channel::AlipayQr => {
@@ -337,9 +372,9 @@ impl PaymentProvider for AlipayClient {
                     ProviderError::Malformed("precreate answer without qr_code".into())
                 })
             }
-            Channel::WechatNative => Err(ProviderError::NotConfigured(
-                "Alipay cannot serve wechat_native".into(),
-            )),
+            Channel::WechatNative | Channel::WechatJsapi | Channel::WechatH5 => Err(
+                ProviderError::NotConfigured(format!("Alipay cannot serve {}", channel.as_str())),
+            ),
         }
     }
 
@@ -508,6 +543,9 @@ impl PaymentProvider for AlipayClient {
             content_type: "text/plain; charset=utf-8",
             body: "failure".into(),
         }
+    }
+    fn channels(&self) -> Vec<Channel> {
+        vec![Channel::AlipayPage, Channel::AlipayQr, Channel::AlipayWap]
     }
 }
 

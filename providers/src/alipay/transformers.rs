@@ -25,6 +25,21 @@ pub struct PagePayBiz {
     pub passback_params: Option<String>,
 }
 
+/// `alipay.trade.wap.pay`: the phone cashier; `quit_url` is where a payer
+/// who gives up goes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WapPayBiz {
+    pub out_trade_no: String,
+    pub total_amount: String,
+    pub subject: String,
+    /// `QUICK_WAP_WAY`.
+    pub product_code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_expire: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quit_url: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PrecreateBiz {
     pub out_trade_no: String,

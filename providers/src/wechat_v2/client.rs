@@ -22,6 +22,10 @@ pub struct WechatPayV2 {
     key: SecretString,
     sign_type: SignType,
     log: PaymentLog,
+    /// WeChat OAuth (the official account's secret): JSAPI is served with it.
+    oauth: Option<crate::wechat_oauth::WechatOauth>,
+    /// H5 (`MWEB`) is enabled for this merchant.
+    h5: bool,
 }
 
 /// `yyyyMMddHHmmss` in Beijing time.
@@ -64,6 +68,8 @@ impl WechatPayV2 {
             key,
             sign_type: SignType::HmacSha256,
             log,
+            oauth: None,
+            h5: false,
         }
     }
 
@@ -71,6 +77,42 @@ impl WechatPayV2 {
     pub fn with_sign_type(mut self, sign_type: SignType) -> Self {
         self.sign_type = sign_type;
         self
+    }
+
+    /// Serves JSAPI, learning payers' openids through this OAuth.
+    pub fn with_oauth(mut self, oauth: crate::wechat_oauth::WechatOauth) -> Self {
+        self.oauth = Some(oauth);
+        self
+    }
+
+    /// Serves H5 (`MWEB`).
+    pub fn with_h5(mut self, on: bool) -> Self {
+        self.h5 = on;
+        self
+    }
+
+    /// The pay sheet's parameters, signed the v2 way: `appId, nonceStr,
+    /// package, signType, timeStamp` with the API key, in our sign type.
+    pub fn sign_jsapi(&self, package: &str) -> Result<domain::JsapiParams, ProviderError> {
+        let time_stamp = (formpay_core::now_ms() / 1000).to_string();
+        let nonce_str = random_nonce(32);
+        let sign_type = self.sign_type.as_str().to_owned();
+        let pay_sign = super::jsapi_pay_sign(
+            &self.app_id,
+            &time_stamp,
+            &nonce_str,
+            package,
+            self.key.expose_secret(),
+            self.sign_type,
+        );
+        Ok(domain::JsapiParams {
+            app_id: self.app_id.clone(),
+            time_stamp,
+            nonce_str,
+            package: package.to_owned(),
+            sign_type,
+            pay_sign,
+        })
     }
 
     async fn call(
@@ -202,13 +244,18 @@ impl PaymentProvider for WechatPayV2 {
     }
 
     async fn create(&self, channel: Channel, p: &NewPayment) -> Result<PayAction, ProviderError> {
-        if channel != Channel::WechatNative {
+        if !self.channels().contains(&channel) {
             return Err(ProviderError::NotConfigured(format!(
-                "WeChat Pay cannot serve {}",
+                "this WeChat Pay merchant cannot serve {}",
                 channel.as_str()
             )));
         }
-        let f = fields(&[
+        let trade_type = match channel {
+            Channel::WechatJsapi => "JSAPI",
+            Channel::WechatH5 => "MWEB",
+            _ => "NATIVE",
+        };
+        let mut f = fields(&[
             ("body", p.subject.chars().take(127).collect()),
             ("out_trade_no", p.out_trade_no.to_string()),
             ("total_fee", p.amount.fen().to_string()),
@@ -217,10 +264,26 @@ impl PaymentProvider for WechatPayV2 {
                 p.client_ip.clone().unwrap_or_else(|| "127.0.0.1".into()),
             ),
             ("notify_url", p.notify_url.clone()),
-            ("trade_type", "NATIVE".into()),
-            ("product_id", p.out_trade_no.to_string()),
+            ("trade_type", trade_type.into()),
             ("time_expire", v2_time(p.expires_at_ms)),
         ]);
+        match channel {
+            Channel::WechatJsapi => {
+                let openid = p.payer_openid.clone().ok_or_else(|| {
+                    ProviderError::NotConfigured("JSAPI needs the payer's openid".into())
+                })?;
+                f.insert("openid".into(), openid);
+            }
+            Channel::WechatH5 => {
+                f.insert(
+                    "scene_info".into(),
+                    serde_json::json!({"h5_info": {"type": "Wap", "wap_url": p.return_url, "wap_name": p.subject.chars().take(32).collect::<String>()}}).to_string(),
+                );
+            }
+            _ => {
+                f.insert("product_id".into(), p.out_trade_no.to_string());
+            }
+        }
         let answer = self
             .call(
                 "unifiedorder",
@@ -229,11 +292,24 @@ impl PaymentProvider for WechatPayV2 {
                 p.out_trade_no.as_str(),
             )
             .await?;
-        answer
-            .get("code_url")
-            .cloned()
-            .map(PayAction::QrCode)
-            .ok_or_else(|| ProviderError::Malformed("no code_url".into()))
+        let field = |name: &str| {
+            answer
+                .get(name)
+                .cloned()
+                .ok_or_else(|| ProviderError::Malformed(format!("no {name}")))
+        };
+        match channel {
+            Channel::WechatJsapi => self
+                .sign_jsapi(&format!("prepay_id={}", field("prepay_id")?))
+                .map(PayAction::Jsapi),
+            Channel::WechatH5 => Ok(PayAction::Redirect(
+                crate::wechat_v3::transformers::h5_with_redirect(
+                    &field("mweb_url")?,
+                    &p.return_url,
+                ),
+            )),
+            _ => field("code_url").map(PayAction::QrCode),
+        }
     }
 
     async fn query(&self, no: &OutTradeNo) -> Result<TradeInfo, ProviderError> {
@@ -324,6 +400,25 @@ impl PaymentProvider for WechatPayV2 {
             content_type: "text/xml; charset=utf-8",
             body: to_xml(&f),
         }
+    }
+
+    fn channels(&self) -> Vec<Channel> {
+        let mut c = vec![Channel::WechatNative];
+        if self.oauth.is_some() {
+            c.push(Channel::WechatJsapi);
+        }
+        if self.h5 {
+            c.push(Channel::WechatH5);
+        }
+        c
+    }
+
+    fn payer_identity(&self) -> Option<&dyn PayerIdentity> {
+        self.oauth.as_ref().map(|o| o as &dyn PayerIdentity)
+    }
+
+    fn jsapi_params(&self, package: &str) -> Result<domain::JsapiParams, ProviderError> {
+        self.sign_jsapi(package)
     }
 }
 

@@ -3,7 +3,10 @@
 
 use super::client::WechatPayV2;
 use super::SignType;
-use crate::credentials::{any_development_key, base_url, gateway, secret, setting, Checks};
+use crate::credentials::{
+    any_development_key, base_url, check_wechat_phone, flag, gateway, secret, setting,
+    wechat_oauth, Checks, WECHAT_PHONE_FIELDS,
+};
 use domain::Provider;
 use formpay_core::payment_log::PaymentLog;
 use formpay_core::provider::PaymentProvider;
@@ -31,6 +34,10 @@ const FIELDS: &[CredentialField] = &[
         ),
     ),
     gateway("WECHAT_API_BASE"),
+    WECHAT_PHONE_FIELDS[0],
+    WECHAT_PHONE_FIELDS[1],
+    WECHAT_PHONE_FIELDS[2],
+    WECHAT_PHONE_FIELDS[3],
 ];
 
 impl ProviderKind for WechatV2 {
@@ -77,11 +84,12 @@ impl ProviderKind for WechatV2 {
             k.problem("v2_sign_type", "must be HMAC-SHA256 or MD5");
         }
         k.api_base();
+        check_wechat_phone(&mut k);
         k.done()
     }
 
     fn uses_development_keys(&self, c: &Credentials) -> bool {
-        any_development_key(c, &["v2_key"])
+        any_development_key(c, &["v2_key", "app_secret"])
     }
 
     fn build(
@@ -96,11 +104,15 @@ impl ProviderKind for WechatV2 {
             SecretString::from(c.get("v2_key").to_owned()),
             log.clone(),
         );
-        let client = if c.get("v2_sign_type").eq_ignore_ascii_case("MD5") {
+        let mut client = if c.get("v2_sign_type").eq_ignore_ascii_case("MD5") {
             client.with_sign_type(SignType::Md5)
         } else {
             client
-        };
+        }
+        .with_h5(flag(c, "h5") == Some(true));
+        if let Some(oauth) = wechat_oauth(c, log)? {
+            client = client.with_oauth(oauth);
+        }
         Ok(vec![Arc::new(client)])
     }
 }

@@ -3,7 +3,7 @@
 use super::transformers as wire;
 use super::verify::{verify, KeyRing, SignedHeaders};
 use super::{authorization, request_nonce};
-use crate::crypto::{RsaSigner, RsaVerifier};
+use crate::crypto::{RsaSigner, RsaVerifier, SignMessage};
 use crate::x509::Certificate;
 use domain::{Channel, Money, OutTradeNo, Provider};
 use formpay_core::payment_log::{redact_json, LogEntry, PaymentLog};
@@ -34,6 +34,10 @@ pub struct WechatPayV3 {
     keys: RwLock<KeyRing>,
     last_refresh: std::sync::Mutex<Option<Instant>>,
     log: PaymentLog,
+    /// WeChat OAuth (the official account's secret): JSAPI is served with it.
+    oauth: Option<crate::wechat_oauth::WechatOauth>,
+    /// H5 pay is enabled for this merchant (its domain is registered).
+    h5: bool,
 }
 
 /// Certificates are fetched again at most this often when an unknown serial appears.
@@ -80,7 +84,40 @@ impl WechatPayV3 {
             keys: RwLock::new(ring),
             last_refresh: std::sync::Mutex::new(None),
             log,
+            oauth: None,
+            h5: false,
         }
+    }
+
+    /// Serves JSAPI, learning payers' openids through this OAuth.
+    pub fn with_oauth(mut self, oauth: crate::wechat_oauth::WechatOauth) -> Self {
+        self.oauth = Some(oauth);
+        self
+    }
+
+    /// Serves H5 (the merchant has it enabled, its domain registered).
+    pub fn with_h5(mut self, on: bool) -> Self {
+        self.h5 = on;
+        self
+    }
+
+    /// The pay sheet's parameters for a `prepay_id=…` package, signed now.
+    pub fn sign_jsapi(&self, package: &str) -> Result<domain::JsapiParams, ProviderError> {
+        let time_stamp = now_secs().to_string();
+        let nonce_str = super::request_nonce();
+        let message = wire::jsapi_message(&self.app_id, &time_stamp, &nonce_str, package);
+        let pay_sign = self
+            .signer
+            .sign_base64(message.as_bytes())
+            .map_err(|e| ProviderError::NotConfigured(format!("cannot sign: {e}")))?;
+        Ok(domain::JsapiParams {
+            app_id: self.app_id.clone(),
+            time_stamp,
+            nonce_str,
+            package: package.to_owned(),
+            sign_type: "RSA".into(),
+            pay_sign,
+        })
     }
 
     fn url(&self, path_with_query: &str) -> Result<Url, ProviderError> {
@@ -362,13 +399,13 @@ impl PaymentProvider for WechatPayV3 {
     }
 
     async fn create(&self, channel: Channel, p: &NewPayment) -> Result<PayAction, ProviderError> {
-        if channel != Channel::WechatNative {
+        if !self.channels().contains(&channel) {
             return Err(ProviderError::NotConfigured(format!(
-                "WeChat Pay cannot serve {}",
+                "this WeChat Pay merchant cannot serve {}",
                 channel.as_str()
             )));
         }
-        let request = wire::NativeOrderRequest {
+        let mut request = wire::OrderRequest {
             appid: self.app_id.clone(),
             mchid: self.mch_id.clone(),
             description: p.subject.chars().take(MAX_DESCRIPTION).collect(),
@@ -383,21 +420,60 @@ impl PaymentProvider for WechatPayV3 {
             },
             scene_info: p.client_ip.clone().map(|ip| wire::SceneInfo {
                 payer_client_ip: ip,
+                h5_info: None,
             }),
+            payer: None,
+        };
+        let (operation, path) = match channel {
+            Channel::WechatJsapi => {
+                let openid = p.payer_openid.clone().ok_or_else(|| {
+                    ProviderError::NotConfigured("JSAPI needs the payer's openid".into())
+                })?;
+                request.payer = Some(wire::PayerRequest { openid });
+                ("jsapi_order", "/v3/pay/transactions/jsapi")
+            }
+            Channel::WechatH5 => {
+                // H5 requires the payer's address and the page type.
+                let ip = p.client_ip.clone().ok_or_else(|| {
+                    ProviderError::NotConfigured("H5 needs the payer's address".into())
+                })?;
+                request.scene_info = Some(wire::SceneInfo {
+                    payer_client_ip: ip,
+                    h5_info: Some(wire::H5Info { kind: "Wap".into() }),
+                });
+                ("h5_order", "/v3/pay/transactions/h5")
+            }
+            _ => ("native_order", "/v3/pay/transactions/native"),
         };
         let body =
             serde_json::to_string(&request).map_err(|e| ProviderError::Malformed(e.to_string()))?;
         let answer = self
             .call(
-                "native_order",
+                operation,
                 reqwest::Method::POST,
-                "/v3/pay/transactions/native",
+                path,
                 Some(body),
                 Some(p.out_trade_no.as_str()),
             )
             .await?;
-        let created: wire::NativeOrderResponse = parse(&answer)?;
-        Ok(PayAction::QrCode(created.code_url))
+        match channel {
+            Channel::WechatJsapi => {
+                let created: wire::JsapiOrderResponse = parse(&answer)?;
+                self.sign_jsapi(&format!("prepay_id={}", created.prepay_id))
+                    .map(PayAction::Jsapi)
+            }
+            Channel::WechatH5 => {
+                let created: wire::H5OrderResponse = parse(&answer)?;
+                Ok(PayAction::Redirect(wire::h5_with_redirect(
+                    &created.h5_url,
+                    &p.return_url,
+                )))
+            }
+            _ => {
+                let created: wire::NativeOrderResponse = parse(&answer)?;
+                Ok(PayAction::QrCode(created.code_url))
+            }
+        }
     }
 
     async fn query(&self, no: &OutTradeNo) -> Result<TradeInfo, ProviderError> {
@@ -513,6 +589,25 @@ impl PaymentProvider for WechatPayV3 {
             content_type: "application/json",
             body: serde_json::json!({"code": "FAIL", "message": reason}).to_string(),
         }
+    }
+
+    fn channels(&self) -> Vec<Channel> {
+        let mut c = vec![Channel::WechatNative];
+        if self.oauth.is_some() {
+            c.push(Channel::WechatJsapi);
+        }
+        if self.h5 {
+            c.push(Channel::WechatH5);
+        }
+        c
+    }
+
+    fn payer_identity(&self) -> Option<&dyn PayerIdentity> {
+        self.oauth.as_ref().map(|o| o as &dyn PayerIdentity)
+    }
+
+    fn jsapi_params(&self, package: &str) -> Result<domain::JsapiParams, ProviderError> {
+        self.sign_jsapi(package)
     }
 }
 

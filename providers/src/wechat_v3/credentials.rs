@@ -2,7 +2,10 @@
 //! client is built.
 
 use super::client::{PlatformKeys, WechatPayV3};
-use crate::credentials::{any_development_key, base_url, gateway, secret, setting, text, Checks};
+use crate::credentials::{
+    any_development_key, base_url, check_wechat_phone, flag, gateway, secret, setting, text,
+    wechat_oauth, Checks, WECHAT_PHONE_FIELDS,
+};
 use crate::crypto::RsaSigner;
 use crate::keys::{parse_private_key, parse_public_key};
 use domain::Provider;
@@ -51,6 +54,10 @@ const FIELDS: &[CredentialField] = &[
         ("微信支付公钥（PEM）", "WeChat Pay public key (PEM)"),
     ),
     gateway("WECHAT_API_BASE"),
+    WECHAT_PHONE_FIELDS[0],
+    WECHAT_PHONE_FIELDS[1],
+    WECHAT_PHONE_FIELDS[2],
+    WECHAT_PHONE_FIELDS[3],
 ];
 
 impl ProviderKind for WechatV3 {
@@ -104,11 +111,20 @@ impl ProviderKind for WechatV3 {
         }
         k.public_key("platform_public_key");
         k.api_base();
+        check_wechat_phone(&mut k);
         k.done()
     }
 
     fn uses_development_keys(&self, c: &Credentials) -> bool {
-        any_development_key(c, &["private_key", "apiv3_key", "platform_public_key"])
+        any_development_key(
+            c,
+            &[
+                "private_key",
+                "apiv3_key",
+                "platform_public_key",
+                "app_secret",
+            ],
+        )
     }
 
     fn build(
@@ -128,7 +144,7 @@ impl ProviderKind for WechatV3 {
         } else {
             PlatformKeys::Certificates
         };
-        Ok(vec![Arc::new(WechatPayV3::new(
+        let mut client = WechatPayV3::new(
             base_url(c, super::API_BASE, true)?,
             c.get("app_id").to_owned(),
             c.get("mch_id").to_owned(),
@@ -137,6 +153,11 @@ impl ProviderKind for WechatV3 {
             SecretString::from(c.get("apiv3_key").to_owned()),
             platform,
             log.clone(),
-        ))])
+        )
+        .with_h5(flag(c, "h5") == Some(true));
+        if let Some(oauth) = wechat_oauth(c, log)? {
+            client = client.with_oauth(oauth);
+        }
+        Ok(vec![Arc::new(client)])
     }
 }

@@ -23,11 +23,29 @@ fn cny() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SceneInfo {
     pub payer_client_ip: String,
+    /// H5 only: `{"type": "Wap"}` (or iOS, Android).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h5_info: Option<H5Info>,
 }
 
-/// `POST /v3/pay/transactions/native`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct NativeOrderRequest {
+pub struct H5Info {
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// JSAPI only: who pays, by their openid for our app id.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PayerRequest {
+    pub openid: String,
+}
+
+/// The order request of every mode: `POST /v3/pay/transactions/native`,
+/// `/jsapi` (with `payer`) and `/h5` (with `scene_info.h5_info`).
+pub type NativeOrderRequest = OrderRequest;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrderRequest {
     pub appid: String,
     pub mchid: String,
     /// At most 127 characters.
@@ -42,11 +60,37 @@ pub struct NativeOrderRequest {
     pub amount: Amount,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scene_info: Option<SceneInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer: Option<PayerRequest>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NativeOrderResponse {
     pub code_url: String,
+}
+
+/// `POST /v3/pay/transactions/jsapi` answers the id the pay sheet takes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JsapiOrderResponse {
+    pub prepay_id: String,
+}
+
+/// `POST /v3/pay/transactions/h5` answers the page that opens WeChat.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct H5OrderResponse {
+    pub h5_url: String,
+}
+
+/// The message JSAPI's `paySign` signs: `appId\ntimeStamp\nnonceStr\npackage\n`.
+pub fn jsapi_message(app_id: &str, time_stamp: &str, nonce_str: &str, package: &str) -> String {
+    format!("{app_id}\n{time_stamp}\n{nonce_str}\n{package}\n")
+}
+
+/// H5's `h5_url` with our `redirect_url` appended, URL-encoded, as WeChat asks.
+pub fn h5_with_redirect(h5_url: &str, redirect_url: &str) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(redirect_url.as_bytes()).collect();
+    let sep = if h5_url.contains('?') { '&' } else { '?' };
+    format!("{h5_url}{sep}redirect_url={encoded}")
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -321,5 +365,71 @@ mod tests {
             nonce: "123456789012".into(),
         };
         assert_eq!(r.decrypt(&[0; 32]), Err(CryptoError::Decrypt));
+    }
+
+    #[test]
+    fn the_jsapi_pay_sign_matches_openssl() {
+        use crate::crypto::{RsaSigner, SignMessage};
+        // WeChat's JSAPI document example values; the signature was computed
+        // independently: printf '<message>' | openssl dgst -sha256 -sign
+        // wechatpay-go-test-private-key.pem | base64 -w0
+        let key = crate::keys::parse_private_key(&crate::test_vectors::read(
+            "wechatpay-go-test-private-key.pem",
+        ))
+        .expect("key");
+        let message = super::jsapi_message(
+            "wx8888888888888888",
+            "1414561699",
+            "5K8264ILTKCH16CQ2502SI8ZNMTM67VS",
+            "prepay_id=wx201410272009395522657a690389285100",
+        );
+        assert_eq!(
+            message,
+            "wx8888888888888888\n1414561699\n5K8264ILTKCH16CQ2502SI8ZNMTM67VS\nprepay_id=wx201410272009395522657a690389285100\n"
+        );
+        let sign = RsaSigner::new(key)
+            .sign_base64(message.as_bytes())
+            .expect("sign");
+        assert_eq!(sign, "UV+EKQ3OdnOkUbbKaVi53s/67T59JbHx9gc9MaWoQEOaiZH+uYMByfW2MWXTZW1gnOXl1CqwzHtx7QUxfatSdSxgBhbNhJx1QaxkP0zSXAgXIoWPAktOlj9n/phfOH95rNl8bHzRDUoNAMQmfQy8SHGooKtEU6/87nWXHhcYarv/nmtgAJcwsV+lGJQ4jLZhGl5BaAvpLW1Xg8yYg1DXNjik2SPK8d+4FRSkW671wIvxXQCYqG3mi3FvxP5XJ3OBVbPk4GRf/8wi2r2eiqXYd5e4mRMIAOGxqape9Cm46kxrjlHF0uM+wSir4Nychn2H5geUh2YvE8vJJMAqmkN2gg==");
+    }
+
+    #[test]
+    fn h5_urls_get_our_redirect_url_encoded() {
+        assert_eq!(
+            super::h5_with_redirect(
+                "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=wx1&package=2",
+                "https://pay.example.com/pay/abc?x=1"
+            ),
+            "https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=wx1&package=2&redirect_url=https%3A%2F%2Fpay.example.com%2Fpay%2Fabc%3Fx%3D1"
+        );
+    }
+
+    #[test]
+    fn jsapi_and_h5_orders_are_spelled_as_wechat_wants() {
+        let request = OrderRequest {
+            appid: "wx1".into(),
+            mchid: "190".into(),
+            description: "d".into(),
+            out_trade_no: "n1".into(),
+            time_expire: None,
+            attach: None,
+            notify_url: "https://x/n".into(),
+            amount: Amount {
+                total: 1,
+                currency: "CNY".into(),
+                payer_total: None,
+            },
+            scene_info: Some(SceneInfo {
+                payer_client_ip: "1.2.3.4".into(),
+                h5_info: Some(H5Info { kind: "Wap".into() }),
+            }),
+            payer: Some(PayerRequest {
+                openid: "oUser".into(),
+            }),
+        };
+        let v = serde_json::to_value(&request).expect("json");
+        assert_eq!(v["payer"]["openid"], "oUser");
+        assert_eq!(v["scene_info"]["h5_info"]["type"], "Wap");
+        assert_eq!(v["scene_info"]["payer_client_ip"], "1.2.3.4");
     }
 }

@@ -130,6 +130,11 @@ fn pay_error(e: PayError) -> Response {
             "busy",
             "a payment of this order is being started; try again in a moment",
         ),
+        PayError::NeedsOpenid => body(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "openid_required",
+            "wechat_jsapi needs the payer's openid: send it, or let the payer sign in at /pay/{id}/wechat-login",
+        ),
         PayError::ChannelUnavailable => body(
             StatusCode::UNPROCESSABLE_ENTITY,
             "channel_unavailable",

@@ -6,7 +6,7 @@ mod error;
 pub use error::{ApiError, ApiJson};
 
 use app::domain::form::Availability;
-use app::domain::{Channel, StatusEvent};
+use app::domain::{Channel, PayerBrowser, StatusEvent};
 use app::ssr::forms;
 use app::ssr::pay::{self, Answers, Submission};
 use app::ssr::provider::PayAction;
@@ -46,6 +46,7 @@ use utoipa::{OpenApi, ToSchema};
         ValidationErrorDto,
         PayRequest,
         PayResponse,
+        JsapiDto,
         ErrorDto
     ))
 )]
@@ -53,7 +54,7 @@ pub struct ApiDoc;
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDto {
-    /// A stable code: not_found, unavailable, not_payable, expired, busy, channel_unavailable, provider_error, account_unavailable, rate_limited, too_many_streams, malformed, internal.
+    /// A stable code: not_found, unavailable, not_payable, expired, busy, channel_unavailable, provider_error, account_unavailable, rate_limited, too_many_streams, malformed, openid_required, internal.
     pub error: String,
     pub message: String,
 }
@@ -69,6 +70,9 @@ pub struct PublicFormDto {
     /// The fields: `{key, label, help, required, type, …}`; a payment field adds `mode` and its amounts in fen.
     #[schema(value_type = Vec<Object>)]
     pub fields: Vec<serde_json::Value>,
+    /// The ways to pay that the form's receiving account serves and that fit
+    /// the caller's browser (by its `User-Agent`), best first.
+    pub channels: Vec<String>,
 }
 
 fn availability_name(a: Availability) -> String {
@@ -84,11 +88,28 @@ fn availability_name(a: Availability) -> String {
 pub async fn get_form(
     State(state): State<AppState>,
     Path(slug): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<PublicFormDto>, ApiError> {
     let f = forms::form_by_slug(&state.db, &slug)
         .await?
         .filter(|f| f.availability() != Availability::NotPublished)
         .ok_or(ApiError::NotFound("no such form"))?;
+    let account = app::ssr::accounts::form_account(&state.db, &f.id).await?;
+    let available = app::ssr::accounts::providers(&state, account.as_deref())
+        .await
+        .map(|p| p.channels())
+        .unwrap_or_default();
+    let browser = PayerBrowser::from_user_agent(
+        headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    );
+    let channels = browser
+        .offer(&available)
+        .into_iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
     let p = f.public();
     Ok(Json(PublicFormDto {
         slug: p.slug,
@@ -101,6 +122,7 @@ pub async fn get_form(
             .iter()
             .filter_map(|f| serde_json::to_value(f).ok())
             .collect(),
+        channels,
     }))
 }
 
@@ -208,17 +230,39 @@ pub async fn get_order(
 
 #[derive(Deserialize, ToSchema)]
 pub struct PayRequest {
-    /// wechat_native, alipay_page or alipay_qr.
+    /// wechat_native, wechat_jsapi, wechat_h5, alipay_page, alipay_qr or alipay_wap.
     pub channel: String,
+    /// wechat_jsapi: the payer's openid for the account's WeChat app id
+    /// (otherwise taken from the payer's signed cookie after `/pay/{id}/wechat-login`).
+    #[serde(default)]
+    pub openid: Option<String>,
+}
+
+/// What `WeixinJSBridge.invoke('getBrandWCPayRequest', …)` takes, signed by us.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JsapiDto {
+    pub app_id: String,
+    /// Unix seconds, as a string.
+    pub time_stamp: String,
+    pub nonce_str: String,
+    /// `prepay_id=…`.
+    pub package: String,
+    /// `RSA` (API v3) or `MD5` / `HMAC-SHA256` (API v2).
+    pub sign_type: String,
+    pub pay_sign: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct PayResponse {
     pub channel: String,
-    /// qr_code (show `qr_code` as a QR code) or redirect (send the browser to `redirect_url`).
+    /// qr_code (show `qr_code` as a QR code), redirect (send the browser to
+    /// `redirect_url`: Alipay's cashier, WeChat H5's page) or jsapi (pass
+    /// `jsapi` to `getBrandWCPayRequest` inside WeChat).
     pub kind: String,
     pub qr_code: Option<String>,
     pub redirect_url: Option<String>,
+    pub jsapi: Option<JsapiDto>,
     pub expires_at: i64,
 }
 
@@ -234,16 +278,48 @@ pub async fn start_pay(
 ) -> Result<Json<PayResponse>, ApiError> {
     let channel = Channel::parse(&req.channel).ok_or(ApiError::UnknownChannel)?;
     let client = state.trusted_proxies.client_ip(addr.ip(), &headers);
-    let start = pay::start_payment(&state, &id, channel, Some(client.to_string())).await?;
-    let (kind, qr, url) = match start.action {
-        PayAction::QrCode(q) => ("qr_code", Some(q), None),
-        PayAction::Redirect(u) => ("redirect", None, Some(u)),
+    let openid = match req.openid {
+        Some(o) if providers::wechat_oauth::valid_openid(&o) => Some(o),
+        Some(_) => {
+            return Err(ApiError::Malformed {
+                status: StatusCode::BAD_REQUEST,
+                message: "openid is not an openid".into(),
+            })
+        }
+        None if channel == Channel::WechatJsapi => {
+            let cookie = app::ssr::payer::cookie(&headers, app::ssr::payer::OPENID_COOKIE);
+            pay::remembered_openid(&state, &id, cookie).await
+        }
+        None => None,
+    };
+    let payer = pay::Payer {
+        client_ip: Some(client.to_string()),
+        openid,
+    };
+    let start = pay::start_payment(&state, &id, channel, payer).await?;
+    let (kind, qr, url, jsapi) = match start.action {
+        PayAction::QrCode(q) => ("qr_code", Some(q), None, None),
+        PayAction::Redirect(u) => ("redirect", None, Some(u), None),
+        PayAction::Jsapi(p) => (
+            "jsapi",
+            None,
+            None,
+            Some(JsapiDto {
+                app_id: p.app_id,
+                time_stamp: p.time_stamp,
+                nonce_str: p.nonce_str,
+                package: p.package,
+                sign_type: p.sign_type,
+                pay_sign: p.pay_sign,
+            }),
+        ),
     };
     Ok(Json(PayResponse {
         channel: start.channel.as_str().into(),
         kind: kind.into(),
         qr_code: qr,
         redirect_url: url,
+        jsapi,
         expires_at: start.expires_at,
     }))
 }

@@ -128,7 +128,56 @@ async fn accounts_end_to_end(backend: Backend) {
     let ok = app.call("admin_test_account", &[("id", &alipay_id)]).await;
     assert_eq!(ok, serde_json::json!([["alipay", null]]));
     let default = app.call("admin_test_account", &[("id", "")]).await;
-    assert_eq!(default.as_array().expect("lines").len(), 2, "{default}");
+    assert_eq!(
+        default,
+        serde_json::json!([["wechat", null], ["wechat_oauth", null], ["alipay", null]]),
+        "the default account: WeChat, its official account's secret (JSAPI), Alipay"
+    );
+
+    // JSAPI's AppSecret is proved by a code exchange that cannot succeed:
+    // a wrong secret is named, a right one passes, nothing is issued.
+    for (secret, expected) in [
+        (
+            "0123456789abcdef0123456789abcdef",
+            Some("AppSecret is wrong"),
+        ),
+        (dev_keys::WECHAT_APP_SECRET, None),
+    ] {
+        let saved = save_account(
+            &app,
+            &[
+                ("name", "微信 JSAPI"),
+                ("kind", "wechat_v3"),
+                ("app_id", dev_keys::WECHAT_APP_ID),
+                ("mch_id", dev_keys::WECHAT_MCH_ID),
+                ("serial_no", dev_keys::WECHAT_MERCHANT_SERIAL),
+                ("platform_key_id", dev_keys::WECHAT_PUBLIC_KEY_ID),
+                ("platform_public_key", dev_keys::WECHAT_PLATFORM_PUB),
+                ("api_base", &wechat_base),
+                ("private_key", dev_keys::WECHAT_MERCHANT_KEY),
+                ("apiv3_key", dev_keys::WECHAT_APIV3_KEY),
+                ("app_secret", secret),
+                ("oauth_base", &wechat_base),
+                ("mp_api_base", &wechat_base),
+            ],
+        )
+        .await;
+        let id = saved["Saved"].as_str().expect("saved").to_owned();
+        let lines = app.call("admin_test_account", &[("id", &id)]).await;
+        assert_eq!(lines[0], serde_json::json!(["wechat", null]), "{lines}");
+        assert_eq!(lines[1][0], "wechat_oauth", "{lines}");
+        match expected {
+            None => assert!(lines[1][1].is_null(), "{lines}"),
+            Some(why) => assert!(
+                lines[1][1].as_str().is_some_and(|e| e.contains(why)),
+                "{lines}"
+            ),
+        }
+        assert!(
+            !lines.to_string().contains(secret),
+            "the secret is never echoed"
+        );
+    }
 
     // The legacy v2 API: its MD5-signed XML query works too.
     let v2 = save_account(
@@ -217,7 +266,7 @@ async fn accounts_end_to_end(backend: Backend) {
         .await
         .expect("count")
         .get("n");
-    assert_eq!(count, 4, "the malformed ones were not stored");
+    assert_eq!(count, 6, "the malformed ones were not stored");
 
     // Editing with the secret fields left empty keeps the stored keys.
     let renamed = save_account(

@@ -9,6 +9,7 @@ mod auth;
 mod flow;
 mod health;
 mod money;
+mod phone;
 mod process;
 mod providers;
 mod trust;

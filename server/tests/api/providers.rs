@@ -30,7 +30,9 @@ fn payment(no: &OutTradeNo, amount: i64, notify_url: &str) -> NewPayment {
         expires_at_ms: app::ssr::now_ms() + 15 * 60 * 1000,
         notify_url: notify_url.into(),
         return_url: "http://127.0.0.1:9/return".into(),
+        quit_url: "http://127.0.0.1:9/return".into(),
         client_ip: Some("127.0.0.1".into()),
+        payer_openid: None,
     }
 }
 
