@@ -16,6 +16,7 @@ mod notify;
 mod pages;
 mod phone;
 mod wechat;
+mod wechat_refunds;
 mod wechat_v2;
 
 use axum::routing::{get, post};
@@ -184,10 +185,13 @@ impl Simulator {
                 "/wechat/v3/pay/transactions/out-trade-no/{no}/close",
                 post(wechat::close),
             )
-            .route("/wechat/v3/refund/domestic/refunds", post(wechat::refund))
+            .route(
+                "/wechat/v3/refund/domestic/refunds",
+                post(wechat_refunds::refund),
+            )
             .route(
                 "/wechat/v3/refund/domestic/refunds/{no}",
-                get(wechat::query_refund),
+                get(wechat_refunds::query_refund),
             )
             .route("/wechat/v3/certificates", get(wechat::certificates))
             .route(

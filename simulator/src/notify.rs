@@ -1,7 +1,8 @@
 //! Callback delivery, on each provider's retry schedule (time compressible),
 //! until the merchant acknowledges.
 
-use super::wechat::{refund_json, rfc3339, transaction_json};
+use super::wechat::{rfc3339, transaction_json};
+use super::wechat_refunds::refund_json;
 use super::{
     dev_keys, SimOrder, SimProvider, SimRefundStatus, Simulator, ALIPAY_RETRY_SCHEDULE,
     WECHAT_RETRY_SCHEDULE,

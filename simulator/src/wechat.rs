@@ -1,10 +1,7 @@
 //! WeChat Pay API v3, as the provider side: checks our signatures, keeps
 //! orders, signs every answer.
 
-use super::{
-    dev_keys, new_token, notify, transaction_id, SimOrder, SimProvider, SimRefund, SimRefundStatus,
-    SimState, Simulator,
-};
+use super::{dev_keys, new_token, transaction_id, SimOrder, SimProvider, SimState, Simulator};
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -13,7 +10,7 @@ use providers::crypto::{aes_gcm_encrypt, random_nonce, SignMessage, VerifySignat
 use providers::wechat_v3::parse_authorization;
 use providers::wechat_v3::transformers as wire;
 
-fn now_secs() -> i64 {
+pub(super) fn now_secs() -> i64 {
     formpay_core::now_ms() / 1000
 }
 
@@ -44,7 +41,13 @@ pub(super) fn signed(sim: &Simulator, status: StatusCode, body: String, serial: 
     response
 }
 
-fn error(sim: &Simulator, status: StatusCode, code: &str, message: &str, serial: &str) -> Response {
+pub(super) fn error(
+    sim: &Simulator,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    serial: &str,
+) -> Response {
     signed(
         sim,
         status,
@@ -54,7 +57,7 @@ fn error(sim: &Simulator, status: StatusCode, code: &str, message: &str, serial:
 }
 
 /// The serial we answer with: the public key id if the merchant uses that mode.
-fn answer_serial(headers: &HeaderMap) -> String {
+pub(super) fn answer_serial(headers: &HeaderMap) -> String {
     match headers
         .get("wechatpay-serial")
         .and_then(|v| v.to_str().ok())
@@ -66,7 +69,7 @@ fn answer_serial(headers: &HeaderMap) -> String {
 
 /// Checks the merchant's `WECHATPAY2-SHA256-RSA2048` signature over exactly
 /// what was received; answers WeChat Pay's own errors when it is wrong.
-fn authenticate(
+pub(super) fn authenticate(
     sim: &Simulator,
     method: &Method,
     uri: &OriginalUri,
@@ -121,7 +124,7 @@ fn authenticate(
     Ok(serial)
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
     sim: &Simulator,
     body: &[u8],
     serial: &str,
@@ -491,176 +494,6 @@ pub async fn close(
             StatusCode::BAD_REQUEST,
             "ORDERPAID",
             "订单已支付，不能关闭",
-            &serial,
-        ),
-    }
-}
-
-pub(super) fn refund_json(r: &SimRefund) -> wire::Refund {
-    wire::Refund {
-        refund_id: r.refund_id.clone(),
-        out_refund_no: r.out_refund_no.clone(),
-        transaction_id: None,
-        out_trade_no: r.out_trade_no.clone(),
-        status: match r.status {
-            SimRefundStatus::Processing => wire::RefundStatus::Processing,
-            SimRefundStatus::Success => wire::RefundStatus::Success,
-            SimRefundStatus::Closed => wire::RefundStatus::Closed,
-            SimRefundStatus::Abnormal => wire::RefundStatus::Abnormal,
-        },
-        create_time: Some(rfc3339(r.created_at_ms)),
-        success_time: None,
-        amount: wire::RefundAmount {
-            refund: r.amount_fen,
-            total: r.total_fen,
-            payer_refund: Some(r.amount_fen),
-            currency: "CNY".into(),
-        },
-    }
-}
-
-pub async fn refund(
-    State(sim): State<Simulator>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let serial = match authenticate(&sim, &method, &uri, &headers, &body) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let req: wire::RefundRequest = match parse_json(&sim, &body, &serial) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let Some(order) = sim.order(SimProvider::Wechat, &req.out_trade_no) else {
-        return error(
-            &sim,
-            StatusCode::NOT_FOUND,
-            "RESOURCE_NOT_EXISTS",
-            "订单不存在",
-            &serial,
-        );
-    };
-    if order.state != SimState::Paid {
-        return error(
-            &sim,
-            StatusCode::FORBIDDEN,
-            "INVALID_REQUEST",
-            "订单未支付，不能退款",
-            &serial,
-        );
-    }
-    if req.amount.total != order.amount_fen || req.amount.refund < 1 {
-        return error(
-            &sim,
-            StatusCode::BAD_REQUEST,
-            "PARAM_ERROR",
-            "订单金额或退款金额与之前请求不一致",
-            &serial,
-        );
-    }
-    let key = (0u8, req.out_refund_no.clone());
-    let refund = {
-        let Ok(mut refunds) = sim.0.refunds.lock() else {
-            return error(
-                &sim,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "SYSTEM_ERROR",
-                "系统错误",
-                &serial,
-            );
-        };
-        if let Some(existing) = refunds.get(&key) {
-            // The same out_refund_no is the same refund: idempotent.
-            if existing.amount_fen != req.amount.refund || existing.out_trade_no != req.out_trade_no
-            {
-                return error(
-                    &sim,
-                    StatusCode::BAD_REQUEST,
-                    "PARAM_ERROR",
-                    "退款单号重复但参数不一致",
-                    &serial,
-                );
-            }
-            return signed(
-                &sim,
-                StatusCode::OK,
-                serde_json::to_string(&refund_json(existing)).unwrap_or_default(),
-                &serial,
-            );
-        }
-        let already: i64 = refunds
-            .values()
-            .filter(|r| {
-                r.provider == SimProvider::Wechat
-                    && r.out_trade_no == req.out_trade_no
-                    && r.status != SimRefundStatus::Closed
-            })
-            .map(|r| r.amount_fen)
-            .sum();
-        if already + req.amount.refund > order.amount_fen {
-            return error(
-                &sim,
-                StatusCode::FORBIDDEN,
-                "NOT_ENOUGH",
-                "退款金额超过订单可退金额",
-                &serial,
-            );
-        }
-        let refund = SimRefund {
-            provider: SimProvider::Wechat,
-            out_trade_no: req.out_trade_no.clone(),
-            out_refund_no: req.out_refund_no.clone(),
-            refund_id: transaction_id("5030"),
-            amount_fen: req.amount.refund,
-            total_fen: order.amount_fen,
-            status: SimRefundStatus::Processing,
-            created_at_ms: formpay_core::now_ms(),
-            notify_url: req.notify_url.clone(),
-        };
-        refunds.insert(key, refund.clone());
-        refund
-    };
-    notify::settle_wechat_refund_later(sim.clone(), refund.out_refund_no.clone());
-    signed(
-        &sim,
-        StatusCode::OK,
-        serde_json::to_string(&refund_json(&refund)).unwrap_or_default(),
-        &serial,
-    )
-}
-
-pub async fn query_refund(
-    State(sim): State<Simulator>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    Path(no): Path<String>,
-) -> Response {
-    let serial = match authenticate(&sim, &method, &uri, &headers, b"") {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let found = sim
-        .0
-        .refunds
-        .lock()
-        .ok()
-        .and_then(|r| r.get(&(0u8, no.clone())).cloned());
-    match found {
-        Some(r) => signed(
-            &sim,
-            StatusCode::OK,
-            serde_json::to_string(&refund_json(&r)).unwrap_or_default(),
-            &serial,
-        ),
-        None => error(
-            &sim,
-            StatusCode::NOT_FOUND,
-            "RESOURCE_NOT_EXISTS",
-            "退款单不存在",
             &serial,
         ),
     }

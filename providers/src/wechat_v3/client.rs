@@ -4,7 +4,6 @@ use super::transformers as wire;
 use super::verify::{verify, KeyRing, SignedHeaders};
 use super::{authorization, request_nonce};
 use crate::crypto::{RsaSigner, RsaVerifier, SignMessage};
-use crate::x509::Certificate;
 use domain::{Channel, Money, OutTradeNo, Provider};
 use formpay_core::payment_log::{redact_json, LogEntry, PaymentLog};
 use formpay_core::provider::*;
@@ -23,17 +22,17 @@ pub enum PlatformKeys {
 }
 
 pub struct WechatPayV3 {
-    http: reqwest::Client,
-    base: Url,
-    app_id: String,
-    mch_id: String,
-    serial_no: String,
-    signer: RsaSigner,
-    apiv3_key: SecretString,
-    public_key_id: Option<String>,
-    keys: RwLock<KeyRing>,
-    last_refresh: std::sync::Mutex<Option<Instant>>,
-    log: PaymentLog,
+    pub(super) http: reqwest::Client,
+    pub(super) base: Url,
+    pub(super) app_id: String,
+    pub(super) mch_id: String,
+    pub(super) serial_no: String,
+    pub(super) signer: RsaSigner,
+    pub(super) apiv3_key: SecretString,
+    pub(super) public_key_id: Option<String>,
+    pub(super) keys: RwLock<KeyRing>,
+    pub(super) last_refresh: std::sync::Mutex<Option<Instant>>,
+    pub(super) log: PaymentLog,
     /// WeChat OAuth (the official account's secret): JSAPI is served with it.
     oauth: Option<crate::wechat_oauth::WechatOauth>,
     /// H5 pay is enabled for this merchant (its domain is registered).
@@ -41,9 +40,9 @@ pub struct WechatPayV3 {
 }
 
 /// Certificates are fetched again at most this often when an unknown serial appears.
-const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+pub(super) const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
-fn now_secs() -> i64 {
+pub(super) fn now_secs() -> i64 {
     formpay_core::now_ms() / 1000
 }
 
@@ -120,7 +119,7 @@ impl WechatPayV3 {
         })
     }
 
-    fn url(&self, path_with_query: &str) -> Result<Url, ProviderError> {
+    pub(super) fn url(&self, path_with_query: &str) -> Result<Url, ProviderError> {
         self.base
             .join(path_with_query.trim_start_matches('/'))
             .map_err(|e| ProviderError::NotConfigured(format!("bad WECHAT_API_BASE: {e}")))
@@ -235,113 +234,6 @@ impl WechatPayV3 {
             .clone();
         verify(signed, body, &ring, now_secs())
             .map_err(|e| ProviderError::Verification(e.to_string()))
-    }
-
-    /// Downloads, decrypts and checks the platform certificates, then verifies
-    /// the download itself with them.
-    pub async fn refresh_certificates(&self) -> Result<usize, ProviderError> {
-        {
-            // Only the claim is under the lock, never the HTTP call: callers
-            // that come meanwhile use the keys known so far.
-            let mut last = self
-                .last_refresh
-                .lock()
-                .map_err(|_| ProviderError::Verification("refresh lock poisoned".into()))?;
-            if last.is_some_and(|t| t.elapsed() < REFRESH_INTERVAL) {
-                return Ok(self.keys.read().map(|k| k.len()).unwrap_or(0));
-            }
-            *last = Some(Instant::now());
-        }
-        let started = Instant::now();
-        let url = self.url("/v3/certificates")?;
-        let auth = authorization(
-            &self.mch_id,
-            &self.serial_no,
-            &self.signer,
-            "GET",
-            url.path(),
-            now_secs(),
-            &request_nonce(),
-            "",
-        )
-        .map_err(|e| ProviderError::NotConfigured(e.to_string()))?;
-        let response = self
-            .http
-            .get(url)
-            .header("Authorization", auth)
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| ProviderError::Transport(e.without_url().to_string()))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ProviderError::Transport(e.without_url().to_string()))?;
-        let result = self.install_certificates(status, &headers, &bytes);
-        self.log
-            .write(LogEntry {
-                provider: "wechat",
-                operation: "certificates",
-                direction: domain::Direction::Out,
-                out_trade_no: None,
-                status_code: Some(status),
-                latency_ms: started.elapsed().as_millis() as i64,
-                request: String::new(),
-                response: redact_json(&String::from_utf8_lossy(&bytes)),
-                error: result.as_ref().err().map(|e| e.to_string()),
-            })
-            .await;
-        result
-    }
-
-    fn install_certificates(
-        &self,
-        status: u16,
-        headers: &http::HeaderMap,
-        bytes: &[u8],
-    ) -> Result<usize, ProviderError> {
-        if status != 200 {
-            return Err(wire::api_error(status, bytes));
-        }
-        let list: wire::CertificateList =
-            serde_json::from_slice(bytes).map_err(|e| ProviderError::Malformed(e.to_string()))?;
-        let mut fresh = KeyRing::default();
-        for item in &list.data {
-            let pem = item
-                .encrypt_certificate
-                .decrypt(self.apiv3_key.expose_secret().as_bytes())
-                .map_err(|e| {
-                    ProviderError::Verification(format!("certificate {}: {e}", item.serial_no))
-                })?;
-            let cert = Certificate::from_pem(&String::from_utf8_lossy(&pem))
-                .map_err(|e| ProviderError::Malformed(e.to_string()))?;
-            if !cert.serial_hex().eq_ignore_ascii_case(&item.serial_no) {
-                return Err(ProviderError::Verification(format!(
-                    "certificate serial {} does not match",
-                    item.serial_no
-                )));
-            }
-            let key = cert
-                .public_key()
-                .map_err(|e| ProviderError::Malformed(e.to_string()))?;
-            let (from, to) = cert
-                .not_before()
-                .and_then(|f| Ok((f, cert.not_after()?)))
-                .map_err(|e| ProviderError::Malformed(e.to_string()))?;
-            fresh.insert_valid(&item.serial_no, RsaVerifier::new(key), from, to);
-        }
-        verify(SignedHeaders::from_http(headers), bytes, &fresh, now_secs())
-            .map_err(|e| ProviderError::Verification(e.to_string()))?;
-        let mut ring = self
-            .keys
-            .write()
-            .map_err(|_| ProviderError::Verification("key ring poisoned".into()))?;
-        // Keep the old ones too: callbacks signed just before a rotation
-        // still verify (each key only within its certificate's validity).
-        ring.extend(&fresh);
-        Ok(ring.len())
     }
 
     fn trade_info(&self, t: wire::Transaction) -> TradeInfo {

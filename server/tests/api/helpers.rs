@@ -67,9 +67,21 @@ impl Drop for TestApp {
     }
 }
 
+/// Runs a test's body with a deadline.
+pub async fn deadline(name: &str, body: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(std::time::Duration::from_secs(150), body)
+        .await
+        .is_err()
+    {
+        panic!("{name}: still running after 150 s");
+    }
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
+        // A request the server never answers fails, naming its URL.
+        .timeout(std::time::Duration::from_secs(60))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
@@ -85,6 +97,7 @@ pub fn client_of(address: &str) -> reqwest::Client {
     );
     reqwest::Client::builder()
         .cookie_store(true)
+        .timeout(std::time::Duration::from_secs(60))
         .redirect(reqwest::redirect::Policy::none())
         .default_headers(headers)
         .build()
@@ -261,14 +274,18 @@ macro_rules! both_backends {
                 async fn sqlite() {
                     #[allow(unused_mut)]
                     let mut $app = $crate::helpers::spawn_app(app::ssr::Backend::Sqlite).await;
-                    $body
+                    // A stuck await fails the test with its name instead of
+                    // hanging the whole run.
+                    $crate::helpers::deadline(stringify!($name), async { $body }).await;
                 }
 
                 #[tokio::test]
                 async fn postgres() {
                     #[allow(unused_mut)]
                     let mut $app = $crate::helpers::spawn_app(app::ssr::Backend::Postgres).await;
-                    $body
+                    // A stuck await fails the test with its name instead of
+                    // hanging the whole run.
+                    $crate::helpers::deadline(stringify!($name), async { $body }).await;
                 }
             }
         )*
