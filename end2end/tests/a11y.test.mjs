@@ -117,7 +117,12 @@ test('payer pages pass WCAG 2.1 AA in every state, light and dark, and fit at 20
 
       // Keyboard: the simulator link is reachable and focus is visible.
       const payerUrl = await p.getAttribute('[data-testid=simulator-link]', 'href');
-      await p.focus('[data-testid=simulator-link]');
+      let reached = false;
+      for (let i = 0; i < 40 && !reached; i++) {
+        await p.keyboard.press('Tab');
+        reached = await p.evaluate(() => document.activeElement?.dataset?.testid === 'simulator-link');
+      }
+      assert.ok(reached, 'the simulator link is reachable by keyboard');
       const outline = await p.$eval('[data-testid=simulator-link]', (el) => getComputedStyle(el).outlineStyle);
       assert.notEqual(outline, 'none', 'focus is visible');
 
@@ -177,18 +182,32 @@ test('the phone modes pass WCAG 2.1 AA: inside WeChat (guide, failed login), Saf
   }
 });
 
-test('administrator pages pass WCAG 2.1 AA, on a phone and on a desktop', TEST_OPTIONS, async () => {
+test('administrator pages pass WCAG 2.1 AA, on a phone and on a desktop, light and dark', TEST_OPTIONS, async () => {
   // An order to look at, closed by the administrator (the "closed" state of the pay page).
   const payer = await launch(phone());
   await fillDemo(payer.page, '4.40');
   const payUrl = payer.page.url();
   const orderId = payUrl.split('/pay/')[1];
+  // And a paid one, to refund.
+  await fillDemo(payer.page, '6.60');
+  const paidId = payer.page.url().split('/pay/')[1];
+  await payer.page.click('[data-testid=pay-wechat_native]');
+  const simUrl = await payer.page.getAttribute('[data-testid=simulator-link]', 'href');
+  const sim = await payer.context.newPage();
+  await sim.goto(simUrl);
+  await sim.click('[data-testid=sim-pay]');
+  await sim.waitForFunction(() => document.querySelector('[data-testid=sim-state]')?.textContent.includes('paid'));
+  await payer.page.waitForSelector('[data-testid=pay-status][data-status=paid]', { timeout: 15_000 });
   await payer.close();
 
-  for (const viewport of [{ width: 375, height: 740 }, { width: 1280, height: 800 }]) {
-    const b = await launch({ viewport, bypassCSP: true });
+  for (const [viewport, colorScheme] of [
+    [{ width: 375, height: 740 }, 'light'],
+    [{ width: 1280, height: 800 }, 'light'],
+    [{ width: 1280, height: 800 }, 'dark'],
+  ]) {
+    const b = await launch({ viewport, colorScheme, bypassCSP: true });
     const p = b.page;
-    const at = (s) => `${s} (${viewport.width} px)`;
+    const at = (s) => `${s} (${viewport.width} px, ${colorScheme})`;
     try {
       await login(p);
       await audit(p, at('dashboard'));
@@ -218,7 +237,26 @@ test('administrator pages pass WCAG 2.1 AA, on a phone and on a desktop', TEST_O
       await waitForHydration(p);
       await p.waitForSelector('[data-testid=order-status]');
       await audit(p, at('order'));
+      // A paid order, and a refund refused (more than was paid).
+      await p.goto(BASE_URL + '/admin/orders/' + paidId);
+      await waitForHydration(p);
+      await p.waitForSelector('[data-testid=refund-form]');
+      await audit(p, at('order, paid'));
+      await p.fill('[data-testid=refund-amount]', '99.00');
+      await p.fill('[data-testid=refund-reason]', '测试');
+      await p.click('[data-testid=refund-submit]');
+      await p.waitForSelector('[data-testid=action-message]');
+      await audit(p, at('order, refund refused'));
+      // A receiving account refused (nothing filled in).
+      await p.goto(BASE_URL + '/admin/accounts');
+      await waitForHydration(p);
+      await p.fill('[data-testid=account-name]', '缺少密钥的账户');
+      await p.click('[data-testid=account-save]');
+      await p.waitForSelector('[data-testid=account-message]');
+      await audit(p, at('receiving accounts, refused'));
       if (viewport.width === 375) {
+        await p.goto(BASE_URL + '/admin/orders/' + orderId);
+        await waitForHydration(p);
         await p.click('[data-testid=close-order]');
         await p.waitForSelector('[data-testid=order-status][data-status=closed]');
         await audit(p, at('order, closed'));

@@ -142,7 +142,8 @@ test('Safari on an iPhone: WeChat H5 returns to a paid page; Alipay WAP cancelle
     await b.page.waitForURL((u) => u.toString().startsWith(payPage));
     await waitForHydration(b.page);
     assert.notEqual(await b.page.getAttribute('[data-testid=pay-status]', 'data-status'), 'paid');
-    // The payer switches: the desktop ways are one tap away too.
+    // The payer switches: the desktop ways are one tap away too (hidden until asked for).
+    assert.equal(await b.page.isVisible('[data-testid=pay-wechat_native]'), false);
     await b.page.click('[data-testid=other-methods]');
     await b.page.waitForSelector('[data-testid=pay-wechat_native]');
     await b.page.click('[data-testid=pay-wechat_h5]');

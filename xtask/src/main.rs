@@ -110,9 +110,11 @@ fn ensure_tools(browser: bool) -> Result<()> {
     }
     let e2e = root().join("end2end");
     if !e2e.join("node_modules/.bin/wasm-opt").exists()
-        || (browser && !e2e.join("node_modules/playwright-core").exists())
+        || (browser
+            && !(e2e.join("node_modules/playwright-core").exists()
+                && e2e.join("node_modules/axe-core").exists()))
     {
-        step("installing npm packages (binaryen, playwright-core)");
+        step("installing npm packages (binaryen, playwright-core, axe-core)");
         run(Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&e2e))?;

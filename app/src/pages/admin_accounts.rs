@@ -369,7 +369,7 @@ fn AccountsBody(
                                     <td>
                                         <ActionForm action=assign attr:class="row">
                                             <input type="hidden" name="form_id" value=form_id />
-                                            <select name="account_id">
+                                            <select name="account_id" aria-label=move || adm().nav_accounts>
                                                 <option value="" selected=account.is_empty()>{move || adm().default_account}</option>
                                                 {options.into_iter().map(|(id, name)| { let sel = id == account; view! { <option value=id selected=sel>{name}</option> } }).collect_view()}
                                             </select>

@@ -365,7 +365,7 @@ fn Editor(view: FormEditView) -> impl IntoView {
                 <Show when=move || status.get() == FormStatus::Published>
                     <div class="share">
                         <p>{move || adm().share_link} ": " <a href=link data-testid="share-link">{link}</a></p>
-                        <QrCode data=Signal::derive(link) testid="share-qr".to_string() />
+                        <QrCode data=Signal::derive(link) testid="share-qr".to_string() label=format!("{}: {}", adm().share_link, link()) />
                     </div>
                 </Show>
             </div>

@@ -276,7 +276,7 @@ fn OrderView(
     view! {
         <section class="card" class:review=review>
             <h1>{move || adm().order_heading}{d.out_trade_no.clone()}</h1>
-            <p class="status-line" data-testid="order-status">{move || t().order_status(status)}</p>
+            <p class="status-line" data-testid="order-status" data-status=status.as_str()>{move || t().order_status(status)}</p>
             {review.then(|| view! {
                 <p class="error" role="alert" data-testid="review-reason">{d.review_reason.clone().unwrap_or_default()}</p>
             })}

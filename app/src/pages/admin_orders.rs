@@ -175,24 +175,24 @@ pub fn OrdersPage() -> impl IntoView {
         <section class="card">
             <h1>{move || adm().orders_title}</h1>
             <form method="get" class="filters grid-filters" data-testid="order-filters">
-                <input type="search" name="q" placeholder=move || adm().order_search_placeholder prop:value=move || get("q") data-testid="order-search" />
-                <select name="status" data-testid="order-status-filter">
+                <input type="search" name="q" placeholder=move || adm().order_search_placeholder aria-label=move || adm().order_search_placeholder prop:value=move || get("q") data-testid="order-search" />
+                <select name="status" aria-label=move || t().status data-testid="order-status-filter">
                     <option value="">{move || adm().any_status}</option>
                     {OrderStatus::ALL.into_iter().map(|s| view! { <option value=s.as_str() selected=move || get("status") == s.as_str()>{move || t().order_status(s)}</option> }).collect_view()}
                 </select>
-                <select name="channel" data-testid="order-channel-filter">
+                <select name="channel" aria-label=move || adm().order_method data-testid="order-channel-filter">
                     <option value="">{move || adm().any_method}</option>
                     {Channel::ALL.into_iter().map(|c| view! { <option value=c.as_str() selected=move || get("channel") == c.as_str()>{move || t().channel_with_mode(c)}</option> }).collect_view()}
                 </select>
                 <label>{move || adm().date_from}<input type="date" name="from" prop:value=move || get("from") /></label>
                 <label>{move || adm().date_to}<input type="date" name="to" prop:value=move || get("to") /></label>
-                <input type="text" inputmode="decimal" name="min" placeholder=move || adm().min_amount prop:value=move || get("min") />
-                <input type="text" inputmode="decimal" name="max" placeholder=move || adm().max_amount prop:value=move || get("max") />
+                <input type="text" inputmode="decimal" name="min" placeholder=move || adm().min_amount aria-label=move || adm().min_amount prop:value=move || get("min") />
+                <input type="text" inputmode="decimal" name="max" placeholder=move || adm().max_amount aria-label=move || adm().max_amount prop:value=move || get("max") />
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let forms = data.await.map(|d| d.forms).unwrap_or_default();
                         view! {
-                            <select name="form" data-testid="order-form-filter">
+                            <select name="form" aria-label=move || adm().order_form data-testid="order-form-filter">
                                 <option value="">{move || adm().any_form}</option>
                                 {forms.into_iter().map(|(id, title)| { let v = id.clone(); view! { <option value=id selected=move || get("form") == v>{title}</option> } }).collect_view()}
                             </select>

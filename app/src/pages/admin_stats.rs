@@ -199,7 +199,7 @@ fn StatsBody(s: StatsView) -> impl IntoView {
         <form method="get" class="filters grid-filters" data-testid="stats-range">
             <label>{move || adm().date_from}<input type="date" name="from" value=s.from.clone() data-testid="stats-from" /></label>
             <label>{move || adm().date_to}<input type="date" name="to" value=s.to.clone() data-testid="stats-to" /></label>
-            <select name="form" data-testid="stats-form">
+            <select name="form" aria-label=move || adm().order_form data-testid="stats-form">
                 <option value="">{move || adm().all_forms}</option>
                 {s.forms.into_iter().map(|(id, title)| { let sel = id == selected_form; view! { <option value=id selected=sel>{title}</option> } }).collect_view()}
             </select>

@@ -111,8 +111,8 @@ pub fn SubmissionsPage() -> impl IntoView {
     view! {
         <section class="card">
             <form method="get" class="row filters">
-                <input type="search" name="q" placeholder=move || adm().search_answers prop:value=search data-testid="search" />
-                <select name="status" data-testid="status-filter">
+                <input type="search" name="q" placeholder=move || adm().search_answers aria-label=move || adm().search_answers prop:value=search data-testid="search" />
+                <select name="status" aria-label=move || adm().col_status data-testid="status-filter">
                     <option value="">{move || adm().all_statuses}</option>
                     {["paid", "pending", "created", "expired", "closed", "refunded", "partially_refunded", "needs_review", "none"].into_iter().map(|s| {
                         view! { <option value=s selected=move || status() == s>{move || crate::domain::OrderStatus::parse(s).map(|st| t().order_status(st)).unwrap_or(adm().no_payment)}</option> }

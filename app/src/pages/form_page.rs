@@ -138,6 +138,13 @@ fn FormView(form: PublicForm) -> impl IntoView {
         }
         _ => {}
     });
+    // After a refused submit, the first field in error gets the focus (the
+    // summary above the fields is announced by its role).
+    Effect::new(move |_| {
+        if !errors.with(|e| e.is_empty()) {
+            focus_first_invalid();
+        }
+    });
     let slug = form.slug.clone();
     let on_submit = {
         let slug = slug.clone();
@@ -181,7 +188,7 @@ fn FormView(form: PublicForm) -> impl IntoView {
                 >
                     <form class="stack" method="post" action=action_url.get_value() on:submit=move |ev| on_submit.with_value(|f| f(ev)) novalidate>
                         <Show when=move || !errors.get().is_empty()>
-                            <p class="error" role="alert">{move || t().fix_errors}</p>
+                            <p class="error" role="alert" data-testid="error-summary">{move || t().fix_errors}</p>
                         </Show>
                         {fields.get_value().into_iter().map(|f| view! { <FieldInput field=f values errors /> }).collect_view()}
                         <Show when=move || has_payment>
@@ -203,6 +210,21 @@ fn FormView(form: PublicForm) -> impl IntoView {
     }
 }
 
+/// Focuses the first control marked invalid, once the marks are drawn.
+fn focus_first_invalid() {
+    #[cfg(feature = "hydrate")]
+    request_animation_frame(|| {
+        use wasm_bindgen::JsCast;
+        if let Some(el) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.query_selector("form [aria-invalid=true]").ok().flatten())
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = el.focus();
+        }
+    });
+}
+
 fn set_value(values: RwSignal<Map<String, Value>>, key: &str, v: Value) {
     values.update(|m| {
         m.insert(key.to_owned(), v);
@@ -222,8 +244,28 @@ fn FieldInput(
     let error_key = key.clone();
     let error = Memo::new(move |_| errors.with(|e| e.get(&error_key).cloned()));
     let required = field.required;
+    // What assistive technology reads after the label: the help, then the error.
+    let label_id = format!("label-{}", field.key);
+    let help_id = format!("help-{}", field.key);
+    let error_id = format!("error-{}", field.key);
+    let has_help = !field.help.is_empty();
+    let described_by = {
+        let (help_id, error_id) = (help_id.clone(), error_id.clone());
+        move || {
+            let ids: Vec<&str> = [
+                has_help.then_some(help_id.as_str()),
+                error.with(|e| e.is_some()).then_some(error_id.as_str()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            (!ids.is_empty()).then(|| ids.join(" "))
+        }
+    };
+    let invalid = move || error.with(|e| e.is_some()).then_some("true");
     let text_input = |kind: &'static str, mode: &'static str| {
         let key = key.clone();
+        let described_by = described_by.clone();
         view! {
             <input
                 type=kind
@@ -232,6 +274,8 @@ fn FieldInput(
                 name=key.clone()
                 data-testid=format!("input-{key}")
                 required=required
+                aria-invalid=invalid
+                aria-describedby=described_by
                 on:input=move |ev| set_value(values, &key, Value::String(event_target_value(&ev)))
             />
         }
@@ -248,6 +292,7 @@ fn FieldInput(
             let key = key.clone();
             view! {
                 <textarea id=id.clone() name=key.clone() rows="4" data-testid=format!("input-{key}")
+                    required=required aria-invalid=invalid aria-describedby=described_by.clone()
                     on:input=move |ev| set_value(values, &key, Value::String(event_target_value(&ev)))></textarea>
             }
             .into_any()
@@ -264,7 +309,7 @@ fn FieldInput(
                     </label>
                 }
             });
-            view! { <div class="choices" id=id.clone()>{items.collect_view()}</div> }.into_any()
+            view! { <div class="choices" id=id.clone() role="group" aria-labelledby=label_id.clone() aria-describedby=described_by.clone()>{items.collect_view()}</div> }.into_any()
         }
         FieldKind::MultiChoice { options } => {
             let items = options.iter().map(|o| {
@@ -288,7 +333,7 @@ fn FieldInput(
                     </label>
                 }
             });
-            view! { <div class="choices" id=id.clone()>{items.collect_view()}</div> }.into_any()
+            view! { <div class="choices" id=id.clone() role="group" aria-labelledby=label_id.clone() aria-describedby=described_by.clone()>{items.collect_view()}</div> }.into_any()
         }
         FieldKind::Payment(PaymentMode::Fixed { amount }) => {
             view! { <p class="fixed-amount" id=id.clone()>{amount.to_string()}</p> }.into_any()
@@ -342,18 +387,18 @@ fn FieldInput(
                     </label>
                 }
             });
-            view! { <div class="choices" id=id.clone()>{items.collect_view()} {quantity_input}</div> }.into_any()
+            view! { <div class="choices" id=id.clone() role="group" aria-labelledby=label_id.clone() aria-describedby=described_by.clone()>{items.collect_view()} {quantity_input}</div> }.into_any()
         }
     };
     view! {
         <div class="field" class:has-error=move || error.get().is_some()>
-            <label for=format!("field-{}", field.key) class="field-label">
+            <label for=format!("field-{}", field.key) id=label_id.clone() class="field-label">
                 {field.label.clone()}
                 {required.then(|| view! { <span class="required" title=move || t().required_mark>" *"</span> })}
             </label>
-            {(!field.help.is_empty()).then(|| view! { <p class="help">{field.help.clone()}</p> })}
+            {has_help.then(|| view! { <p class="help" id=help_id.clone()>{field.help.clone()}</p> })}
             {control}
-            {move || error.get().map(|e| view! { <p class="field-error" data-testid="field-error">{answer_error_text(lang.get(), &e)}</p> })}
+            {move || error.get().map(|e| view! { <p class="field-error" id=error_id.clone() data-testid="field-error">{answer_error_text(lang.get(), &e)}</p> })}
         </div>
     }
 }

@@ -314,14 +314,19 @@ fn PayView(view: PayView) -> impl IntoView {
     let others = view.others.clone();
     let has_others = !others.is_empty();
     let id_for_check = id.clone();
+    let amount = StoredValue::new(view.amount.to_string());
     view! {
         <section class="card pay-card">
             {view.bridge_script.clone().map(|src| view! { <script src=src></script> })}
             <p class="muted">{view.form_title.clone()}</p>
             <h1 class="amount" data-testid="pay-amount">{view.amount.to_string()}</h1>
-            <p class="status" data-testid="pay-status" data-status=move || status.get().as_str()>
-                {move || t().status} ": " <strong>{move || t().order_status(status.get())}</strong>
-            </p>
+            // Announced politely when it changes (pending → paid, expired…);
+            // the countdown below is outside it, so it is not read every second.
+            <div role="status" aria-live="polite" aria-atomic="true">
+                <p class="status" data-testid="pay-status" data-status=move || status.get().as_str()>
+                    {move || t().status} ": " <strong>{move || t().order_status(status.get())}</strong>
+                </p>
+            </div>
             <Show when=move || status.get() == OrderStatus::Paid>
                 <p class="success">{move || t().paid_thanks}</p>
                 <a class="button primary wide" href=receipt.clone() data-testid="receipt-link">{move || t().view_receipt}</a>
@@ -332,11 +337,11 @@ fn PayView(view: PayView) -> impl IntoView {
                 <h2>{move || t().choose_method}</h2>
                 <div class="methods" data-testid="methods">{offer.iter().map(|c| button(*c, false)).collect_view()}</div>
                 {has_others.then(|| view! {
-                    <button class="link-button" data-testid="other-methods" on:click=move |_| show_others.update(|s| *s = !*s)>
+                    <button class="link-button" data-testid="other-methods" aria-controls="other-method-list" aria-expanded=move || show_others.get().to_string() on:click=move |_| show_others.update(|s| *s = !*s)>
                         {move || t().other_methods}
                     </button>
                 })}
-                <div class="methods others" data-testid="other-method-list" hidden=move || !show_others.get()>
+                <div class="methods others" id="other-method-list" data-testid="other-method-list" hidden=move || !show_others.get()>
                     {others.iter().map(|c| button(*c, true)).collect_view()}
                 </div>
                 <Show when=move || guide.get()>
@@ -361,7 +366,7 @@ fn PayView(view: PayView) -> impl IntoView {
                     let link = q.clone();
                     view! {
                         <div class="qr-box">
-                            <QrCode data=q testid="qr-code".to_string() />
+                            <QrCode data=q testid="qr-code".to_string() label=format!("{} · {}", amount.get_value(), caption) />
                             <p>{caption}</p>
                             {is_link.then(|| view! { <a href=link.clone() target="_blank" data-testid="simulator-link">{move || t().open_simulator}</a> })}
                         </div>

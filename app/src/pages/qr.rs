@@ -21,8 +21,11 @@ pub fn qr_svg(data: &str) -> Option<String> {
 pub fn QrCode(
     #[prop(into)] data: Signal<String>,
     #[prop(into, optional)] testid: String,
+    /// What the code is for, read instead of the picture (the amount and what to do).
+    #[prop(into)]
+    label: String,
 ) -> impl IntoView {
-    view! { <div class="qr" data-testid=testid inner_html=move || qr_svg(&data.get()).unwrap_or_default()></div> }
+    view! { <div class="qr" role="img" aria-label=label data-testid=testid inner_html=move || qr_svg(&data.get()).unwrap_or_default()></div> }
 }
 
 #[cfg(test)]
