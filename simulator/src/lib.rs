@@ -116,6 +116,12 @@ pub struct DeliveryStats {
     pub swallowed: u64,
     /// Order queries answered (WeChat v3 and v2, Alipay).
     pub queries: u64,
+    /// The orders (`out_trade_no`) whose payment callback the merchant
+    /// acknowledged, and when (simulator clock, ms): what a provider knows
+    /// it need not send again.
+    pub acknowledged_payments: std::collections::BTreeMap<String, i64>,
+    /// The same for refund callbacks (`out_refund_no`).
+    pub acknowledged_refunds: std::collections::BTreeMap<String, i64>,
 }
 
 pub(crate) struct Inner {

@@ -89,8 +89,15 @@ async fn attempt(sim: &Simulator, cb: &Callback) -> bool {
     }
 }
 
+/// What a callback is about, for the record of acknowledgements.
+#[derive(Clone, Debug)]
+enum About {
+    Payment(String),
+    Refund(String),
+}
+
 /// Delivers in the background: at once, then on the schedule, until acknowledged.
-fn deliver(sim: Simulator, cb: Callback, schedule: &'static [u64]) {
+fn deliver(sim: Simulator, cb: Callback, schedule: &'static [u64], about: About) {
     tokio::spawn(async move {
         if !sim.0.deliver.load(Ordering::SeqCst) {
             record(&sim, |s| s.swallowed += 1);
@@ -100,7 +107,14 @@ fn deliver(sim: Simulator, cb: Callback, schedule: &'static [u64]) {
         for wait in std::iter::once(0).chain(schedule.iter().copied()) {
             tokio::time::sleep(sim.scaled(wait)).await;
             if attempt(&sim, &cb).await {
-                record(&sim, |s| s.acknowledged += 1);
+                let now = formpay_core::now_ms();
+                record(&sim, |s| {
+                    s.acknowledged += 1;
+                    match &about {
+                        About::Payment(no) => s.acknowledged_payments.insert(no.clone(), now),
+                        About::Refund(no) => s.acknowledged_refunds.insert(no.clone(), now),
+                    };
+                });
                 return;
             }
         }
@@ -208,6 +222,7 @@ pub(super) fn deliver_payment(sim: Simulator, o: SimOrder) {
                     body,
                 },
                 &WECHAT_RETRY_SCHEDULE,
+                About::Payment(o.out_trade_no.clone()),
             );
         }
         SimProvider::Wechat => {
@@ -221,6 +236,7 @@ pub(super) fn deliver_payment(sim: Simulator, o: SimOrder) {
                     body,
                 },
                 &WECHAT_RETRY_SCHEDULE,
+                About::Payment(o.out_trade_no.clone()),
             );
         }
         SimProvider::Alipay => {
@@ -232,6 +248,7 @@ pub(super) fn deliver_payment(sim: Simulator, o: SimOrder) {
                     params,
                 },
                 &ALIPAY_RETRY_SCHEDULE,
+                About::Payment(o.out_trade_no.clone()),
             );
         }
     }
@@ -278,6 +295,11 @@ pub(super) fn settle_wechat_refund_later(sim: Simulator, out_refund_no: String) 
         })
         .to_string();
         let body = wechat_envelope(event, summary, "refund", &plaintext);
-        deliver(sim, Callback::Wechat { url, body }, &WECHAT_RETRY_SCHEDULE);
+        deliver(
+            sim,
+            Callback::Wechat { url, body },
+            &WECHAT_RETRY_SCHEDULE,
+            About::Refund(refund.out_refund_no.clone()),
+        );
     });
 }

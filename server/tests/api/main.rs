@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod admin_forms;
 mod auth;
+mod crash;
 mod flow;
 mod health;
 mod money;
