@@ -14,6 +14,7 @@ mod notify;
 pub use app::ssr::payment_log;
 mod env_providers;
 mod plain_form;
+mod serve;
 pub mod telemetry;
 mod wechat_login;
 
@@ -241,16 +242,8 @@ impl Application {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let reconciler = tokio::spawn(reconcile_forever(self.state.clone(), self.reconcile_tick));
-        let served = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop)
-        .await
-        .context("the server failed");
+        serve::serve(self.listener, self.router, stop).await;
         reconciler.abort();
-        served?;
         tracing::info!("stopped");
         Ok(())
     }

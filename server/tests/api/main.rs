@@ -9,6 +9,7 @@ mod auth;
 mod crash;
 mod flow;
 mod health;
+mod hostile_http;
 mod money;
 mod phone;
 mod process;

@@ -1,0 +1,161 @@
+//! Serving connections: the router on hyper, with the deadlines `axum::serve`
+//! does not set. A client must send its request head within
+//! [`HEADER_READ_TIMEOUT`] and its body within [`BODY_DEADLINE`], so that a
+//! request trickled byte by byte (slowloris) cannot hold a connection and its
+//! memory for ever. Bodies above a route's limit are refused with 413 from
+//! their `Content-Length`, before they are read (`DefaultBodyLimit`).
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::Router;
+use bytes::Bytes;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tower::Service;
+
+/// The request line and headers must arrive within this.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request body must arrive, whole, within this.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(20);
+/// After the stop signal, connections still open (live-status streams) are
+/// given this long, then dropped.
+const DRAIN: Duration = Duration::from_secs(8);
+
+/// Serves until `stop` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let router = router
+        .layer(axum::middleware::map_request(with_body_deadline))
+        .layer(axum::middleware::from_fn(refuse_oversized));
+    tokio::pin!(stop);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(remote));
+            let mut router = router.clone();
+            async move { router.call(req.map(Body::new)).await }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN) => {
+            tracing::info!("connections still open after the drain period are dropped");
+        }
+    }
+}
+
+/// The largest body of a callback, a public API write or a form POST (the
+/// same as their `DefaultBodyLimit`), and of anything else (the server
+/// functions, axum's default).
+pub const SMALL_BODY: u64 = 64 * 1024;
+pub const LARGE_BODY: u64 = 2 * 1024 * 1024;
+
+/// Refuses from its `Content-Length` a body larger than the route takes,
+/// before reading any of it. (`DefaultBodyLimit` alone reads up to the limit
+/// first, so a client announcing 50 MB and sending 10 bytes held the request
+/// open.)
+async fn refuse_oversized(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req.uri().path();
+    let limit =
+        if path.starts_with("/payment/") || path.starts_with("/api/v1/") || path.starts_with("/f/")
+        {
+            SMALL_BODY
+        } else {
+            LARGE_BODY
+        };
+    let announced = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit) {
+        return (
+            http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {limit} bytes"),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+async fn with_body_deadline(req: Request) -> Request {
+    req.map(|body| {
+        Body::new(DeadlineBody {
+            inner: body,
+            deadline: Box::pin(tokio::time::sleep(BODY_DEADLINE)),
+        })
+    })
+}
+
+/// A request body that fails once its deadline has passed.
+struct DeadlineBody {
+    inner: Body,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        if self.inner.is_end_stream() {
+            return Poll::Ready(None);
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(axum::Error::new(
+                "the request body did not arrive in time",
+            ))));
+        }
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,219 @@
+//! Hostile clients at the door (issue 11, part 4): oversized bodies are
+//! refused from their `Content-Length` before they are read, requests
+//! trickled byte by byte are cut off, and thousands of malformed callbacks
+//! leave the database as it was.
+
+use crate::helpers::*;
+use app::ssr::Backend;
+use sqlx::Row;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn connect(app: &TestApp) -> TcpStream {
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    TcpStream::connect(addr).await.expect("connect")
+}
+
+/// Reads what the server says until it closes the connection or `within` passes.
+async fn read_answer(stream: &mut TcpStream, within: Duration) -> (String, bool) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&buf).into_owned(), true),
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => return (String::from_utf8_lossy(&buf).into_owned(), false),
+        }
+    }
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_before_they_are_read() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for path in [
+        "/payment/wechat/notify",
+        "/payment/alipay/notify",
+        "/api/v1/forms/demo/submissions",
+        "/f/demo",
+    ] {
+        let mut stream = connect(&app).await;
+        // Announces 50 MB, sends 10 bytes, then waits: a server that reads
+        // before refusing would wait with it.
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: 52428800\r\n\r\n0123456789"
+        );
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let started = Instant::now();
+        let (answer, _) = read_answer(&mut stream, Duration::from_secs(5)).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "{path}: {}",
+            answer.lines().next().unwrap_or("no answer within 5 s")
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
+
+#[tokio::test]
+async fn a_request_head_trickled_byte_by_byte_is_cut_off() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut stream = connect(&app).await;
+    let started = Instant::now();
+    let head = b"POST /payment/wechat/notify HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+    let mut closed = false;
+    // One byte a second, far beyond the header deadline.
+    for byte in head.iter().chain(b"a".repeat(60).iter()) {
+        if stream.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut probe = [0u8; 512];
+        match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut probe)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(_)) => {
+                // An answer (408) before closing also ends it.
+                closed = true;
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    let took = started.elapsed();
+    assert!(closed, "the connection was still open after {took:?}");
+    assert!(took < Duration::from_secs(20), "cut off after {took:?}");
+}
+
+#[tokio::test]
+async fn a_body_trickled_byte_by_byte_is_cut_off() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut stream = connect(&app).await;
+    stream
+        .write_all(
+            b"POST /api/v1/forms/demo/submissions HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+              Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+        )
+        .await
+        .expect("write");
+    let started = Instant::now();
+    let mut answer = String::new();
+    for _ in 0..60 {
+        if stream.write_all(b" ").await.is_err() {
+            break;
+        }
+        let mut probe = [0u8; 512];
+        match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut probe)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                answer = String::from_utf8_lossy(&probe[..n]).into_owned();
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(30),
+        "still reading after {took:?}"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "a clear refusal: {answer}"
+    );
+}
+
+async fn rows_everywhere(app: &TestApp) -> i64 {
+    let tables: Vec<String> = sqlx::query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("tables")
+    .iter()
+    .map(|r| r.get::<String, _>("name"))
+    .collect();
+    let mut total = 0;
+    for t in tables {
+        let n: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM \"{t}\""))
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("count")
+            .get("n");
+        total += n;
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_malformed_callbacks_leave_the_database_as_it_was() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let send = |i: usize| {
+        let client = app.client.clone();
+        let base = app.address.clone();
+        async move {
+            let (path, content_type, body) = match i % 4 {
+                0 => (
+                    "/payment/wechat/notify",
+                    "application/json",
+                    format!("{{\"id\":\"{i}\",\"resource\":{{}}}}"),
+                ),
+                1 => (
+                    "/payment/wechat/v2/notify",
+                    "text/xml",
+                    format!("<xml><out_trade_no>{i}</out_trade_no><sign>x</sign></xml>"),
+                ),
+                2 => (
+                    "/payment/alipay/notify",
+                    "application/x-www-form-urlencoded",
+                    format!("out_trade_no={i}&sign=x&trade_status=TRADE_SUCCESS"),
+                ),
+                _ => (
+                    "/payment/wechat/notify",
+                    "application/json",
+                    "\u{0}\u{ff}garbage".repeat(i % 50),
+                ),
+            };
+            let resp = client
+                .post(format!("{base}{path}"))
+                .header("content-type", content_type)
+                .header("wechatpay-serial", "PUB_KEY_ID_0000")
+                .header("wechatpay-signature", "AAAA")
+                .header("wechatpay-timestamp", "1700000000")
+                .header("wechatpay-nonce", format!("n{i}"))
+                .body(body)
+                .send()
+                .await
+                .expect("send");
+            // Each provider's failure answer (so that a real provider would
+            // retry); a panic would have dropped the connection instead.
+            assert!(
+                !resp.status().is_success(),
+                "a malformed callback was acknowledged: {path} {}",
+                resp.status()
+            );
+        }
+    };
+    use futures_util::StreamExt;
+    // The first thousand fill whatever bounded place rejected callbacks have…
+    futures_util::stream::iter(0..1_000)
+        .for_each_concurrent(16, send)
+        .await;
+    let before = rows_everywhere(&app).await;
+    // …the next nine thousand change nothing.
+    futures_util::stream::iter(1_000..10_000)
+        .for_each_concurrent(16, send)
+        .await;
+    let after = rows_everywhere(&app).await;
+    assert_eq!(before, after, "rows grew with malformed callbacks");
+    let paid: i64 = sqlx::query("SELECT COUNT(*) AS n FROM orders WHERE status = 'paid'")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("count")
+        .get("n");
+    assert_eq!(paid, 0);
+}
