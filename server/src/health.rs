@@ -11,7 +11,7 @@ pub async fn healthz() -> &'static str {
 
 /// The process can serve: the database answers.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.db.ping().await {
+    if crate::db_gate::ping(&state.db).await {
         (StatusCode::OK, "ready")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")

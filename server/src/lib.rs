@@ -5,6 +5,7 @@
 mod api;
 pub mod config;
 mod csrf;
+mod db_gate;
 mod export;
 mod guard;
 mod headers;
@@ -42,6 +43,7 @@ pub fn site_root() -> String {
 
 pub struct Application {
     reconcile_tick: std::time::Duration,
+    db_gate: db_gate::DbGate,
     listener: TcpListener,
     router: Router,
     state: AppState,
@@ -196,9 +198,11 @@ impl Application {
                 .as_ref()
                 .and_then(|u| csrf::origin_of(u.as_str())),
             rate_limit_per_minute: config.rate_limit_per_minute,
+            db_gate: db_gate::DbGate::new(),
         };
         let router = router(state.clone(), simulator.as_ref(), &settings)?;
         Ok(Application {
+            db_gate: settings.db_gate,
             reconcile_tick: std::time::Duration::from_millis(config.reconcile_tick_ms),
             listener,
             router,
@@ -242,8 +246,10 @@ impl Application {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let reconciler = tokio::spawn(reconcile_forever(self.state.clone(), self.reconcile_tick));
+        let watcher = tokio::spawn(self.db_gate.clone().watch(self.state.db.clone()));
         serve::serve(self.listener, self.router, stop).await;
         reconciler.abort();
+        watcher.abort();
         tracing::info!("stopped");
         Ok(())
     }
@@ -284,6 +290,8 @@ struct RouterSettings {
     production: bool,
     public_origin: Option<String>,
     rate_limit_per_minute: u32,
+    /// Answers 503 at once while the database is unreachable.
+    db_gate: db_gate::DbGate,
 }
 
 fn router(
@@ -391,6 +399,10 @@ fn router(
             move || shell(leptos_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(
+            settings.db_gate.clone(),
+            db_gate::gate,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             csrf::Origins {
                 public: settings.public_origin.clone(),

@@ -104,6 +104,10 @@ impl IntoResponse for ApiError {
                 resp
             }
             ApiError::Pay(e) => pay_error(e),
+            ApiError::Internal(e) if crate::db_gate::is_database_unavailable(&e) => {
+                tracing::warn!(error = %e, "api: the database is unreachable");
+                crate::db_gate::unavailable()
+            }
             ApiError::Internal(e) => {
                 tracing::error!(error = ?e, "api failure");
                 body(

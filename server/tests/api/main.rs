@@ -11,6 +11,7 @@ mod flow;
 mod health;
 mod hostile_http;
 mod money;
+mod outage;
 mod phone;
 mod process;
 mod providers;
