@@ -12,12 +12,15 @@
 #![allow(clippy::result_large_err)]
 
 mod alipay;
+mod faults;
 mod notify;
 mod pages;
 mod phone;
 mod wechat;
 mod wechat_refunds;
 mod wechat_v2;
+
+pub use faults::Fault;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -116,6 +119,8 @@ pub struct DeliveryStats {
     pub swallowed: u64,
     /// Order queries answered (WeChat v3 and v2, Alipay).
     pub queries: u64,
+    /// Provider API requests answered with a fault.
+    pub faulted: u64,
     /// The orders (`out_trade_no`) whose payment callback the merchant
     /// acknowledged, and when (simulator clock, ms): what a provider knows
     /// it need not send again.
@@ -138,6 +143,8 @@ pub(crate) struct Inner {
     pub http: reqwest::Client,
     /// WeChat OAuth codes issued and not yet forgotten.
     pub oauth_codes: Mutex<HashMap<String, phone::OauthCode>>,
+    /// How the provider API misbehaves now, if it does.
+    pub fault: Mutex<Option<Fault>>,
 }
 
 fn key_of(p: SimProvider, no: &str) -> (u8, String) {
@@ -173,6 +180,7 @@ impl Simulator {
             stats: Mutex::new(DeliveryStats::default()),
             http: providers::http::client(),
             oauth_codes: Mutex::new(HashMap::new()),
+            fault: Mutex::new(None),
         })))
     }
 
@@ -223,7 +231,19 @@ impl Simulator {
             .route("/pay/{token}/{action}", post(pages::payer_action))
             .route("/control/deliver", post(pages::set_delivery))
             .route("/control/orders/{no}", get(pages::order_json))
+            .route("/control/fault", post(pages::set_fault))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                faults::apply,
+            ))
             .with_state(self.clone())
+    }
+
+    /// Makes the provider API misbehave until cleared (`None`).
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        if let Ok(mut f) = self.0.fault.lock() {
+            *f = fault;
+        }
     }
 
     /// Whether callbacks are delivered (tests turn this off to lose one).

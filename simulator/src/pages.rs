@@ -163,3 +163,28 @@ pub async fn order_json(
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
+
+#[derive(serde::Deserialize)]
+pub struct FaultRequest {
+    /// `slow`, `5xx`, `malformed`, `wrong-signature`, `reset`; absent or
+    /// empty clears the fault.
+    kind: Option<String>,
+}
+
+/// `POST /control/fault {"kind": "5xx"}`: the provider API misbehaves until
+/// `{"kind": null}`.
+pub async fn set_fault(State(sim): State<Simulator>, Json(f): Json<FaultRequest>) -> Response {
+    match f.kind.as_deref().filter(|k| !k.is_empty()) {
+        None => {
+            sim.set_fault(None);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Some(k) => match super::Fault::parse(k) {
+            Some(fault) => {
+                sim.set_fault(Some(fault));
+                StatusCode::NO_CONTENT.into_response()
+            }
+            None => (StatusCode::BAD_REQUEST, "unknown fault").into_response(),
+        },
+    }
+}

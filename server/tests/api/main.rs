@@ -7,6 +7,7 @@ mod accounts;
 mod admin_forms;
 mod auth;
 mod crash;
+mod faults;
 mod flow;
 mod health;
 mod hostile_http;
