@@ -334,6 +334,23 @@ impl Simulator {
         Some(order.clone())
     }
 
+    /// The refunds made for an order, oldest first.
+    pub fn refunds_of(&self, provider: SimProvider, out_trade_no: &str) -> Vec<SimRefund> {
+        let mut list: Vec<SimRefund> = self
+            .0
+            .refunds
+            .lock()
+            .map(|r| {
+                r.values()
+                    .filter(|r| r.provider == provider && r.out_trade_no == out_trade_no)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        list.sort_by_key(|r| r.created_at_ms);
+        list
+    }
+
     /// A WeChat order by the `prepay_id` given for it (JSAPI, H5).
     pub(crate) fn order_by_prepay_id(&self, prepay_id: &str) -> Option<SimOrder> {
         let mut orders = self.0.orders.lock().ok()?;

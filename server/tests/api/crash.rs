@@ -11,7 +11,7 @@
 
 use crate::helpers::DatabaseGuard;
 use app::ssr::Backend;
-use simulator::{SimProvider, Simulator, SimulatorSettings};
+use simulator::{Fault, SimProvider, Simulator, SimulatorSettings};
 use sqlx::Row;
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
@@ -29,6 +29,16 @@ fn free_port() -> u16 {
 
 /// The server, configured with the test's simulator as its WeChat Pay.
 fn start(port: u16, database_url: &str, sim_base: &str, dir: &std::path::Path) -> Child {
+    start_with(port, database_url, sim_base, dir, "3600")
+}
+
+fn start_with(
+    port: u16,
+    database_url: &str,
+    sim_base: &str,
+    dir: &std::path::Path,
+    first_check_secs: &str,
+) -> Child {
     Command::new(BINARY)
         .env_clear()
         .env("APP_ADDR", format!("127.0.0.1:{port}"))
@@ -37,7 +47,8 @@ fn start(port: u16, database_url: &str, sim_base: &str, dir: &std::path::Path) -
         .env("ADMIN_PASSWORD", "correct horse battery")
         .env("SIMULATOR", "off")
         .env("RATE_LIMIT_PER_MINUTE", "1000000")
-        .env("RECONCILE_FIRST_CHECK_SECS", "3600")
+        .env("RECONCILE_FIRST_CHECK_SECS", first_check_secs)
+        .env("RECONCILE_TICK_MS", "100")
         .env("WECHAT_APP_ID", providers::dev_keys::WECHAT_APP_ID)
         .env("WECHAT_MCH_ID", providers::dev_keys::WECHAT_MCH_ID)
         .env(
@@ -274,4 +285,147 @@ async fn sigkill_during_a_burst_of_callbacks_loses_nothing_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_a_burst_of_callbacks_loses_nothing_postgres() {
     crash_in_the_middle_of_callbacks(Backend::Postgres).await;
+}
+
+/// The provider, outside the server, serving on a port of its own.
+async fn external_simulator() -> (Simulator, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let sim_base = format!("http://{}/_simulator", listener.local_addr().expect("addr"));
+    let sim = Simulator::new(SimulatorSettings {
+        public_base: sim_base.clone(),
+        time_scale: 0.001,
+        refund_delay_secs: 5,
+    })
+    .expect("simulator");
+    let router = axum::Router::new().nest("/_simulator", sim.router());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (sim, sim_base)
+}
+
+async fn wait_for(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A refund sent to the provider, which makes it but answers slowly; the
+/// server is killed before the answer arrives. After a restart the refund
+/// is recorded once: through its idempotency key, the provider's callback
+/// and the reconciler, never sent twice.
+async fn crash_between_sending_a_refund_and_recording_it(backend: Backend) {
+    let database = DatabaseGuard::create(backend).await;
+    let dir = std::env::temp_dir().join(format!("formpay-crash-{}", app::ssr::random_token()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (sim, sim_base) = external_simulator().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = crate::helpers::client_of(&base);
+    let mut server = start_with(port, &database.url, &sim_base, &dir, "0.5");
+    wait_healthy(&client, port).await;
+    let db = app::ssr::Db::connect(&database.url).await.expect("db");
+
+    let (id, no) = checkout(&client, &base, 0).await;
+    sim.pay(SimProvider::Wechat, &no).expect("pay");
+    wait_for("paid", Duration::from_secs(20), async || {
+        paid_orders(&db).await.contains(&no)
+    })
+    .await;
+    let login = client
+        .post(format!("{base}/api/login"))
+        .form(&[
+            ("email", "admin@test.example"),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+
+    // The provider makes the refund, then takes 30 s to say so, and its
+    // callback is lost: only the reconciler's query can learn the outcome.
+    sim.set_fault(Some(Fault::Slow(Duration::from_secs(30))));
+    sim.set_delivery(false);
+    let refunding = {
+        let (client, base, id) = (client.clone(), base.clone(), id.clone());
+        tokio::spawn(async move {
+            let _ = client
+                .post(format!("{base}/api/admin_refund"))
+                .form(&[
+                    ("id", id.as_str()),
+                    ("amount", "0.40"),
+                    ("reason", "断电测试"),
+                    ("request_key", "crash-refund-0001"),
+                ])
+                .send()
+                .await;
+        })
+    };
+    wait_for(
+        "the refund at the provider",
+        Duration::from_secs(20),
+        async || !sim.refunds_of(SimProvider::Wechat, &no).is_empty(),
+    )
+    .await;
+    server.kill().expect("SIGKILL");
+    server.wait().expect("reap");
+    refunding.abort();
+    sim.set_fault(None);
+    sim.set_delivery(true);
+    let before: Vec<String> = sqlx::query("SELECT status FROM refunds WHERE order_id = $1")
+        .bind(&id)
+        .fetch_all(&db.pool)
+        .await
+        .expect("refunds")
+        .iter()
+        .map(|r| r.get::<String, _>("status"))
+        .collect();
+    assert_eq!(
+        before,
+        ["processing"],
+        "the refund was recorded, by its key, before it was sent"
+    );
+
+    let mut server = start_with(port, &database.url, &sim_base, &dir, "0.5");
+    wait_healthy(&client, port).await;
+    wait_for("the refund recorded", Duration::from_secs(60), async || {
+        let r: Vec<String> = sqlx::query("SELECT status FROM refunds WHERE order_id = $1")
+            .bind(&id)
+            .fetch_all(&db.pool)
+            .await
+            .expect("refunds")
+            .iter()
+            .map(|r| r.get::<String, _>("status"))
+            .collect();
+        r == ["succeeded"]
+    })
+    .await;
+    let at_provider = sim.refunds_of(SimProvider::Wechat, &no);
+    assert_eq!(at_provider.len(), 1, "sent once: {at_provider:?}");
+    assert_eq!(at_provider[0].amount_fen, 40);
+    let row = sqlx::query("SELECT status, refunded_fen FROM orders WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&db.pool)
+        .await
+        .expect("order");
+    assert_eq!(row.get::<i64, _>("refunded_fen"), 40);
+    assert_eq!(row.get::<String, _>("status"), "partially_refunded");
+
+    let _ = server.kill();
+    let _ = server.wait();
+    db.pool.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_between_sending_a_refund_and_recording_it_refunds_once_sqlite() {
+    crash_between_sending_a_refund_and_recording_it(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_between_sending_a_refund_and_recording_it_refunds_once_postgres() {
+    crash_between_sending_a_refund_and_recording_it(Backend::Postgres).await;
 }

@@ -4,8 +4,8 @@
 //! reconciler backs off and recovers once the provider is well, and every
 //! order is paid exactly once with exactly its amount.
 
-use crate::flow::{order_status, submit_demo};
 use crate::both_backends;
+use crate::flow::{order_status, submit_demo};
 use crate::helpers::*;
 use app::ssr::Backend;
 use serde_json::{json, Value};
