@@ -230,3 +230,78 @@ async fn ten_seconds_without_postgresql_lose_nothing_and_answer_503_meanwhile() 
     }
     real.pool.close().await;
 }
+
+/// SQLite locked by another process for longer than the busy timeout:
+/// writes wait the timeout, then get 503 (callbacks a failure answer, so the
+/// provider retries); reads go on (WAL); once the lock is gone every order
+/// settles exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_locked_by_another_process_loses_nothing() {
+    use sqlx::Connection;
+    let app = spawn_app(Backend::Sqlite).await;
+    let sim = app.simulator.clone().expect("simulator");
+    let mut orders = Vec::new();
+    for _ in 0..5 {
+        let order = crate::flow::submit_demo(&app, "1.00").await;
+        let id = order["id"].as_str().expect("id").to_owned();
+        crate::flow::pay(&app, &id, "wechat_native").await;
+        let no: String = sqlx::query("SELECT out_trade_no FROM orders WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("order")
+            .get("out_trade_no");
+        orders.push(no);
+    }
+    // Another process takes the write lock and keeps it for 14 s.
+    let url = app.db.url.clone();
+    let mut locker = sqlx::AnyConnection::connect(&url).await.expect("locker");
+    sqlx::Executor::execute(&mut locker, "BEGIN IMMEDIATE")
+        .await
+        .expect("lock");
+    sqlx::Executor::execute(&mut locker, "UPDATE forms SET title = title")
+        .await
+        .expect("write");
+    let locked = Instant::now();
+    for no in &orders {
+        sim.pay(SimProvider::Wechat, no).expect("pay");
+    }
+    // A write waits for the busy timeout, then gets a clear 503.
+    let (status, took, body) = timed_status(&app, "POST", "/api/v1/forms/demo/submissions").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("try again"), "{body}");
+    assert!(took < Duration::from_secs(13), "took {took:?}");
+    // Reads go on meanwhile.
+    let (status, _, _) = timed_status(&app, "GET", "/api/v1/forms/demo").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sim.stats().acknowledged_payments.len(),
+        0,
+        "nothing acknowledged unrecorded"
+    );
+    tokio::time::sleep(Duration::from_secs(14).saturating_sub(locked.elapsed())).await;
+    sqlx::Executor::execute(&mut locker, "ROLLBACK")
+        .await
+        .expect("unlock");
+    drop(locker);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let paid: i64 = sqlx::query("SELECT COUNT(*) AS n FROM orders WHERE status = 'paid'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("count")
+            .get("n");
+        if paid == 5 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{paid} of 5 paid after the lock");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let events: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM order_events WHERE to_status = 'paid'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("count")
+            .get("n");
+    assert_eq!(events, 5, "each order paid exactly once");
+}
