@@ -39,6 +39,7 @@ use utoipa::{OpenApi, ToSchema};
     ),
     components(schemas(
         PublicFormDto,
+        ChannelName,
         SubmitRequest,
         SubmitResponse,
         OrderDto,
@@ -84,7 +85,7 @@ fn availability_name(a: Availability) -> String {
 
 /// A published form.
 #[utoipa::path(get, path = "/api/v1/forms/{slug}", params(("slug" = String, Path, description = "the form's link name")),
-    responses((status = 200, body = PublicFormDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, body = PublicFormDto), (status = 404, body = ErrorDto), (status = 503, body = ErrorDto, description = "the database is briefly unavailable; see Retry-After")))]
 pub async fn get_form(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -188,7 +189,7 @@ pub struct ValidationErrorDto {
 
 /// Submits answers; creates the payment order when the form has a payment field.
 #[utoipa::path(post, path = "/api/v1/forms/{slug}/submissions", request_body = SubmitRequest, params(("slug" = String, Path)),
-    responses((status = 201, body = SubmitResponse), (status = 404, body = ErrorDto), (status = 409, body = ErrorDto, description = "closed, not yet open, ended or full"), (status = 422, body = ValidationErrorDto)))]
+    responses((status = 201, body = SubmitResponse), (status = 404, body = ErrorDto), (status = 409, body = ErrorDto, description = "closed, not yet open, ended or full"), (status = 422, body = ValidationErrorDto), (status = 400, body = ErrorDto, description = "a malformed body"), (status = 413, description = "a body larger than 64 KiB"), (status = 415, body = ErrorDto, description = "not application/json"), (status = 429, body = ErrorDto, description = "rate limited; see Retry-After"), (status = 503, body = ErrorDto, description = "the database is briefly unavailable; see Retry-After")))]
 pub async fn submit(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -217,7 +218,7 @@ pub async fn submit(
 }
 
 /// An order's status.
-#[utoipa::path(get, path = "/api/v1/orders/{id}", params(("id" = String, Path)), responses((status = 200, body = OrderDto), (status = 404, body = ErrorDto)))]
+#[utoipa::path(get, path = "/api/v1/orders/{id}", params(("id" = String, Path)), responses((status = 200, body = OrderDto), (status = 404, body = ErrorDto), (status = 503, body = ErrorDto, description = "the database is briefly unavailable; see Retry-After")))]
 pub async fn get_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -231,11 +232,25 @@ pub async fn get_order(
 #[derive(Deserialize, ToSchema)]
 pub struct PayRequest {
     /// wechat_native, wechat_jsapi, wechat_h5, alipay_page, alipay_qr or alipay_wap.
+    #[schema(value_type = ChannelName)]
     pub channel: String,
     /// wechat_jsapi: the payer's openid for the account's WeChat app id
     /// (otherwise taken from the payer's signed cookie after `/pay/{id}/wechat-login`).
     #[serde(default)]
     pub openid: Option<String>,
+}
+
+/// The ways to pay (`Channel`), as the API spells them.
+#[derive(ToSchema)]
+#[allow(dead_code)] // the document's enum; requests are parsed by `Channel`
+#[schema(rename_all = "snake_case")]
+pub enum ChannelName {
+    WechatNative,
+    WechatJsapi,
+    WechatH5,
+    AlipayPage,
+    AlipayQr,
+    AlipayWap,
 }
 
 /// What `WeixinJSBridge.invoke('getBrandWCPayRequest', …)` takes, signed by us.
@@ -268,7 +283,7 @@ pub struct PayResponse {
 
 /// Starts paying an order through a channel: answers the QR content or the cashier URL.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/pay", request_body = PayRequest, params(("id" = String, Path)),
-    responses((status = 200, body = PayResponse), (status = 404, body = ErrorDto), (status = 409, body = ErrorDto), (status = 422, body = ErrorDto), (status = 502, body = ErrorDto)))]
+    responses((status = 200, body = PayResponse), (status = 404, body = ErrorDto), (status = 409, body = ErrorDto), (status = 422, body = ErrorDto), (status = 502, body = ErrorDto), (status = 400, body = ErrorDto, description = "a malformed body"), (status = 413, description = "a body larger than 64 KiB"), (status = 415, body = ErrorDto, description = "not application/json"), (status = 429, body = ErrorDto, description = "rate limited; see Retry-After"), (status = 503, body = ErrorDto, description = "the database is briefly unavailable; see Retry-After")))]
 pub async fn start_pay(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -325,7 +340,7 @@ pub async fn start_pay(
 }
 
 /// "I have paid": asks the provider now and answers the order as it then is.
-#[utoipa::path(post, path = "/api/v1/orders/{id}/check", params(("id" = String, Path)), responses((status = 200, body = OrderDto), (status = 404, body = ErrorDto), (status = 502, body = ErrorDto)))]
+#[utoipa::path(post, path = "/api/v1/orders/{id}/check", params(("id" = String, Path)), responses((status = 200, body = OrderDto), (status = 404, body = ErrorDto), (status = 502, body = ErrorDto), (status = 429, body = ErrorDto, description = "rate limited; see Retry-After"), (status = 503, body = ErrorDto, description = "the database is briefly unavailable; see Retry-After")))]
 pub async fn check_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -353,7 +368,7 @@ fn status_event(o: &orders::OrderRecord) -> Event {
 
 /// Server-sent events: the current status at once, then each change; ends at a final state.
 #[utoipa::path(get, path = "/api/v1/orders/{id}/events", params(("id" = String, Path)),
-    responses((status = 200, content_type = "text/event-stream", description = "`event: status` with `{\"status\", \"amount_fen\", \"paid_at\", \"receipt_url\"}`; a comment heartbeat every 15 s"), (status = 404, body = ErrorDto), (status = 429, body = ErrorDto, description = "too many streams open from this address, or in all")))]
+    responses((status = 200, content_type = "text/event-stream", description = "`event: status` with `{\"status\", \"amount_fen\", \"paid_at\", \"receipt_url\"}`; a comment heartbeat every 15 s"), (status = 404, body = ErrorDto), (status = 429, body = ErrorDto, description = "too many streams open from this address, or in all"), (status = 503, body = ErrorDto, description = "the database is briefly unavailable; see Retry-After")))]
 pub async fn order_events(
     State(state): State<AppState>,
     Path(id): Path<String>,
