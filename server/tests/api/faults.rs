@@ -141,6 +141,18 @@ both_backends! {
     }
 }
 
+both_backends! {
+    async fn wechat_v2_faults_are_retryable_and_recovered(app) {
+        // A receiving account on the legacy API v2 (XML, MD5/HMAC signatures).
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let account = crate::trust::simulated_account(&app, "v2 商户", "wechat_v2").await;
+        crate::trust::use_account(&app, &account).await;
+        for fault in [Fault::ServerError, Fault::Malformed, Fault::WrongSignature, Fault::Reset] {
+            checkout_through(&app, fault, "wechat_native", SimProvider::Wechat).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_provider_slower_than_the_timeout_is_retryable_and_recovered() {
     let app = spawn_app(Backend::Sqlite).await;

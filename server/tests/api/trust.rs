@@ -11,7 +11,7 @@ use simulator::{dev_keys, SimProvider};
 use sqlx::Row;
 use std::time::Duration;
 
-async fn save_account(app: &TestApp, fields: &[(&str, &str)]) -> String {
+pub(crate) async fn save_account(app: &TestApp, fields: &[(&str, &str)]) -> String {
     let form: Vec<(String, &str)> = fields
         .iter()
         .map(|(k, v)| match *k {
@@ -28,7 +28,7 @@ async fn save_account(app: &TestApp, fields: &[(&str, &str)]) -> String {
 }
 
 /// A receiving account of `kind` played by the simulator (its public keys).
-async fn simulated_account(app: &TestApp, name: &str, kind: &str) -> String {
+pub(crate) async fn simulated_account(app: &TestApp, name: &str, kind: &str) -> String {
     let wechat = app.simulator_base.join("wechat/").expect("url").to_string();
     let alipay = app
         .simulator_base
@@ -94,7 +94,7 @@ async fn demo_form_id(app: &TestApp) -> String {
         .get("id")
 }
 
-async fn use_account(app: &TestApp, account: &str) {
+pub(crate) async fn use_account(app: &TestApp, account: &str) {
     let form = demo_form_id(app).await;
     let done = app
         .call(
