@@ -273,7 +273,7 @@ async fn soak(minutes: u64, rate: u64) {
                 }
             });
         }
-        if second % 2 == 0 {
+        if second.is_multiple_of(2) {
             let (admin, base, record) = (admin.clone(), base.clone(), record.clone());
             tokio::spawn(async move {
                 let t = Instant::now();
@@ -286,7 +286,7 @@ async fn soak(minutes: u64, rate: u64) {
                 record("list", t, ok);
             });
         }
-        if second % 10 == 0 {
+        if second.is_multiple_of(10) {
             let (admin, base, record) = (admin.clone(), base.clone(), record.clone());
             tokio::spawn(async move {
                 let t = Instant::now();
@@ -297,7 +297,7 @@ async fn soak(minutes: u64, rate: u64) {
                 record("csv", t, ok);
             });
         }
-        if second % 60 == 0 {
+        if second.is_multiple_of(60) {
             let mut m = std::mem::take(&mut *current.lock().expect("minute"));
             let orders = orders_made.load(std::sync::atomic::Ordering::Relaxed);
             let paid = sim.stats().acknowledged_payments.len();
