@@ -44,6 +44,15 @@ async function paid(page) {
   await page.waitForSelector('[data-testid=pay-status][data-status=paid]', { timeout: 15_000 });
 }
 
+/// At the cashier (the simulator's page): pays, comes back to our pay page,
+/// which shows "paid".
+async function payAtCashierAndReturn(page) {
+  await page.click('[data-testid=sim-pay]');
+  await page.waitForURL(/\/pay\/[0-9a-f]{32}/);
+  await waitForHydration(page);
+  await paid(page);
+}
+
 test('inside WeChat: one tap opens WeChat\'s pay sheet (after a silent OAuth hop) and the page turns to paid', TEST_OPTIONS, async () => {
   const b = await launch(phone(UA.wechat));
   try {
@@ -109,10 +118,7 @@ test('inside the Alipay app: Alipay\'s own cashier (WAP), back to a paid page', 
     await b.page.click('[data-testid=pay-alipay_wap]');
     await b.page.waitForSelector('[data-testid=sim-pay]');
     assert.equal(await b.page.textContent('[data-testid=sim-amount]'), '¥8.80');
-    await b.page.click('[data-testid=sim-pay]');
-    await b.page.waitForURL(/\/pay\/[0-9a-f]{32}/);
-    await waitForHydration(b.page);
-    await paid(b.page);
+    await payAtCashierAndReturn(b.page);
     assert.deepEqual(b.errors, []);
   } finally {
     await b.close();
@@ -128,10 +134,7 @@ test('Safari on an iPhone: WeChat H5 returns to a paid page; Alipay WAP cancelle
     await b.page.click('[data-testid=pay-wechat_h5]');
     await b.page.waitForSelector('[data-testid=sim-pay]');
     assert.equal(await b.page.textContent('[data-testid=sim-amount]'), '¥5.20');
-    await b.page.click('[data-testid=sim-pay]');
-    await b.page.waitForURL(/\/pay\/[0-9a-f]{32}/);
-    await waitForHydration(b.page);
-    await paid(b.page);
+    await payAtCashierAndReturn(b.page);
 
     // Alipay WAP, cancelled at the cashier: back on the pay page, still payable.
     await submitDemo(b.page, '6.60');
@@ -148,10 +151,7 @@ test('Safari on an iPhone: WeChat H5 returns to a paid page; Alipay WAP cancelle
     await b.page.waitForSelector('[data-testid=pay-wechat_native]');
     await b.page.click('[data-testid=pay-wechat_h5]');
     await b.page.waitForSelector('[data-testid=sim-pay]');
-    await b.page.click('[data-testid=sim-pay]');
-    await b.page.waitForURL(/\/pay\/[0-9a-f]{32}/);
-    await waitForHydration(b.page);
-    await paid(b.page);
+    await payAtCashierAndReturn(b.page);
     assert.deepEqual(b.errors, []);
   } finally {
     await b.close();

@@ -15,7 +15,7 @@
 //! ends when the order is paid (about 200 open at any time); every 2 s an
 //! administrator's orders page and every 10 s the orders CSV export.
 
-use simulator::{SimProvider, Simulator, SimulatorSettings};
+use simulator::SimProvider;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -86,18 +86,7 @@ async fn soak(minutes: u64, rate: u64) {
     let dir = std::env::temp_dir().join(format!("formpay-soak-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let db_path = dir.join("soak.db");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let sim_base = format!("http://{}/_simulator", listener.local_addr().expect("addr"));
-    let sim = Simulator::new(SimulatorSettings {
-        public_base: sim_base.clone(),
-        time_scale: 1.0,
-        refund_delay_secs: 5,
-    })
-    .expect("simulator");
-    let router = axum::Router::new().nest("/_simulator", sim.router());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (sim, sim_base) = simulator::spawn_standalone(1.0).await.expect("simulator");
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -113,26 +102,7 @@ async fn soak(minutes: u64, rate: u64) {
         .env("SIMULATOR", "off")
         .env("RATE_LIMIT_PER_MINUTE", "1000000")
         .env("SSE_MAX_STREAMS_PER_ADDRESS", "10000")
-        .env("WECHAT_APP_ID", providers::dev_keys::WECHAT_APP_ID)
-        .env("WECHAT_MCH_ID", providers::dev_keys::WECHAT_MCH_ID)
-        .env(
-            "WECHAT_MCH_SERIAL_NO",
-            providers::dev_keys::WECHAT_MERCHANT_SERIAL,
-        )
-        .env(
-            "WECHAT_MCH_PRIVATE_KEY",
-            providers::dev_keys::WECHAT_MERCHANT_KEY,
-        )
-        .env("WECHAT_APIV3_KEY", providers::dev_keys::WECHAT_APIV3_KEY)
-        .env(
-            "WECHAT_PLATFORM_PUBLIC_KEY",
-            providers::dev_keys::WECHAT_PLATFORM_PUB,
-        )
-        .env(
-            "WECHAT_PLATFORM_PUBLIC_KEY_ID",
-            providers::dev_keys::WECHAT_PUBLIC_KEY_ID,
-        )
-        .env("WECHAT_API_BASE", format!("{sim_base}/wechat/"))
+        .envs(simulator::wechat_merchant_env(&sim_base))
         .env("RUST_LOG", "error")
         .current_dir(&dir)
         .stdout(Stdio::null())

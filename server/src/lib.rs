@@ -332,12 +332,19 @@ fn router(
             )),
         );
     }
-    let limited = axum::extract::DefaultBodyLimit::max(64 * 1024);
+    // Small bodies: refused from their length before reading, cut at the limit otherwise.
+    let limited = (
+        axum::middleware::from_fn(serve::refuse_over_small),
+        axum::extract::DefaultBodyLimit::max(serve::SMALL_BODY as usize),
+    );
     let per_address = |n: u32| limits::per_address(n, state.trusted_proxies.clone());
     let rate = settings.rate_limit_per_minute;
     let router = router
         .route("/healthz", get(health::healthz))
-        .route("/payment/{*rest}", post(notify::callback).layer(limited))
+        .route(
+            "/payment/{*rest}",
+            post(notify::callback).layer(limited.clone()),
+        )
         .route("/pay/{id}/wechat-login", get(wechat_login::start))
         .route(
             wechat_login::CALLBACK_PATH,
@@ -349,14 +356,14 @@ fn router(
             "/api/v1/forms/{slug}/submissions",
             post(api::submit)
                 .layer::<_, std::convert::Infallible>(per_address(rate)?)
-                .layer(limited),
+                .layer(limited.clone()),
         )
         .route("/api/v1/orders/{id}", get(api::get_order))
         .route(
             "/api/v1/orders/{id}/pay",
             post(api::start_pay)
                 .layer::<_, std::convert::Infallible>(per_address(rate)?)
-                .layer(limited),
+                .layer(limited.clone()),
         )
         .route(
             "/api/v1/orders/{id}/check",
@@ -367,7 +374,7 @@ fn router(
             "/f/{slug}",
             post(plain_form::submit)
                 .layer::<_, std::convert::Infallible>(per_address(rate)?)
-                .layer(limited),
+                .layer(limited.clone()),
         )
         // The payer's page calls these server functions; same limits.
         .route(

@@ -41,7 +41,7 @@ pub async fn serve(
     builder.http2().timer(TokioTimer::new());
     let router = router
         .layer(axum::middleware::map_request(with_body_deadline))
-        .layer(axum::middleware::from_fn(refuse_oversized));
+        .layer(axum::middleware::from_fn(refuse_over_large));
     tokio::pin!(stop);
     loop {
         let (stream, remote) = tokio::select! {
@@ -82,26 +82,31 @@ pub async fn serve(
     }
 }
 
-/// The largest body of a callback, a public API write or a form POST (the
-/// same as their `DefaultBodyLimit`), and of anything else (the server
-/// functions, axum's default).
+/// The largest body of a callback, a public API write or a form POST
+/// ([`refuse_over_small`]), and of anything else (the server functions; axum's
+/// default).
 pub const SMALL_BODY: u64 = 64 * 1024;
 pub const LARGE_BODY: u64 = 2 * 1024 * 1024;
 
-/// Refuses from its `Content-Length` a body larger than the route takes,
-/// before reading any of it. (`DefaultBodyLimit` alone reads up to the limit
-/// first, so a client announcing 50 MB and sending 10 bytes held the request
-/// open.)
-async fn refuse_oversized(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+/// The first of the two layers of the routes that take small bodies
+/// (the second is `DefaultBodyLimit`, which cuts a body without a length at
+/// the limit): refused from its `Content-Length` before any byte is read.
+pub async fn refuse_over_small(
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    refuse_oversized(SMALL_BODY, req, next).await
+}
+
+/// Refuses from its `Content-Length` a body larger than `limit`, before
+/// reading any of it. (`DefaultBodyLimit` alone reads up to the limit first,
+/// so a client announcing 50 MB and sending 10 bytes held the request open.)
+async fn refuse_oversized(
+    limit: u64,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let path = req.uri().path();
-    let limit =
-        if path.starts_with("/payment/") || path.starts_with("/api/v1/") || path.starts_with("/f/")
-        {
-            SMALL_BODY
-        } else {
-            LARGE_BODY
-        };
     let announced = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -117,7 +122,14 @@ async fn refuse_oversized(req: Request, next: axum::middleware::Next) -> axum::r
     next.run(req).await
 }
 
+async fn refuse_over_large(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    refuse_oversized(LARGE_BODY, req, next).await
+}
+
 async fn with_body_deadline(req: Request) -> Request {
+    if http_body::Body::is_end_stream(req.body()) {
+        return req; // no body (GET, HEAD): no timer
+    }
     req.map(|body| {
         Body::new(DeadlineBody {
             inner: body,

@@ -16,11 +16,13 @@ mod faults;
 mod notify;
 mod pages;
 mod phone;
+mod standalone;
 mod wechat;
 mod wechat_refunds;
 mod wechat_v2;
 
 pub use faults::Fault;
+pub use standalone::{spawn_standalone, wechat_merchant_env};
 
 use axum::routing::{get, post};
 use axum::Router;

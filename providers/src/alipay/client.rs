@@ -109,17 +109,7 @@ impl AlipayClient {
             time_expire: Some(beijing_timestamp(p.expires_at_ms)),
             passback_params: None,
         };
-        let biz =
-            serde_json::to_string(&biz).map_err(|e| ProviderError::Malformed(e.to_string()))?;
-        let params = self.signed_params(
-            "alipay.trade.page.pay",
-            &biz,
-            Some(&p.notify_url),
-            Some(&p.return_url),
-        )?;
-        let mut url = self.gateway.clone();
-        url.query_pairs_mut().extend_pairs(params.iter());
-        Ok(url.to_string())
+        self.cashier_url("alipay.trade.page.pay", &biz, p)
     }
 
     /// The signed URL of Alipay's phone cashier (`alipay.trade.wap.pay`,
@@ -134,14 +124,20 @@ impl AlipayClient {
             time_expire: Some(beijing_timestamp(p.expires_at_ms)),
             quit_url: Some(p.quit_url.clone()).filter(|u| !u.is_empty()),
         };
+        self.cashier_url("alipay.trade.wap.pay", &biz, p)
+    }
+
+    /// A signed gateway URL for a cashier `method` (page or phone): the
+    /// payer's browser opens it, no call is made here.
+    fn cashier_url(
+        &self,
+        method: &str,
+        biz: &impl serde::Serialize,
+        p: &NewPayment,
+    ) -> Result<String, ProviderError> {
         let biz =
-            serde_json::to_string(&biz).map_err(|e| ProviderError::Malformed(e.to_string()))?;
-        let params = self.signed_params(
-            "alipay.trade.wap.pay",
-            &biz,
-            Some(&p.notify_url),
-            Some(&p.return_url),
-        )?;
+            serde_json::to_string(biz).map_err(|e| ProviderError::Malformed(e.to_string()))?;
+        let params = self.signed_params(method, &biz, Some(&p.notify_url), Some(&p.return_url))?;
         let mut url = self.gateway.clone();
         url.query_pairs_mut().extend_pairs(params.iter());
         Ok(url.to_string())

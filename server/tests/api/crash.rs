@@ -11,7 +11,7 @@
 
 use crate::helpers::DatabaseGuard;
 use app::ssr::Backend;
-use simulator::{Fault, SimProvider, Simulator, SimulatorSettings};
+use simulator::{Fault, SimProvider};
 use sqlx::Row;
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
@@ -49,26 +49,7 @@ fn start_with(
         .env("RATE_LIMIT_PER_MINUTE", "1000000")
         .env("RECONCILE_FIRST_CHECK_SECS", first_check_secs)
         .env("RECONCILE_TICK_MS", "100")
-        .env("WECHAT_APP_ID", providers::dev_keys::WECHAT_APP_ID)
-        .env("WECHAT_MCH_ID", providers::dev_keys::WECHAT_MCH_ID)
-        .env(
-            "WECHAT_MCH_SERIAL_NO",
-            providers::dev_keys::WECHAT_MERCHANT_SERIAL,
-        )
-        .env(
-            "WECHAT_MCH_PRIVATE_KEY",
-            providers::dev_keys::WECHAT_MERCHANT_KEY,
-        )
-        .env("WECHAT_APIV3_KEY", providers::dev_keys::WECHAT_APIV3_KEY)
-        .env(
-            "WECHAT_PLATFORM_PUBLIC_KEY",
-            providers::dev_keys::WECHAT_PLATFORM_PUB,
-        )
-        .env(
-            "WECHAT_PLATFORM_PUBLIC_KEY_ID",
-            providers::dev_keys::WECHAT_PUBLIC_KEY_ID,
-        )
-        .env("WECHAT_API_BASE", format!("{sim_base}/wechat/"))
+        .envs(simulator::wechat_merchant_env(sim_base))
         .env("RUST_LOG", "error")
         .current_dir(dir)
         .stdout(Stdio::null())
@@ -144,18 +125,7 @@ async fn crash_in_the_middle_of_callbacks(backend: Backend) {
     std::fs::create_dir_all(&dir).expect("dir");
 
     // The provider, outside the server.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let sim_base = format!("http://{}/_simulator", listener.local_addr().expect("addr"));
-    let sim = Simulator::new(SimulatorSettings {
-        public_base: sim_base.clone(),
-        time_scale: 0.001,
-        refund_delay_secs: 5,
-    })
-    .expect("simulator");
-    let router = axum::Router::new().nest("/_simulator", sim.router());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (sim, sim_base) = simulator::spawn_standalone(0.001).await.expect("simulator");
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -287,23 +257,6 @@ async fn sigkill_during_a_burst_of_callbacks_loses_nothing_postgres() {
     crash_in_the_middle_of_callbacks(Backend::Postgres).await;
 }
 
-/// The provider, outside the server, serving on a port of its own.
-async fn external_simulator() -> (Simulator, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let sim_base = format!("http://{}/_simulator", listener.local_addr().expect("addr"));
-    let sim = Simulator::new(SimulatorSettings {
-        public_base: sim_base.clone(),
-        time_scale: 0.001,
-        refund_delay_secs: 5,
-    })
-    .expect("simulator");
-    let router = axum::Router::new().nest("/_simulator", sim.router());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (sim, sim_base)
-}
-
 async fn wait_for(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + within;
     while !check().await {
@@ -320,7 +273,7 @@ async fn crash_between_sending_a_refund_and_recording_it(backend: Backend) {
     let database = DatabaseGuard::create(backend).await;
     let dir = std::env::temp_dir().join(format!("formpay-crash-{}", app::ssr::random_token()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let (sim, sim_base) = external_simulator().await;
+    let (sim, sim_base) = simulator::spawn_standalone(0.001).await.expect("simulator");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = crate::helpers::client_of(&base);

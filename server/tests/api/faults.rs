@@ -14,15 +14,7 @@ use sqlx::Row;
 use std::time::{Duration, Instant};
 
 async fn pay_raw(app: &TestApp, id: &str, channel: &str) -> (u16, Value) {
-    let resp = app
-        .client
-        .post(app.url(&format!("/api/v1/orders/{id}/pay")))
-        .json(&json!({ "channel": channel }))
-        .send()
-        .await
-        .expect("pay");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    crate::phone::pay_raw(app, id, json!({ "channel": channel })).await
 }
 
 async fn out_trade_no(app: &TestApp, id: &str) -> String {

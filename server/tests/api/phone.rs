@@ -13,7 +13,8 @@ use simulator::dev_keys;
 const WECHAT_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.44(0x18002c2f) NetType/WIFI Language/zh_CN";
 const SAFARI_UA: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
 
-async fn pay_raw(app: &TestApp, order_id: &str, body: Value) -> (u16, Value) {
+/// `POST /api/v1/orders/{id}/pay` with `body`, whatever the answer.
+pub(crate) async fn pay_raw(app: &TestApp, order_id: &str, body: Value) -> (u16, Value) {
     let resp = app
         .client
         .post(app.url(&format!("/api/v1/orders/{order_id}/pay")))
