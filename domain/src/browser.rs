@@ -69,6 +69,13 @@ impl PayerBrowser {
         // On a phone, a provider with none of its fitting channels: its QR
         // code, which WeChat recognises with a long press and a phone can
         // save and scan from the album.
+        // Inside the Alipay app without WAP: Alipay's cashier opens there too.
+        if self == PayerBrowser::Alipay {
+            if offer.is_empty() && available.contains(&Channel::AlipayPage) {
+                offer.push(Channel::AlipayPage);
+            }
+            return offer;
+        }
         if !matches!(self, PayerBrowser::Phone | PayerBrowser::Wechat) {
             return offer;
         }
@@ -184,6 +191,24 @@ mod tests {
         assert_eq!(
             PayerBrowser::Wechat.offer(&available),
             [Channel::AlipayWap, Channel::WechatNative]
+        );
+    }
+
+    #[test]
+    fn without_wap_phones_fall_back_to_alipays_qr_code_or_cashier() {
+        let available = [
+            Channel::WechatNative,
+            Channel::WechatH5,
+            Channel::AlipayPage,
+            Channel::AlipayQr,
+        ];
+        assert_eq!(
+            PayerBrowser::Phone.offer(&available),
+            [Channel::WechatH5, Channel::AlipayQr]
+        );
+        assert_eq!(
+            PayerBrowser::Alipay.offer(&available),
+            [Channel::AlipayPage]
         );
     }
 }

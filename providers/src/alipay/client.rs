@@ -24,6 +24,8 @@ pub struct AlipayClient {
     /// Certificate mode: `app_cert_sn` and `alipay_root_cert_sn`.
     cert_sns: Option<(String, String)>,
     log: PaymentLog,
+    /// Phone-site pay (手机网站支付, WAP) is signed for this application.
+    wap: bool,
 }
 
 /// Beijing time as Alipay writes it: `yyyy-MM-dd HH:mm:ss`.
@@ -56,7 +58,15 @@ impl AlipayClient {
             seller_id,
             cert_sns,
             log,
+            wap: true,
         }
+    }
+
+    /// Whether phone-site pay (WAP) is offered: off for an application that
+    /// has not signed the product (Alipay would refuse every WAP order).
+    pub fn with_wap(mut self, on: bool) -> Self {
+        self.wap = on;
+        self
     }
 
     /// Every parameter of a request, signed.
@@ -541,7 +551,11 @@ impl PaymentProvider for AlipayClient {
         }
     }
     fn channels(&self) -> Vec<Channel> {
-        vec![Channel::AlipayPage, Channel::AlipayQr, Channel::AlipayWap]
+        let mut channels = vec![Channel::AlipayPage, Channel::AlipayQr];
+        if self.wap {
+            channels.push(Channel::AlipayWap);
+        }
+        channels
     }
 }
 

@@ -65,6 +65,14 @@ const FIELDS: &[CredentialField] = &[
         ),
     ),
     setting(
+        "wap",
+        "ALIPAY_WAP",
+        (
+            "手机网站支付 WAP（已签约；true/false，留空为 true）",
+            "Phone-site pay, WAP (signed for the app; true/false, empty: true)",
+        ),
+    ),
+    setting(
         "sandbox",
         "ALIPAY_SANDBOX",
         ("沙箱环境（true/false）", "Sandbox (true/false)"),
@@ -128,6 +136,7 @@ impl ProviderKind for Alipay {
         // another merchant's (of the same application).
         k.required("seller_id");
         k.flag("sandbox");
+        k.flag("wap");
         if c.has("alipay_app_cert") {
             // Each certificate on its own, so that every broken one is named.
             if let Err(e) =
@@ -188,14 +197,17 @@ impl ProviderKind for Alipay {
         } else {
             super::GATEWAY
         };
-        Ok(vec![Arc::new(AlipayClient::new(
-            base_url(c, default, false)?,
-            c.get("app_id").to_owned(),
-            signer,
-            verifier,
-            Some(c.get("seller_id").to_owned()).filter(|s| !s.is_empty()),
-            sns,
-            log.clone(),
-        ))])
+        Ok(vec![Arc::new(
+            AlipayClient::new(
+                base_url(c, default, false)?,
+                c.get("app_id").to_owned(),
+                signer,
+                verifier,
+                Some(c.get("seller_id").to_owned()).filter(|s| !s.is_empty()),
+                sns,
+                log.clone(),
+            )
+            .with_wap(flag(c, "wap") != Some(false)),
+        )])
     }
 }

@@ -494,3 +494,50 @@ async fn the_form_lists_the_ways_that_fit_the_payers_browser() {
         .expect("json");
     assert!(doc["components"]["schemas"]["JsapiDto"].is_object());
 }
+
+/// An Alipay application without phone-site pay (not signed for it): WAP is
+/// neither offered nor accepted; phones get the QR code or the cashier.
+#[tokio::test]
+async fn an_account_without_alipay_wap_offers_the_qr_code_instead() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.login(crate::helpers::ADMIN_EMAIL, crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let gateway = app
+        .simulator_base
+        .join("alipay/gateway.do")
+        .expect("url")
+        .to_string();
+    let account = crate::trust::save_account(
+        &app,
+        &[
+            ("name", "支付宝（未签约手机网站支付）"),
+            ("kind", "alipay"),
+            ("app_id", dev_keys::ALIPAY_APP_ID),
+            ("alipay_public_key", dev_keys::ALIPAY_PLATFORM_PUB),
+            ("seller_id", dev_keys::ALIPAY_SELLER_ID),
+            ("api_base", &gateway),
+            ("private_key", dev_keys::ALIPAY_APP_KEY),
+            ("wap", "false"),
+        ],
+    )
+    .await;
+    crate::trust::use_account(&app, &account).await;
+    let form: Value = app
+        .client
+        .get(app.url("/api/v1/forms/demo"))
+        .header("user-agent", SAFARI_UA)
+        .send()
+        .await
+        .expect("form")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(form["channels"], json!(["alipay_qr"]));
+    let order = submit_demo(&app, "1.00").await;
+    let id = order["id"].as_str().expect("id");
+    let (status, body) = pay_raw(&app, id, json!({"channel": "alipay_wap"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"], "channel_unavailable");
+    let (status, body) = pay_raw(&app, id, json!({"channel": "alipay_qr"})).await;
+    assert_eq!(status, 200, "{body}");
+}
