@@ -382,6 +382,8 @@ fn browser_tests(build_server: bool) -> Result<()> {
                 "--max-examples",
                 "100",
             ])
+            // Its cache stays in target/, not in the repository.
+            .current_dir(root().join("target/schemathesis"))
             .env("SCHEMATHESIS_TELEMETRY", "false")
             .env("NO_COLOR", "1"))
     });
