@@ -1,7 +1,7 @@
 //! Checkout, callback and live-status figures for the payment flow, measured
 //! over real HTTP against the application and its provider simulator on
 //! loopback (SQLite, release build). Run with
-//! `cargo bench -p server --bench checkout`. It prints figures; it asserts nothing.
+//! `cargo bench -p server --features simulator --bench checkout`. It prints figures; it asserts nothing.
 
 use server::config::Config;
 use server::Application;

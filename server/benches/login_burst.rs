@@ -2,7 +2,7 @@
 //! finding 5.) Verified WeChat callbacks are posted with and without 300
 //! concurrent logins hashing passwords at the same moment, and their latency
 //! is printed side by side, measured in the same run on the same machine.
-//! Run with `cargo bench -p server --bench login_burst`. It asserts nothing.
+//! Run with `cargo bench -p server --features simulator --bench login_burst`. It asserts nothing.
 
 use server::config::Config;
 use server::Application;

@@ -26,7 +26,7 @@ fn rate(label: &str, min_time: Duration, mut op: impl FnMut()) {
 }
 
 fn main() {
-    let key = parse_private_key(simulator::dev_keys::WECHAT_MERCHANT_KEY).expect("development key");
+    let key = parse_private_key(providers::dev_keys::WECHAT_MERCHANT_KEY).expect("development key");
     let signer = RsaSigner::new(key);
     let verifier = RsaVerifier::new(signer.public_key());
     let message = br#"POST

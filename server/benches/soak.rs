@@ -5,7 +5,7 @@
 //! database grows with the orders it stores, so its size is also printed
 //! per order.
 //!
-//! `cargo bench -p server --bench soak` (10 minutes; `SOAK_MINUTES=2` for a
+//! `cargo bench -p server --features simulator --bench soak` (10 minutes; `SOAK_MINUTES=2` for a
 //! short run, `SOAK_RATE` orders a second, default 10). It asserts nothing.
 //!
 //! Traffic, every second: `SOAK_RATE` checkouts (form submission + WeChat

@@ -47,6 +47,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    #[cfg(feature = "simulator")]
     simulator: Option<simulator::Simulator>,
     public_base: url::Url,
 }
@@ -106,6 +107,7 @@ impl Application {
             .then(|| public_base.join("_simulator/"))
             .transpose()
             .context("simulator URL")?;
+        #[cfg(feature = "simulator")]
         let simulator = match &simulator_base {
             Some(base) => Some(simulator::Simulator::new(simulator::SimulatorSettings {
                 public_base: base.as_str().trim_end_matches('/').to_owned(),
@@ -200,13 +202,22 @@ impl Application {
             rate_limit_per_minute: config.rate_limit_per_minute,
             db_gate: db_gate::DbGate::new(),
         };
-        let router = router(state.clone(), simulator.as_ref(), &settings)?;
+        // Development routes (the simulator, in builds that have it) go
+        // under the same layers as everything else.
+        #[cfg_attr(not(feature = "simulator"), allow(unused_mut))]
+        let mut development = Router::<AppState>::new();
+        #[cfg(feature = "simulator")]
+        if let Some(sim) = &simulator {
+            development = mount_simulator(development, sim, state.simulator.clone());
+        }
+        let router = router(state.clone(), development, &settings)?;
         Ok(Application {
             db_gate: settings.db_gate,
             reconcile_tick: std::time::Duration::from_millis(config.reconcile_tick_ms),
             listener,
             router,
             state,
+            #[cfg(feature = "simulator")]
             simulator,
             public_base,
         })
@@ -227,6 +238,7 @@ impl Application {
     }
 
     /// The provider simulator, when this instance runs one (development).
+    #[cfg(feature = "simulator")]
     pub fn simulator(&self) -> Option<&simulator::Simulator> {
         self.simulator.as_ref()
     }
@@ -269,6 +281,9 @@ fn simulator_decision(
     if config.is_production() {
         return (false, "production");
     }
+    if !cfg!(feature = "simulator") {
+        return (false, "this build has no simulator");
+    }
     match config.simulator {
         Some(true) => (true, "SIMULATOR=on"),
         Some(false) => (false, "SIMULATOR=off"),
@@ -294,9 +309,35 @@ struct RouterSettings {
     db_gate: db_gate::DbGate,
 }
 
+/// Mounts the simulator (development builds only) at `/_simulator`: it
+/// answers while the switch is on, and is gone (404) as soon as a real
+/// receiving account appears.
+#[cfg(feature = "simulator")]
+fn mount_simulator(
+    router: Router<AppState>,
+    sim: &simulator::Simulator,
+    switch: app::ssr::SimulatorSwitch,
+) -> Router<AppState> {
+    router.nest_service(
+        "/_simulator",
+        sim.router().layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let on = switch.is_on();
+                async move {
+                    if on {
+                        next.run(req).await
+                    } else {
+                        axum::http::StatusCode::NOT_FOUND.into_response()
+                    }
+                }
+            },
+        )),
+    )
+}
+
 fn router(
     state: AppState,
-    simulator: Option<&simulator::Simulator>,
+    development: Router<AppState>,
     settings: &RouterSettings,
 ) -> anyhow::Result<Router> {
     // The payer's server functions get their own routes, below, to carry
@@ -311,27 +352,7 @@ fn router(
         ),
     );
     let leptos_options = state.leptos_options.clone();
-    let mut router = Router::<AppState>::new();
-    if let Some(sim) = simulator {
-        // Mounted while the switch is on; gone (404) as soon as a real
-        // receiving account appears.
-        let switch = state.simulator.clone();
-        router = router.nest_service(
-            "/_simulator",
-            sim.router().layer(axum::middleware::from_fn(
-                move |req: axum::extract::Request, next: axum::middleware::Next| {
-                    let on = switch.is_on();
-                    async move {
-                        if on {
-                            next.run(req).await
-                        } else {
-                            axum::http::StatusCode::NOT_FOUND.into_response()
-                        }
-                    }
-                },
-            )),
-        );
-    }
+    let router = development;
     // Small bodies: refused from their length before reading, cut at the limit otherwise.
     let limited = (
         axum::middleware::from_fn(serve::refuse_over_small),

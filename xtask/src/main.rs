@@ -4,6 +4,8 @@
 //! `cargo xtask serve`  builds a release (size-optimised WASM) and runs it.
 //! `cargo xtask test`   installs what tests need, then runs every test.
 //! `cargo xtask build [--release]`  builds the site and the server only.
+//! `cargo xtask build --production`  a release without the simulator: what
+//!                      goes live (development builds carry it, off unless safe).
 //! `cargo xtask e2e`    builds what the browser tests need and runs them alone.
 
 use std::env;
@@ -23,11 +25,17 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(),
-        Some("build") => build(args.iter().any(|a| a == "--release")).map(|_| ()),
+        Some("build") if args.iter().any(|a| a == "--production") => {
+            build(true, Simulator::Without).map(|_| ())
+        }
+        Some("build") => build(args.iter().any(|a| a == "--release"), Simulator::With).map(|_| ()),
         Some("test") => test(),
         Some("tools") => ensure_tools(true),
         Some("e2e") => ensure_tools(true).and_then(|()| browser_tests(true)),
-        _ => Err("usage: cargo xtask serve | test | e2e | build [--release] | tools".to_owned()),
+        _ => Err(
+            "usage: cargo xtask serve | test | e2e | build [--release | --production] | tools"
+                .to_owned(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -246,16 +254,34 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn build(release: bool) -> Result<PathBuf> {
-    ensure_tools(false)?;
-    let site = build_site(release)?;
-    step("building the server");
+/// Whether the server binary carries the provider simulator (the `simulator`
+/// feature): development and tests do, the production build does not.
+#[derive(Clone, Copy, PartialEq)]
+enum Simulator {
+    With,
+    Without,
+}
+
+fn server_build(release: bool, simulator: Simulator) -> Command {
     let mut c = cargo();
     c.args(["build", "--package", "server", "--bin", "formpay"]);
+    if simulator == Simulator::With {
+        c.args(["--features", "server/simulator"]);
+    }
     if release {
         c.arg("--release");
     }
-    run(&mut c)?;
+    c
+}
+
+fn build(release: bool, simulator: Simulator) -> Result<PathBuf> {
+    ensure_tools(false)?;
+    let site = build_site(release)?;
+    step(match simulator {
+        Simulator::With => "building the server (with the development simulator)",
+        Simulator::Without => "building the server for production (no simulator)",
+    });
+    run(&mut server_build(release, simulator))?;
     Ok(site)
 }
 
@@ -267,7 +293,7 @@ fn server_binary(release: bool) -> PathBuf {
 }
 
 fn serve() -> Result<()> {
-    let site = build(true)?;
+    let site = build(true, Simulator::With)?;
     step("starting formpay (ctrl-c stops it)");
     let status = Command::new(server_binary(true))
         .current_dir(root())
@@ -305,6 +331,8 @@ fn test() -> Result<()> {
             "--workspace",
             "--exclude",
             "frontend",
+            "--features",
+            "server/simulator",
             "--no-fail-fast",
         ])
         .env("TEST_POSTGRES_URL", test_postgres_url()))?;
@@ -313,6 +341,8 @@ fn test() -> Result<()> {
     // these sources (with the test build's features): building it again with
     // the plain build's features would recompile half the dependencies.
     browser_tests(false)?;
+    // Last: it rebuilds the server binary without the simulator.
+    production_build_check()?;
     eprintln!("all tests passed in {:.0?}", started.elapsed());
     Ok(())
 }
@@ -322,7 +352,7 @@ fn browser_tests(build_server: bool) -> Result<()> {
     let site = build_site(false)?;
     if build_server {
         step("building the server for the browser tests");
-        run(cargo().args(["build", "--package", "server", "--bin", "formpay"]))?;
+        run(&mut server_build(false, Simulator::With))?;
     }
     let addr = match env::var("APP_ADDR") {
         Ok(a) if !a.trim().is_empty() => a,
@@ -400,25 +430,92 @@ impl Drop for ChildGuard {
     }
 }
 
+/// The status line of a plain GET, or None when nothing answered.
+fn status_line(addr: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.lines().next().map(str::to_owned)
+}
+
 fn wait_until_healthy(addr: &str, child: &mut Child) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("the server exited early ({status})"));
         }
-        if let Ok(mut s) = TcpStream::connect(addr) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-            let _ = write!(
-                s,
-                "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-            );
-            let mut answer = String::new();
-            let _ = s.read_to_string(&mut answer);
-            if answer.starts_with("HTTP/1.1 200") {
-                return Ok(());
-            }
+        if status_line(addr, "/healthz").is_some_and(|l| l.starts_with("HTTP/1.1 200")) {
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     Err("the server did not become healthy within 60 s".to_owned())
+}
+
+/// The production build (no `simulator` feature), run the way a developer
+/// would run a development one: `SIMULATOR=on` is refused with the reason,
+/// and on a loopback address with no real provider (where a development
+/// build starts its simulator) there is no `/_simulator` at all.
+fn production_build_check() -> Result<()> {
+    step("the production build has no simulator");
+    run(&mut server_build(false, Simulator::Without))?;
+    let work = root().join("target/production-check");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let server = |addr: &str| {
+        let mut c = Command::new(server_binary(false));
+        c.current_dir(&work)
+            .env_remove("APP_ENV")
+            .env_remove("SIMULATOR")
+            .env("APP_ADDR", addr)
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/check.db", work.display()),
+            )
+            .env("RUST_LOG", "info");
+        c
+    };
+
+    let refused = server(&free_addr()?)
+        .env("SIMULATOR", "on")
+        .output()
+        .map_err(|e| format!("cannot start the server: {e}"))?;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    if refused.status.success() || !said.contains("this build has no simulator") {
+        return Err(format!(
+            "the production build did not refuse SIMULATOR=on ({}): {said}",
+            refused.status
+        ));
+    }
+
+    let addr = free_addr()?;
+    let mut running = ChildGuard(
+        server(&addr)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the server: {e}"))?,
+    );
+    wait_until_healthy(&addr, &mut running.0)?;
+    for path in [
+        "/_simulator/wechat/jsbridge.js",
+        "/_simulator/control/orders/x",
+    ] {
+        let line = status_line(&addr, path).unwrap_or_default();
+        if !line.starts_with("HTTP/1.1 404") {
+            return Err(format!("the production build answers {path}: {line}"));
+        }
+    }
+    eprintln!("    SIMULATOR=on refused; /_simulator is 404 on a loopback address");
+    Ok(())
 }

@@ -346,6 +346,11 @@ impl Config {
                         "SIMULATOR",
                         "the simulator cannot run in production (anyone could \"pay\" with its public keys)",
                     );
+                } else if !cfg!(feature = "simulator") {
+                    r.errors.push(
+                        "SIMULATOR",
+                        "this build has no simulator (a production build); for development run `cargo xtask serve`, or build with `--features simulator`",
+                    );
                 }
                 Some(true)
             }
