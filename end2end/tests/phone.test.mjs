@@ -32,6 +32,8 @@ async function submitDemo(page, amount) {
 }
 
 async function methods(page) {
+  // The methods come with the order, after hydration: wait for the first.
+  await page.waitForSelector('[data-testid=methods] [data-testid^=pay-]');
   return page.$$eval('[data-testid=methods] [data-testid^=pay-]', (els) => els.map((e) => e.dataset.testid));
 }
 
