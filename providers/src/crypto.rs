@@ -1,18 +1,25 @@
 //! The cryptography the providers use, behind two small traits so that each
 //! provider module only says *what* is signed, never *how*.
 //!
-//! RSA is `rsa` 0.10 (PKCS#1 v1.5 with SHA-256, blinded private-key
-//! operations; 0.9 had the RUSTSEC-2023-0071 timing side channel).
+//! RSA (PKCS#1 v1.5 with SHA-256) runs on `ring`: constant-time, blinded,
+//! audited, and at OpenSSL speed (it is BoringSSL's arithmetic). Keys are
+//! read by the `rsa` crate (every PEM and DER form operators paste), which
+//! also signs and verifies the rare keys `ring` does not take (signing keys
+//! over 4,096 bits, public keys over 8,192). PKCS#1 v1.5 signatures are
+//! deterministic: both give the same bytes, which the tests check.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce};
 use base64::Engine;
 use hmac::{Hmac, KeyInit as _, Mac};
 use md5::{Digest as _, Md5};
+use ring::signature::{self as ring_sig, RsaKeyPair, UnparsedPublicKey};
+use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::signature::{SignatureEncoding, Signer, Verifier};
 use rsa::{PrivateKey, PublicKey};
 use sha2::Sha256;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 const B64: base64::engine::general_purpose::GeneralPurpose =
@@ -47,17 +54,39 @@ pub trait VerifySignature {
 }
 
 /// SHA256withRSA (PKCS#1 v1.5) signing: WeChat Pay v3 and Alipay RSA2.
+/// The key is parsed once, when the signer is made, never per request.
 #[derive(Clone)]
-pub struct RsaSigner(SigningKey<Sha256>);
+pub struct RsaSigner {
+    key: SigningKey<Sha256>,
+    /// The same key for `ring`; `None` for the sizes it does not take.
+    fast: Option<Arc<RsaKeyPair>>,
+}
 
 impl RsaSigner {
     pub fn new(key: PrivateKey) -> Self {
-        RsaSigner(SigningKey::<Sha256>::new(key))
+        let fast = key
+            .to_pkcs1_der()
+            .ok()
+            .and_then(|der| RsaKeyPair::from_der(der.as_bytes()).ok())
+            .map(Arc::new);
+        RsaSigner {
+            key: SigningKey::<Sha256>::new(key),
+            fast,
+        }
     }
 
     /// The matching public key (the simulator and tests verify with it).
     pub fn public_key(&self) -> PublicKey {
-        self.0.as_ref().to_public_key()
+        self.key.as_ref().to_public_key()
+    }
+
+    /// Signs with the `rsa` crate alone (the tests compare both paths).
+    pub fn sign_base64_portable(&self, message: &[u8]) -> Result<String, CryptoError> {
+        let sig: Signature = self
+            .key
+            .try_sign(message)
+            .map_err(|_| CryptoError::SigningFailed)?;
+        Ok(B64.encode(sig.to_bytes()))
     }
 }
 
@@ -69,21 +98,54 @@ impl std::fmt::Debug for RsaSigner {
 
 impl SignMessage for RsaSigner {
     fn sign_base64(&self, message: &[u8]) -> Result<String, CryptoError> {
-        let sig: Signature = self
-            .0
-            .try_sign(message)
-            .map_err(|_| CryptoError::SigningFailed)?;
-        Ok(B64.encode(sig.to_bytes()))
+        let Some(pair) = &self.fast else {
+            return self.sign_base64_portable(message);
+        };
+        let mut sig = vec![0; pair.public().modulus_len()];
+        pair.sign(
+            &ring_sig::RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            message,
+            &mut sig,
+        )
+        .map_err(|_| CryptoError::SigningFailed)?;
+        Ok(B64.encode(sig))
     }
 }
 
 /// SHA256withRSA verification with one public key.
 #[derive(Clone, Debug)]
-pub struct RsaVerifier(VerifyingKey<Sha256>);
+pub struct RsaVerifier {
+    key: VerifyingKey<Sha256>,
+    /// The same key for `ring` (PKCS#1 DER); `None` for sizes it does not take.
+    fast: Option<UnparsedPublicKey<Arc<[u8]>>>,
+}
 
 impl RsaVerifier {
     pub fn new(key: PublicKey) -> Self {
-        RsaVerifier(VerifyingKey::<Sha256>::new(key))
+        let bits = rsa::traits::PublicKeyParts::n(&key).bit_width();
+        let fast = (2048..=8192)
+            .contains(&bits)
+            .then(|| key.to_pkcs1_der().ok())
+            .flatten()
+            .map(|der| {
+                UnparsedPublicKey::new(
+                    &ring_sig::RSA_PKCS1_2048_8192_SHA256,
+                    Arc::from(der.as_bytes()),
+                )
+            });
+        RsaVerifier {
+            key: VerifyingKey::<Sha256>::new(key),
+            fast,
+        }
+    }
+
+    /// Verifies with the `rsa` crate alone (the tests compare both paths).
+    pub fn verify_portable(&self, message: &[u8], raw: &[u8]) -> Result<(), CryptoError> {
+        let sig = Signature::try_from(raw).map_err(|_| CryptoError::SignatureMismatch)?;
+        self.key
+            .verify(message, &sig)
+            .map_err(|_| CryptoError::SignatureMismatch)
     }
 }
 
@@ -92,11 +154,12 @@ impl VerifySignature for RsaVerifier {
         let raw = B64
             .decode(signature_b64.trim())
             .map_err(|_| CryptoError::SignatureEncoding)?;
-        let sig =
-            Signature::try_from(raw.as_slice()).map_err(|_| CryptoError::SignatureMismatch)?;
-        self.0
-            .verify(message, &sig)
-            .map_err(|_| CryptoError::SignatureMismatch)
+        match &self.fast {
+            Some(key) => key
+                .verify(message, &raw)
+                .map_err(|_| CryptoError::SignatureMismatch),
+            None => self.verify_portable(message, &raw),
+        }
     }
 }
 
@@ -276,6 +339,54 @@ mod tests {
             "LpUtJm4QYVazzW7DFD27EpSQEqA8bX9+8m1rLg=="
         );
         assert_eq!(signer.sign_base64(b"source").as_deref(), Ok(expected));
+    }
+
+    #[test]
+    fn ring_and_the_rsa_crate_give_byte_identical_signatures_and_verdicts() {
+        let keys = [
+            vector("wechatpay-go-test-private-key.pem"),
+            vector("fzlee-app_private_key.pem"),
+            vector("alipay-node-app-private-key.pem"),
+            crate::dev_keys::WECHAT_MERCHANT_KEY.to_owned(),
+            crate::dev_keys::ALIPAY_APP_KEY.to_owned(),
+        ];
+        let messages: [&[u8]; 4] = [
+            b"",
+            b"source",
+            "GET\n/v3/certificates\n1554208460\n593BEC0C930BF1AFEB40B4A08C8FB242\n\n".as_bytes(),
+            "app_id=2014072300007148&biz_content={\"total_amount\":\"0.01\"}&charset=utf-8&subject=测试".as_bytes(),
+        ];
+        for pem in &keys {
+            let signer = RsaSigner::new(parse_private_key(pem).expect("key"));
+            assert!(signer.fast.is_some(), "ring takes 2048-bit keys");
+            let verifier = RsaVerifier::new(signer.public_key());
+            assert!(verifier.fast.is_some());
+            for m in messages {
+                let fast = signer.sign_base64(m).expect("ring signs");
+                assert_eq!(Ok(&fast), signer.sign_base64_portable(m).as_ref());
+                let raw = B64.decode(&fast).expect("b64");
+                assert_eq!(verifier.verify_base64(m, &fast), Ok(()));
+                assert_eq!(verifier.verify_portable(m, &raw), Ok(()));
+                // Every single-bit flip, both ways: the same refusal.
+                for i in [0, raw.len() / 2, raw.len() - 1] {
+                    let mut bad = raw.clone();
+                    bad[i] ^= 0x01;
+                    assert_eq!(
+                        verifier.verify_base64(m, &B64.encode(&bad)),
+                        Err(CryptoError::SignatureMismatch)
+                    );
+                    assert_eq!(
+                        verifier.verify_portable(m, &bad),
+                        Err(CryptoError::SignatureMismatch)
+                    );
+                }
+                // A truncated signature is a mismatch, not a panic.
+                assert_eq!(
+                    verifier.verify_base64(m, &B64.encode(&raw[..raw.len() - 1])),
+                    Err(CryptoError::SignatureMismatch)
+                );
+            }
+        }
     }
 
     #[test]

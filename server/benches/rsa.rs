@@ -1,12 +1,13 @@
-//! RSA-2048 SHA256withRSA sign and verify throughput with the `rsa` crate as
-//! the providers use it (blinded PKCS#1 v1.5 signatures). Run with
-//! `cargo bench -p server --bench rsa`; compare with `openssl speed rsa2048`.
+//! RSA-2048 SHA256withRSA sign and verify throughput as the providers do it
+//! (`ring`, blinded, constant time), beside the `rsa` crate (the portable
+//! path) and, as the bound, `openssl speed rsa2048` run in the same process
+//! tree on the same machine. Run with `cargo bench -p server --bench rsa`.
 
 use providers::crypto::{RsaSigner, RsaVerifier, SignMessage, VerifySignature};
 use providers::keys::parse_private_key;
 use std::time::{Duration, Instant};
 
-fn rate(label: &str, min_time: Duration, mut op: impl FnMut()) {
+fn rate(label: &str, min_time: Duration, mut op: impl FnMut()) -> f64 {
     // Warm up, then run for at least `min_time`.
     for _ in 0..5 {
         op();
@@ -23,6 +24,7 @@ fn rate(label: &str, min_time: Duration, mut op: impl FnMut()) {
         n as f64 / secs,
         secs * 1000.0 / n as f64
     );
+    n as f64 / secs
 }
 
 fn main() {
@@ -38,13 +40,51 @@ fn main() {
     let signature = signer.sign_base64(message).expect("sign");
     let min = Duration::from_secs(3);
     println!(
-        "rsa crate, RSA-2048, SHA-256, PKCS#1 v1.5 ({} byte message)",
+        "RSA-2048, SHA-256, PKCS#1 v1.5 ({} byte message), one core",
         message.len()
     );
-    rate("sign (private key)", min, || {
+    let sign = rate("providers (ring): sign", min, || {
         let _ = std::hint::black_box(signer.sign_base64(message));
     });
-    rate("verify (public key)", min, || {
+    let verify = rate("providers (ring): verify", min, || {
         let _ = std::hint::black_box(verifier.verify_base64(message, &signature));
     });
+    rate("rsa crate: sign", min, || {
+        let _ = std::hint::black_box(signer.sign_base64_portable(message));
+    });
+    let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &signature)
+        .expect("base64");
+    rate("rsa crate: verify", min, || {
+        let _ = std::hint::black_box(verifier.verify_portable(message, &raw));
+    });
+    match openssl_speed() {
+        Some((s, v)) => {
+            println!("bound: openssl speed rsa2048   sign {s:>10.1} /s   verify {v:>10.1} /s");
+            println!(
+                "providers' sign at {:.0} % of OpenSSL, verify at {:.0} %",
+                100.0 * sign / s,
+                100.0 * verify / v
+            );
+        }
+        None => println!("bound: `openssl speed rsa2048` could not run here"),
+    }
+}
+
+/// `openssl speed -seconds 3 rsa2048`: signs/s and verifies/s on one core.
+fn openssl_speed() -> Option<(f64, f64)> {
+    let out = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", "3", "rsa2048"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("rsa 2048 bits"))?;
+    let fields: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // "rsa 2048 bits 0.000310s 0.000020s 3229.0 49063.6": the last two.
+    match fields.as_slice() {
+        [.., s, v] => Some((*s, *v)),
+        _ => None,
+    }
 }
