@@ -18,6 +18,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    raise_open_files_limit(config.sse_max_streams);
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {
@@ -29,5 +30,24 @@ async fn main() {
     if let Err(e) = app.run_until(stop).await {
         eprintln!("formpay stopped with an error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// Each live-status stream is a connection, so a file descriptor: raise the
+/// soft limit to the hard one (the most the OS lets a process take by
+/// itself) and say so when even that is short of the streams allowed.
+fn raise_open_files_limit(max_streams: usize) {
+    // Descriptors besides the streams: the database, the listener, logs,
+    // provider connections, and ordinary requests.
+    const OTHERS: u64 = 1024;
+    let wanted = max_streams as u64 + OTHERS;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            open_files = limit,
+            sse_max_streams = max_streams,
+            "the file descriptor limit is below SSE_MAX_STREAMS + {OTHERS}: raise the hard limit (LimitNOFILE=, ulimit -Hn) or lower SSE_MAX_STREAMS"
+        ),
+        Ok(limit) => tracing::info!(open_files = limit, "file descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the file descriptor limit"),
     }
 }

@@ -381,7 +381,7 @@ pub async fn order_events(
         .try_open(client)
         .ok_or(ApiError::TooManyStreams)?;
     // Subscribe before reading, so no change can slip between the two.
-    let mut rx = state.hub.subscribe();
+    let mut changes = state.hub.subscribe(&id);
     let order = orders::by_id(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("no such order"))?;
@@ -401,30 +401,19 @@ pub async fn order_events(
         if order.status.is_final_for_payer() {
             return;
         }
-        loop {
-            match rx.recv().await {
-                Ok(change) if change.order_id == order.id && change.version > version => {
-                    if let Ok(Some(now)) = orders::by_id(&db, &order.id).await {
-                        version = now.updated_at;
-                        yield Ok(status_event(&now));
-                        if now.status.is_final_for_payer() {
-                            return;
-                        }
+        // Only this order's changes wake this stream; several changes while
+        // it reads are one wake-up, answered with the order as it is now.
+        let mut heard = version;
+        while let Some(announced) = changes.newer_than(heard).await {
+            heard = announced;
+            if let Ok(Some(now)) = orders::by_id(&db, &order.id).await {
+                if now.updated_at > version {
+                    version = now.updated_at;
+                    yield Ok(status_event(&now));
+                    if now.status.is_final_for_payer() {
+                        return;
                     }
                 }
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    if let Ok(Some(now)) = orders::by_id(&db, &order.id).await {
-                        if now.updated_at > version {
-                            version = now.updated_at;
-                            yield Ok(status_event(&now));
-                            if now.status.is_final_for_payer() {
-                                return;
-                            }
-                        }
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }
     };
