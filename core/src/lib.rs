@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod commit;
 pub mod db;
 pub mod hub;
 pub mod pay;

@@ -2,6 +2,7 @@
 //! attempt, with the order's change, and only through the order's own account.
 
 use super::*;
+use crate::commit::Step;
 use crate::provider::*;
 use crate::store::attempts::{self, Attempt};
 use crate::store::orders::{self, Changes};
@@ -130,24 +131,6 @@ pub async fn settle(
                 )),
             ),
         };
-        let mut tx = state
-            .db
-            .pool
-            .begin()
-            .await
-            .context("cannot start a transaction")?;
-        if !attempts::record_paid_in(
-            &mut tx,
-            &attempt.id,
-            info.transaction_id.as_deref(),
-            paid_at,
-        )
-        .await?
-        {
-            // Recorded already: a repeated or concurrent report.
-            tx.rollback().await.context("cannot roll back")?;
-            return Ok(SettleOutcome::NoChange);
-        }
         // The order keeps the transaction of the payment it counts as paid by.
         let keeps_payment = to == OrderStatus::Paid || !order.status.is_paid();
         let changes = Changes {
@@ -159,34 +142,58 @@ pub async fn settle(
             channel: keeps_payment.then_some(attempt.channel),
             ..Changes::default()
         };
-        let moved = if to == order.status {
-            orders::annotate_in(
-                &mut tx,
-                &order.id,
-                order.status,
-                OrderEventKind::PaidAgain,
-                &detail,
-                changes,
-            )
-            .await?
-        } else {
-            orders::transition_in(
-                &mut tx,
-                &order.id,
-                order.status,
-                to,
-                source,
-                &detail,
-                changes,
-            )
-            .await?
-        };
-        if !moved {
-            tx.rollback().await.context("cannot roll back")?;
-            order = reload(state, &order.id).await?;
-            continue;
+        // The payment on its attempt and the order's change: one write,
+        // committed with the others waiting (group commit), answered only
+        // once it is on disk.
+        let (attempt_id, order_id, from) = (attempt.id.clone(), order.id.clone(), order.status);
+        let transaction_id = info.transaction_id.clone();
+        let written = state
+            .db
+            .commits
+            .run(move |conn| {
+                Box::pin(async move {
+                    if !attempts::record_paid_in(
+                        conn,
+                        &attempt_id,
+                        transaction_id.as_deref(),
+                        paid_at,
+                    )
+                    .await?
+                    {
+                        return Ok(Step::Discard(Written::AlreadyRecorded));
+                    }
+                    let moved = if to == from {
+                        orders::annotate_in(
+                            conn,
+                            &order_id,
+                            from,
+                            OrderEventKind::PaidAgain,
+                            &detail,
+                            changes,
+                        )
+                        .await?
+                    } else {
+                        orders::transition_in(conn, &order_id, from, to, source, &detail, changes)
+                            .await?
+                    };
+                    Ok(if moved {
+                        Step::Keep(Written::Recorded)
+                    } else {
+                        Step::Discard(Written::OrderMoved)
+                    })
+                })
+            })
+            .await
+            .context("cannot record the payment")?;
+        match written {
+            // A repeated or concurrent report.
+            Written::AlreadyRecorded => return Ok(SettleOutcome::NoChange),
+            Written::OrderMoved => {
+                order = reload(state, &order.id).await?;
+                continue;
+            }
+            Written::Recorded => {}
         }
-        tx.commit().await.context("cannot commit the payment")?;
         publish_status(state, &order.id).await;
         let outcome = if review.is_some() {
             SettleOutcome::Review
@@ -197,6 +204,15 @@ pub async fn settle(
         return Ok(outcome);
     }
     anyhow::bail!("the order kept changing while a payment was recorded")
+}
+
+/// What the settling write found.
+enum Written {
+    Recorded,
+    /// The attempt holds this payment already.
+    AlreadyRecorded,
+    /// Someone else changed the order since it was read.
+    OrderMoved,
 }
 
 /// Why a verified report does not describe this attempt, if it does not.

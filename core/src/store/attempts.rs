@@ -177,7 +177,7 @@ pub async fn set_state(
 /// Records a reported payment on its attempt, inside the transaction that
 /// books it on the order. False when it was recorded already (a duplicate).
 pub async fn record_paid_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     id: &str,
     transaction_id: Option<&str>,
     paid_at: i64,
@@ -186,7 +186,7 @@ pub async fn record_paid_in(
         .bind(transaction_id)
         .bind(paid_at)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .context("cannot record the payment on its attempt")?;
     Ok(done.rows_affected() == 1)
@@ -219,7 +219,7 @@ pub async fn claim_check(db: &Db, a: &Attempt, next_check_at: i64) -> anyhow::Re
 /// What a paid order's refunds may still take back from each paid attempt:
 /// its amount less what its refunds hold (processing, succeeded, abnormal).
 pub async fn refundable_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     order_id: &str,
 ) -> anyhow::Result<Vec<(String, Provider, i64)>> {
     sqlx::query_as(
@@ -227,7 +227,7 @@ pub async fn refundable_in(
          FROM payment_attempts a WHERE a.order_id = $1 AND a.state = 'paid' ORDER BY a.seq",
     )
     .bind(order_id)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await
     .context("cannot read what is refundable")
 }

@@ -8,7 +8,7 @@ pub use domain::AuditAction;
 
 /// Writes one audit row inside an open transaction.
 pub async fn record_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     admin: &Admin,
     action: AuditAction,
     target: &str,
@@ -22,7 +22,7 @@ pub async fn record_in(
         .bind(action)
         .bind(target)
         .bind(detail)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .context("cannot write the audit log")?;
     Ok(())

@@ -71,18 +71,18 @@ pub async fn by_receipt(db: &Db, token: &str) -> anyhow::Result<Option<OrderReco
 /// The order inside an open transaction, locked for the rest of it: the row
 /// is written first (PostgreSQL then holds its lock; SQLite has one writer).
 pub async fn lock_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     id: &str,
 ) -> anyhow::Result<Option<OrderRecord>> {
     sqlx::query("UPDATE orders SET updated_at = $1 WHERE id = $2")
         .bind(now_ms())
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .context("cannot lock the order")?;
     sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await
         .context("cannot read the order")
 }
@@ -114,7 +114,7 @@ pub async fn claim_check(db: &Db, order: &OrderRecord, next_check_at: i64) -> an
 
 /// Writes an event row inside an open transaction.
 pub async fn insert_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     order_id: &str,
     kind: OrderEventKind,
     from: Option<OrderStatus>,
@@ -129,7 +129,7 @@ pub async fn insert_event(
         .bind(from)
         .bind(to)
         .bind(detail)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .context("cannot write the order event")?;
     Ok(())
@@ -219,7 +219,7 @@ pub async fn transition(
 /// limited form; an administrator accepting a payment kept for review takes
 /// one again.
 pub async fn transition_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     order_id: &str,
     from: OrderStatus,
     to: OrderStatus,
@@ -244,7 +244,7 @@ pub async fn transition_in(
 /// order, a refund booked while others are processing), with its event, if
 /// the order is still in `status`.
 pub async fn annotate_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     order_id: &str,
     status: OrderStatus,
     kind: OrderEventKind,
@@ -261,7 +261,7 @@ pub async fn annotate_in(
 /// The compare-and-set itself: `status = to` and the given columns, if the
 /// order is still in `from`.
 async fn update_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     order_id: &str,
     from: OrderStatus,
     to: OrderStatus,
@@ -304,32 +304,28 @@ async fn update_in(
         .push(" AND status = ")
         .bind(from);
     let done = q
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .context("cannot change the order")?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Takes (`hold`) or releases the order's place in its form, once.
-async fn seat(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    order_id: &str,
-    hold: bool,
-) -> anyhow::Result<()> {
+async fn seat(tx: &mut sqlx::AnyConnection, order_id: &str, hold: bool) -> anyhow::Result<()> {
     let (delta, was) = if hold { (1, 0) } else { (-1, 1) };
     let changed =
         sqlx::query("UPDATE orders SET holds_seat = $1 WHERE id = $2 AND holds_seat = $3")
             .bind(1 - was)
             .bind(order_id)
             .bind(was)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .context("cannot update the order's place")?;
     if changed.rows_affected() == 1 {
         sqlx::query("UPDATE forms SET submission_count = submission_count + $1 WHERE id = (SELECT form_id FROM orders WHERE id = $2)")
             .bind(delta)
             .bind(order_id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .context("cannot update the form's places")?;
     }

@@ -137,7 +137,7 @@ pub async fn claim_check(
 /// Moves a processing refund to its final state, inside the transaction that
 /// books it on the order. False when it was not processing any more.
 pub async fn settle_refund_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     refund: &RefundRecord,
     to: RefundState,
     refund_id: Option<String>,
@@ -150,22 +150,19 @@ pub async fn settle_refund_in(
         .bind(failure)
         .bind(now)
         .bind(&refund.id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .context("cannot settle the refund")?;
     Ok(moved.rows_affected() == 1)
 }
 
 /// How many refunds of an order are still processing.
-pub async fn processing_of_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    order_id: &str,
-) -> anyhow::Result<i64> {
+pub async fn processing_of_in(tx: &mut sqlx::AnyConnection, order_id: &str) -> anyhow::Result<i64> {
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) AS n FROM refunds WHERE order_id = $1 AND status = 'processing'",
     )
     .bind(order_id)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await
     .context("cannot count the processing refunds")?;
     Ok(n)

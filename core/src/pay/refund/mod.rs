@@ -8,6 +8,7 @@
 
 use super::SettleOutcome;
 use crate::auth::Admin;
+use crate::commit::Step;
 use crate::provider::{PaymentProvider, ProviderError, RefundInfo, RefundOrder, RefundState};
 use crate::store::refunds::*;
 use crate::store::{audit, orders};
@@ -397,82 +398,82 @@ async fn finish(
     source: &str,
 ) -> anyhow::Result<bool> {
     let now = now_ms();
-    let mut tx = state
+    let (refund_owned, source_owned) = (refund.clone(), source.to_owned());
+    // One write, committed with the others waiting (group commit) and
+    // answered once it is on disk.
+    let settled = state
         .db
-        .pool
-        .begin()
-        .await
-        .context("cannot start a transaction")?;
-    // The order first, locked: the refunds of one order settle one after the
-    // other, so each sees the others' outcome (no write skew on the status).
-    let order = orders::lock_in(&mut tx, &refund.order_id)
-        .await?
-        .context("the refund's order is missing")?;
-    if !settle_refund_in(&mut tx, refund, to, refund_id, failure.clone(), now).await? {
-        tx.rollback().await.context("cannot roll back")?;
+        .commits
+        .run(move |conn| {
+            Box::pin(async move {
+                let (refund, source) = (&refund_owned, source_owned.as_str());
+                let tx = conn;
+                // The order first, locked: the refunds of one order settle one after the
+                // other, so each sees the others' outcome (no write skew on the status).
+                let order = orders::lock_in(tx, &refund.order_id)
+                    .await?
+                    .context("the refund's order is missing")?;
+                if !settle_refund_in(tx, refund, to, refund_id, failure.clone(), now).await? {
+                    return Ok(Step::Discard(false));
+                }
+                let still_processing = processing_of_in(tx, &refund.order_id).await? > 0;
+                let succeeded = if to == RefundState::Succeeded {
+                    refund.amount.fen()
+                } else {
+                    0
+                };
+                // An abnormal refund left our account but did not reach the payer: it stays
+                // reserved until someone settles it at the provider, so it cannot be paid twice.
+                let released = if to == RefundState::Abnormal {
+                    0
+                } else {
+                    refund.amount.fen()
+                };
+                let next = OrderStatus::after_refunds(
+                    still_processing,
+                    order.refunded_fen + succeeded,
+                    order.received_fen,
+                );
+                let changes = orders::Changes {
+                    refunded_add: succeeded,
+                    reserved_add: -released,
+                    review_reason: (to == RefundState::Abnormal).then(|| {
+                        format!(
+                            "refund {} is abnormal: settle it at the provider",
+                            refund.out_refund_no
+                        )
+                    }),
+                    ..orders::Changes::default()
+                };
+                let detail = format!(
+                    "{source}: refund {} of {} {}{}",
+                    refund.out_refund_no,
+                    refund.amount,
+                    to,
+                    failure.map(|f| format!(" ({f})")).unwrap_or_default()
+                );
+                let kind = match to {
+                    RefundState::Succeeded => OrderEventKind::RefundSucceeded,
+                    RefundState::Closed => OrderEventKind::RefundClosed,
+                    RefundState::Abnormal => OrderEventKind::RefundAbnormal,
+                    RefundState::Processing => OrderEventKind::RefundProcessing,
+                };
+                let booked = if next == order.status {
+                    orders::annotate_in(tx, &order.id, order.status, kind, &detail, changes).await?
+                } else {
+                    orders::transition_in(tx, &order.id, order.status, next, kind, &detail, changes)
+                        .await?
+                };
+                if !booked {
+                    anyhow::bail!("the order changed while it was locked");
+                }
+                Ok(Step::Keep(true))
+            })
+        })
+        .await?;
+    if !settled {
         return Ok(false);
     }
-    let still_processing = processing_of_in(&mut tx, &refund.order_id).await? > 0;
-    let succeeded = if to == RefundState::Succeeded {
-        refund.amount.fen()
-    } else {
-        0
-    };
-    // An abnormal refund left our account but did not reach the payer: it stays
-    // reserved until someone settles it at the provider, so it cannot be paid twice.
-    let released = if to == RefundState::Abnormal {
-        0
-    } else {
-        refund.amount.fen()
-    };
-    let next = OrderStatus::after_refunds(
-        still_processing,
-        order.refunded_fen + succeeded,
-        order.received_fen,
-    );
-    let changes = orders::Changes {
-        refunded_add: succeeded,
-        reserved_add: -released,
-        review_reason: (to == RefundState::Abnormal).then(|| {
-            format!(
-                "refund {} is abnormal: settle it at the provider",
-                refund.out_refund_no
-            )
-        }),
-        ..orders::Changes::default()
-    };
-    let detail = format!(
-        "{source}: refund {} of {} {}{}",
-        refund.out_refund_no,
-        refund.amount,
-        to,
-        failure.map(|f| format!(" ({f})")).unwrap_or_default()
-    );
-    let kind = match to {
-        RefundState::Succeeded => OrderEventKind::RefundSucceeded,
-        RefundState::Closed => OrderEventKind::RefundClosed,
-        RefundState::Abnormal => OrderEventKind::RefundAbnormal,
-        RefundState::Processing => OrderEventKind::RefundProcessing,
-    };
-    let booked = if next == order.status {
-        orders::annotate_in(&mut tx, &order.id, order.status, kind, &detail, changes).await?
-    } else {
-        orders::transition_in(
-            &mut tx,
-            &order.id,
-            order.status,
-            next,
-            kind,
-            &detail,
-            changes,
-        )
-        .await?
-    };
-    if !booked {
-        tx.rollback().await.context("cannot roll back")?;
-        anyhow::bail!("the order changed while it was locked");
-    }
-    tx.commit().await.context("cannot commit the refund")?;
     tracing::info!(refund = %refund.out_refund_no, state = %to, source, "refund settled");
     super::publish_status(state, &refund.order_id).await;
     Ok(true)

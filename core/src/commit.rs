@@ -1,0 +1,259 @@
+//! Group commit: the writes that settle payments and refunds, each in its
+//! own savepoint, committed together in small batches by one writer, so one
+//! disk flush makes many callbacks durable at once. A caller learns its
+//! result only once the batch holding its writes is committed: nothing is
+//! acknowledged to a provider before it is on disk.
+//!
+//! The writer takes whatever is waiting when it starts a batch (up to
+//! [`MAX_BATCH`]): alone, a write commits at once; under load, the writes
+//! that arrived during one commit go together in the next.
+
+use futures_util::future::BoxFuture;
+use sqlx::{AnyConnection, AnyPool, Executor};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// The most writes committed together.
+pub const MAX_BATCH: usize = 64;
+
+/// What a write decided: keep its changes, or roll them back (a lost
+/// compare-and-set, a duplicate) while still answering the caller.
+pub enum Step<T> {
+    Keep(T),
+    Discard(T),
+}
+
+type Deliver = Box<dyn FnOnce(anyhow::Result<()>) + Send>;
+type Work = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Done> + Send>;
+
+/// A write that ran: whether to keep it, and how to answer its caller once
+/// the batch's fate is known.
+struct Done {
+    keep: bool,
+    deliver: Deliver,
+}
+
+#[derive(Clone)]
+pub struct GroupCommit {
+    queue: mpsc::Sender<Work>,
+    counts: Arc<Counts>,
+}
+
+/// Batches committed and writes in them, since the start.
+#[derive(Default)]
+struct Counts {
+    batches: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupCommit")
+    }
+}
+
+impl GroupCommit {
+    /// Starts the writer on `pool` (it ends when the last handle is dropped).
+    pub fn start(pool: AnyPool) -> GroupCommit {
+        let (queue, waiting) = mpsc::channel(4 * MAX_BATCH);
+        let counts = Arc::new(Counts::default());
+        tokio::spawn(writer(pool, waiting, counts.clone()));
+        GroupCommit { queue, counts }
+    }
+
+    /// (batches committed, writes in them) since the start.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.counts.batches.load(Ordering::Relaxed),
+            self.counts.writes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Runs `write` in the next batch and answers once that batch is
+    /// committed. An error from `write` rolls back its own changes only;
+    /// a failed commit fails every write of the batch (none of them stays).
+    pub async fn run<T, W>(&self, write: W) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        W: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, anyhow::Result<Step<T>>>
+            + Send
+            + 'static,
+    {
+        let (answer, answered) = oneshot::channel::<anyhow::Result<T>>();
+        let work: Work = Box::new(move |conn| {
+            Box::pin(async move {
+                let (keep, result) = match write(conn).await {
+                    Ok(Step::Keep(v)) => (true, Ok(v)),
+                    Ok(Step::Discard(v)) => (false, Ok(v)),
+                    Err(e) => (false, Err(e)),
+                };
+                let deliver: Deliver = Box::new(move |committed| {
+                    let _ = answer.send(committed.and(result));
+                });
+                Done { keep, deliver }
+            })
+        });
+        self.queue
+            .send(work)
+            .await
+            .map_err(|_| anyhow::anyhow!("the database writer has stopped"))?;
+        answered.await.map_err(|_| {
+            anyhow::anyhow!("the write was not committed: the database refused its batch")
+        })?
+    }
+}
+
+async fn writer(pool: AnyPool, mut waiting: mpsc::Receiver<Work>, counts: Arc<Counts>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut answers = Vec::with_capacity(batch.len());
+        let committed = commit_batch(&pool, batch.drain(..), &mut answers).await;
+        match &committed {
+            Ok(()) => {
+                counts.batches.fetch_add(1, Ordering::Relaxed);
+                counts
+                    .writes
+                    .fetch_add(answers.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, writes = answers.len(), "a batch of writes failed")
+            }
+        }
+        for deliver in answers {
+            deliver(
+                committed
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|e| anyhow::anyhow!("cannot commit: {e}")),
+            );
+        }
+    }
+}
+
+/// One transaction for the batch, one savepoint per write. Writes that
+/// never ran (the batch failed first) are dropped with their answer, which
+/// their callers receive as an error.
+async fn commit_batch(
+    pool: &AnyPool,
+    batch: impl Iterator<Item = Work>,
+    answers: &mut Vec<Deliver>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for work in batch {
+        tx.execute("SAVEPOINT group_write").await?;
+        let done = work(&mut tx).await;
+        answers.push(done.deliver);
+        if !done.keep {
+            tx.execute("ROLLBACK TO SAVEPOINT group_write").await?;
+        }
+        tx.execute("RELEASE SAVEPOINT group_write").await?;
+    }
+    tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    async fn count(db: &Db) -> i64 {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM settings_probe")
+            .fetch_one(&db.pool)
+            .await
+            .expect("count")
+    }
+
+    async fn insert(db: &Db, n: i64, step: fn(i64) -> Step<i64>) -> anyhow::Result<i64> {
+        db.commits
+            .run(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO settings_probe (n) VALUES ($1)")
+                        .bind(n)
+                        .execute(&mut *conn)
+                        .await?;
+                    if n % 7 == 3 {
+                        anyhow::bail!("write {n} fails after its insert");
+                    }
+                    Ok(step(n))
+                })
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn writes_commit_in_batches_each_kept_or_rolled_back_alone() {
+        let dir = std::env::temp_dir().join(format!(
+            "formpay-commit-{}-{}",
+            std::process::id(),
+            crate::random_token()
+        ));
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
+            .await
+            .expect("db");
+        sqlx::query("CREATE TABLE settings_probe (n BIGINT NOT NULL)")
+            .execute(&db.pool)
+            .await
+            .expect("table");
+        let writes = 300;
+        let mut tasks = Vec::new();
+        for n in 0..writes {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                // Every fifth write rolls itself back; every seventh fails.
+                let step = if n % 5 == 0 {
+                    Step::Discard
+                } else {
+                    Step::Keep
+                };
+                (n, insert(&db, n, step).await)
+            }));
+        }
+        let mut kept = 0;
+        for t in tasks {
+            let (n, answer) = t.await.expect("task");
+            match answer {
+                Ok(v) => {
+                    assert_eq!(v, n);
+                    assert_ne!(n % 7, 3);
+                    if n % 5 != 0 {
+                        kept += 1;
+                    }
+                }
+                Err(e) => {
+                    assert_eq!(n % 7, 3, "{e}");
+                    assert!(e.to_string().contains("fails after its insert"), "{e}");
+                }
+            }
+        }
+        assert_eq!(count(&db).await, kept, "exactly the kept writes stayed");
+        let (batches, written) = db.commits.counts();
+        assert_eq!(written, writes as u64);
+        assert!(
+            batches < written / 4,
+            "{batches} batches for {written} concurrent writes: not grouped"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_answers_every_write_of_its_batch_with_an_error() {
+        // A pool whose database cannot be written: the batch fails as a whole.
+        let dir = std::env::temp_dir().join(format!(
+            "formpay-commit-ro-{}-{}",
+            std::process::id(),
+            crate::random_token()
+        ));
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
+            .await
+            .expect("db");
+        sqlx::query("CREATE TABLE settings_probe (n BIGINT NOT NULL)")
+            .execute(&db.pool)
+            .await
+            .expect("table");
+        db.pool.close().await;
+        let answer = insert(&db, 1, Step::Keep).await;
+        assert!(answer.is_err(), "a write answered Ok without a commit");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
