@@ -140,14 +140,22 @@ async fn commit_batch(
     answers: &mut Vec<Deliver>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
+    // Each round trip to the database counts: the end of one write and the
+    // start of the next go together.
+    let mut open = "SAVEPOINT group_write";
     for work in batch {
-        tx.execute("SAVEPOINT group_write").await?;
+        tx.execute(sqlx::raw_sql(open)).await?;
         let done = work(&mut tx).await;
         answers.push(done.deliver);
-        if !done.keep {
-            tx.execute("ROLLBACK TO SAVEPOINT group_write").await?;
-        }
-        tx.execute("RELEASE SAVEPOINT group_write").await?;
+        open = if done.keep {
+            "RELEASE SAVEPOINT group_write; SAVEPOINT group_write"
+        } else {
+            "ROLLBACK TO SAVEPOINT group_write; RELEASE SAVEPOINT group_write; SAVEPOINT group_write"
+        };
+    }
+    // The last write's end: keep or roll back its savepoint, then commit.
+    if open.starts_with("ROLLBACK") {
+        tx.execute("ROLLBACK TO SAVEPOINT group_write").await?;
     }
     tx.commit().await
 }

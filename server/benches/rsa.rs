@@ -3,6 +3,8 @@
 //! path) and, as the bound, `openssl speed rsa2048` run in the same process
 //! tree on the same machine. Run with `cargo bench -p server --bench rsa`.
 
+mod common;
+
 use providers::crypto::{RsaSigner, RsaVerifier, SignMessage, VerifySignature};
 use providers::keys::parse_private_key;
 use std::time::{Duration, Instant};
@@ -57,7 +59,7 @@ fn main() {
     rate("rsa crate: verify", min, || {
         let _ = std::hint::black_box(verifier.verify_portable(message, &raw));
     });
-    match openssl_speed() {
+    match common::openssl_speed() {
         Some((s, v)) => {
             println!("bound: openssl speed rsa2048   sign {s:>10.1} /s   verify {v:>10.1} /s");
             println!(
@@ -67,24 +69,5 @@ fn main() {
             );
         }
         None => println!("bound: `openssl speed rsa2048` could not run here"),
-    }
-}
-
-/// `openssl speed -seconds 3 rsa2048`: signs/s and verifies/s on one core.
-fn openssl_speed() -> Option<(f64, f64)> {
-    let out = std::process::Command::new("openssl")
-        .args(["speed", "-seconds", "3", "rsa2048"])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with("rsa 2048 bits"))?;
-    let fields: Vec<f64> = line
-        .split_whitespace()
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    // "rsa 2048 bits 0.000310s 0.000020s 3229.0 49063.6": the last two.
-    match fields.as_slice() {
-        [.., s, v] => Some((*s, *v)),
-        _ => None,
     }
 }

@@ -14,6 +14,8 @@
 //! `cargo bench -p server --features simulator --bench streams`
 //! (`STREAMS=1000` for a short run). It asserts nothing.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,13 +44,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
         return 0.0;
     }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 #[derive(Clone)]
@@ -121,45 +116,12 @@ impl Load {
     }
 }
 
-/// Runs `jobs` with `concurrency` at a time, in order.
-async fn in_parallel<T, F, Fut>(items: Vec<T>, concurrency: usize, job: F) -> Vec<Fut::Output>
-where
-    T: Send + 'static,
-    F: Fn(T) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future + Send + 'static,
-    Fut::Output: Send + 'static,
-{
-    let job = Arc::new(job);
-    let items = Arc::new(std::sync::Mutex::new(
-        items.into_iter().enumerate().collect::<Vec<_>>(),
-    ));
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (job, items) = (job.clone(), items.clone());
-        workers.push(tokio::spawn(async move {
-            let mut out = Vec::new();
-            loop {
-                let next = items.lock().expect("items").pop();
-                let Some((i, item)) = next else { break };
-                out.push((i, job(item).await));
-            }
-            out
-        }));
-    }
-    let mut all = Vec::new();
-    for w in workers {
-        all.extend(w.await.expect("worker"));
-    }
-    all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, o)| o).collect()
-}
-
 /// Verified callbacks per second, 16 at a time.
 async fn callback_rate(load: &Load, orders: Vec<String>) -> f64 {
     let n = orders.len();
     let started = Instant::now();
     let l = load.clone();
-    in_parallel(orders, 16, move |no| {
+    common::in_parallel(orders, 16, move |no| {
         let l = l.clone();
         async move { l.callback(&no).await }
     })
@@ -177,8 +139,8 @@ fn main() {
 }
 
 async fn bench() {
-    let streams = env_number("STREAMS", 10_000);
-    let per_round = env_number("CALLBACKS", 1_000);
+    let streams = common::env_number("STREAMS", 10_000);
+    let per_round = common::env_number("CALLBACKS", 1_000);
     let sample = 200;
     // This process holds the client end of every stream.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
@@ -203,7 +165,7 @@ async fn bench() {
         .env("ADMIN_EMAIL", "streams@test.example")
         .env("ADMIN_PASSWORD", "correct horse battery")
         .env("SIMULATOR", "off")
-        .env("RATE_LIMIT_PER_MINUTE", "100000000")
+        .env("RATE_LIMIT_PER_MINUTE", "1000000")
         .env("SSE_MAX_STREAMS", (streams + sample + 100).to_string())
         .env("SSE_MAX_STREAMS_PER_ADDRESS", "1000000")
         .env("RECONCILE_FIRST_CHECK_SECS", "3600")
@@ -248,13 +210,13 @@ async fn bench() {
     // pending orders the streams watch.
     let l = load.clone();
     let paid_orders: Vec<(String, String)> =
-        in_parallel(vec![(); 3 * per_round + sample], 16, move |()| {
+        common::in_parallel(vec![(); 3 * per_round + sample], 16, move |()| {
             let l = l.clone();
             async move { l.checkout().await }
         })
         .await;
     let l = load.clone();
-    let watched: Vec<(String, String)> = in_parallel(vec![(); streams], 16, move |()| {
+    let watched: Vec<(String, String)> = common::in_parallel(vec![(); streams], 16, move |()| {
         let l = l.clone();
         async move { l.submit().await }
     })
@@ -278,7 +240,7 @@ async fn bench() {
     let before_fds = open_fds(pid);
     let opened_at = Instant::now();
     let l = load.clone();
-    let open: Vec<reqwest::Response> = in_parallel(watched, 64, move |(id, _)| {
+    let open: Vec<reqwest::Response> = common::in_parallel(watched, 64, move |(id, _)| {
         let l = l.clone();
         async move { l.open_stream(&id).await }
     })

@@ -7,6 +7,7 @@
 //! `cargo xtask build --production`  a release without the simulator: what
 //!                      goes live (development builds carry it, off unless safe).
 //! `cargo xtask e2e`    builds what the browser tests need and runs them alone.
+//! `cargo xtask bench-phone`  the payer's pages on a throttled phone (figures only).
 
 use std::env;
 use std::fs;
@@ -32,8 +33,9 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("tools") => ensure_tools(true),
         Some("e2e") => ensure_tools(true).and_then(|()| browser_tests(true)),
+        Some("bench-phone") => ensure_tools(true).and_then(|()| bench_phone()),
         _ => Err(
-            "usage: cargo xtask serve | test | e2e | build [--release | --production] | tools"
+            "usage: cargo xtask serve | test | e2e | bench-phone | build [--release | --production] | tools"
                 .to_owned(),
         ),
     };
@@ -345,6 +347,38 @@ fn test() -> Result<()> {
     production_build_check()?;
     eprintln!("all tests passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// The release site and server on a throttled phone (`end2end/bench/phone.mjs`).
+fn bench_phone() -> Result<()> {
+    let site = build(true, Simulator::With)?;
+    let addr = free_addr()?;
+    let work = root().join("target/bench-phone");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let mut server = ChildGuard(
+        Command::new(server_binary(true))
+            .current_dir(&work)
+            .env("APP_ADDR", &addr)
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/bench.db", work.display()),
+            )
+            .env("LEPTOS_SITE_ROOT", &site)
+            .env("SIMULATOR", "on")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the server: {e}"))?,
+    );
+    wait_until_healthy(&addr, &mut server.0)?;
+    step(&format!(
+        "the payer's pages on a throttled phone, against http://{addr}"
+    ));
+    run(Command::new("node")
+        .arg("bench/phone.mjs")
+        .current_dir(root().join("end2end"))
+        .env("BASE_URL", format!("http://{addr}")))
 }
 
 /// The browser tests alone (`cargo xtask e2e`), building what they need.
