@@ -19,7 +19,6 @@ mod common;
 
 use sqlx::{Connection, Executor};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_formpay");
