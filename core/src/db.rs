@@ -39,6 +39,13 @@ impl Backend {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
+/// The versions of the migrations this build carries, oldest first: a
+/// database whose schema holds a version not in this list was written by a
+/// newer release.
+pub fn migration_versions() -> Vec<i64> {
+    MIGRATOR.iter().map(|m| m.version).collect()
+}
+
 impl Db {
     /// Connects, creating the SQLite file (and its folder) when missing, and
     /// applies every pending migration.

@@ -3,6 +3,7 @@
 //! the same [`Application`].
 
 mod api;
+pub mod cli;
 pub mod config;
 mod csrf;
 mod db_gate;
@@ -87,7 +88,14 @@ impl Application {
             None if !config.is_production() => Some(development_master_key()?),
             None => None,
         };
-        let vault = master_key.as_ref().map(app::ssr::accounts::Vault::new);
+        let previous: Vec<[u8; 32]> = config
+            .master_key_previous
+            .iter()
+            .map(|k| *k.0.expose_secret())
+            .collect();
+        let vault = master_key
+            .as_ref()
+            .map(|k| app::ssr::accounts::Vault::rotating(k, &previous));
         let payer_seal = match &master_key {
             Some(k) => app::ssr::payer::PayerSeal::from_master_key(k),
             None => app::ssr::payer::PayerSeal::random(),

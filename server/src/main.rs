@@ -1,14 +1,24 @@
 //! The server binary: read the settings, build the application, serve.
 
-use server::{config::Config, telemetry, Application};
+use clap::Parser;
+use server::{cli, config::Config, telemetry, Application};
 
 #[tokio::main]
 async fn main() {
     // `.env` fills in what the environment does not set; it never overrides.
     let _ = dotenvy::dotenv();
+    let command = cli::Cli::parse().command;
     let production =
         std::env::var("APP_ENV").is_ok_and(|v| v.trim().eq_ignore_ascii_case("production"));
     telemetry::init(production);
+    match command {
+        None | Some(cli::Command::Serve) => serve().await,
+        Some(other) => std::process::exit(cli::run(other).await),
+    }
+}
+
+/// `formpay` / `formpay serve`: read the settings, build, serve until a signal.
+async fn serve() {
     // Installed first: a SIGTERM during start-up still stops the server cleanly.
     let stop = server::shutdown_signal();
     let config = match Config::from_env() {

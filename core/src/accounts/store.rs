@@ -1,7 +1,7 @@
 //! Stored receiving accounts: rows, saving (checked through the kind's
 //! schema, secrets sealed), enabling, and the account of each form.
 
-use super::vault::aad;
+use super::vault::{aad, Resealed, Vault};
 use super::{
     fingerprint, AccountData, AccountError, Accounts, LoadError, SIMULATOR_KIND, SIMULATOR_OFF,
 };
@@ -340,4 +340,105 @@ pub async fn form_account(db: &Db, form_id: &str) -> anyhow::Result<Option<Strin
             .await
             .context("cannot read the form")?;
     Ok(row.and_then(|(a,)| a))
+}
+
+/// What a master-key rotation did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Rotation {
+    /// Accounts whose secrets moved from a previous key to the current one.
+    pub moved: usize,
+    /// Accounts already under the current key.
+    pub current: usize,
+}
+
+/// Re-seals every stored account's secrets under the vault's current key,
+/// in one transaction: all move, or (when an account opens under none of
+/// the vault's keys) none does, and the accounts that no key opens are
+/// named. The rows are locked for the transaction, so an account edited
+/// meanwhile waits for it (and is then sealed under the current key by a
+/// server that has it).
+pub async fn reseal_all(db: &Db, vault: &Vault) -> anyhow::Result<Rotation> {
+    // On SQLite a read transaction that then writes fails (busy) when another
+    // writer committed in between: the whole transaction is tried again.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match reseal_all_once(db, vault).await {
+            Err(Resealing::Busy(e)) if attempt < 20 => {
+                tracing::debug!(error = %e, attempt, "re-sealing raced a writer; again");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+            }
+            Err(Resealing::Busy(e)) | Err(Resealing::Refused(e)) => return Err(e),
+            Ok(done) => return Ok(done),
+        }
+    }
+}
+
+enum Resealing {
+    /// A database error: worth another try.
+    Busy(anyhow::Error),
+    /// No key opens some account: trying again changes nothing.
+    Refused(anyhow::Error),
+}
+
+async fn reseal_all_once(db: &Db, vault: &Vault) -> Result<Rotation, Resealing> {
+    let busy = |what: &'static str| {
+        move |e: sqlx::Error| Resealing::Busy(anyhow::Error::new(e).context(what))
+    };
+    let mut tx = db
+        .pool
+        .begin()
+        .await
+        .map_err(busy("cannot start a transaction"))?;
+    let select = match db.backend {
+        crate::db::Backend::Sqlite => {
+            "SELECT id, kind, secrets_sealed FROM merchant_accounts ORDER BY id"
+        }
+        // Locked until the commit: an edit meanwhile waits, then seals anew.
+        crate::db::Backend::Postgres => {
+            "SELECT id, kind, secrets_sealed FROM merchant_accounts ORDER BY id FOR UPDATE"
+        }
+    };
+    let rows: Vec<(String, String, String)> = sqlx::query_as(select)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(busy("cannot read the accounts"))?;
+    let mut done = Rotation::default();
+    let mut unopened = Vec::new();
+    let mut moved = Vec::new();
+    for (id, kind, sealed) in rows {
+        match vault.reseal(&aad(&id, &kind), &sealed) {
+            Ok(Resealed::Current) => done.current += 1,
+            Ok(Resealed::Moved(new)) => moved.push((id, sealed, new)),
+            Err(_) => unopened.push(format!("{id} ({kind})")),
+        }
+    }
+    if !unopened.is_empty() {
+        return Err(Resealing::Refused(anyhow::anyhow!(
+            "no key given opens these accounts: {}; nothing was changed (is the key they were saved with in APP_MASTER_KEY_PREVIOUS?)",
+            unopened.join(", ")
+        )));
+    }
+    for (id, old, new) in &moved {
+        // Compare-and-set: an account saved meanwhile is read again.
+        let done = sqlx::query(
+            "UPDATE merchant_accounts SET secrets_sealed = $1 WHERE id = $2 AND secrets_sealed = $3",
+        )
+        .bind(new)
+        .bind(id)
+        .bind(old)
+        .execute(&mut *tx)
+        .await
+        .map_err(busy("cannot store a re-sealed account"))?;
+        if done.rows_affected() != 1 {
+            return Err(Resealing::Busy(anyhow::anyhow!(
+                "account {id} changed during the rotation"
+            )));
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(busy("cannot commit the re-sealed accounts"))?;
+    done.moved = moved.len();
+    Ok(done)
 }

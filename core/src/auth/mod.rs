@@ -175,6 +175,16 @@ pub async fn ensure_admin(db: &Db, email: &Email, password: &str) -> anyhow::Res
         set_password(db, &id, password, None).await?;
         return Ok(Ensured::PasswordReset);
     }
+    Ok(if create_admin(db, email, password).await? {
+        Ensured::Created
+    } else {
+        Ensured::Unchanged
+    })
+}
+
+/// Adds an administrator; false (and nothing changes) when one with this
+/// email exists.
+pub async fn create_admin(db: &Db, email: &Email, password: &str) -> anyhow::Result<bool> {
     let hash = hash_password(password).await?;
     let done = sqlx::query(
         "INSERT INTO admins (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING",
@@ -186,11 +196,17 @@ pub async fn ensure_admin(db: &Db, email: &Email, password: &str) -> anyhow::Res
     .execute(&db.pool)
     .await
     .context("cannot store the administrator")?;
-    Ok(if done.rows_affected() == 1 {
-        Ensured::Created
-    } else {
-        Ensured::Unchanged
-    })
+    Ok(done.rows_affected() == 1)
+}
+
+/// The id of the administrator with this email.
+pub async fn admin_id(db: &Db, email: &Email) -> anyhow::Result<Option<String>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT id FROM admins WHERE email = $1")
+        .bind(email.as_str())
+        .fetch_optional(&db.pool)
+        .await
+        .context("cannot read the administrator")?;
+    Ok(row.map(|(id,)| id))
 }
 
 /// Sets an administrator's password and ends their sessions, all but

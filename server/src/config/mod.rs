@@ -39,6 +39,10 @@ pub struct Config {
     pub public_base_url: Option<Url>,
     pub database_url: String,
     pub master_key: Option<MasterKey>,
+    /// `APP_MASTER_KEY_PREVIOUS`: keys being rotated out. Stored accounts
+    /// sealed under them still open; `formpay rotate-master-key` re-seals
+    /// them under `APP_MASTER_KEY`.
+    pub master_key_previous: Vec<MasterKey>,
     pub admin_email: Option<String>,
     pub admin_password: Option<SecretString>,
     /// Base URL the providers call back (defaults to the public base URL).
@@ -265,6 +269,34 @@ impl Config {
             None => None,
         };
 
+        let mut master_key_previous = Vec::new();
+        if let Some(list) = r.secret("APP_MASTER_KEY_PREVIOUS") {
+            for (i, raw) in list.split(',').filter(|k| !k.trim().is_empty()).enumerate() {
+                match parse_master_key(raw) {
+                    Ok(k)
+                        if master_key
+                            .as_ref()
+                            .is_some_and(|m| *m.0.expose_secret() == k) =>
+                    {
+                        r.errors.push(
+                            "APP_MASTER_KEY_PREVIOUS",
+                            format!("key {} is APP_MASTER_KEY itself", i + 1),
+                        )
+                    }
+                    Ok(k) => master_key_previous.push(MasterKey(SecretBox::new(Box::new(k)))),
+                    Err(e) => r
+                        .errors
+                        .push("APP_MASTER_KEY_PREVIOUS", format!("key {}: {e}", i + 1)),
+                }
+            }
+            if master_key.is_none() {
+                r.errors.push(
+                    "APP_MASTER_KEY_PREVIOUS",
+                    "is set without APP_MASTER_KEY (the key to rotate to)",
+                );
+            }
+        }
+
         let admin_email = r.opt("ADMIN_EMAIL");
         if let Some(e) = &admin_email {
             if app::domain::Email::parse(e).is_err() {
@@ -430,6 +462,7 @@ impl Config {
                 public_base_url,
                 database_url,
                 master_key,
+                master_key_previous,
                 admin_email,
                 admin_password: admin_password.map(SecretString::from),
                 notify_url,

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod admin_forms;
 mod auth;
+mod cli;
 mod crash;
 mod faults;
 mod flow;

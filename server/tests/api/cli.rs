@@ -1,0 +1,554 @@
+//! The `formpay` command's subcommands, run as an operator runs them (the
+//! binary, a clean environment, its own working folder): migrate,
+//! check-config, create-admin, reset-password, backup and restore under
+//! load, and master-key rotation under load.
+
+use crate::accounts::{save_account, simulator};
+use crate::flow::{pay, submit_demo};
+use crate::helpers::{
+    press, spawn_app_on, test_settings, DatabaseGuard, ADMIN_EMAIL, ADMIN_PASSWORD, TEST_MASTER_KEY,
+};
+use app::ssr::Backend;
+use simulator::dev_keys;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_formpay");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `formpay ARGS` with only `env` set, in `dir`, `stdin` on its input.
+async fn formpay(dir: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Run {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(BINARY)
+        .env_clear()
+        .envs(env.iter().copied())
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run formpay");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.as_bytes()).await.expect("stdin");
+    drop(input);
+    let out = child.wait_with_output().await.expect("formpay ran");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("formpay-cli-{name}-{}", app::ssr::random_token()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+/// Every order of a database file: (id, status, amount, refunded).
+async fn orders_in(path: &Path) -> BTreeSet<(String, String, i64, i64)> {
+    use sqlx::{ConnectOptions, Row};
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await
+        .expect("open the database");
+    sqlx::query("SELECT id, status, amount_fen, refunded_fen FROM orders")
+        .fetch_all(&mut conn)
+        .await
+        .expect("orders")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect()
+}
+
+/// Whether the login server function accepts these credentials.
+async fn signs_in(app: &crate::helpers::TestApp, email: &str, password: &str) -> bool {
+    let resp = app.login(email, password).await;
+    let ok = resp.status() == 200;
+    let body = resp.text().await.unwrap_or_default();
+    ok && !body.contains("WrongCredentials") && !body.contains("RateLimited")
+}
+
+#[tokio::test]
+async fn migrate_check_config_create_admin_and_reset_password() {
+    let dir = temp_dir("admins");
+    let db = dir.join("data/formpay.db");
+    let url = sqlite_url(&db);
+    let env = [("DATABASE_URL", url.as_str())];
+
+    let run = formpay(&dir, &env, &["migrate"], "").await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("migrations applied"), "{}", run.stdout);
+    assert!(db.is_file(), "migrate creates the database");
+    let again = formpay(&dir, &env, &["migrate"], "").await;
+    assert_eq!(again.code, 0, "migrate twice: {}", again.all());
+
+    // check-config names every problem production would refuse, echoing no secret.
+    let bad = formpay(
+        &dir,
+        &[
+            ("APP_MASTER_KEY", "not-a-key-but-a-secret-value"),
+            ("PUBLIC_BASE_URL", "http://pay.example.org"),
+        ],
+        &["check-config"],
+        "",
+    )
+    .await;
+    assert_eq!(bad.code, 2, "{}", bad.all());
+    for var in [
+        "APP_MASTER_KEY",
+        "PUBLIC_BASE_URL",
+        "DATABASE_URL",
+        "WECHAT_MCH_ID",
+    ] {
+        assert!(bad.stdout.contains(var), "{var} not named:\n{}", bad.stdout);
+    }
+    assert!(!bad.all().contains("not-a-key-but-a-secret-value"));
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("../providers/vectors");
+    let pem = |f: &str| std::fs::read_to_string(vectors.join(f)).expect("vector");
+    let (private, public) = (
+        pem("fzlee-app_private_key.pem"),
+        pem("alipay-node-alipay-public-key.pem"),
+    );
+    let good = formpay(
+        &dir,
+        &[
+            ("PUBLIC_BASE_URL", "https://pay.example.org"),
+            ("DATABASE_URL", "postgres://formpay@db.internal/formpay"),
+            ("APP_MASTER_KEY", TEST_MASTER_KEY),
+            ("ALIPAY_APP_ID", "2021000000000001"),
+            ("ALIPAY_SELLER_ID", "2088000000000001"),
+            ("ALIPAY_PRIVATE_KEY", private.as_str()),
+            ("ALIPAY_PUBLIC_KEY", public.as_str()),
+        ],
+        &["check-config"],
+        "",
+    )
+    .await;
+    assert_eq!(good.code, 0, "{}", good.all());
+    assert!(good.stdout.contains("PostgreSQL"), "{}", good.stdout);
+    assert!(good.stdout.contains("alipay"), "{}", good.stdout);
+    assert!(!good.all().contains(TEST_MASTER_KEY));
+
+    // create-admin: the password from the environment, then once only.
+    let with_password = [
+        ("DATABASE_URL", url.as_str()),
+        ("FORMPAY_PASSWORD", "first password 1"),
+    ];
+    let created = formpay(
+        &dir,
+        &with_password,
+        &["create-admin", "--email", "desk@school.example"],
+        "",
+    )
+    .await;
+    assert_eq!(created.code, 0, "{}", created.all());
+    let twice = formpay(
+        &dir,
+        &with_password,
+        &["create-admin", "--email", "desk@school.example"],
+        "",
+    )
+    .await;
+    assert_eq!(twice.code, 1, "{}", twice.all());
+    assert!(twice.stderr.contains("reset-password"), "{}", twice.stderr);
+    let short = formpay(
+        &dir,
+        &env,
+        &["create-admin", "--email", "b@school.example"],
+        "short\n",
+    )
+    .await;
+    assert_eq!(short.code, 2, "{}", short.all());
+    let not_email = formpay(
+        &dir,
+        &with_password,
+        &["create-admin", "--email", "desk"],
+        "",
+    )
+    .await;
+    assert_eq!(not_email.code, 2, "{}", not_email.all());
+    let nobody = formpay(
+        &dir,
+        &env,
+        &["reset-password", "--email", "nobody@school.example"],
+        "a long enough password\n",
+    )
+    .await;
+    assert_eq!(nobody.code, 1, "{}", nobody.all());
+
+    // The server on that database: the new administrator signs in.
+    let mut settings = test_settings(&url);
+    settings.remove("ADMIN_EMAIL");
+    settings.remove("ADMIN_PASSWORD");
+    let app = spawn_app_on(None, settings.clone()).await;
+    assert!(
+        signs_in(&app, "desk@school.example", "first password 1").await,
+        "the created administrator signs in"
+    );
+    let session = app.server_fn("admin_accounts", &[]).await;
+    assert_eq!(session.status(), 200, "and is signed in");
+
+    // reset-password (from standard input) ends the session and changes the password.
+    let reset = formpay(
+        &dir,
+        &env,
+        &["reset-password", "--email", "desk@school.example"],
+        "second password 2\n",
+    )
+    .await;
+    assert_eq!(reset.code, 0, "{}", reset.all());
+    let ended = app.server_fn("admin_accounts", &[]).await;
+    assert_ne!(ended.status(), 200, "the session ended with the reset");
+    assert!(
+        !signs_in(&app, "desk@school.example", "first password 1").await,
+        "the old password no longer works"
+    );
+    assert!(
+        signs_in(&app, "desk@school.example", "second password 2").await,
+        "the new one does"
+    );
+    drop(app);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_backup_taken_under_load_restores_to_the_same_orders() {
+    let dir = temp_dir("backup");
+    let database = DatabaseGuard::create(Backend::Sqlite).await;
+    let live_url = database.url.clone();
+    let live = PathBuf::from(live_url.trim_start_matches("sqlite://"));
+    let app = Arc::new(spawn_app_on(Some(database), test_settings(&live_url)).await);
+
+    // Payers submit, start payments and pay while the backups are taken.
+    let stop = Arc::new(AtomicBool::new(false));
+    let made = Arc::new(AtomicU32::new(0));
+    let mut load = Vec::new();
+    for worker in 0..3 {
+        let (app, stop, made) = (app.clone(), stop.clone(), made.clone());
+        load.push(tokio::spawn(async move {
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let order = submit_demo(&app, "2.50").await;
+                let id = order["id"].as_str().expect("id").to_owned();
+                if (n + worker).is_multiple_of(2) {
+                    let qr = pay(&app, &id, "wechat_native").await["qr_code"]
+                        .as_str()
+                        .expect("qr")
+                        .to_owned();
+                    press(&app, &qr, "pay").await;
+                }
+                n += 1;
+                made.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let until = |n: u32| {
+        let made = made.clone();
+        async move {
+            while made.load(Ordering::Relaxed) < n {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    until(10).await;
+    let env = [("DATABASE_URL", live_url.as_str())];
+    let during = dir.join("during.db");
+    let run = formpay(&dir, &env, &["backup", "during.db"], "").await;
+    assert_eq!(run.code, 0, "backup under load: {}", run.all());
+    assert!(run.stdout.contains("integrity ok"), "{}", run.stdout);
+    let at_backup = made.load(Ordering::Relaxed);
+    until(at_backup + 10).await;
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.await.expect("load");
+    }
+    // Settlements in flight finish before the final picture is taken.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let after = formpay(&dir, &env, &["backup", "after.db"], "").await;
+    assert_eq!(after.code, 0, "{}", after.all());
+    let live_orders = orders_in(&live).await;
+    // A backup never overwrites, and PostgreSQL is pointed at pg_dump.
+    let exists = formpay(&dir, &env, &["backup", "during.db"], "").await;
+    assert_eq!(exists.code, 2, "{}", exists.all());
+    drop(app);
+    let pg = formpay(
+        &dir,
+        &[(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )],
+        &["backup", "x.dump"],
+        "",
+    )
+    .await;
+    assert_eq!(pg.code, 2, "{}", pg.all());
+    assert!(pg.stderr.contains("pg_dump"), "{}", pg.stderr);
+
+    // The backup taken at the end restores to exactly the live orders.
+    let restored = dir.join("restored/formpay.db");
+    let restored_url = sqlite_url(&restored);
+    let renv = [("DATABASE_URL", restored_url.as_str())];
+    let run = formpay(&dir, &renv, &["restore", "after.db"], "").await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let restored_orders = orders_in(&restored).await;
+    assert_eq!(restored_orders.len(), live_orders.len());
+    assert_eq!(
+        restored_orders, live_orders,
+        "the restored orders are the live ones"
+    );
+    assert!(live_orders.iter().any(|o| o.1 == "paid"), "some were paid");
+
+    // The one taken under load is one consistent moment: orders the live
+    // database has, each as it was then (an unpaid one may have been paid since).
+    let snapshot = orders_in(&during).await;
+    assert!(!snapshot.is_empty() && snapshot.len() <= live_orders.len());
+    for (id, status, amount, _) in &snapshot {
+        let now = live_orders
+            .iter()
+            .find(|o| &o.0 == id)
+            .unwrap_or_else(|| panic!("order {id} of the backup is not in the live database"));
+        assert_eq!(&now.2, amount);
+        assert!(
+            status == &now.1 || status == "created" || status == "pending",
+            "{id}: {status} then, {} now",
+            now.1
+        );
+    }
+
+    // Restoring over a database: refused without --replace, kept aside with it.
+    let refused = formpay(&dir, &renv, &["restore", "during.db"], "").await;
+    assert_eq!(refused.code, 2, "{}", refused.all());
+    assert_eq!(orders_in(&restored).await, live_orders, "nothing moved");
+    let damaged = dir.join("damaged.db");
+    std::fs::write(&damaged, b"SQLite format 3\0 but not really a database").expect("write");
+    let bad = formpay(&dir, &renv, &["restore", "damaged.db", "--replace"], "").await;
+    assert_eq!(bad.code, 1, "{}", bad.all());
+    assert_eq!(orders_in(&restored).await, live_orders, "nothing moved");
+    let replaced = formpay(&dir, &renv, &["restore", "during.db", "--replace"], "").await;
+    assert_eq!(replaced.code, 0, "{}", replaced.all());
+    assert_eq!(orders_in(&restored).await, snapshot);
+    let kept: Vec<_> = std::fs::read_dir(dir.join("restored"))
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("formpay.db.before-restore-") && !n.ends_with("-wal"))
+        .filter(|n| !n.ends_with("-shm"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the replaced database is kept: {kept:?}");
+    assert_eq!(
+        orders_in(&dir.join("restored").join(&kept[0])).await,
+        live_orders
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn rotating_the_master_key_under_load_keeps_every_account_usable() {
+    const NEW_KEY: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    const STRANGER: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+    let dir = temp_dir("rotate");
+    let database = DatabaseGuard::create(Backend::Sqlite).await;
+    let url = database.url.clone();
+
+    // Two accounts sealed under the old key. (`database` outlives every
+    // instance: dropping it deletes the file.)
+    let old = spawn_app_on(None, test_settings(&url)).await;
+    old.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let wechat_base = simulator(&old, "wechat/");
+    let alipay_gateway = simulator(&old, "alipay/gateway.do");
+    let wechat = save_account(
+        &old,
+        &[
+            ("name", "微信"),
+            ("kind", "wechat_v3"),
+            ("app_id", dev_keys::WECHAT_APP_ID),
+            ("mch_id", dev_keys::WECHAT_MCH_ID),
+            ("serial_no", dev_keys::WECHAT_MERCHANT_SERIAL),
+            ("platform_key_id", dev_keys::WECHAT_PUBLIC_KEY_ID),
+            ("platform_public_key", dev_keys::WECHAT_PLATFORM_PUB),
+            ("api_base", &wechat_base),
+            ("private_key", dev_keys::WECHAT_MERCHANT_KEY),
+            ("apiv3_key", dev_keys::WECHAT_APIV3_KEY),
+        ],
+    )
+    .await["Saved"]
+        .as_str()
+        .expect("saved")
+        .to_owned();
+    let alipay = save_account(
+        &old,
+        &[
+            ("name", "支付宝"),
+            ("kind", "alipay"),
+            ("app_id", dev_keys::ALIPAY_APP_ID),
+            ("alipay_public_key", dev_keys::ALIPAY_PLATFORM_PUB),
+            ("seller_id", dev_keys::ALIPAY_SELLER_ID),
+            ("api_base", &alipay_gateway),
+            ("private_key", dev_keys::ALIPAY_APP_KEY),
+        ],
+    )
+    .await["Saved"]
+        .as_str()
+        .expect("saved")
+        .to_owned();
+    let sealed = || async {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, secrets_sealed FROM merchant_accounts ORDER BY id")
+                .fetch_all(&old.db.pool)
+                .await
+                .expect("rows");
+        rows
+    };
+    let before = sealed().await;
+
+    // Neither key opens them: refused, nothing changed.
+    let refused = formpay(
+        &dir,
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("APP_MASTER_KEY", NEW_KEY),
+            ("APP_MASTER_KEY_PREVIOUS", STRANGER),
+        ],
+        &["rotate-master-key"],
+        "",
+    )
+    .await;
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(
+        refused.stderr.contains("nothing was changed"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(sealed().await, before);
+    let no_previous = formpay(
+        &dir,
+        &[("DATABASE_URL", url.as_str()), ("APP_MASTER_KEY", NEW_KEY)],
+        &["rotate-master-key"],
+        "",
+    )
+    .await;
+    assert_eq!(no_previous.code, 2, "{}", no_previous.all());
+
+    // The server restarted with the new key and the old one as previous,
+    // tested without pause while the rotation runs.
+    let mut rotating_settings = test_settings(&url);
+    rotating_settings.insert("APP_MASTER_KEY".into(), NEW_KEY.into());
+    rotating_settings.insert("APP_MASTER_KEY_PREVIOUS".into(), TEST_MASTER_KEY.into());
+    let serving = Arc::new(spawn_app_on(None, rotating_settings).await);
+    serving.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (serving, stop) = (serving.clone(), stop.clone());
+        let ids = [wechat.clone(), alipay.clone()];
+        tokio::spawn(async move {
+            let mut tested = 0;
+            while !stop.load(Ordering::Relaxed) || tested < 4 {
+                for id in &ids {
+                    let answer = serving.call("admin_test_account", &[("id", id)]).await;
+                    assert_eq!(answer[0][1], serde_json::Value::Null, "{id}: {answer}");
+                    tested += 1;
+                }
+            }
+            tested
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let run = formpay(
+        &dir,
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("APP_MASTER_KEY", NEW_KEY),
+            ("APP_MASTER_KEY_PREVIOUS", TEST_MASTER_KEY),
+        ],
+        &["rotate-master-key"],
+        "",
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("2 account(s) re-sealed"),
+        "{}",
+        run.all()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let tested = load.await.expect("every test of the accounts passed");
+    assert!(tested >= 4);
+    assert!(!run.all().contains(NEW_KEY) && !run.all().contains(TEST_MASTER_KEY));
+    let after = sealed().await;
+    assert!(
+        after
+            .iter()
+            .zip(&before)
+            .all(|(a, b)| a.0 == b.0 && a.1 != b.1),
+        "every account was re-sealed"
+    );
+    drop(serving);
+
+    // A second run has nothing to move.
+    let again = formpay(
+        &dir,
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("APP_MASTER_KEY", NEW_KEY),
+            ("APP_MASTER_KEY_PREVIOUS", TEST_MASTER_KEY),
+        ],
+        &["rotate-master-key"],
+        "",
+    )
+    .await;
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(
+        again.stdout.contains("0 account(s) re-sealed") && again.stdout.contains("2 already"),
+        "{}",
+        again.stdout
+    );
+
+    // The new key alone opens every account; the old one alone none.
+    let mut new_only = test_settings(&url);
+    new_only.insert("APP_MASTER_KEY".into(), NEW_KEY.into());
+    let app = spawn_app_on(None, new_only).await;
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    for id in [&wechat, &alipay] {
+        let answer = app.call("admin_test_account", &[("id", id)]).await;
+        assert_eq!(answer[0][1], serde_json::Value::Null, "{id}: {answer}");
+    }
+    drop(app);
+    let old_only = spawn_app_on(None, test_settings(&url)).await;
+    old_only.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let refused = old_only
+        .call("admin_test_account", &[("id", &alipay)])
+        .await;
+    assert!(
+        refused[0][1]
+            .as_str()
+            .is_some_and(|e| e.contains("APP_MASTER_KEY")),
+        "{refused}"
+    );
+    drop(old_only);
+    // The accounts' API base is the first instance's simulator: kept until now.
+    drop(old);
+    drop(database);
+    let _ = std::fs::remove_dir_all(dir);
+}
