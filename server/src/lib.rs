@@ -12,6 +12,7 @@ mod guard;
 mod headers;
 mod health;
 mod limits;
+pub mod metrics;
 mod notify;
 pub use app::ssr::payment_log;
 mod env_providers;
@@ -44,6 +45,8 @@ pub fn site_root() -> String {
 
 pub struct Application {
     reconcile_tick: std::time::Duration,
+    /// The Prometheus listener and its router (`METRICS_ADDR`).
+    metrics: Option<(TcpListener, Router)>,
     db_gate: db_gate::DbGate,
     listener: TcpListener,
     router: Router,
@@ -218,8 +221,21 @@ impl Application {
         if let Some(sim) = &simulator {
             development = mount_simulator(development, sim, state.simulator.clone());
         }
-        let router = router(state.clone(), development, &settings)?;
+        let counters = Arc::new(metrics::Metrics::new());
+        let router = router(state.clone(), development, &settings)?.layer(
+            axum::middleware::from_fn_with_state(counters.clone(), metrics::track),
+        );
+        let metrics = match config.metrics_addr {
+            Some(a) => Some((
+                TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("cannot listen on METRICS_ADDR {a}"))?,
+                metrics::router(counters, state.clone()),
+            )),
+            None => None,
+        };
         Ok(Application {
+            metrics,
             db_gate: settings.db_gate,
             reconcile_tick: std::time::Duration::from_millis(config.reconcile_tick_ms),
             listener,
@@ -235,6 +251,11 @@ impl Application {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Where Prometheus metrics are served, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     pub fn port(&self) -> u16 {
@@ -267,9 +288,19 @@ impl Application {
     ) -> anyhow::Result<()> {
         let reconciler = tokio::spawn(reconcile_forever(self.state.clone(), self.reconcile_tick));
         let watcher = tokio::spawn(self.db_gate.clone().watch(self.state.db.clone()));
+        let metrics = self.metrics.map(|(listener, router)| {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            })
+        });
         serve::serve(self.listener, self.router, stop).await;
         reconciler.abort();
         watcher.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         tracing::info!("stopped");
         Ok(())
     }

@@ -63,7 +63,12 @@ pub async fn callback(
     let Some(provider) = provider else {
         return (StatusCode::NOT_FOUND, "this provider is not configured").into_response();
     };
-    reply(pay::handle_notify(&state, account, provider.as_ref(), &headers, &body).await)
+    let (answer, result) =
+        pay::handle_notify(&state, account, provider.as_ref(), &headers, &body).await;
+    let mut resp = reply(answer);
+    resp.extensions_mut()
+        .insert(crate::metrics::CallbackResult(result.as_str()));
+    resp
 }
 
 #[cfg(test)]

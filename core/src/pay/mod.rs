@@ -19,7 +19,7 @@ pub mod submit;
 pub mod wechat_login;
 
 pub use check::{check_for_payer, check_now};
-pub use notify::handle_notify;
+pub use notify::{handle_notify, NotifyResult};
 pub use reconcile::reconcile_once;
 pub use settle::{settle, SettleOutcome};
 pub use start::{close_attempt, start_payment, Closed};

@@ -5,6 +5,31 @@ use super::*;
 use crate::provider::*;
 use crate::Core;
 
+/// What became of a callback (for metrics: the HTTP status does not say,
+/// WeChat Pay's refusals are 500s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyResult {
+    /// Verified and recorded (or a duplicate of one recorded).
+    Accepted,
+    /// Its signature or format did not verify: forged, replayed or damaged.
+    Unverified,
+    /// Verified, but it does not match its order (amount, merchant, account).
+    Mismatch,
+    /// Verified, but it could not be stored: the provider will send it again.
+    Failed,
+}
+
+impl NotifyResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyResult::Accepted => "accepted",
+            NotifyResult::Unverified => "unverified",
+            NotifyResult::Mismatch => "mismatch",
+            NotifyResult::Failed => "failed",
+        }
+    }
+}
+
 /// A verified callback: settle it and give the provider the answer it
 /// expects. `account` is the receiving account of the route it came to. The
 /// answer is sent only after the commit; a database failure asks for a retry.
@@ -18,7 +43,7 @@ pub async fn handle_notify(
     provider: &dyn PaymentProvider,
     headers: &http::HeaderMap,
     body: &[u8],
-) -> NotifyReply {
+) -> (NotifyReply, NotifyResult) {
     let started = std::time::Instant::now();
     let event = match provider.parse_notify(headers, body).await {
         Ok(e) => e,
@@ -27,7 +52,10 @@ pub async fn handle_notify(
             state
                 .security
                 .reject(provider.log_name(), account, &e.to_string(), body);
-            return provider.notify_failure("verification failed");
+            return (
+                provider.notify_failure("verification failed"),
+                NotifyResult::Unverified,
+            );
         }
     };
     let (result, out_trade_no) = match &event {
@@ -47,7 +75,7 @@ pub async fn handle_notify(
             refund.out_trade_no.clone(),
         ),
     };
-    let (reply, error) = match result {
+    let (reply, error, verdict) = match result {
         Ok(SettleOutcome::Foreign(why)) => {
             tracing::warn!(provider = provider.log_name(), %why, "callback for another account's order");
             if let Err(e) = state
@@ -63,18 +91,26 @@ pub async fn handle_notify(
             {
                 tracing::error!(error = ?e, "cannot record the security event");
             }
-            return provider.notify_failure("order mismatch");
+            return (
+                provider.notify_failure("order mismatch"),
+                NotifyResult::Mismatch,
+            );
         }
         Ok(SettleOutcome::Rejected(why)) => {
             tracing::warn!(out_trade_no = %out_trade_no, %why, "callback does not match its order");
-            (provider.notify_failure("order mismatch"), Some(why))
+            (
+                provider.notify_failure("order mismatch"),
+                Some(why),
+                NotifyResult::Mismatch,
+            )
         }
-        Ok(_) => (provider.notify_success(), None),
+        Ok(_) => (provider.notify_success(), None, NotifyResult::Accepted),
         Err(e) => {
             tracing::error!(error = ?e, "callback could not be stored");
             (
                 provider.notify_failure("temporary failure"),
                 Some("temporary failure".into()),
+                NotifyResult::Failed,
             )
         }
     };
@@ -92,5 +128,5 @@ pub async fn handle_notify(
             error,
         })
         .await;
-    reply
+    (reply, verdict)
 }

@@ -75,6 +75,9 @@ pub struct Config {
     /// Requests per minute per client address (`RATE_LIMIT_PER_MINUTE`) on
     /// submissions, payment starts and "I have paid".
     pub rate_limit_per_minute: u32,
+    /// `METRICS_ADDR`: where Prometheus metrics are served, on a listener of
+    /// their own (never on the public one); None: not served.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Every problem found in the settings.
@@ -441,6 +444,27 @@ impl Config {
             1_000_000,
         ) as u32;
 
+        let metrics_addr = match r.opt("METRICS_ADDR") {
+            None => None,
+            Some(raw) => match raw.parse::<SocketAddr>() {
+                Ok(a) if a == addr && a.port() != 0 => {
+                    r.errors.push(
+                        "METRICS_ADDR",
+                        "is APP_ADDR: metrics are served on a listener of their own",
+                    );
+                    None
+                }
+                Ok(a) => Some(a),
+                Err(_) => {
+                    r.errors.push(
+                        "METRICS_ADDR",
+                        format!("`{raw}` is not an address such as 127.0.0.1:9100"),
+                    );
+                    None
+                }
+            },
+        };
+
         if r.opt("WECHAT_SANDBOX").is_some() {
             r.errors.push(
                 "WECHAT_SANDBOX",
@@ -478,6 +502,7 @@ impl Config {
                 sse_max_streams,
                 sse_max_streams_per_address,
                 rate_limit_per_minute,
+                metrics_addr,
             })
         } else {
             Err(r.errors)

@@ -122,10 +122,12 @@ fn deployment_settings_are_checked() {
         ("RATE_LIMIT_PER_MINUTE", "-1"),
         ("WECHAT_V2_SIGN_TYPE", "SHA1"),
         ("WECHAT_MCH_ID", "1900000001"),
+        ("METRICS_ADDR", "everywhere"),
     ])
     .expect_err("bad values");
     let named = vars_named(&errors);
     for var in [
+        "METRICS_ADDR",
         "TRUSTED_PROXIES",
         "SESSION_IDLE_MINUTES",
         "SSE_MAX_STREAMS",

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub simulator: Option<simulator::Simulator>,
     /// `http://127.0.0.1:PORT/_simulator/`
     pub simulator_base: url::Url,
+    /// Where the metrics listener is (`METRICS_ADDR`), if any.
+    pub metrics_addr: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _database: Option<DatabaseGuard>,
 }
@@ -155,6 +157,7 @@ pub async fn spawn_app_on(
     // The default account: the environment's providers, or the simulator's.
     let payments = app.state().payments.clone().or(&app.state().simulated);
     let simulator = app.simulator().cloned();
+    let metrics_addr = app.metrics_addr().map(|a| a.to_string());
     let simulator_base = app
         .public_base()
         .join("_simulator/")
@@ -170,6 +173,7 @@ pub async fn spawn_app_on(
         payments,
         simulator,
         simulator_base,
+        metrics_addr,
         stop: Some(stop),
         _database: database,
     }
