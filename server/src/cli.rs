@@ -59,6 +59,9 @@ pub enum Command {
     /// Re-seal every stored receiving account under APP_MASTER_KEY, opening
     /// them with the keys in APP_MASTER_KEY_PREVIOUS; all or nothing.
     RotateMasterKey,
+    /// Erase the answers past their form's retention period (the server also
+    /// does it every hour); orders and amounts stay.
+    Purge,
     /// Ask the server at APP_ADDR for /healthz: exit 0 when it is healthy
     /// (the container image's HEALTHCHECK; the image has no curl).
     Healthcheck,
@@ -76,6 +79,7 @@ pub async fn run(command: Command) -> i32 {
         Command::Restore { file, replace } => restore(&file, replace).await,
         Command::RotateMasterKey => rotate_master_key().await,
         Command::Healthcheck => healthcheck().await,
+        Command::Purge => purge().await,
     };
     match result {
         Ok(()) => 0,
@@ -475,5 +479,15 @@ async fn healthcheck() -> Result<(), Refused> {
         )));
     }
     println!("healthy: {body}");
+    Ok(())
+}
+
+async fn purge() -> Result<(), Refused> {
+    let db = Db::connect(&database_url()?).await?;
+    let done = formpay_core::store::retention::purge(&db).await?;
+    println!(
+        "erased the answers of {} submission(s) past their form's retention period ({} provider call bodies); orders and amounts are kept",
+        done.submissions, done.log_entries
+    );
     Ok(())
 }

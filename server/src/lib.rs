@@ -288,6 +288,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let reconciler = tokio::spawn(reconcile_forever(self.state.clone(), self.reconcile_tick));
         let watcher = tokio::spawn(self.db_gate.clone().watch(self.state.db.clone()));
+        let purger = tokio::spawn(purge_forever(self.state.db.clone()));
         let metrics = self.metrics.map(|(listener, router)| {
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, router).await {
@@ -298,6 +299,7 @@ impl Application {
         serve::serve(self.listener, self.router, stop).await;
         reconciler.abort();
         watcher.abort();
+        purger.abort();
         if let Some(m) = metrics {
             m.abort();
         }
@@ -567,6 +569,18 @@ async fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<()> {
     auth::ensure_admin(db, &email, &password).await?;
     println!("Administrator account created (shown once): email {email}  password {password}");
     Ok(())
+}
+
+/// The retention rules (PIPL), once a minute after the start, then hourly.
+async fn purge_forever(db: Db) {
+    let mut wait = std::time::Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(wait).await;
+        wait = std::time::Duration::from_secs(3600);
+        if let Err(e) = formpay_core::store::retention::purge(&db).await {
+            tracing::warn!(error = ?e, "cannot apply the retention rules");
+        }
+    }
 }
 
 /// Recovery of late callbacks and expired orders, forever. Its state is in the

@@ -67,6 +67,7 @@ pub async fn admin_get_form(id: String) -> Result<Option<FormEditView>, ServerFn
             closes_at: None,
             max_submissions: None,
             success_message: "提交成功，谢谢！".into(),
+            retention_days: None,
         };
         return Ok(Some(FormEditView {
             id: None,
@@ -223,6 +224,12 @@ fn Editor(view: FormEditView) -> impl IntoView {
             .map(|m| m.to_string())
             .unwrap_or_default(),
     );
+    let retention = RwSignal::new(
+        view.def
+            .retention_days
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+    );
     let opens = RwSignal::new(
         view.def
             .opens_at
@@ -245,43 +252,52 @@ fn Editor(view: FormEditView) -> impl IntoView {
     let message = RwSignal::new(None::<(bool, String)>);
     let link_base = StoredValue::new(view.link_base.clone());
 
-    let build = move || -> Result<FormDef, String> {
-        let fields: Vec<Field> = drafts
-            .get()
-            .iter()
-            .map(FieldDraft::to_field)
-            .collect::<Result<_, _>>()?;
-        let time = |s: String| -> Result<Option<i64>, String> {
-            if s.trim().is_empty() {
-                Ok(None)
-            } else {
-                beijing_local_to_ms(&s)
-                    .map(Some)
-                    .ok_or_else(|| format!("{s} is not a date and time"))
-            }
+    let build =
+        move || -> Result<FormDef, String> {
+            let fields: Vec<Field> = drafts
+                .get()
+                .iter()
+                .map(FieldDraft::to_field)
+                .collect::<Result<_, _>>()?;
+            let time = |s: String| -> Result<Option<i64>, String> {
+                if s.trim().is_empty() {
+                    Ok(None)
+                } else {
+                    beijing_local_to_ms(&s)
+                        .map(Some)
+                        .ok_or_else(|| format!("{s} is not a date and time"))
+                }
+            };
+            let def =
+                FormDef {
+                    slug: slug.get(),
+                    title: title.get(),
+                    description: description.get(),
+                    fields,
+                    opens_at: time(opens.get())?,
+                    closes_at: time(closes.get())?,
+                    max_submissions: if max.get().trim().is_empty() {
+                        None
+                    } else {
+                        Some(
+                            max.get()
+                                .trim()
+                                .parse()
+                                .map_err(|_| "the maximum is a whole number".to_owned())?,
+                        )
+                    },
+                    success_message: success.get(),
+                    retention_days: if retention.get().trim().is_empty() {
+                        None
+                    } else {
+                        Some(retention.get().trim().parse().map_err(|_| {
+                            "the days answers are kept is a whole number".to_owned()
+                        })?)
+                    },
+                };
+            def.validate()?;
+            Ok(def)
         };
-        let def = FormDef {
-            slug: slug.get(),
-            title: title.get(),
-            description: description.get(),
-            fields,
-            opens_at: time(opens.get())?,
-            closes_at: time(closes.get())?,
-            max_submissions: if max.get().trim().is_empty() {
-                None
-            } else {
-                Some(
-                    max.get()
-                        .trim()
-                        .parse()
-                        .map_err(|_| "the maximum is a whole number".to_owned())?,
-                )
-            },
-            success_message: success.get(),
-        };
-        def.validate()?;
-        Ok(def)
-    };
     let save = ServerAction::<AdminSaveForm>::new();
     let set_status = ServerAction::<AdminSetFormStatus>::new();
     let navigate = use_navigate();
@@ -347,6 +363,7 @@ fn Editor(view: FormEditView) -> impl IntoView {
                 </div>
                 {text("最多提交数 Maximum submissions", max, "form-max-input")}
                 {text("提交成功提示 Success message", success, "form-success-input")}
+                {text("答案保留天数 Keep answers (days; empty: kept)", retention, "form-retention-input")}
                 <h2>{move || adm().fields}</h2>
                 {move || drafts.get().into_iter().enumerate().map(|(i, d)| view! { <FieldEditor index=i draft=d drafts /> }).collect_view()}
                 <button class="button" data-testid="add-field" on:click=move |_| drafts.update(|ds| { let k = next_key(ds); ds.push(FieldDraft::new(k)); })>

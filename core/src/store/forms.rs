@@ -41,7 +41,7 @@ impl FormRecord {
     }
 }
 
-const FORM_COLUMNS: &str = "id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at";
+const FORM_COLUMNS: &str = "id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, retention_days";
 
 /// A form as stored: its fields as JSON.
 #[derive(sqlx::FromRow)]
@@ -58,6 +58,7 @@ struct FormRow {
     success_message: String,
     submission_count: i64,
     created_at: i64,
+    retention_days: Option<i64>,
 }
 
 impl TryFrom<FormRow> for FormRecord {
@@ -78,6 +79,7 @@ impl TryFrom<FormRow> for FormRecord {
                 closes_at: r.closes_at,
                 max_submissions: r.max_submissions,
                 success_message: r.success_message,
+                retention_days: r.retention_days,
             },
             submission_count: r.submission_count,
             created_at: r.created_at,
@@ -141,7 +143,7 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
     let id = match id {
         Some(id) => {
             let done = sqlx::query(
-                "UPDATE forms SET slug = $1, title = $2, description = $3, fields_json = $4, opens_at = $5, closes_at = $6, max_submissions = $7, success_message = $8, updated_at = $9 WHERE id = $10",
+                "UPDATE forms SET slug = $1, title = $2, description = $3, fields_json = $4, opens_at = $5, closes_at = $6, max_submissions = $7, success_message = $8, updated_at = $9, retention_days = $11 WHERE id = $10",
             )
             .bind(&def.slug)
             .bind(&def.title)
@@ -153,6 +155,7 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
             .bind(&def.success_message)
             .bind(now)
             .bind(id)
+            .bind(def.retention_days)
             .execute(&db.pool)
             .await
             .context("cannot update the form")?;
@@ -164,8 +167,8 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
         None => {
             let id = random_token().to_string();
             sqlx::query(
-                "INSERT INTO forms (id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, 0, $10, $10)",
+                "INSERT INTO forms (id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, updated_at, retention_days) \
+                 VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, 0, $10, $10, $11)",
             )
             .bind(&id)
             .bind(&def.slug)
@@ -177,6 +180,7 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
             .bind(def.max_submissions)
             .bind(&def.success_message)
             .bind(now)
+            .bind(def.retention_days)
             .execute(&db.pool)
             .await
             .map_err(|e| match e.as_database_error().map(|d| d.is_unique_violation()) {
@@ -360,6 +364,7 @@ pub async fn ensure_demo_form(db: &Db) -> anyhow::Result<()> {
         closes_at: None,
         max_submissions: None,
         success_message: "提交成功，谢谢！".into(),
+        retention_days: None,
     };
     let id = match save_form(db, None, &def).await {
         Ok(id) => id,

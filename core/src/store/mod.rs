@@ -7,6 +7,7 @@ pub mod forms;
 pub mod order_list;
 pub mod orders;
 pub mod refunds;
+pub mod retention;
 pub mod sql;
 pub mod stats;
 pub mod submissions;

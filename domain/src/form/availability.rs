@@ -42,6 +42,9 @@ pub enum Availability {
 }
 
 /// Everything an administrator edits about a form.
+/// The longest retention period a form may name (100 years).
+pub const MAX_RETENTION_DAYS: i64 = 36_500;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FormDef {
     pub slug: String,
@@ -58,6 +61,10 @@ pub struct FormDef {
     pub max_submissions: Option<i64>,
     #[serde(default)]
     pub success_message: String,
+    /// Days a submission's answers are kept; None: until the form is
+    /// deleted. Orders (the financial records) are kept either way.
+    #[serde(default)]
+    pub retention_days: Option<i64>,
 }
 
 impl FormDef {
@@ -68,6 +75,14 @@ impl FormDef {
         }
         if self.description.chars().count() > 5000 || self.success_message.chars().count() > 1000 {
             return Err("the description or success message is too long".into());
+        }
+        if self
+            .retention_days
+            .is_some_and(|d| !(1..=MAX_RETENTION_DAYS).contains(&d))
+        {
+            return Err(format!(
+                "answers are kept 1 to {MAX_RETENTION_DAYS} days (empty: kept)"
+            ));
         }
         if self.max_submissions.is_some_and(|m| m < 1) {
             return Err("the maximum number of submissions is at least 1".into());

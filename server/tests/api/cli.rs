@@ -552,3 +552,186 @@ async fn rotating_the_master_key_under_load_keeps_every_account_usable() {
     drop(database);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The retention rule of a form, set as an administrator sets it.
+async fn keep_answers(app: &crate::helpers::TestApp, slug: &str, days: Option<i64>) {
+    let form = app::ssr::forms::form_by_slug(&app.db, slug)
+        .await
+        .expect("read")
+        .expect("form");
+    let mut def = form.def.clone();
+    def.retention_days = days;
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let saved = app
+        .server_fn(
+            "admin_save_form",
+            &[
+                ("id", form.id.as_str()),
+                ("def", &serde_json::to_string(&def).expect("json")),
+            ],
+        )
+        .await;
+    let text = saved.text().await.unwrap_or_default();
+    assert!(text.contains("Saved"), "{text}");
+}
+
+async fn purge_erases_exactly_what_the_retention_rule_says(backend: Backend) {
+    use sqlx::Row;
+    let dir = temp_dir("purge");
+    let database = DatabaseGuard::create(backend).await;
+    let url = database.url.clone();
+    let app = spawn_app_on(None, test_settings(&url)).await;
+    // Out of range: refused, with the rule named.
+    let form = app::ssr::forms::form_by_slug(&app.db, "demo")
+        .await
+        .expect("read")
+        .expect("demo");
+    let mut def = form.def.clone();
+    def.retention_days = Some(0);
+    assert!(def.validate().is_err());
+    keep_answers(&app, "demo", Some(30)).await;
+
+    // Paid 31 days ago (due); waiting for payment since 31 days (money in
+    // motion: kept); submitted today (kept).
+    let paid = submit_demo(&app, "5.00").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let qr = pay(&app, &paid, "wechat_native").await["qr_code"]
+        .as_str()
+        .expect("qr")
+        .to_owned();
+    press(&app, &qr, "pay").await;
+    crate::flow::wait_status(&app, &paid, "paid").await;
+    let pending = submit_demo(&app, "6.00").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    pay(&app, &pending, "wechat_native").await;
+    let fresh = submit_demo(&app, "7.00").await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let month = 31 * 24 * 3600 * 1000_i64;
+    for order in [&paid, &pending] {
+        sqlx::query("UPDATE submissions SET created_at = created_at - $1 WHERE id = (SELECT submission_id FROM orders WHERE id = $2)")
+            .bind(month)
+            .bind(order)
+            .execute(&app.db.pool)
+            .await
+            .expect("age");
+    }
+    let row = |order: String| {
+        let pool = app.db.pool.clone();
+        async move {
+            let r = sqlx::query(
+                "SELECT s.answers_json, s.search_text, s.erased_at, s.amount_fen, o.status, o.amount_fen AS paid_fen, o.transaction_id \
+                 FROM submissions s JOIN orders o ON o.submission_id = s.id WHERE o.id = $1",
+            )
+            .bind(order)
+            .fetch_one(&pool)
+            .await
+            .expect("row");
+            (
+                r.get::<String, _>(0),
+                r.get::<String, _>(1),
+                r.get::<Option<i64>, _>(2),
+                r.get::<Option<i64>, _>(3),
+                r.get::<String, _>(4),
+                r.get::<i64, _>(5),
+                r.get::<Option<String>, _>(6),
+            )
+        }
+    };
+    let before_paid = row(paid.clone()).await;
+    let before_pending = row(pending.clone()).await;
+    let before_fresh = row(fresh.clone()).await;
+    assert!(before_paid.0.contains("张三"));
+
+    let env = [("DATABASE_URL", url.as_str())];
+    let run = formpay(&dir, &env, &["purge"], "").await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("answers of 1 submission(s)"),
+        "{}",
+        run.stdout
+    );
+    let after_paid = row(paid.clone()).await;
+    assert_eq!(after_paid.0, "{}", "the answers are erased");
+    assert_eq!(after_paid.1, "", "and their search text");
+    assert!(after_paid.2.is_some(), "the erasure is dated");
+    // The financial record stays: amount, status, the provider's transaction.
+    assert_eq!(after_paid.3, before_paid.3);
+    assert_eq!(after_paid.4, "paid");
+    assert_eq!(after_paid.5, before_paid.5);
+    assert_eq!(after_paid.6, before_paid.6);
+    assert!(after_paid.6.is_some());
+    assert_eq!(
+        row(pending.clone()).await,
+        before_pending,
+        "money in motion is kept"
+    );
+    assert_eq!(row(fresh.clone()).await, before_fresh, "within the period");
+    // The provider calls for the erased order keep their status, not their bodies.
+    let bodies: Vec<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT l.request, l.status_code FROM payment_log l JOIN payment_attempts a ON a.out_trade_no = l.out_trade_no WHERE a.order_id = $1",
+    )
+    .bind(&paid)
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("log");
+    assert!(!bodies.is_empty());
+    assert!(bodies.iter().all(|(b, _)| b == "[erased]"), "{bodies:?}");
+    assert!(bodies.iter().any(|(_, s)| s.is_some()));
+    // The admin's page still lists it, with its amount and status.
+    let listed = app
+        .server_fn(
+            "admin_submissions",
+            &[
+                ("form_id", form.id.as_str()),
+                ("page", "1"),
+                ("search", ""),
+                ("status", ""),
+            ],
+        )
+        .await;
+    assert_eq!(listed.status(), 200);
+    let listed = listed.text().await.unwrap_or_default();
+    assert!(
+        listed.contains("¥5.00") && listed.contains(r#""answers":[]"#),
+        "the erased submission is listed with its amount, without answers: {listed}"
+    );
+
+    // Again: nothing more. Without a rule: nothing at all.
+    let again = formpay(&dir, &env, &["purge"], "").await;
+    assert!(
+        again.stdout.contains("answers of 0 submission(s)"),
+        "{}",
+        again.all()
+    );
+    keep_answers(&app, "demo", None).await;
+    sqlx::query("UPDATE submissions SET created_at = created_at - $1")
+        .bind(100 * month)
+        .execute(&app.db.pool)
+        .await
+        .expect("age all");
+    let none = formpay(&dir, &env, &["purge"], "").await;
+    assert!(
+        none.stdout.contains("answers of 0 submission(s)"),
+        "{}",
+        none.all()
+    );
+    drop(app);
+    drop(database);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn purge_erases_exactly_what_the_retention_rule_says_sqlite() {
+    purge_erases_exactly_what_the_retention_rule_says(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn purge_erases_exactly_what_the_retention_rule_says_postgres() {
+    purge_erases_exactly_what_the_retention_rule_says(Backend::Postgres).await;
+}

@@ -415,6 +415,7 @@ async fn max_submissions_hold_under_concurrency(backend: Backend) {
         closes_at: None,
         max_submissions: Some(5),
         success_message: "ok".into(),
+        retention_days: None,
     };
     let id = app::ssr::forms::save_form(&app.db, None, &def)
         .await
