@@ -2,7 +2,8 @@
 //! every request wait for a connection that will not come.
 //!
 //! A watcher pings the database every second (each ping bounded to two
-//! seconds). While it does not answer, every route but the liveness probe,
+//! seconds; one that timed out only waiting for a saturated pool is not
+//! counted). While it does not answer, every route but the liveness probe,
 //! the static files and the development simulator gets 503 with
 //! `Retry-After`: payers and the API see "try again shortly", and providers'
 //! callbacks get a failure answer, so they retry. Requests caught before the
@@ -37,7 +38,12 @@ impl DbGate {
     /// Pings for ever; run it beside the server and abort it with it.
     pub async fn watch(self, db: Db) {
         loop {
-            let up = ping(&db).await;
+            // A ping that only waited for a busy pool says nothing: the
+            // database is answering the requests that hold the connections.
+            let Some(up) = probe(&db).await else {
+                tokio::time::sleep(PING_EVERY).await;
+                continue;
+            };
             let was = self.0.swap(up, Ordering::Relaxed);
             match (was, up) {
                 (true, false) => tracing::error!("the database stopped answering; answering 503"),
@@ -52,6 +58,16 @@ impl DbGate {
 impl Default for DbGate {
     fn default() -> Self {
         DbGate::new()
+    }
+}
+
+/// One bounded ping for the watcher: None when it timed out while every
+/// connection of the pool was in use (saturated, not gone).
+async fn probe(db: &Db) -> Option<bool> {
+    match tokio::time::timeout(PING_WITHIN, db.ping()).await {
+        Ok(up) => Some(up),
+        Err(_) if db.pool.num_idle() == 0 && db.pool.size() > 0 => None,
+        Err(_) => Some(false),
     }
 }
 

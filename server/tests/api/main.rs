@@ -19,3 +19,4 @@ mod phone;
 mod process;
 mod providers;
 mod trust;
+mod upgrade;
