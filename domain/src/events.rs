@@ -49,6 +49,8 @@ names!(
         CloseOrder => "close_order",
         AcceptPayment => "accept_payment",
         ChangePassword => "change_password",
+        /// A submission's answers erased on its payer's request (PIPL).
+        EraseSubmission => "erase_submission",
     }
 );
 

@@ -18,6 +18,9 @@ pub struct SubmissionRow {
     pub order_status: Option<crate::domain::OrderStatus>,
     pub out_trade_no: Option<String>,
     pub transaction_id: Option<String>,
+    /// Its answers were erased (retention rule or the payer's request).
+    #[serde(default)]
+    pub erased: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,6 +78,7 @@ pub async fn admin_submissions(
                 order_status: s.order_status,
                 out_trade_no: s.out_trade_no,
                 transaction_id: s.transaction_id,
+                erased: s.erased_at.is_some(),
             }
         })
         .collect();
@@ -85,6 +89,65 @@ pub async fn admin_submissions(
         total,
         page,
     }))
+}
+
+/// What became of a request to erase a submission's personal data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum EraseOutcome {
+    Erased,
+    AlreadyErased,
+    /// Not erased, and why (no such submission; money in motion).
+    Refused(String),
+}
+
+/// Erases one submission's answers on its payer's request (PIPL); the order
+/// and amount are kept. Audited.
+#[server(endpoint = "admin_erase_submission")]
+pub async fn admin_erase_submission(id: String) -> Result<EraseOutcome, ServerFnError> {
+    use crate::ssr::retention::{erase_submission, EraseError};
+    use crate::ssr::AppState;
+    let admin = crate::ssr::auth::require_admin().await?;
+    let state = AppState::from_context()?;
+    match erase_submission(&state.db, &admin, &id).await {
+        Ok(true) => Ok(EraseOutcome::Erased),
+        Ok(false) => Ok(EraseOutcome::AlreadyErased),
+        Err(e @ (EraseError::NotFound | EraseError::MoneyInMotion(_))) => {
+            Ok(EraseOutcome::Refused(e.to_string()))
+        }
+        Err(EraseError::Unexpected(e)) => {
+            Err(crate::errors::Failure::Save("the erasure").because(e))
+        }
+    }
+}
+
+/// The button that erases one submission's personal data, after a confirmation.
+#[component]
+fn EraseButton(id: String) -> impl IntoView {
+    let erase = ServerAction::<AdminEraseSubmission>::new();
+    let said = move || match erase.value().get() {
+        Some(Ok(EraseOutcome::Erased | EraseOutcome::AlreadyErased)) => {
+            "已删除个人信息 Personal data erased".to_owned()
+        }
+        Some(Ok(EraseOutcome::Refused(why))) => why,
+        Some(Err(e)) => e.to_string(),
+        None => String::new(),
+    };
+    let on_click = move |_| {
+        let sure = window()
+            .confirm_with_message(
+                "删除此提交的全部回答？金额与订单保留，无法恢复。\nErase all answers of this submission? The amount and order are kept. This cannot be undone.",
+            )
+            .unwrap_or(false);
+        if sure {
+            erase.dispatch(AdminEraseSubmission { id: id.clone() });
+        }
+    };
+    view! {
+        <button class="button danger" type="button" data-testid="erase-submission" on:click=on_click disabled=move || erase.pending().get()>
+            "删除个人信息 Erase personal data"
+        </button>
+        <span role="status">{said}</span>
+    }
 }
 
 #[component]
@@ -162,6 +225,7 @@ fn SubmissionTable(p: SubmissionPage) -> impl IntoView {
                 <tbody>
                     {p.rows.into_iter().map(|r| {
                         let status = r.order_status;
+                        let (id, erased) = (r.id.clone(), r.erased);
                         view! {
                             <tr>
                                 <td>
@@ -173,6 +237,11 @@ fn SubmissionTable(p: SubmissionPage) -> impl IntoView {
                                             <dt>{move || t().out_trade_no}</dt><dd>{r.out_trade_no.clone().unwrap_or_else(|| "—".into())}</dd>
                                             <dt>{move || t().transaction_id}</dt><dd>{r.transaction_id.clone().unwrap_or_else(|| "—".into())}</dd>
                                         </dl>
+                                        {if erased {
+                                            view! { <p class="muted" data-testid="erased">"个人信息已删除 Personal data erased"</p> }.into_any()
+                                        } else {
+                                            view! { <EraseButton id /> }.into_any()
+                                        }}
                                     </details>
                                 </td>
                                 {r.answers.iter().map(|(_, v)| view! { <td>{v.clone()}</td> }).collect_view()}

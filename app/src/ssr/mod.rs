@@ -7,7 +7,7 @@ pub mod auth;
 pub mod state;
 
 pub use formpay_core::store::{
-    attempts, audit, forms, order_list, orders, refunds, stats, submissions,
+    attempts, audit, forms, order_list, orders, refunds, retention, stats, submissions,
 };
 pub use formpay_core::{
     accounts, db, hub, now_ms, pay, payer, payment_log, provider, random_token, registry, security,

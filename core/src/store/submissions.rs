@@ -43,9 +43,11 @@ pub struct SubmissionWithOrder {
     pub transaction_id: Option<String>,
     pub channel: Option<Channel>,
     pub paid_at: Option<i64>,
+    /// When its answers were erased (a retention rule or a payer's request).
+    pub erased_at: Option<i64>,
 }
 
-const SELECT: &str = "SELECT s.id, s.created_at, s.answers_json, s.amount_fen, o.status AS order_status, o.out_trade_no, o.transaction_id, o.channel, o.paid_at \
+const SELECT: &str = "SELECT s.id, s.created_at, s.answers_json, s.amount_fen, o.status AS order_status, o.out_trade_no, o.transaction_id, o.channel, o.paid_at, s.erased_at \
     FROM submissions s LEFT JOIN orders o ON o.submission_id = s.id";
 
 /// A search text as a `LIKE` pattern that matches it literally.

@@ -16,6 +16,7 @@ mod metrics;
 mod money;
 mod outage;
 mod phone;
+mod privacy;
 mod process;
 mod providers;
 mod trust;
