@@ -14,6 +14,19 @@ test('an administrator erases one submission’s personal data on request', TEST
   });
   assert.equal(submitted.status, 201);
   const { order } = await submitted.json();
+  // Paid: money in motion (an unpaid order) would be refused.
+  const started = await fetch(`${BASE_URL}/api/v1/orders/${order.id}/pay`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ channel: 'alipay_qr' }),
+  });
+  const { qr_code } = await started.json();
+  await fetch(qr_code + '/pay', { method: 'POST', redirect: 'manual' });
+  for (let i = 0; i < 100; i++) {
+    const o = await (await fetch(`${BASE_URL}/api/v1/orders/${order.id}`)).json();
+    if (o.status === 'paid') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 
   const b = await launch();
   try {
@@ -44,6 +57,7 @@ test('an administrator erases one submission’s personal data on request', TEST
     await page.waitForFunction(() => document.querySelector('[data-testid=total-count]')?.textContent.startsWith('0 '));
     // The order is kept.
     const o = await (await fetch(`${BASE_URL}/api/v1/orders/${order.id}`)).json();
+    assert.equal(o.status, 'paid');
     assert.equal(o.amount_fen, 330);
   } finally {
     await b.close();
