@@ -51,6 +51,8 @@ names!(
         ChangePassword => "change_password",
         /// A submission's answers erased on its payer's request (PIPL).
         EraseSubmission => "erase_submission",
+        /// Everything held about one payer was exported (PIPL).
+        ExportPayerData => "export_payer_data",
     }
 );
 

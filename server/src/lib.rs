@@ -14,6 +14,7 @@ mod health;
 mod limits;
 pub mod metrics;
 mod notify;
+mod payer_export;
 pub use app::ssr::payment_log;
 mod env_providers;
 mod plain_form;
@@ -457,6 +458,7 @@ fn router(
         )
         .route("/admin/orders.csv", get(export::orders_csv))
         .route("/admin/refunds.csv", get(export::refunds_csv))
+        .route("/admin/payer.json", get(payer_export::payer_json))
         .route("/readyz", get(health::readyz))
         .leptos_routes_with_context(
             &state,

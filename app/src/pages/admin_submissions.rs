@@ -184,6 +184,10 @@ pub fn SubmissionsPage() -> impl IntoView {
                 <button class="button" type="submit">{move || adm().filter}</button>
                 <a class="button" href=move || format!("/admin/forms/{}/submissions.csv", form_id()) data-testid="export-csv">{move || adm().export_csv}</a>
             </form>
+            <form method="get" action="/admin/payer.json" class="row filters" data-testid="payer-export">
+                <input type="search" name="q" required placeholder="付款人手机号或邮箱 Payer's phone or email" aria-label="付款人手机号或邮箱 Payer's phone or email" />
+                <button class="button" type="submit">"导出其全部数据 Export all their data"</button>
+            </form>
             <Suspense fallback=|| view! { <p>"…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {

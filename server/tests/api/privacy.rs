@@ -83,3 +83,53 @@ both_backends! {
         assert_eq!(row["amount"], "¥9.00");
     }
 }
+
+both_backends! {
+    async fn everything_held_about_one_payer_is_exported(app) {
+        // Two submissions by the payer (the demo's phone), one by someone else.
+        let first = submit_demo(&app, "1.50").await["id"].as_str().expect("id").to_owned();
+        let qr = pay(&app, &first, "wechat_native").await["qr_code"].as_str().expect("qr").to_owned();
+        press(&app, &qr, "pay").await;
+        wait_status(&app, &first, "paid").await;
+        submit_demo(&app, "2.50").await;
+        let other = app
+            .client
+            .post(app.url("/api/v1/forms/demo/submissions"))
+            .json(&json!({"answers": {"name": "另一人", "phone": "13900139000", "amount": "9.99"}}))
+            .send()
+            .await
+            .expect("submit");
+        assert_eq!(other.status(), 201);
+
+        let url = app.url("/admin/payer.json?q=138-0013-8000");
+        let anonymous = app.client.get(&url).send().await.expect("get");
+        assert_eq!(anonymous.status(), 401);
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let resp = app.client.get(&url).send().await.expect("get");
+        assert_eq!(resp.status(), 200);
+        assert!(resp
+            .headers()
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("attachment")));
+        let body: serde_json::Value = resp.json().await.expect("json");
+        assert_eq!(body["payer"], "13800138000");
+        let found = body["submissions"].as_array().expect("submissions");
+        assert_eq!(found.len(), 2, "{body}");
+        let text = body.to_string();
+        assert!(text.contains("张三") && !text.contains("另一人"), "{text}");
+        let paid = found.iter().find(|s| s["order"]["status"] == "paid").expect("the paid one");
+        assert_eq!(paid["order"]["amount"], "1.50");
+        assert!(paid["order"]["transaction_id"].is_string());
+
+        let (audited,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'export_payer_data' AND target = '138****8000'",
+        )
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("audit");
+        assert_eq!(audited, 1, "the export is audited, the payer masked");
+        let bad = app.client.get(app.url("/admin/payer.json?q=%25")).send().await.expect("get");
+        assert_eq!(bad.status(), 400);
+    }
+}
