@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { launch, waitForHydration, BASE_URL, TEST_OPTIONS } from './browser.mjs';
+import { launch, waitForHydration, adminLogin, BASE_URL, TEST_OPTIONS } from './browser.mjs';
 
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const WCAG21_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
@@ -63,14 +63,6 @@ async function fillDemo(page, amount) {
   await waitForHydration(page);
 }
 
-async function login(page) {
-  await page.goto(BASE_URL + '/admin/login');
-  await waitForHydration(page);
-  await page.fill('input[name=email]', process.env.ADMIN_EMAIL);
-  await page.fill('input[name=password]', process.env.ADMIN_PASSWORD);
-  await page.click('button[type=submit]');
-  await page.waitForSelector('[data-testid=signed-in-as]');
-}
 
 test('payer pages pass WCAG 2.1 AA in every state, light and dark, and fit at 200 % text', TEST_OPTIONS, async () => {
   for (const colorScheme of ['light', 'dark']) {
@@ -209,7 +201,7 @@ test('administrator pages pass WCAG 2.1 AA, on a phone and on a desktop, light a
     const p = b.page;
     const at = (s) => `${s} (${viewport.width} px, ${colorScheme})`;
     try {
-      await login(p);
+      await adminLogin(p);
       await audit(p, at('dashboard'));
       for (const [path, state] of [
         ['/admin/forms', 'forms'],

@@ -55,6 +55,41 @@ export async function waitForHydration(page) {
   await page.waitForFunction(() => window.__formpay_hydrated === true, null, { timeout: 30_000 });
 }
 
+/// Signs in as the test administrator (ADMIN_EMAIL / ADMIN_PASSWORD).
+export async function adminLogin(page) {
+  await page.goto(BASE_URL + '/admin/login');
+  await waitForHydration(page);
+  await page.fill('input[name=email]', process.env.ADMIN_EMAIL);
+  await page.fill('input[name=password]', process.env.ADMIN_PASSWORD);
+  await page.click('button[type=submit]');
+  await page.waitForSelector('[data-testid=signed-in-as]');
+}
+
+/// A demo order paid with Alipay at the simulator, over plain HTTP.
+export async function paidOrder(amount, name = '退款测试', phone = '13800138000') {
+  const submitted = await fetch(BASE_URL + '/api/v1/forms/demo/submissions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ answers: { name, phone, amount } }),
+  });
+  if (submitted.status !== 201) throw new Error(`submit: ${submitted.status}`);
+  const { order } = await submitted.json();
+  const started = await fetch(`${BASE_URL}/api/v1/orders/${order.id}/pay`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ channel: 'alipay_qr' }),
+  });
+  const { qr_code } = await started.json();
+  const paid = await fetch(qr_code + '/pay', { method: 'POST', redirect: 'manual' });
+  if (!(paid.status >= 300 && paid.status < 400)) throw new Error(`pay: ${paid.status}`);
+  for (let i = 0; i < 100; i++) {
+    const o = await (await fetch(`${BASE_URL}/api/v1/orders/${order.id}`)).json();
+    if (o.status === 'paid') return order;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the order was never paid');
+}
+
 /// Every browser test gets a deadline, so that nothing can hang CI.
 export const TEST_OPTIONS = { timeout: 120_000 };
 

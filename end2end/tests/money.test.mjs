@@ -1,31 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, waitForHydration, BASE_URL, TEST_OPTIONS } from './browser.mjs';
-
-/// A demo order paid with Alipay at the simulator, over plain HTTP.
-async function paidOrder(amount) {
-  const submitted = await fetch(BASE_URL + '/api/v1/forms/demo/submissions', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ answers: { name: '退款测试', phone: '13800138000', amount } }),
-  });
-  assert.equal(submitted.status, 201);
-  const { order } = await submitted.json();
-  const started = await fetch(`${BASE_URL}/api/v1/orders/${order.id}/pay`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ channel: 'alipay_qr' }),
-  });
-  const { qr_code } = await started.json();
-  const paid = await fetch(qr_code + '/pay', { method: 'POST', redirect: 'manual' });
-  assert.ok(paid.status >= 300 && paid.status < 400, `pay: ${paid.status}`);
-  for (let i = 0; i < 100; i++) {
-    const o = await (await fetch(`${BASE_URL}/api/v1/orders/${order.id}`)).json();
-    if (o.status === 'paid') return order;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the order was never paid');
-}
+import { launch, waitForHydration, paidOrder, BASE_URL, TEST_OPTIONS } from './browser.mjs';
 
 const fen = (text) => Math.round(Number(text.replace(/[¥,\s]/g, '')) * 100);
 

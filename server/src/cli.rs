@@ -434,12 +434,8 @@ async fn rotate_master_key() -> Result<(), Refused> {
             "APP_MASTER_KEY_PREVIOUS is not set: set it to the key the accounts are sealed under (APP_MASTER_KEY is the new one)".into(),
         ));
     }
-    let previous: Vec<[u8; 32]> = config
-        .master_key_previous
-        .iter()
-        .map(|k| *k.0.expose_secret())
-        .collect();
-    let vault = accounts::Vault::rotating(current.0.expose_secret(), &previous);
+    let vault =
+        accounts::Vault::rotating(current.0.expose_secret(), &config.previous_master_keys());
     let db = Db::connect(&config.database_url).await?;
     let done = accounts::reseal_all(&db, &vault).await?;
     println!(

@@ -93,11 +93,7 @@ impl Application {
             None if !config.is_production() => Some(tasks::development_master_key()?),
             None => None,
         };
-        let previous: Vec<[u8; 32]> = config
-            .master_key_previous
-            .iter()
-            .map(|k| *k.0.expose_secret())
-            .collect();
+        let previous = config.previous_master_keys();
         let vault = master_key
             .as_ref()
             .map(|k| app::ssr::accounts::Vault::rotating(k, &previous));
@@ -409,7 +405,7 @@ fn router(
     let router = router
         .route("/healthz", get(health::healthz))
         .route(
-            "/payment/{*rest}",
+            metrics::CALLBACK_ROUTE,
             post(notify::callback).layer(limited.clone()),
         )
         .route("/pay/{id}/wechat-login", get(wechat_login::start))

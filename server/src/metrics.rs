@@ -175,8 +175,8 @@ impl Metrics {
     }
 }
 
-/// The providers' callback route (`server::router`).
-const CALLBACK_ROUTE: &str = "/payment/{*rest}";
+/// The providers' callback route (mounted by `server::router`).
+pub(crate) const CALLBACK_ROUTE: &str = "/payment/{*rest}";
 
 /// `wechat/notify/acc_1` → `wechat`; `wechat/v2/notify` → `wechat/v2`.
 fn callback_provider(path: &str) -> String {

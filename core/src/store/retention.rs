@@ -15,6 +15,20 @@ use anyhow::Context;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
+/// Orders in these states have money in motion: their submission waits.
+macro_rules! in_motion {
+    () => {
+        "('created', 'pending', 'refunding', 'needs_review')"
+    };
+}
+
+/// No order of submission `s` has money in motion.
+const AT_REST: &str = concat!(
+    "NOT EXISTS (SELECT 1 FROM orders o WHERE o.submission_id = s.id AND o.status IN ",
+    in_motion!(),
+    ")"
+);
+
 /// What a purge erased.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -22,13 +36,54 @@ pub struct Purged {
     pub log_entries: u64,
 }
 
-/// The submissions due: past their form's retention period, not yet
-/// erased, and with no money in motion. `$1` is now (ms), `$2` a day (ms).
-const DUE: &str = "SELECT s.id FROM submissions s JOIN forms f ON f.id = s.form_id \
-     WHERE f.retention_days IS NOT NULL AND s.erased_at IS NULL \
-     AND s.created_at < $1 - f.retention_days * $2 \
-     AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.submission_id = s.id \
-         AND o.status IN ('created', 'pending', 'refunding', 'needs_review'))";
+/// Which submissions to erase.
+enum Which<'a> {
+    /// Past their form's retention period.
+    Due,
+    /// This one, on its payer's request.
+    One(&'a str),
+}
+
+/// Erases the answers of the submissions `which` selects (not yet erased,
+/// money at rest), marking them erased at `now`, then the provider call
+/// bodies of every submission erased at `now`. Returns how many of each.
+async fn erase_where(
+    tx: &mut sqlx::AnyConnection,
+    now: i64,
+    which: Which<'_>,
+) -> anyhow::Result<(u64, u64)> {
+    let condition = match which {
+        Which::Due => "f.retention_days IS NOT NULL AND s.created_at < $1 - f.retention_days * $2",
+        Which::One(_) => "s.id = $2",
+    };
+    let sql = format!(
+        "UPDATE submissions SET answers_json = '{{}}', search_text = '', erased_at = $1 \
+         WHERE id IN (SELECT s.id FROM submissions s JOIN forms f ON f.id = s.form_id \
+             WHERE s.erased_at IS NULL AND {AT_REST} AND {condition})"
+    );
+    let query = sqlx::query(&sql).bind(now);
+    let query = match which {
+        Which::Due => query.bind(DAY_MS),
+        Which::One(id) => query.bind(id),
+    };
+    let submissions = query
+        .execute(&mut *tx)
+        .await
+        .context("cannot erase the answers")?
+        .rows_affected();
+    let log_entries = sqlx::query(
+        "UPDATE payment_log SET request = '[erased]', response = '[erased]' \
+         WHERE request <> '[erased]' AND out_trade_no IN ( \
+             SELECT a.out_trade_no FROM payment_attempts a JOIN orders o ON o.id = a.order_id \
+             JOIN submissions s ON s.id = o.submission_id WHERE s.erased_at = $1)",
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .context("cannot erase the payment log's bodies")?
+    .rows_affected();
+    Ok((submissions, log_entries))
+}
 
 /// Erases what the retention rules say is due, in one transaction.
 /// Running it again erases nothing more.
@@ -39,28 +94,7 @@ pub async fn purge(db: &Db) -> anyhow::Result<Purged> {
         .begin()
         .await
         .context("cannot start a transaction")?;
-    let log_entries = sqlx::query(&format!(
-        "UPDATE payment_log SET request = '[erased]', response = '[erased]' \
-         WHERE request <> '[erased]' AND out_trade_no IN ( \
-             SELECT a.out_trade_no FROM payment_attempts a JOIN orders o ON o.id = a.order_id \
-             WHERE o.submission_id IN ({DUE}))"
-    ))
-    .bind(now)
-    .bind(DAY_MS)
-    .execute(&mut *tx)
-    .await
-    .context("cannot erase the payment log's bodies")?
-    .rows_affected();
-    let submissions = sqlx::query(&format!(
-        "UPDATE submissions SET answers_json = '{{}}', search_text = '', erased_at = $1 \
-         WHERE id IN ({DUE})"
-    ))
-    .bind(now)
-    .bind(DAY_MS)
-    .execute(&mut *tx)
-    .await
-    .context("cannot erase the answers")?
-    .rows_affected();
+    let (submissions, log_entries) = erase_where(&mut tx, now, Which::Due).await?;
     tx.commit().await.context("cannot commit the purge")?;
     if submissions > 0 {
         tracing::info!(
@@ -74,9 +108,6 @@ pub async fn purge(db: &Db) -> anyhow::Result<Purged> {
         log_entries,
     })
 }
-
-/// Orders in these states have money in motion: their submission waits.
-const IN_MOTION: &str = "('created', 'pending', 'refunding', 'needs_review')";
 
 /// Why one submission could not be erased on request.
 #[derive(Debug, thiserror::Error)]
@@ -100,21 +131,12 @@ pub async fn erase_submission(db: &Db, admin: &Admin, id: &str) -> Result<bool, 
         .await
         .context("cannot start a transaction")?;
     // The write first: on SQLite the transaction holds the write lock from here.
-    let erased = sqlx::query(&format!(
-        "UPDATE submissions SET answers_json = '{{}}', search_text = '', erased_at = $1 \
-         WHERE id = $2 AND erased_at IS NULL AND NOT EXISTS ( \
-             SELECT 1 FROM orders o WHERE o.submission_id = submissions.id AND o.status IN {IN_MOTION})"
-    ))
-    .bind(now)
-    .bind(id)
-    .execute(&mut *tx)
-    .await
-    .context("cannot erase the answers")?
-    .rows_affected();
+    let (erased, _) = erase_where(&mut tx, now, Which::One(id)).await?;
     if erased == 0 {
-        let row: Option<(Option<i64>, Option<String>)> = sqlx::query_as(&format!(
-            "SELECT s.erased_at, (SELECT o.status FROM orders o WHERE o.submission_id = s.id AND o.status IN {IN_MOTION} LIMIT 1) \
-             FROM submissions s WHERE s.id = $1"
+        let row: Option<(Option<i64>, Option<String>)> = sqlx::query_as(concat!(
+            "SELECT s.erased_at, (SELECT o.status FROM orders o WHERE o.submission_id = s.id AND o.status IN ",
+            in_motion!(),
+            " LIMIT 1) FROM submissions s WHERE s.id = $1"
         ))
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -129,16 +151,6 @@ pub async fn erase_submission(db: &Db, admin: &Admin, id: &str) -> Result<bool, 
             ))),
         };
     }
-    sqlx::query(
-        "UPDATE payment_log SET request = '[erased]', response = '[erased]' \
-         WHERE request <> '[erased]' AND out_trade_no IN ( \
-             SELECT a.out_trade_no FROM payment_attempts a JOIN orders o ON o.id = a.order_id \
-             WHERE o.submission_id = $1)",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await
-    .context("cannot erase the payment log's bodies")?;
     audit::record_in(
         &mut tx,
         admin,

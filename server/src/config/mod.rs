@@ -509,6 +509,14 @@ impl Config {
         }
     }
 
+    /// The keys of `APP_MASTER_KEY_PREVIOUS`, being rotated out.
+    pub fn previous_master_keys(&self) -> Vec<[u8; 32]> {
+        self.master_key_previous
+            .iter()
+            .map(|k| *k.0.expose_secret())
+            .collect()
+    }
+
     pub fn is_production(&self) -> bool {
         self.env == AppEnv::Production
     }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use simulator::dev_keys;
 use sqlx::Row;
 
-pub async fn save_account(app: &TestApp, fields: &[(&str, &str)]) -> Value {
+async fn save_account(app: &TestApp, fields: &[(&str, &str)]) -> Value {
     let form: Vec<(String, &str)> = fields
         .iter()
         .map(|(k, v)| match *k {
@@ -23,7 +23,7 @@ pub async fn save_account(app: &TestApp, fields: &[(&str, &str)]) -> Value {
     app.call("admin_save_account", &pairs).await
 }
 
-pub fn simulator(app: &TestApp, path: &str) -> String {
+fn simulator(app: &TestApp, path: &str) -> String {
     app.simulator_base.join(path).expect("url").to_string()
 }
 

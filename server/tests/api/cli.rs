@@ -3,13 +3,11 @@
 //! check-config, create-admin, reset-password, backup and restore under
 //! load, and master-key rotation under load.
 
-use crate::accounts::{save_account, simulator};
 use crate::flow::{pay, submit_demo};
 use crate::helpers::{
     press, spawn_app_on, test_settings, DatabaseGuard, ADMIN_EMAIL, ADMIN_PASSWORD, TEST_MASTER_KEY,
 };
 use app::ssr::Backend;
-use simulator::dev_keys;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -375,43 +373,8 @@ async fn rotating_the_master_key_under_load_keeps_every_account_usable() {
     // instance: dropping it deletes the file.)
     let old = spawn_app_on(None, test_settings(&url)).await;
     old.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let wechat_base = simulator(&old, "wechat/");
-    let alipay_gateway = simulator(&old, "alipay/gateway.do");
-    let wechat = save_account(
-        &old,
-        &[
-            ("name", "微信"),
-            ("kind", "wechat_v3"),
-            ("app_id", dev_keys::WECHAT_APP_ID),
-            ("mch_id", dev_keys::WECHAT_MCH_ID),
-            ("serial_no", dev_keys::WECHAT_MERCHANT_SERIAL),
-            ("platform_key_id", dev_keys::WECHAT_PUBLIC_KEY_ID),
-            ("platform_public_key", dev_keys::WECHAT_PLATFORM_PUB),
-            ("api_base", &wechat_base),
-            ("private_key", dev_keys::WECHAT_MERCHANT_KEY),
-            ("apiv3_key", dev_keys::WECHAT_APIV3_KEY),
-        ],
-    )
-    .await["Saved"]
-        .as_str()
-        .expect("saved")
-        .to_owned();
-    let alipay = save_account(
-        &old,
-        &[
-            ("name", "支付宝"),
-            ("kind", "alipay"),
-            ("app_id", dev_keys::ALIPAY_APP_ID),
-            ("alipay_public_key", dev_keys::ALIPAY_PLATFORM_PUB),
-            ("seller_id", dev_keys::ALIPAY_SELLER_ID),
-            ("api_base", &alipay_gateway),
-            ("private_key", dev_keys::ALIPAY_APP_KEY),
-        ],
-    )
-    .await["Saved"]
-        .as_str()
-        .expect("saved")
-        .to_owned();
+    let wechat = crate::trust::simulated_account(&old, "微信", "wechat_v3").await;
+    let alipay = crate::trust::simulated_account(&old, "支付宝", "alipay").await;
     let sealed = || async {
         let rows: Vec<(String, String)> =
             sqlx::query_as("SELECT id, secrets_sealed FROM merchant_accounts ORDER BY id")
@@ -421,6 +384,11 @@ async fn rotating_the_master_key_under_load_keeps_every_account_usable() {
         rows
     };
     let before = sealed().await;
+    let rotate_env = [
+        ("DATABASE_URL", url.as_str()),
+        ("APP_MASTER_KEY", NEW_KEY),
+        ("APP_MASTER_KEY_PREVIOUS", TEST_MASTER_KEY),
+    ];
 
     // Neither key opens them: refused, nothing changed.
     let refused = formpay(
@@ -474,17 +442,7 @@ async fn rotating_the_master_key_under_load_keeps_every_account_usable() {
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let run = formpay(
-        &dir,
-        &[
-            ("DATABASE_URL", url.as_str()),
-            ("APP_MASTER_KEY", NEW_KEY),
-            ("APP_MASTER_KEY_PREVIOUS", TEST_MASTER_KEY),
-        ],
-        &["rotate-master-key"],
-        "",
-    )
-    .await;
+    let run = formpay(&dir, &rotate_env, &["rotate-master-key"], "").await;
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(
         run.stdout.contains("2 account(s) re-sealed"),
@@ -507,17 +465,7 @@ async fn rotating_the_master_key_under_load_keeps_every_account_usable() {
     drop(serving);
 
     // A second run has nothing to move.
-    let again = formpay(
-        &dir,
-        &[
-            ("DATABASE_URL", url.as_str()),
-            ("APP_MASTER_KEY", NEW_KEY),
-            ("APP_MASTER_KEY_PREVIOUS", TEST_MASTER_KEY),
-        ],
-        &["rotate-master-key"],
-        "",
-    )
-    .await;
+    let again = formpay(&dir, &rotate_env, &["rotate-master-key"], "").await;
     assert_eq!(again.code, 0, "{}", again.all());
     assert!(
         again.stdout.contains("0 account(s) re-sealed") && again.stdout.contains("2 already"),
