@@ -14,6 +14,8 @@ pub enum Failure {
     Save(&'static str),
     /// The caller is not signed in (or the session ended).
     SignIn,
+    /// The caller's role does not allow this.
+    Forbidden,
     /// The request named something unknown (a status, an action, a channel).
     Unknown(&'static str),
 }
@@ -32,6 +34,10 @@ impl fmt::Display for Failure {
                 zh_of(what)
             ),
             Failure::SignIn => write!(f, "请先登录 · sign in first"),
+            Failure::Forbidden => write!(
+                f,
+                "你的角色无权执行此操作 · your role does not allow this"
+            ),
             Failure::Unknown(what) => write!(f, "无法识别的{} · unknown {what}", zh_of(what)),
         }
     }

@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 pub mod admin;
+pub mod people;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Lang {
@@ -85,6 +86,8 @@ pub struct Strings {
     pub total_to_pay: &'static str,
     pub submit: &'static str,
     pub submit_and_pay: &'static str,
+    pub privacy_notice: &'static str,
+    pub privacy_consent: &'static str,
     pub submitting: &'static str,
     pub fix_errors: &'static str,
     pub submitted: &'static str,
@@ -172,6 +175,8 @@ pub static ZH: Strings = Strings {
     total_to_pay: "应付金额",
     submit: "提交",
     submit_and_pay: "提交并付款",
+    privacy_notice: "个人信息处理说明",
+    privacy_consent: "我已阅读并同意上述说明",
     submitting: "正在提交…",
     fix_errors: "请修改标出的内容后再提交",
     submitted: "提交成功",
@@ -259,6 +264,8 @@ pub static EN: Strings = Strings {
     total_to_pay: "Total to pay",
     submit: "Submit",
     submit_and_pay: "Submit and pay",
+    privacy_notice: "How your personal information is used",
+    privacy_consent: "I have read and agree to the notice above",
     submitting: "Submitting…",
     fix_errors: "Please correct the marked answers",
     submitted: "Submitted",

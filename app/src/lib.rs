@@ -98,6 +98,9 @@ fn AppRoutes() -> impl IntoView {
             <Route path=path!("/admin/accounts") view=pages::admin_accounts::AccountsPage ssr=SsrMode::Async />
             <Route path=path!("/admin/stats") view=pages::admin_stats::StatsPage ssr=SsrMode::Async />
             <Route path=path!("/admin/audit") view=pages::admin_stats::AuditPage ssr=SsrMode::Async />
+            <Route path=path!("/admin/people") view=pages::admin_people::PeoplePage ssr=SsrMode::Async />
+            <Route path=path!("/admin/me") view=pages::admin_me::MePage ssr=SsrMode::Async />
+            <Route path=path!("/admin/invite/:token") view=pages::admin_people::JoinPage ssr=SsrMode::Async />
             <Route path=path!("/f/:slug") view=pages::form_page::FormPage ssr=SsrMode::Async />
             <Route path=path!("/pay/:id") view=pages::pay_page::PayPage ssr=SsrMode::Async />
             <Route path=path!("/r/:token") view=pages::receipt_page::ReceiptPage ssr=SsrMode::Async />

@@ -53,6 +53,32 @@ names!(
         EraseSubmission => "erase_submission",
         /// Everything held about one payer was exported (PIPL).
         ExportPayerData => "export_payer_data",
+        /// A submission's masked phone or ID number shown in full.
+        RevealPersonalData => "reveal_personal_data",
+        /// Submissions (personal data) exported as CSV.
+        ExportSubmissions => "export_submissions",
+        /// Orders or refunds exported as CSV.
+        ExportOrders => "export_orders",
+        Login => "login",
+        /// A login refused (wrong password or code, disabled); the target is
+        /// the email tried.
+        LoginFailed => "login_failed",
+        CreateForm => "create_form",
+        EditForm => "edit_form",
+        /// A form published, closed or taken back to draft.
+        FormStatus => "form_status",
+        InviteAdmin => "invite_admin",
+        RevokeInvite => "revoke_invite",
+        /// An invitation accepted: a new administrator.
+        JoinAdmin => "join_admin",
+        ChangeRole => "change_role",
+        DisableAdmin => "disable_admin",
+        EnableAdmin => "enable_admin",
+        EnableTwoFactor => "enable_two_factor",
+        DisableTwoFactor => "disable_two_factor",
+        /// An owner turned off another administrator's two-factor login.
+        ResetTwoFactor => "reset_two_factor",
+        RevokeSession => "revoke_session",
     }
 );
 

@@ -10,6 +10,7 @@ mod ids;
 mod jsapi;
 mod money;
 mod order_status;
+mod roles;
 #[cfg(feature = "sqlx")]
 pub mod sql;
 mod states;
@@ -21,4 +22,5 @@ pub use ids::{Email, IdError, OutTradeNo, Slug, Token};
 pub use jsapi::JsapiParams;
 pub use money::{Money, MoneyError};
 pub use order_status::{InvalidTransition, OrderStatus};
+pub use roles::{Permission, Role};
 pub use states::{AttemptState, RefundState};

@@ -75,6 +75,9 @@ stored_as_text!(AttemptState, "attempt state", AttemptState::parse, |v| v
 stored_as_text!(RefundState, "refund state", RefundState::parse, |v| v
     .as_str()
     .to_owned());
+stored_as_text!(crate::Role, "role", crate::Role::parse, |v| v
+    .as_str()
+    .to_owned());
 stored_as_text!(AuditAction, "audit action", AuditAction::parse, |v| v
     .as_str()
     .to_owned());

@@ -37,12 +37,21 @@ pub enum Command {
     CreateAdmin {
         #[arg(long)]
         email: String,
+        /// owner, finance, editor or viewer.
+        #[arg(long, default_value = "owner")]
+        role: String,
     },
     /// Set an administrator's password (from FORMPAY_PASSWORD or standard
-    /// input) and end their sessions.
+    /// input) and end their sessions: the way back in for a locked-out owner.
     ResetPassword {
         #[arg(long)]
         email: String,
+        /// Also turn off their two-factor login (a lost phone and recovery codes).
+        #[arg(long)]
+        clear_two_factor: bool,
+        /// Also make them an active owner (enabled again if disabled).
+        #[arg(long)]
+        make_owner: bool,
     },
     /// Copy the SQLite database into FILE, consistent while the server runs
     /// (VACUUM INTO). For PostgreSQL it prints the pg_dump command to use.
@@ -73,8 +82,12 @@ pub async fn run(command: Command) -> i32 {
         Command::Serve => Err(Refused::Usage("serve is not a subcommand of run".into())),
         Command::Migrate => migrate().await,
         Command::CheckConfig => return check_config(),
-        Command::CreateAdmin { email } => create_admin(&email).await,
-        Command::ResetPassword { email } => reset_password(&email).await,
+        Command::CreateAdmin { email, role } => create_admin(&email, &role).await,
+        Command::ResetPassword {
+            email,
+            clear_two_factor,
+            make_owner,
+        } => reset_password(&email, clear_two_factor, make_owner).await,
         Command::Backup { file } => backup(&file).await,
         Command::Restore { file, replace } => restore(&file, replace).await,
         Command::RotateMasterKey => rotate_master_key().await,
@@ -219,20 +232,29 @@ fn email(raw: &str) -> Result<Email, Refused> {
     Email::parse(raw.trim()).map_err(|_| Refused::Usage(format!("`{raw}` is not an email address")))
 }
 
-async fn create_admin(raw_email: &str) -> Result<(), Refused> {
+async fn create_admin(raw_email: &str, role: &str) -> Result<(), Refused> {
     let email = email(raw_email)?;
+    let role = app::domain::Role::parse(role).ok_or_else(|| {
+        Refused::Usage(format!(
+            "`{role}` is not a role: owner, finance, editor or viewer"
+        ))
+    })?;
     let password = password()?;
     let db = Db::connect(&database_url()?).await?;
-    if !auth::create_admin(&db, &email, &password).await? {
+    if !auth::create_admin(&db, &email, &password, role).await? {
         return Err(Refused::Failed(anyhow::anyhow!(
             "an administrator with the email {email} exists: use `formpay reset-password`"
         )));
     }
-    println!("administrator {email} created");
+    println!("administrator {email} created ({role})");
     Ok(())
 }
 
-async fn reset_password(raw_email: &str) -> Result<(), Refused> {
+async fn reset_password(
+    raw_email: &str,
+    clear_two_factor: bool,
+    make_owner: bool,
+) -> Result<(), Refused> {
     let email = email(raw_email)?;
     let password = password()?;
     let db = Db::connect(&database_url()?).await?;
@@ -241,6 +263,18 @@ async fn reset_password(raw_email: &str) -> Result<(), Refused> {
         .ok_or_else(|| anyhow::anyhow!("no administrator has the email {email}"))?;
     auth::set_password(&db, &id, &password, None).await?;
     println!("the password of {email} is set; their sessions were ended");
+    if clear_two_factor && auth::clear_two_factor(&db, &id).await? {
+        println!("their two-factor login is off");
+    }
+    if make_owner {
+        auth::set_role(&db, &id, app::domain::Role::Owner)
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        auth::set_disabled(&db, "", &id, false)
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!("they are an active owner");
+    }
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! injection neutralised, streamed in batches so that any number of rows
 //! exports in constant memory.
 
-use crate::guard::AdminSession;
+use crate::guard::{audited, AdminSession};
+use app::domain::{AuditAction, Permission};
 use app::domain::form::{answer_text, Answer, Field};
 use app::domain::Money;
 use app::ssr::{forms, order_list, refunds, submissions, AppState};
@@ -138,9 +139,16 @@ fn yuan(fen: i64) -> String {
 pub async fn orders_csv(
     State(state): State<AppState>,
     Query(q): Query<app::pages::admin_orders::OrderQuery>,
-    AdminSession(admin): AdminSession,
+    session: AdminSession,
 ) -> Response {
+    let admin = match session.permit(Permission::ExportOrders) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let filter = q.filter();
+    if let Err(r) = audited(&state, &admin, AuditAction::ExportOrders, "orders.csv", "").await {
+        return r;
+    }
     tracing::info!(admin = %admin.id, "orders exported");
     let head = [
         "创建时间 Created",
@@ -184,8 +192,15 @@ pub async fn orders_csv(
 /// Every refund as CSV, oldest first.
 pub async fn refunds_csv(
     State(state): State<AppState>,
-    AdminSession(admin): AdminSession,
+    session: AdminSession,
 ) -> Response {
+    let admin = match session.permit(Permission::ExportOrders) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if let Err(r) = audited(&state, &admin, AuditAction::ExportOrders, "refunds.csv", "").await {
+        return r;
+    }
     tracing::info!(admin = %admin.id, "refunds exported");
     let head = [
         "申请时间 Asked",
@@ -232,8 +247,12 @@ pub async fn refunds_csv(
 pub async fn submissions_csv(
     State(state): State<AppState>,
     Path(form_id): Path<String>,
-    AdminSession(admin): AdminSession,
+    session: AdminSession,
 ) -> Response {
+    let admin = match session.permit(Permission::PersonalData) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let form = match forms::form_by_id(&state.db, &form_id).await {
         Ok(Some(f)) => f,
         Ok(None) => return StatusCode::NOT_FOUND.into_response(),
@@ -242,6 +261,9 @@ pub async fn submissions_csv(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
+    if let Err(r) = audited(&state, &admin, AuditAction::ExportSubmissions, &form_id, &form.def.title).await {
+        return r;
+    }
     tracing::info!(admin = %admin.id, form = %form_id, "submissions exported");
     let fields = form.def.fields.clone();
     let mut head = vec!["提交时间 Submitted".to_owned()];

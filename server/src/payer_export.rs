@@ -40,22 +40,15 @@ fn payer_key(q: &str) -> Option<String> {
     }
 }
 
-/// `138****8000`, `a***@school.example`: enough to tell exports apart.
-fn masked(key: &str) -> String {
-    match key.split_once('@') {
-        Some((user, domain)) => {
-            format!("{}***@{domain}", user.chars().next().unwrap_or('*'))
-        }
-        None if key.len() == 11 => format!("{}****{}", &key[..3], &key[7..]),
-        None => "***".to_owned(),
-    }
-}
-
 pub async fn payer_json(
     State(state): State<AppState>,
-    AdminSession(admin): AdminSession,
+    session: AdminSession,
     Query(q): Query<PayerQuery>,
 ) -> Response {
+    let admin = match session.permit(app::domain::Permission::PersonalData) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let Some(key) = payer_key(&q.q) else {
         return (
             StatusCode::BAD_REQUEST,
@@ -70,7 +63,7 @@ pub async fn payer_json(
                 &state.db,
                 &admin,
                 AuditAction::ExportPayerData,
-                &masked(&key),
+                &app::domain::form::mask_personal(&key),
                 &format!("{n} submission(s)"),
             )
             .await
@@ -192,7 +185,7 @@ mod tests {
         );
         assert_eq!(payer_key("12345"), None);
         assert_eq!(payer_key("%"), None);
-        assert_eq!(masked("13800138000"), "138****8000");
-        assert_eq!(masked("li@school.example"), "l***@school.example");
+        assert_eq!(app::domain::form::mask_personal("13800138000"), "138****8000");
+        assert_eq!(app::domain::form::mask_personal("li@school.example"), "l***@school.example");
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::i18n::use_lang;
 use leptos::prelude::*;
+use crate::domain::{Permission, Role};
 use leptos_router::components::Redirect;
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdminInfo {
     pub email: String,
+    pub role: Role,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,6 +18,12 @@ pub enum LoginOutcome {
     LoggedIn,
     WrongCredentials,
     RateLimited,
+    /// The password is right; the two-factor code is asked for.
+    CodeRequired,
+    /// The two-factor (or recovery) code is wrong or used.
+    WrongCode,
+    /// The password is right but an owner has disabled this administrator.
+    Disabled,
 }
 
 /// Longest password accepted, so that hashing cannot be used to burn CPU.
@@ -26,13 +34,20 @@ pub const MIN_PASSWORD_LEN: usize = 10;
 #[server(endpoint = "get_admin")]
 pub async fn get_admin() -> Result<Option<AdminInfo>, ServerFnError> {
     let admin = crate::ssr::auth::current_admin().await?;
-    Ok(admin.map(|a| AdminInfo { email: a.email }))
+    Ok(admin.map(|a| AdminInfo {
+        email: a.email,
+        role: a.role,
+    }))
 }
 
 #[server(endpoint = "login")]
-pub async fn login(email: String, password: String) -> Result<LoginOutcome, ServerFnError> {
-    use crate::domain::Email;
-    use crate::ssr::{auth, AppState};
+pub async fn login(
+    email: String,
+    password: String,
+    #[server(default)] code: Option<String>,
+) -> Result<LoginOutcome, ServerFnError> {
+    use crate::domain::{AuditAction, Email};
+    use crate::ssr::{audit, auth, AppState};
 
     let state = AppState::from_context()?;
     let ip = auth::request_client_ip(&state);
@@ -44,26 +59,52 @@ pub async fn login(email: String, password: String) -> Result<LoginOutcome, Serv
         }
         return Ok(LoginOutcome::RateLimited);
     }
+    let user_agent = use_context::<http::request::Parts>().and_then(|p| {
+        p.headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
     let parsed = Email::parse(&email)
         .ok()
         .filter(|_| password.len() <= MAX_PASSWORD_LEN);
-    let result = match parsed {
-        Some(email) => match auth::login(&state.db, &email, &password).await {
-            Ok(r) => r,
-            // A burst of logins fills the hashing queue: wait, like a throttle.
-            Err(e) if e.is::<auth::HashingBusy>() => return Ok(LoginOutcome::RateLimited),
-            Err(e) => {
-                tracing::error!(error = ?e, "login failed");
-                return Err(ServerFnError::new(
-                    "the login cannot be checked right now; try again",
-                ));
+    let fail = |e: anyhow::Error| {
+        tracing::error!(error = ?e, "login failed");
+        ServerFnError::new("the login cannot be checked right now; try again")
+    };
+    let result = match &parsed {
+        Some(email) => {
+            let attempt = auth::LoginAttempt {
+                email,
+                password: &password,
+                code: code.as_deref(),
+                client_ip: ip,
+                user_agent: user_agent.as_deref(),
+            };
+            match auth::login(&state.db, state.accounts.vault.as_ref(), attempt).await {
+                Ok(r) => r,
+                // A burst of logins fills the hashing queue: wait, like a throttle.
+                Err(e) if e.is::<auth::HashingBusy>() => return Ok(LoginOutcome::RateLimited),
+                Err(e) => return Err(fail(e)),
             }
-        },
-        None => None,
+        }
+        None => auth::LoginResult::WrongCredentials,
+    };
+    let client = ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
+    let refused = |admin: Option<&auth::Admin>, why: &'static str| {
+        let (db, email) = (state.db.clone(), email.clone());
+        let id = admin.map(|a| a.id.clone());
+        let client = client.clone();
+        async move {
+            audit::record_login_failure(&db, id.as_deref(), &email, why, &client).await
+        }
     };
     match result {
-        Some((admin, token)) => {
+        auth::LoginResult::LoggedIn { admin, token } => {
             state.login_limiter.succeeded(&email, ip);
+            audit::record(&state.db, &admin, AuditAction::Login, &admin.email, &format!("from {client}"))
+                .await
+                .map_err(fail)?;
             let response = expect_context::<leptos_axum::ResponseOptions>();
             if let Ok(cookie) =
                 http::HeaderValue::from_str(&auth::session_cookie(&token, state.secure_cookies))
@@ -74,9 +115,24 @@ pub async fn login(email: String, password: String) -> Result<LoginOutcome, Serv
             leptos_axum::redirect("/admin");
             Ok(LoginOutcome::LoggedIn)
         }
-        None => {
+        // Not a failure: the second step is asked for.
+        auth::LoginResult::CodeRequired => Ok(LoginOutcome::CodeRequired),
+        auth::LoginResult::WrongCode { admin } => {
+            state.login_limiter.failed(&email, ip);
+            tracing::info!(admin = %admin.id, "login failed: wrong two-factor code");
+            refused(Some(&admin), "wrong two-factor code").await.map_err(fail)?;
+            Ok(LoginOutcome::WrongCode)
+        }
+        auth::LoginResult::Disabled { admin } => {
+            state.login_limiter.failed(&email, ip);
+            tracing::info!(admin = %admin.id, "login failed: disabled");
+            refused(Some(&admin), "disabled").await.map_err(fail)?;
+            Ok(LoginOutcome::Disabled)
+        }
+        auth::LoginResult::WrongCredentials => {
             state.login_limiter.failed(&email, ip);
             tracing::info!("login failed: wrong credentials");
+            refused(None, "wrong email or password").await.map_err(fail)?;
             Ok(LoginOutcome::WrongCredentials)
         }
     }
@@ -153,11 +209,22 @@ pub fn LoginPage() -> impl IntoView {
     let lang = use_lang();
     let t = move || lang.get().t();
     let action = ServerAction::<Login>::new();
+    let ppl = move || lang.get().people();
     let message = move || match action.value().get() {
         Some(Ok(LoginOutcome::WrongCredentials)) => Some(t().login_failed),
         Some(Ok(LoginOutcome::RateLimited)) => Some(t().login_rate_limited),
+        Some(Ok(LoginOutcome::CodeRequired)) => Some(ppl().code_required),
+        Some(Ok(LoginOutcome::WrongCode)) => Some(ppl().code_wrong),
+        Some(Ok(LoginOutcome::Disabled)) => Some(ppl().login_disabled),
         Some(Err(_)) => Some(t().server_error),
         _ => None,
+    };
+    // Asked for once the password is right, and kept while the code is wrong.
+    let asks_code = move || {
+        matches!(
+            action.value().get(),
+            Some(Ok(LoginOutcome::CodeRequired | LoginOutcome::WrongCode))
+        )
     };
     view! {
         <section class="card narrow">
@@ -171,6 +238,12 @@ pub fn LoginPage() -> impl IntoView {
                     {move || t().password}
                     <input type="password" name="password" autocomplete="current-password" required />
                 </label>
+                <Show when=asks_code>
+                    <label>
+                        {move || ppl().code_label}
+                        <input type="text" name="code" autocomplete="one-time-code" autocapitalize="off" spellcheck="false" required data-testid="login-code" />
+                    </label>
+                </Show>
                 <button type="submit" class="button primary" disabled=move || action.pending().get()>
                     {move || if action.pending().get() { t().logging_in } else { t().log_in }}
                 </button>
@@ -199,8 +272,11 @@ pub fn DashboardPage() -> impl IntoView {
                             <section class="card">
                                 <h1>{move || t().dashboard}</h1>
                                 <p data-testid="signed-in-as">{move || t().signed_in_as} {info.email.clone()}</p>
+                                <p class="muted" data-testid="signed-in-role">{move || lang.get().people().role_name(info.role)}</p>
                                 <super::admin_orders::AdminNav />
-                                <OverviewPanel />
+                                <Show when=move || info.role.can(Permission::ViewStats)>
+                                    <OverviewPanel />
+                                </Show>
                                 <PasswordPanel />
                                 <ActionForm action=logout>
                                     <button type="submit" class="button">{move || t().log_out}</button>
@@ -279,7 +355,7 @@ pub struct Overview {
 #[server(endpoint = "admin_overview")]
 pub async fn admin_overview() -> Result<Overview, ServerFnError> {
     use crate::ssr::{forms, stats, AppState};
-    crate::ssr::auth::require_admin().await?;
+    crate::ssr::auth::require(crate::domain::Permission::ViewStats).await?;
     let state = AppState::from_context()?;
     let fail = crate::errors::Failure::Read("the overview").log::<anyhow::Error>();
     let midnight = stats::beijing_midnight(stats::now());

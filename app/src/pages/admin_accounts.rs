@@ -67,7 +67,7 @@ pub struct AccountsView {
 #[server(endpoint = "admin_accounts")]
 pub async fn admin_accounts() -> Result<AccountsView, ServerFnError> {
     use crate::ssr::{accounts, forms, AppState};
-    crate::ssr::auth::require_admin().await?;
+    crate::ssr::auth::require(crate::domain::Permission::ManageAccounts).await?;
     let state = AppState::from_context()?;
     let fail = crate::errors::Failure::Read("the accounts").log::<anyhow::Error>();
     let default = state
@@ -158,7 +158,7 @@ fn account_outcome(
 pub async fn admin_save_account(input: AccountInput) -> Result<AccountOutcome, ServerFnError> {
     use crate::ssr::registry::Credentials;
     use crate::ssr::{accounts, AppState};
-    let admin = crate::ssr::auth::require_admin().await?;
+    let admin = crate::ssr::auth::require(crate::domain::Permission::ManageAccounts).await?;
     let state = AppState::from_context()?;
     let id = Some(input.id.as_str()).filter(|i| !i.is_empty());
     let given = Credentials::from_map(input.values);
@@ -174,7 +174,7 @@ pub async fn admin_account_enabled(
     enabled: bool,
 ) -> Result<AccountOutcome, ServerFnError> {
     use crate::ssr::{accounts, AppState};
-    let admin = crate::ssr::auth::require_admin().await?;
+    let admin = crate::ssr::auth::require(crate::domain::Permission::ManageAccounts).await?;
     let state = AppState::from_context()?;
     account_outcome(
         accounts::set_enabled(&state, &admin, &id, enabled).await,
@@ -188,7 +188,7 @@ pub async fn admin_form_account(
     account_id: String,
 ) -> Result<AccountOutcome, ServerFnError> {
     use crate::ssr::{accounts, AppState};
-    let admin = crate::ssr::auth::require_admin().await?;
+    let admin = crate::ssr::auth::require(crate::domain::Permission::ManageAccounts).await?;
     let state = AppState::from_context()?;
     let account = Some(account_id.as_str()).filter(|a| !a.is_empty());
     account_outcome(
@@ -203,7 +203,7 @@ pub async fn admin_test_account(
     id: String,
 ) -> Result<Vec<(String, Option<String>)>, ServerFnError> {
     use crate::ssr::{accounts, AppState};
-    crate::ssr::auth::require_admin().await?;
+    crate::ssr::auth::require(crate::domain::Permission::ManageAccounts).await?;
     let state = AppState::from_context()?;
     let id = Some(id.as_str()).filter(|i| !i.is_empty());
     Ok(accounts::test_connection(&state, id)

@@ -35,7 +35,7 @@ fn internal(e: anyhow::Error) -> ServerFnError {
 
 #[server(endpoint = "admin_forms")]
 pub async fn admin_list_forms() -> Result<Vec<FormSummary>, ServerFnError> {
-    crate::ssr::auth::require_admin().await?;
+    crate::ssr::auth::require(crate::domain::Permission::ViewForms).await?;
     let state = crate::ssr::AppState::from_context()?;
     let forms = crate::ssr::forms::list_forms(&state.db)
         .await
@@ -54,7 +54,7 @@ pub async fn admin_list_forms() -> Result<Vec<FormSummary>, ServerFnError> {
 
 #[server(endpoint = "admin_form")]
 pub async fn admin_get_form(id: String) -> Result<Option<FormEditView>, ServerFnError> {
-    crate::ssr::auth::require_admin().await?;
+    crate::ssr::auth::require(crate::domain::Permission::ViewForms).await?;
     let state = crate::ssr::AppState::from_context()?;
     let link_base = format!("{}/f/", state.pay.return_base);
     if id == "new" {
@@ -68,6 +68,7 @@ pub async fn admin_get_form(id: String) -> Result<Option<FormEditView>, ServerFn
             max_submissions: None,
             success_message: "提交成功，谢谢！".into(),
             retention_days: None,
+            privacy_notice: String::new(),
         };
         return Ok(Some(FormEditView {
             id: None,
@@ -99,7 +100,7 @@ pub async fn admin_save_form(
     def: String,
 ) -> Result<SaveOutcome, ServerFnError> {
     use crate::ssr::forms::{save_form, SaveFormError};
-    let admin = crate::ssr::auth::require_admin().await?;
+    let admin = crate::ssr::auth::require(crate::domain::Permission::EditForms).await?;
     let state = crate::ssr::AppState::from_context()?;
     let def: FormDef = match serde_json::from_str(&def) {
         Ok(d) => d,
@@ -109,9 +110,19 @@ pub async fn admin_save_form(
             })
         }
     };
-    match save_form(&state.db, id.as_deref().filter(|i| !i.is_empty()), &def).await {
+    let existing = id.as_deref().filter(|i| !i.is_empty());
+    match save_form(&state.db, existing, &def).await {
         Ok(id) => {
             tracing::info!(admin = %admin.id, form = %id, "form saved");
+            let action = if existing.is_some() {
+                crate::domain::AuditAction::EditForm
+            } else {
+                crate::domain::AuditAction::CreateForm
+            };
+            let detail = format!("{} (/f/{}, {} fields)", def.title, def.slug, def.fields.len());
+            crate::ssr::audit::record(&state.db, &admin, action, &id, &detail)
+                .await
+                .map_err(internal)?;
             Ok(SaveOutcome::Saved { id })
         }
         Err(SaveFormError::Invalid(message)) => Ok(SaveOutcome::Invalid { message }),
@@ -124,13 +135,24 @@ pub async fn admin_save_form(
 
 #[server(endpoint = "admin_form_status")]
 pub async fn admin_set_form_status(id: String, status: String) -> Result<bool, ServerFnError> {
-    let admin = crate::ssr::auth::require_admin().await?;
+    let admin = crate::ssr::auth::require(crate::domain::Permission::EditForms).await?;
     let state = crate::ssr::AppState::from_context()?;
     let status = FormStatus::parse(&status).ok_or(crate::errors::Failure::Unknown("status"))?;
     let done = crate::ssr::forms::set_status(&state.db, &id, status)
         .await
         .map_err(internal)?;
     tracing::info!(admin = %admin.id, form = %id, status = status.as_str(), "form status changed");
+    if done {
+        crate::ssr::audit::record(
+            &state.db,
+            &admin,
+            crate::domain::AuditAction::FormStatus,
+            &id,
+            status.as_str(),
+        )
+        .await
+        .map_err(internal)?;
+    }
     Ok(done)
 }
 
@@ -230,6 +252,7 @@ fn Editor(view: FormEditView) -> impl IntoView {
             .map(|d| d.to_string())
             .unwrap_or_default(),
     );
+    let notice = RwSignal::new(view.def.privacy_notice.clone());
     let opens = RwSignal::new(
         view.def
             .opens_at
@@ -294,6 +317,7 @@ fn Editor(view: FormEditView) -> impl IntoView {
                             "the days answers are kept is a whole number".to_owned()
                         })?)
                     },
+                    privacy_notice: notice.get().trim().to_owned(),
                 };
             def.validate()?;
             Ok(def)
@@ -364,6 +388,7 @@ fn Editor(view: FormEditView) -> impl IntoView {
                 {text("最多提交数 Maximum submissions", max, "form-max-input")}
                 {text("提交成功提示 Success message", success, "form-success-input")}
                 {text("答案保留天数 Keep answers (days; empty: kept)", retention, "form-retention-input")}
+                <label>"个人信息处理说明 Privacy notice (shown before submitting; payers must agree; empty: none)"<textarea rows="4" data-testid="form-privacy-input" prop:value=move || notice.get() on:input=move |ev| notice.set(event_target_value(&ev))></textarea></label>
                 <h2>{move || adm().fields}</h2>
                 {move || drafts.get().into_iter().enumerate().map(|(i, d)| view! { <FieldEditor index=i draft=d drafts /> }).collect_view()}
                 <button class="button" data-testid="add-field" on:click=move |_| drafts.update(|ds| { let k = next_key(ds); ds.push(FieldDraft::new(k)); })>

@@ -63,7 +63,8 @@ pub struct OrderDetail {
     pub paid_at: Option<String>,
     pub expires_at: String,
     pub receipt_url: String,
-    pub answers: Vec<(String, String)>,
+    pub answers: Vec<super::admin_submissions::AnswerCell>,
+    pub submission_id: String,
     pub events: Vec<EventView>,
     pub refunds: Vec<RefundView>,
     /// Every provider order made for this order, oldest first.
@@ -91,7 +92,7 @@ pub struct PaymentView {
 pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnError> {
     use crate::domain::Money;
     use crate::ssr::{forms, order_list, orders, refunds, AppState};
-    crate::ssr::auth::require_admin().await?;
+    crate::ssr::auth::require(crate::domain::Permission::ViewOrders).await?;
     let state = AppState::from_context()?;
     let fail = crate::errors::Failure::Read("the order").log::<anyhow::Error>();
     let Some(o) = orders::by_id(&state.db, &id).await.map_err(fail)? else {
@@ -104,7 +105,7 @@ pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnErro
         &form,
         forms::submission_answers(&state.db, &o.submission_id).await,
     ) {
-        (Some(f), Ok(Some(map))) => super::form_page::answers_for_display(&f.def.fields, &map),
+        (Some(f), Ok(Some(map))) => super::admin_submissions::answer_cells(&f.def.fields, &map),
         _ => Vec::new(),
     };
     let yuan = |f: i64| {
@@ -194,6 +195,7 @@ pub async fn admin_order(id: String) -> Result<Option<OrderDetail>, ServerFnErro
         expires_at: forms::beijing_time(o.expires_at),
         receipt_url: format!("/r/{}", o.receipt_token),
         answers,
+        submission_id: o.submission_id.clone(),
         events,
         refunds: refund_list
             .into_iter()
@@ -290,7 +292,7 @@ fn OrderView(
                 <dt>{move || adm().order_paid}</dt><dd>{d.paid_at.clone().unwrap_or_else(|| "—".into())}</dd>
                 <dt>{move || adm().order_expires}</dt><dd>{d.expires_at.clone()}</dd>
                 <dt>{move || adm().order_receipt}</dt><dd><a href=d.receipt_url.clone()>{d.receipt_url.clone()}</a></dd>
-                {d.answers.iter().map(|(k, v)| view! { <dt>{k.clone()}</dt><dd>{v.clone()}</dd> }).collect_view()}
+                {d.answers.iter().filter(|c| !c.text.is_empty()).map(|c| { let (sid, cell) = (d.submission_id.clone(), c.clone()); view! { <dt>{c.label.clone()}</dt><dd><super::admin_submissions::MaskedAnswer submission_id=sid cell /></dd> } }).collect_view()}
             </dl>
             <div class="row actions">
                 <ActionForm action=act>

@@ -72,7 +72,7 @@ pub async fn admin_order_action(
     action: String,
 ) -> Result<ActionOutcome, ServerFnError> {
     use crate::ssr::{pay, AppState};
-    let admin = crate::ssr::auth::require_admin().await?;
+    let admin = crate::ssr::auth::require(crate::domain::Permission::ManageOrders).await?;
     let state = AppState::from_context()?;
     let r = match action.as_str() {
         "query" => pay::admin::query_now(&state, &admin, &id).await,
@@ -99,7 +99,7 @@ pub async fn admin_refund(
     use crate::domain::Money;
     use crate::ssr::pay::refund::{self as refunds, RefundError};
     use crate::ssr::AppState;
-    let admin = crate::ssr::auth::require_admin().await?;
+    let admin = crate::ssr::auth::require(crate::domain::Permission::ManageOrders).await?;
     let state = AppState::from_context()?;
     let Ok(amount) = Money::parse_yuan(&amount) else {
         return Ok(ActionOutcome::BadAmount);

@@ -110,7 +110,7 @@ pub async fn admin_orders(
 ) -> Result<OrdersView, ServerFnError> {
     use crate::domain::Money;
     use crate::ssr::{forms, order_list, AppState};
-    crate::ssr::auth::require_admin().await?;
+    crate::ssr::auth::require(crate::domain::Permission::ViewOrders).await?;
     let state = AppState::from_context()?;
     let fail = crate::errors::Failure::Read("the orders").log::<anyhow::Error>();
     let filter = filter.filter();
@@ -281,16 +281,41 @@ fn OrderTable(v: OrdersView) -> impl IntoView {
 /// The administrators' navigation, on every admin page.
 #[component]
 pub fn AdminNav() -> impl IntoView {
+    use crate::domain::Permission;
     let lang = use_lang();
     let adm = move || lang.get().admin();
+    let ppl = move || lang.get().people();
+    // Only the pages the role may open.
+    let me = Resource::new(|| (), |_| super::admin::get_admin());
+    let can = move |p: Permission| {
+        me.get()
+            .and_then(|r| r.ok().flatten())
+            .is_some_and(|a| a.role.can(p))
+    };
     view! {
         <nav class="admin-nav" data-testid="admin-nav">
             <a class="button" href="/admin">{move || adm().nav_overview}</a>
-            <a class="button" href="/admin/forms" data-testid="nav-forms">{move || adm().nav_forms}</a>
-            <a class="button" href="/admin/orders" data-testid="nav-orders">{move || adm().nav_orders}</a>
-            <a class="button" href="/admin/stats" data-testid="nav-stats">{move || adm().nav_stats}</a>
-            <a class="button" href="/admin/accounts" data-testid="nav-accounts">{move || adm().nav_accounts}</a>
-            <a class="button" href="/admin/audit" data-testid="nav-audit">{move || adm().nav_audit}</a>
+            <Suspense fallback=|| ()>
+                <Show when=move || can(Permission::ViewForms)>
+                    <a class="button" href="/admin/forms" data-testid="nav-forms">{move || adm().nav_forms}</a>
+                </Show>
+                <Show when=move || can(Permission::ViewOrders)>
+                    <a class="button" href="/admin/orders" data-testid="nav-orders">{move || adm().nav_orders}</a>
+                </Show>
+                <Show when=move || can(Permission::ViewStats)>
+                    <a class="button" href="/admin/stats" data-testid="nav-stats">{move || adm().nav_stats}</a>
+                </Show>
+                <Show when=move || can(Permission::ManageAccounts)>
+                    <a class="button" href="/admin/accounts" data-testid="nav-accounts">{move || adm().nav_accounts}</a>
+                </Show>
+                <Show when=move || can(Permission::ViewAudit)>
+                    <a class="button" href="/admin/audit" data-testid="nav-audit">{move || adm().nav_audit}</a>
+                </Show>
+                <Show when=move || can(Permission::ManagePeople)>
+                    <a class="button" href="/admin/people" data-testid="nav-people">{move || ppl().nav_people}</a>
+                </Show>
+            </Suspense>
+            <a class="button" href="/admin/me" data-testid="nav-me">{move || ppl().nav_me}</a>
         </nav>
     }
 }

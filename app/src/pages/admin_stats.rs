@@ -57,7 +57,7 @@ pub async fn admin_stats(
 ) -> Result<StatsView, ServerFnError> {
     use crate::domain::form::ms_to_beijing_local;
     use crate::ssr::{forms, order_list::date_start, stats, AppState};
-    crate::ssr::auth::require_admin().await?;
+    crate::ssr::auth::require(crate::domain::Permission::ViewStats).await?;
     let state = AppState::from_context()?;
     let fail = crate::errors::Failure::Read("the statistics").log::<anyhow::Error>();
     let day = 86_400_000;
@@ -281,7 +281,7 @@ pub struct AuditView {
 #[server(endpoint = "admin_audit")]
 pub async fn admin_audit(page: i64) -> Result<AuditView, ServerFnError> {
     use crate::ssr::{audit, forms, AppState};
-    crate::ssr::auth::require_admin().await?;
+    crate::ssr::auth::require(crate::domain::Permission::ViewAudit).await?;
     let state = AppState::from_context()?;
     let page = page.clamp(1, super::MAX_PAGE);
     let (total, entries) = audit::page(&state.db, 50, (page - 1) * 50)
@@ -320,7 +320,7 @@ pub struct SecurityView {
 #[server(endpoint = "admin_security")]
 pub async fn admin_security() -> Result<SecurityView, ServerFnError> {
     use crate::ssr::{forms, security, AppState};
-    crate::ssr::auth::require_admin().await?;
+    crate::ssr::auth::require(crate::domain::Permission::ViewAudit).await?;
     let state = AppState::from_context()?;
     let events = security::events(&state.db, 100).await.map_err(|e| {
         tracing::error!(error = ?e, "security events");

@@ -13,7 +13,8 @@ pub const PAGE_SIZE: i64 = 20;
 pub struct SubmissionRow {
     pub id: String,
     pub created_at: String,
-    pub answers: Vec<(String, String)>,
+    /// One cell per field of the form, in order (empty when not answered).
+    pub answers: Vec<AnswerCell>,
     pub amount: Option<String>,
     pub order_status: Option<crate::domain::OrderStatus>,
     pub out_trade_no: Option<String>,
@@ -42,7 +43,7 @@ pub async fn admin_submissions(
     use crate::domain::form::Answer;
     use crate::ssr::{forms, submissions, AppState};
     use std::collections::BTreeMap;
-    crate::ssr::auth::require_admin().await?;
+    crate::ssr::auth::require(crate::domain::Permission::ViewSubmissions).await?;
     let state = AppState::from_context()?;
     let fail = crate::errors::Failure::Read("the submissions").log::<anyhow::Error>();
     let Some(form) = forms::form_by_id(&state.db, &form_id).await.map_err(fail)? else {
@@ -70,7 +71,7 @@ pub async fn admin_submissions(
             SubmissionRow {
                 id: s.id,
                 created_at: forms::beijing_time(s.created_at),
-                answers: super::form_page::answers_for_display(&form.def.fields, &answers),
+                answers: answer_cells(&form.def.fields, &answers),
                 amount: s
                     .amount_fen
                     .and_then(|f| crate::domain::Money::from_fen(f).ok())
@@ -91,6 +92,109 @@ pub async fn admin_submissions(
     }))
 }
 
+/// One answer as the administrators' lists show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnswerCell {
+    pub label: String,
+    pub text: String,
+    /// The field's key when the text is masked (a phone number): a reveal
+    /// shows it in full, and is audited.
+    pub masked_key: Option<String>,
+}
+
+/// Every field's answer (empty when not answered), the personal numbers masked.
+pub fn answer_cells(
+    fields: &[crate::domain::form::Field],
+    answers: &std::collections::BTreeMap<String, crate::domain::form::Answer>,
+) -> Vec<AnswerCell> {
+    use crate::domain::form::{answer_text, mask_personal, masked_in_lists};
+    fields
+        .iter()
+        .map(|f| {
+            let text = answers
+                .get(&f.key)
+                .map(|a| answer_text(Some(f), a))
+                .unwrap_or_default();
+            let masked = masked_in_lists(&f.kind) && !text.is_empty();
+            AnswerCell {
+                label: f.label.clone(),
+                text: if masked { mask_personal(&text) } else { text },
+                masked_key: masked.then(|| f.key.clone()),
+            }
+        })
+        .collect()
+}
+
+/// One masked answer in full (for a payer on the phone, a refund check…);
+/// audited with who, which submission and which field.
+#[server(endpoint = "admin_reveal")]
+pub async fn admin_reveal(submission_id: String, key: String) -> Result<Option<String>, ServerFnError> {
+    use crate::domain::form::answer_text;
+    use crate::ssr::{audit, forms, AppState};
+    let admin = crate::ssr::auth::require(crate::domain::Permission::PersonalData).await?;
+    let state = AppState::from_context()?;
+    let fail = crate::errors::Failure::Read("the submission").log::<anyhow::Error>();
+    let Some((form_id, answers)) = forms::submission_with_form(&state.db, &submission_id)
+        .await
+        .map_err(fail)?
+    else {
+        return Ok(None);
+    };
+    let Some(form) = forms::form_by_id(&state.db, &form_id).await.map_err(fail)? else {
+        return Ok(None);
+    };
+    let Some((field, answer)) = form
+        .def
+        .fields
+        .iter()
+        .find(|f| f.key == key)
+        .and_then(|f| answers.get(&f.key).map(|a| (f, a)))
+    else {
+        return Ok(None);
+    };
+    audit::record(
+        &state.db,
+        &admin,
+        crate::domain::AuditAction::RevealPersonalData,
+        &submission_id,
+        &field.label,
+    )
+    .await
+    .map_err(crate::errors::Failure::Save("the audit log").log())?;
+    Ok(Some(answer_text(Some(field), answer)))
+}
+
+/// A masked answer, and the button that shows it in full.
+#[component]
+pub fn MaskedAnswer(submission_id: String, cell: AnswerCell) -> impl IntoView {
+    let reveal = ServerAction::<AdminReveal>::new();
+    let shown = move || match reveal.value().get() {
+        Some(Ok(Some(full))) => Some(full),
+        _ => None,
+    };
+    let masked = cell.text.clone();
+    let submission_id = StoredValue::new(submission_id);
+    match cell.masked_key {
+        None => view! { <span>{cell.text}</span> }.into_any(),
+        Some(key) => {
+            let key = StoredValue::new(key);
+            view! {
+            <span data-testid="masked">{move || shown().unwrap_or_else(|| masked.clone())}</span>
+            <Show when=move || shown().is_none()>
+                <ActionForm action=reveal attr:class="inline">
+                    <input type="hidden" name="submission_id" value=submission_id.get_value() />
+                    <input type="hidden" name="key" value=key.get_value() />
+                    <button type="submit" class="button small link" data-testid="reveal" title="查看完整号码（记入操作日志）· show in full (audited)">"👁"</button>
+                </ActionForm>
+            </Show>
+            <Show when=move || matches!(reveal.value().get(), Some(Err(_)))>
+                <span class="error">"✕"</span>
+            </Show>
+            }.into_any()
+        }
+    }
+}
+
 /// What became of a request to erase a submission's personal data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum EraseOutcome {
@@ -106,7 +210,7 @@ pub enum EraseOutcome {
 pub async fn admin_erase_submission(id: String) -> Result<EraseOutcome, ServerFnError> {
     use crate::ssr::retention::{erase_submission, EraseError};
     use crate::ssr::AppState;
-    let admin = crate::ssr::auth::require_admin().await?;
+    let admin = crate::ssr::auth::require(crate::domain::Permission::PersonalData).await?;
     let state = AppState::from_context()?;
     match erase_submission(&state.db, &admin, &id).await {
         Ok(true) => Ok(EraseOutcome::Erased),
@@ -236,7 +340,7 @@ fn SubmissionTable(p: SubmissionPage) -> impl IntoView {
                                     <details>
                                         <summary>{r.created_at.clone()}</summary>
                                         <dl class="facts">
-                                            {r.answers.iter().map(|(k, v)| view! { <dt>{k.clone()}</dt><dd>{v.clone()}</dd> }).collect_view()}
+                                            {r.answers.iter().filter(|c| !c.text.is_empty()).map(|c| { let (sid, cell) = (r.id.clone(), c.clone()); view! { <dt>{c.label.clone()}</dt><dd><MaskedAnswer submission_id=sid cell /></dd> } }).collect_view()}
                                             <dt>{move || t().amount}</dt><dd>{r.amount.clone().unwrap_or_else(|| "—".into())}</dd>
                                             <dt>{move || t().out_trade_no}</dt><dd>{r.out_trade_no.clone().unwrap_or_else(|| "—".into())}</dd>
                                             <dt>{move || t().transaction_id}</dt><dd>{r.transaction_id.clone().unwrap_or_else(|| "—".into())}</dd>
@@ -248,7 +352,7 @@ fn SubmissionTable(p: SubmissionPage) -> impl IntoView {
                                         }}
                                     </details>
                                 </td>
-                                {r.answers.iter().map(|(_, v)| view! { <td>{v.clone()}</td> }).collect_view()}
+                                {r.answers.iter().map(|c| { let (sid, cell) = (r.id.clone(), c.clone()); view! { <td><MaskedAnswer submission_id=sid cell /></td> } }).collect_view()}
                                 <td>{move || status.map(|s| t().order_status(s)).unwrap_or("—")}</td>
                             </tr>
                         }

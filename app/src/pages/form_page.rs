@@ -3,7 +3,7 @@
 
 use crate::domain::form::{
     answer_text, check_answers, preview_amount, AnswerError, Availability, Field, FieldKind,
-    PaymentMode, PublicForm,
+    PaymentMode, PublicForm, CONSENT_KEY,
 };
 use crate::i18n::{answer_error_text, use_lang};
 use leptos::prelude::*;
@@ -146,23 +146,36 @@ fn FormView(form: PublicForm) -> impl IntoView {
         }
     });
     let slug = form.slug.clone();
+    let needs_consent = !form.privacy_notice.is_empty();
+    let notice = StoredValue::new(form.privacy_notice.clone());
+    let consent = RwSignal::new(false);
     let on_submit = {
         let slug = slug.clone();
         move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
-            let answers = values.get_untracked();
-            match fields.with_value(|f| check_answers(f, &answers)) {
-                Err(e) => errors.set(e),
-                Ok(_) => {
-                    errors.set(BTreeMap::new());
-                    action.dispatch(SubmitForm {
-                        slug: slug.clone(),
-                        answers: Value::Object(answers).to_string(),
-                    });
-                }
+            let mut answers = values.get_untracked();
+            let mut found = fields
+                .with_value(|f| check_answers(f, &answers))
+                .err()
+                .unwrap_or_default();
+            if needs_consent && !consent.get_untracked() {
+                found.insert(CONSENT_KEY.to_owned(), AnswerError::Required);
             }
+            if !found.is_empty() {
+                errors.set(found);
+                return;
+            }
+            errors.set(BTreeMap::new());
+            if needs_consent {
+                answers.insert(CONSENT_KEY.to_owned(), Value::Bool(true));
+            }
+            action.dispatch(SubmitForm {
+                slug: slug.clone(),
+                answers: Value::Object(answers).to_string(),
+            });
         }
     };
+    let consent_error = Memo::new(move |_| errors.with(|e| e.get(CONSENT_KEY).cloned()));
     let availability = form.availability;
     let description = form.description.clone();
     let action_url = StoredValue::new(format!("/f/{slug}"));
@@ -191,6 +204,22 @@ fn FormView(form: PublicForm) -> impl IntoView {
                             <p class="error" role="alert" data-testid="error-summary">{move || t().fix_errors}</p>
                         </Show>
                         {fields.get_value().into_iter().map(|f| view! { <FieldInput field=f values errors /> }).collect_view()}
+                        {needs_consent.then(|| view! {
+                            <fieldset class="privacy" data-testid="privacy-notice">
+                                <legend>{move || t().privacy_notice}</legend>
+                                <div class="notice-text">
+                                    {notice.with_value(|n| n.lines().map(|l| view! { <p>{l.to_owned()}</p> }).collect_view())}
+                                </div>
+                                <label class="check">
+                                    <input type="checkbox" name=CONSENT_KEY value="yes" required
+                                        aria-invalid=move || consent_error.get().is_some().to_string()
+                                        on:change=move |ev| consent.set(event_target_checked(&ev))
+                                        data-testid="privacy-consent" />
+                                    {move || t().privacy_consent}
+                                </label>
+                                {move || consent_error.get().map(|e| view! { <p class="field-error" role="alert">{move || answer_error_text(lang.get(), &e)}</p> })}
+                            </fieldset>
+                        })}
                         <Show when=move || has_payment>
                             <p class="total" data-testid="total">
                                 {move || t().total_to_pay} ": "

@@ -1,9 +1,11 @@
 pub mod admin;
 pub mod admin_accounts;
 pub mod admin_forms;
+pub mod admin_me;
 pub mod admin_order;
 pub mod admin_order_actions;
 pub mod admin_orders;
+pub mod admin_people;
 pub mod admin_stats;
 pub mod admin_submissions;
 pub mod form_page;

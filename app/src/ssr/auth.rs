@@ -5,15 +5,39 @@
 pub use formpay_core::auth::*;
 
 use super::AppState;
+use crate::domain::Permission;
 use leptos::prelude::ServerFnError;
 use std::net::IpAddr;
 
-/// The administrator behind the current request, or an "unauthorized" error.
-/// Every admin server function starts with this.
+/// The administrator behind the current request, or "sign in first" (401).
+/// Server functions any administrator may call start with this.
 pub async fn require_admin() -> Result<Admin, ServerFnError> {
-    current_admin()
-        .await?
-        .ok_or_else(|| ServerFnError::new("unauthorized"))
+    match current_admin().await? {
+        Some(admin) => Ok(admin),
+        None => {
+            set_status(http::StatusCode::UNAUTHORIZED);
+            Err(crate::errors::Failure::SignIn.into())
+        }
+    }
+}
+
+/// The administrator behind the current request if their role allows `p`;
+/// else "sign in first" (401) or "your role does not allow this" (403).
+/// Every admin server function starts with this (or [`require_admin`]).
+pub async fn require(p: Permission) -> Result<Admin, ServerFnError> {
+    let admin = require_admin().await?;
+    if admin.can(p) {
+        return Ok(admin);
+    }
+    tracing::warn!(admin = %admin.id, role = %admin.role, permission = ?p, "refused: the role does not allow it");
+    set_status(http::StatusCode::FORBIDDEN);
+    Err(crate::errors::Failure::Forbidden.into())
+}
+
+fn set_status(status: http::StatusCode) {
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(status);
+    }
 }
 
 /// The administrator behind the current request, if signed in.

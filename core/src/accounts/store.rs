@@ -349,6 +349,8 @@ pub struct Rotation {
     pub moved: usize,
     /// Accounts already under the current key.
     pub current: usize,
+    /// Administrators' two-factor secrets moved to the current key.
+    pub two_factor_moved: usize,
 }
 
 /// Re-seals every stored account's secrets under the vault's current key,
@@ -404,6 +406,7 @@ async fn reseal_all_once(db: &Db, vault: &Vault) -> Result<Rotation, Resealing> 
         .await
         .map_err(busy("cannot read the accounts"))?;
     let mut done = Rotation::default();
+    let mut done_secrets = 0;
     let mut unopened = Vec::new();
     let mut moved = Vec::new();
     for (id, kind, sealed) in rows {
@@ -436,9 +439,44 @@ async fn reseal_all_once(db: &Db, vault: &Vault) -> Result<Rotation, Resealing> 
             )));
         }
     }
+    // The administrators' two-factor secrets are sealed the same way.
+    let select = match db.backend {
+        crate::db::Backend::Sqlite => "SELECT id, totp_sealed FROM admins WHERE totp_sealed IS NOT NULL ORDER BY id",
+        crate::db::Backend::Postgres => "SELECT id, totp_sealed FROM admins WHERE totp_sealed IS NOT NULL ORDER BY id FOR UPDATE",
+    };
+    let secrets: Vec<(String, String)> = sqlx::query_as(select)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(busy("cannot read the two-factor secrets"))?;
+    for (id, sealed) in secrets {
+        match vault.reseal(&aad(&id, "admin-totp"), &sealed) {
+            Ok(Resealed::Current) => {}
+            Ok(Resealed::Moved(new)) => {
+                let done = sqlx::query("UPDATE admins SET totp_sealed = $1 WHERE id = $2 AND totp_sealed = $3")
+                    .bind(new)
+                    .bind(&id)
+                    .bind(&sealed)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(busy("cannot store a re-sealed two-factor secret"))?;
+                if done.rows_affected() != 1 {
+                    return Err(Resealing::Busy(anyhow::anyhow!(
+                        "administrator {id} changed during the rotation"
+                    )));
+                }
+                done_secrets += 1;
+            }
+            Err(_) => {
+                return Err(Resealing::Refused(anyhow::anyhow!(
+                    "no key given opens the two-factor secret of administrator {id}; nothing was changed"
+                )))
+            }
+        }
+    }
     tx.commit()
         .await
         .map_err(busy("cannot commit the re-sealed accounts"))?;
     done.moved = moved.len();
+    done.two_factor_moved = done_secrets;
     Ok(done)
 }

@@ -4,16 +4,16 @@
 //! after a lifetime or when idle, and a login throttle that slows a guessing
 //! (account, address) pair down instead of locking the account for everyone.
 
+use crate::accounts::Vault;
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use domain::Email;
+use domain::{Email, Permission, Role};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const SESSION_COOKIE: &str = "fp_session";
 pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -43,6 +43,13 @@ impl Default for SessionSettings {
 pub struct Admin {
     pub id: String,
     pub email: String,
+    pub role: Role,
+}
+
+impl Admin {
+    pub fn can(&self, p: Permission) -> bool {
+        self.role.can(p)
+    }
 }
 
 /// Password hashing runs on its own threads at the lowest scheduling
@@ -175,7 +182,7 @@ pub async fn ensure_admin(db: &Db, email: &Email, password: &str) -> anyhow::Res
         set_password(db, &id, password, None).await?;
         return Ok(Ensured::PasswordReset);
     }
-    Ok(if create_admin(db, email, password).await? {
+    Ok(if create_admin(db, email, password, Role::Owner).await? {
         Ensured::Created
     } else {
         Ensured::Unchanged
@@ -184,15 +191,21 @@ pub async fn ensure_admin(db: &Db, email: &Email, password: &str) -> anyhow::Res
 
 /// Adds an administrator; false (and nothing changes) when one with this
 /// email exists.
-pub async fn create_admin(db: &Db, email: &Email, password: &str) -> anyhow::Result<bool> {
+pub async fn create_admin(
+    db: &Db,
+    email: &Email,
+    password: &str,
+    role: Role,
+) -> anyhow::Result<bool> {
     let hash = hash_password(password).await?;
     let done = sqlx::query(
-        "INSERT INTO admins (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (email) DO NOTHING",
+        "INSERT INTO admins (id, email, password_hash, created_at, role) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email) DO NOTHING",
     )
     .bind(random_token().to_string())
     .bind(email.as_str())
     .bind(hash)
     .bind(now_ms())
+    .bind(role)
     .execute(&db.pool)
     .await
     .context("cannot store the administrator")?;
@@ -282,39 +295,87 @@ pub async fn admin_count(db: &Db) -> anyhow::Result<i64> {
     Ok(n)
 }
 
-/// Checks the credentials; on success returns the administrator and a new session token.
+/// One login attempt.
+pub struct LoginAttempt<'a> {
+    pub email: &'a Email,
+    pub password: &'a str,
+    /// A two-factor code or a recovery code, when the form had one.
+    pub code: Option<&'a str>,
+    pub client_ip: Option<IpAddr>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// What a login attempt came to.
+#[derive(Debug)]
+pub enum LoginResult {
+    LoggedIn { admin: Admin, token: String },
+    /// Wrong email or password (which one is not said).
+    WrongCredentials,
+    /// The password is right but the administrator is disabled.
+    Disabled { admin: Admin },
+    /// The password is right; a two-factor code is needed.
+    CodeRequired,
+    /// The password is right and the two-factor code is not.
+    WrongCode { admin: Admin },
+}
+
+/// Checks the credentials (and the two-factor code of an administrator who
+/// has one); on success opens a session.
 pub async fn login(
     db: &Db,
-    email: &Email,
-    password: &str,
-) -> anyhow::Result<Option<(Admin, String)>> {
-    let row: Option<(String, String, String)> =
-        sqlx::query_as("SELECT id, email, password_hash FROM admins WHERE email = $1")
-            .bind(email)
-            .fetch_optional(&db.pool)
-            .await
-            .context("cannot read the administrator")?;
-    let Some((id, email, hash)) = row else {
+    vault: Option<&Vault>,
+    attempt: LoginAttempt<'_>,
+) -> anyhow::Result<LoginResult> {
+    let row: Option<(String, String, String, Role, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT id, email, password_hash, role, disabled_at, totp_sealed FROM admins WHERE email = $1",
+    )
+    .bind(attempt.email)
+    .fetch_optional(&db.pool)
+    .await
+    .context("cannot read the administrator")?;
+    let Some((id, email, hash, role, disabled_at, totp_sealed)) = row else {
         // Spend the same time as a real check so that timing does not tell
         // which emails exist.
-        let _ = verify_password(password, DUMMY_HASH).await?;
-        return Ok(None);
+        let _ = verify_password(attempt.password, DUMMY_HASH).await?;
+        return Ok(LoginResult::WrongCredentials);
     };
-    if !verify_password(password, &hash).await? {
-        return Ok(None);
+    if !verify_password(attempt.password, &hash).await? {
+        return Ok(LoginResult::WrongCredentials);
     }
-    let admin = Admin { id, email };
+    let admin = Admin { id, email, role };
+    if disabled_at.is_some() {
+        return Ok(LoginResult::Disabled { admin });
+    }
+    if let Some(sealed) = totp_sealed {
+        let Some(code) = attempt.code.map(str::trim).filter(|c| !c.is_empty()) else {
+            return Ok(LoginResult::CodeRequired);
+        };
+        if !totp::check_login_code(db, vault, &admin.id, &sealed, code).await? {
+            return Ok(LoginResult::WrongCode { admin });
+        }
+    }
     let token = random_token().to_string();
     let now = now_ms();
-    sqlx::query("INSERT INTO admin_sessions (token_hash, admin_id, created_at, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, $3)")
+    let user_agent: Option<String> = attempt
+        .user_agent
+        .map(|ua| ua.chars().filter(|c| !c.is_control()).take(200).collect());
+    sqlx::query("INSERT INTO admin_sessions (token_hash, admin_id, created_at, expires_at, last_seen_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $3, $5, $6)")
         .bind(token_hash(&token))
         .bind(&admin.id)
         .bind(now)
         .bind(now + SESSION_TTL.as_millis() as i64)
+        .bind(attempt.client_ip.map(|ip| ip.to_string()))
+        .bind(user_agent)
         .execute(&db.pool)
         .await
         .context("cannot store the session")?;
-    Ok(Some((admin, token)))
+    sqlx::query("UPDATE admins SET last_login_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(&admin.id)
+        .execute(&db.pool)
+        .await
+        .context("cannot note the login")?;
+    Ok(LoginResult::LoggedIn { admin, token })
 }
 
 /// A valid argon2id hash of a random password, verified against when the email is unknown.
@@ -332,8 +393,8 @@ pub async fn admin_for_token(
 ) -> anyhow::Result<Option<Admin>> {
     let now = now_ms();
     let hash = token_hash(token);
-    let row: Option<(String, String, i64)> = sqlx::query_as(
-        "SELECT a.id, a.email, s.last_seen_at FROM admin_sessions s JOIN admins a ON a.id = s.admin_id WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3",
+    let row: Option<(String, String, Role, i64)> = sqlx::query_as(
+        "SELECT a.id, a.email, a.role, s.last_seen_at FROM admin_sessions s JOIN admins a ON a.id = s.admin_id WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND a.disabled_at IS NULL",
     )
     .bind(&hash)
     .bind(now)
@@ -341,7 +402,7 @@ pub async fn admin_for_token(
     .fetch_optional(&db.pool)
     .await
     .context("cannot read the session")?;
-    let Some((id, email, last_seen)) = row else {
+    let Some((id, email, role, last_seen)) = row else {
         return Ok(None);
     };
     if now - last_seen > TOUCH_EVERY_MS {
@@ -352,7 +413,7 @@ pub async fn admin_for_token(
             .await
             .context("cannot touch the session")?;
     }
-    Ok(Some(Admin { id, email }))
+    Ok(Some(Admin { id, email, role }))
 }
 
 pub async fn logout(db: &Db, token: &str) -> anyhow::Result<()> {
@@ -392,210 +453,15 @@ pub fn clear_session_cookie(secure: bool) -> String {
     )
 }
 
-/// Proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`): single
-/// addresses or CIDR blocks.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+mod people;
+mod proxies;
+mod throttle;
+mod totp;
 
-impl TrustedProxies {
-    /// `10.0.0.1, 192.168.0.0/16, ::1` (empty: trust nobody).
-    pub fn parse(list: &str) -> Result<TrustedProxies, String> {
-        let mut nets = Vec::new();
-        for item in list
-            .split([',', ' '])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            let (addr, bits) = match item.split_once('/') {
-                Some((a, b)) => (a, Some(b)),
-                None => (item, None),
-            };
-            let ip: IpAddr = addr
-                .parse()
-                .map_err(|_| format!("`{item}` is not an address or CIDR block"))?;
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            let bits = match bits {
-                Some(b) => b
-                    .parse::<u8>()
-                    .ok()
-                    .filter(|b| *b <= max)
-                    .ok_or_else(|| format!("`{item}` has a bad prefix length"))?,
-                None => max,
-            };
-            nets.push((ip, bits));
-        }
-        Ok(TrustedProxies(nets))
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|(net, bits)| in_net(ip, *net, *bits))
-    }
-
-    /// The client's address: the peer's, unless the peer is a trusted proxy;
-    /// then the last address in `X-Forwarded-For` that is not one.
-    pub fn client_ip(&self, peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
-        if !self.contains(peer) {
-            return peer;
-        }
-        let hops: Vec<IpAddr> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .collect();
-        hops.into_iter()
-            .rev()
-            .find(|ip| !self.contains(*ip))
-            .unwrap_or(peer)
-    }
-}
-
-fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
-    fn prefix(a: &[u8], b: &[u8], bits: u8) -> bool {
-        let full = usize::from(bits / 8);
-        let rest = bits % 8;
-        a[..full] == b[..full]
-            && (rest == 0 || {
-                let mask = 0xffu8 << (8 - rest);
-                a[full] & mask == b[full] & mask
-            })
-    }
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => prefix(&a.octets(), &b.octets(), bits),
-        (IpAddr::V6(a), IpAddr::V6(b)) => prefix(&a.octets(), &b.octets(), bits),
-        (IpAddr::V6(a), IpAddr::V4(_)) => a
-            .to_ipv4_mapped()
-            .is_some_and(|a| in_net(IpAddr::V4(a), net, bits)),
-        _ => false,
-    }
-}
-
-/// Slows down failed logins. Each key (an (account, address) pair, or an
-/// address alone) gets some free failures; after that every further failure
-/// doubles the wait before the next try, up to a cap. A success forgives the
-/// pair. Nothing locks an account for everyone: another address, or the
-/// right password after the wait, still gets in.
-pub struct LoginThrottle {
-    free: u32,
-    first_delay: Duration,
-    max_delay: Duration,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-/// Failures of one (account, address) pair before it is slowed down.
-pub const PAIR_FREE_FAILURES: u32 = 5;
-/// Failures from one address (any account) before it is slowed down.
-pub const ADDRESS_FREE_FAILURES: u32 = 20;
-
-impl LoginThrottle {
-    pub fn new(free: u32, first_delay: Duration, max_delay: Duration) -> Self {
-        LoginThrottle {
-            free,
-            first_delay,
-            max_delay,
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The wait after `n` failures.
-    fn delay(&self, n: u32) -> Duration {
-        if n < self.free {
-            return Duration::ZERO;
-        }
-        let doublings = (n - self.free).min(20);
-        self.first_delay
-            .saturating_mul(1u32 << doublings)
-            .min(self.max_delay)
-    }
-
-    /// None when the key may try now, else how long it must still wait.
-    pub fn wait(&self, key: &str) -> Option<Duration> {
-        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let (n, last) = map.get(key)?;
-        let due = self.delay(*n);
-        let waited = last.elapsed();
-        (waited < due).then(|| due - waited)
-    }
-
-    pub fn record_failure(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        // Forget keys idle for longer than the longest wait, so the map
-        // cannot grow without bound.
-        if map.len() > 10_000 {
-            let horizon = self.max_delay * 2;
-            map.retain(|_, (_, last)| last.elapsed() < horizon);
-        }
-        let entry = map.entry(key.to_owned()).or_insert((0, Instant::now()));
-        if entry.1.elapsed() > self.max_delay * 2 {
-            entry.0 = 0;
-        }
-        entry.0 = entry.0.saturating_add(1);
-        entry.1 = Instant::now();
-    }
-
-    pub fn record_success(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-}
-
-/// The throttles a login goes through.
-pub struct LoginLimiter {
-    pub pairs: LoginThrottle,
-    pub addresses: LoginThrottle,
-}
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        LoginLimiter {
-            pairs: LoginThrottle::new(
-                PAIR_FREE_FAILURES,
-                Duration::from_secs(2),
-                Duration::from_secs(15 * 60),
-            ),
-            addresses: LoginThrottle::new(
-                ADDRESS_FREE_FAILURES,
-                Duration::from_secs(2),
-                Duration::from_secs(15 * 60),
-            ),
-        }
-    }
-}
-
-impl LoginLimiter {
-    fn keys(email: &str, ip: Option<IpAddr>) -> (String, String) {
-        let ip = ip
-            .map(|i| i.to_string())
-            .unwrap_or_else(|| "unknown".into());
-        (
-            format!("{}|{ip}", email.trim().to_lowercase()),
-            format!("ip:{ip}"),
-        )
-    }
-
-    /// How long this (email, address) must still wait, if at all.
-    pub fn wait(&self, email: &str, ip: Option<IpAddr>) -> Option<Duration> {
-        let (pair, address) = Self::keys(email, ip);
-        match (self.pairs.wait(&pair), self.addresses.wait(&address)) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    pub fn failed(&self, email: &str, ip: Option<IpAddr>) {
-        let (pair, address) = Self::keys(email, ip);
-        self.pairs.record_failure(&pair);
-        self.addresses.record_failure(&address);
-    }
-
-    pub fn succeeded(&self, email: &str, ip: Option<IpAddr>) {
-        let (pair, _) = Self::keys(email, ip);
-        self.pairs.record_success(&pair);
-    }
-}
+pub use people::*;
+pub use proxies::TrustedProxies;
+pub use throttle::*;
+pub use totp::*;
 
 #[cfg(test)]
 mod tests;

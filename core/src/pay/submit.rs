@@ -6,7 +6,10 @@
 use crate::store::forms::{self, SubmitError};
 use crate::store::orders::{self, OrderRecord};
 use crate::Core;
-use domain::form::{answers_from_form, check_answers, AnswerError, Availability};
+use domain::form::{
+    answers_from_form, check_answers, consent_given, consent_text, AnswerError, Availability,
+    CONSENT_KEY,
+};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -49,19 +52,39 @@ pub async fn submit(core: &Core, slug: &str, answers: Answers<'_>) -> anyhow::Re
     if availability != Availability::Open {
         return Ok(Submission::Unavailable(availability));
     }
-    let pairs_answers;
-    let answers = match answers {
-        Answers::Json(a) => a,
-        Answers::FormPairs(pairs) => {
-            pairs_answers = answers_from_form(&form.def.fields, pairs);
-            &pairs_answers
+    // The consent to the privacy notice travels beside the answers.
+    let (consent, answers) = match answers {
+        Answers::Json(a) => {
+            let consent = a.get(CONSENT_KEY).is_some_and(consent_given);
+            let mut a = a.clone();
+            a.remove(CONSENT_KEY);
+            (consent, a)
+        }
+        Answers::FormPairs(pairs) => (
+            pairs
+                .iter()
+                .any(|(k, v)| k == CONSENT_KEY && consent_text(v)),
+            answers_from_form(&form.def.fields, pairs),
+        ),
+    };
+    let needs_consent = !form.def.privacy_notice.is_empty();
+    let checked = match check_answers(&form.def.fields, &answers) {
+        Ok(c) if consent || !needs_consent => c,
+        Ok(_) => {
+            return Ok(Submission::Invalid(BTreeMap::from([(
+                CONSENT_KEY.to_owned(),
+                AnswerError::Required,
+            )])))
+        }
+        Err(mut errors) => {
+            if needs_consent && !consent {
+                errors.insert(CONSENT_KEY.to_owned(), AnswerError::Required);
+            }
+            return Ok(Submission::Invalid(errors));
         }
     };
-    let checked = match check_answers(&form.def.fields, answers) {
-        Ok(c) => c,
-        Err(errors) => return Ok(Submission::Invalid(errors)),
-    };
-    match forms::submit(&core.db, &form, &checked, core.pay.order_ttl_ms).await {
+    let notice = needs_consent.then(|| forms::notice_hash(&form.def.privacy_notice));
+    match forms::submit(&core.db, &form, &checked, notice.as_deref(), core.pay.order_ttl_ms).await {
         Ok(s) => {
             let order = match s.order {
                 Some(o) => orders::by_id(&core.db, &o.id).await?.map(Box::new),

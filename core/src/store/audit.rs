@@ -46,6 +46,34 @@ pub async fn record(
     Ok(())
 }
 
+/// Notes a refused login: no administrator is signed in, so the row names
+/// the email that was tried (cut short, control characters dropped) and why.
+pub async fn record_login_failure(
+    db: &Db,
+    admin_id: Option<&str>,
+    email_tried: &str,
+    why: &str,
+    client: &str,
+) -> anyhow::Result<()> {
+    let email: String = email_tried
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(120)
+        .collect();
+    sqlx::query("INSERT INTO audit_log (id, created_at, admin_id, admin_email, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(random_token().to_string())
+        .bind(now_ms())
+        .bind(admin_id.unwrap_or(""))
+        .bind(&email)
+        .bind(AuditAction::LoginFailed)
+        .bind(&email)
+        .bind(format!("{why} from {client}"))
+        .execute(&db.pool)
+        .await
+        .context("cannot write the audit log")?;
+    Ok(())
+}
+
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct AuditEntry {
     pub created_at: i64,

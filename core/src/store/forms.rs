@@ -37,11 +37,12 @@ impl FormRecord {
             fields: self.def.fields.clone(),
             success_message: self.def.success_message.clone(),
             availability: self.availability(),
+            privacy_notice: self.def.privacy_notice.clone(),
         }
     }
 }
 
-const FORM_COLUMNS: &str = "id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, retention_days";
+const FORM_COLUMNS: &str = "id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, retention_days, privacy_notice";
 
 /// A form as stored: its fields as JSON.
 #[derive(sqlx::FromRow)]
@@ -59,6 +60,7 @@ struct FormRow {
     submission_count: i64,
     created_at: i64,
     retention_days: Option<i64>,
+    privacy_notice: String,
 }
 
 impl TryFrom<FormRow> for FormRecord {
@@ -80,6 +82,7 @@ impl TryFrom<FormRow> for FormRecord {
                 max_submissions: r.max_submissions,
                 success_message: r.success_message,
                 retention_days: r.retention_days,
+                privacy_notice: r.privacy_notice,
             },
             submission_count: r.submission_count,
             created_at: r.created_at,
@@ -143,7 +146,7 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
     let id = match id {
         Some(id) => {
             let done = sqlx::query(
-                "UPDATE forms SET slug = $1, title = $2, description = $3, fields_json = $4, opens_at = $5, closes_at = $6, max_submissions = $7, success_message = $8, updated_at = $9, retention_days = $11 WHERE id = $10",
+                "UPDATE forms SET slug = $1, title = $2, description = $3, fields_json = $4, opens_at = $5, closes_at = $6, max_submissions = $7, success_message = $8, updated_at = $9, retention_days = $11, privacy_notice = $12 WHERE id = $10",
             )
             .bind(&def.slug)
             .bind(&def.title)
@@ -156,6 +159,7 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
             .bind(now)
             .bind(id)
             .bind(def.retention_days)
+            .bind(&def.privacy_notice)
             .execute(&db.pool)
             .await
             .context("cannot update the form")?;
@@ -167,8 +171,8 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
         None => {
             let id = random_token().to_string();
             sqlx::query(
-                "INSERT INTO forms (id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, updated_at, retention_days) \
-                 VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, 0, $10, $10, $11)",
+                "INSERT INTO forms (id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, updated_at, retention_days, privacy_notice) \
+                 VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, 0, $10, $10, $11, $12)",
             )
             .bind(&id)
             .bind(&def.slug)
@@ -181,6 +185,7 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
             .bind(&def.success_message)
             .bind(now)
             .bind(def.retention_days)
+            .bind(&def.privacy_notice)
             .execute(&db.pool)
             .await
             .map_err(|e| match e.as_database_error().map(|d| d.is_unique_violation()) {
@@ -190,7 +195,23 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
             id
         }
     };
+    if !def.privacy_notice.is_empty() {
+        // Each text a payer may agree to is kept, so a consent names it.
+        sqlx::query("INSERT INTO privacy_notices (sha256, body, created_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
+            .bind(notice_hash(&def.privacy_notice))
+            .bind(&def.privacy_notice)
+            .bind(now)
+            .execute(&db.pool)
+            .await
+            .context("cannot keep the privacy notice")?;
+    }
     Ok(id)
+}
+
+/// The SHA-256 (hex) a privacy notice is kept and named by.
+pub fn notice_hash(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 pub async fn set_status(db: &Db, id: &str, status: FormStatus) -> anyhow::Result<bool> {
@@ -248,6 +269,7 @@ pub async fn submit(
     db: &Db,
     form: &FormRecord,
     checked: &CheckedAnswers,
+    consent_notice: Option<&str>,
     order_ttl_ms: i64,
 ) -> Result<Submitted, SubmitError> {
     let availability = form.availability();
@@ -279,13 +301,15 @@ pub async fn submit(
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase();
-    sqlx::query("INSERT INTO submissions (id, form_id, answers_json, search_text, amount_fen, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+    sqlx::query("INSERT INTO submissions (id, form_id, answers_json, search_text, amount_fen, created_at, consent_at, consent_notice) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
         .bind(&submission_id)
         .bind(&form.id)
         .bind(answers_json)
         .bind(search_text)
         .bind(checked.amount.map(Money::fen))
         .bind(now)
+        .bind(consent_notice.map(|_| now))
+        .bind(consent_notice)
         .execute(&mut *tx)
         .await
         .context("cannot store the submission")?;
@@ -365,6 +389,7 @@ pub async fn ensure_demo_form(db: &Db) -> anyhow::Result<()> {
         max_submissions: None,
         success_message: "提交成功，谢谢！".into(),
         retention_days: None,
+        privacy_notice: String::new(),
     };
     let id = match save_form(db, None, &def).await {
         Ok(id) => id,
@@ -389,6 +414,25 @@ pub async fn submission_answers(
             .context("cannot read the submission")?;
     row.map(|(text,)| serde_json::from_str(&text).context("stored answers are unreadable"))
         .transpose()
+}
+
+/// A submission's form and answers.
+pub async fn submission_with_form(
+    db: &Db,
+    submission_id: &str,
+) -> anyhow::Result<Option<(String, std::collections::BTreeMap<String, domain::form::Answer>)>> {
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT form_id, answers_json FROM submissions WHERE id = $1")
+            .bind(submission_id)
+            .fetch_optional(&db.pool)
+            .await
+            .context("cannot read the submission")?;
+    row.map(|(form_id, text)| {
+        serde_json::from_str(&text)
+            .map(|a| (form_id, a))
+            .context("stored answers are unreadable")
+    })
+    .transpose()
 }
 
 /// Beijing time, as payers and administrators read it.

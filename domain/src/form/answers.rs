@@ -397,3 +397,45 @@ pub fn answers_from_form(
     }
     out
 }
+
+/// Whether a field's answers are masked in the administrators' lists (a phone
+/// number): shown in full only on a reveal, which is audited.
+pub fn masked_in_lists(kind: &FieldKind) -> bool {
+    matches!(kind, FieldKind::Phone)
+}
+
+/// A phone number, ID number or email as lists show it: `138****5678`,
+/// `1101**********1234`, `z***@example.com`.
+pub fn mask_personal(text: &str) -> String {
+    if let Some((user, domain)) = text.split_once('@') {
+        return format!("{}***@{domain}", user.chars().next().unwrap_or('*'));
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let n = chars.len();
+    let (head, tail) = match n {
+        0..=4 => return "*".repeat(n),
+        5..=7 => (0, 2),
+        8..=11 => (3, 4),
+        _ => (4, 4),
+    };
+    chars[..head]
+        .iter()
+        .chain(std::iter::repeat_n(&'*', n - head - tail))
+        .chain(&chars[n - tail..])
+        .collect()
+}
+
+#[cfg(test)]
+mod masking_tests {
+    use super::mask_personal;
+
+    #[test]
+    fn masks_keep_only_the_ends() {
+        assert_eq!(mask_personal("13800138000"), "138****8000");
+        assert_eq!(mask_personal("110101199003074514"), "1101**********4514");
+        assert_eq!(mask_personal("zhang@example.com"), "z***@example.com");
+        assert_eq!(mask_personal("123"), "***");
+        assert_eq!(mask_personal(""), "");
+        assert_eq!(mask_personal("12345"), "***45");
+    }
+}

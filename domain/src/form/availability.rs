@@ -65,6 +65,10 @@ pub struct FormDef {
     /// deleted. Orders (the financial records) are kept either way.
     #[serde(default)]
     pub retention_days: Option<i64>,
+    /// What the form does with the answers (PIPL): shown before submitting,
+    /// and a payer must agree to it. Empty: no notice.
+    #[serde(default)]
+    pub privacy_notice: String,
 }
 
 impl FormDef {
@@ -75,6 +79,11 @@ impl FormDef {
         }
         if self.description.chars().count() > 5000 || self.success_message.chars().count() > 1000 {
             return Err("the description or success message is too long".into());
+        }
+        if self.privacy_notice.chars().count() > MAX_PRIVACY_NOTICE {
+            return Err(format!(
+                "the privacy notice is at most {MAX_PRIVACY_NOTICE} characters"
+            ));
         }
         if self
             .retention_days
@@ -111,6 +120,31 @@ pub struct PublicForm {
     pub fields: Vec<Field>,
     pub success_message: String,
     pub availability: Availability,
+    /// Shown before submitting, with a box to tick (empty: none).
+    #[serde(default)]
+    pub privacy_notice: String,
+}
+
+/// The longest privacy notice.
+pub const MAX_PRIVACY_NOTICE: usize = 20_000;
+
+/// The answer key a payer's consent to the privacy notice arrives under. No
+/// field has it: field keys have no dot.
+pub const CONSENT_KEY: &str = "privacy.consent";
+
+/// Whether a consent answer says yes (a ticked box sends "yes" or "on"; the
+/// API sends `true`).
+pub fn consent_given(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Bool(b) => *b,
+        serde_json::Value::String(s) => consent_text(s),
+        _ => false,
+    }
+}
+
+/// [`consent_given`] for a plain form POST's value.
+pub fn consent_text(s: &str) -> bool {
+    matches!(s.trim(), "yes" | "on" | "true")
 }
 
 /// Decides availability from the stored state and the clock.

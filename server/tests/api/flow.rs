@@ -416,6 +416,7 @@ async fn max_submissions_hold_under_concurrency(backend: Backend) {
         max_submissions: Some(5),
         success_message: "ok".into(),
         retention_days: None,
+        privacy_notice: String::new(),
     };
     let id = app::ssr::forms::save_form(&app.db, None, &def)
         .await
