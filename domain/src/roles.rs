@@ -114,7 +114,14 @@ mod tests {
     #[test]
     fn a_viewer_changes_nothing() {
         use Permission::*;
-        for p in [ManageOrders, ExportOrders, EditForms, PersonalData, ManageAccounts, ManagePeople] {
+        for p in [
+            ManageOrders,
+            ExportOrders,
+            EditForms,
+            PersonalData,
+            ManageAccounts,
+            ManagePeople,
+        ] {
             assert!(!Role::Viewer.can(p), "{p:?}");
         }
     }

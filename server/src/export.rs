@@ -4,9 +4,9 @@
 //! exports in constant memory.
 
 use crate::guard::{audited, AdminSession};
-use app::domain::{AuditAction, Permission};
 use app::domain::form::{answer_text, Answer, Field};
 use app::domain::Money;
+use app::domain::{AuditAction, Permission};
 use app::ssr::{forms, order_list, refunds, submissions, AppState};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -190,10 +190,7 @@ pub async fn orders_csv(
 }
 
 /// Every refund as CSV, oldest first.
-pub async fn refunds_csv(
-    State(state): State<AppState>,
-    session: AdminSession,
-) -> Response {
+pub async fn refunds_csv(State(state): State<AppState>, session: AdminSession) -> Response {
     let admin = match session.permit(Permission::ExportOrders) {
         Ok(a) => a,
         Err(r) => return r,
@@ -261,7 +258,15 @@ pub async fn submissions_csv(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    if let Err(r) = audited(&state, &admin, AuditAction::ExportSubmissions, &form_id, &form.def.title).await {
+    if let Err(r) = audited(
+        &state,
+        &admin,
+        AuditAction::ExportSubmissions,
+        &form_id,
+        &form.def.title,
+    )
+    .await
+    {
         return r;
     }
     tracing::info!(admin = %admin.id, form = %form_id, "submissions exported");

@@ -185,7 +185,13 @@ mod tests {
         );
         assert_eq!(payer_key("12345"), None);
         assert_eq!(payer_key("%"), None);
-        assert_eq!(app::domain::form::mask_personal("13800138000"), "138****8000");
-        assert_eq!(app::domain::form::mask_personal("li@school.example"), "l***@school.example");
+        assert_eq!(
+            app::domain::form::mask_personal("13800138000"),
+            "138****8000"
+        );
+        assert_eq!(
+            app::domain::form::mask_personal("li@school.example"),
+            "l***@school.example"
+        );
     }
 }

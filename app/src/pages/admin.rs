@@ -1,8 +1,8 @@
 //! Administrator login, logout and the dashboard shell.
 
+use crate::domain::{Permission, Role};
 use crate::i18n::use_lang;
 use leptos::prelude::*;
-use crate::domain::{Permission, Role};
 use leptos_router::components::Redirect;
 use serde::{Deserialize, Serialize};
 
@@ -90,21 +90,27 @@ pub async fn login(
         }
         None => auth::LoginResult::WrongCredentials,
     };
-    let client = ip.map(|i| i.to_string()).unwrap_or_else(|| "unknown".into());
+    let client = ip
+        .map(|i| i.to_string())
+        .unwrap_or_else(|| "unknown".into());
     let refused = |admin: Option<&auth::Admin>, why: &'static str| {
         let (db, email) = (state.db.clone(), email.clone());
         let id = admin.map(|a| a.id.clone());
         let client = client.clone();
-        async move {
-            audit::record_login_failure(&db, id.as_deref(), &email, why, &client).await
-        }
+        async move { audit::record_login_failure(&db, id.as_deref(), &email, why, &client).await }
     };
     match result {
         auth::LoginResult::LoggedIn { admin, token } => {
             state.login_limiter.succeeded(&email, ip);
-            audit::record(&state.db, &admin, AuditAction::Login, &admin.email, &format!("from {client}"))
-                .await
-                .map_err(fail)?;
+            audit::record(
+                &state.db,
+                &admin,
+                AuditAction::Login,
+                &admin.email,
+                &format!("from {client}"),
+            )
+            .await
+            .map_err(fail)?;
             let response = expect_context::<leptos_axum::ResponseOptions>();
             if let Ok(cookie) =
                 http::HeaderValue::from_str(&auth::session_cookie(&token, state.secure_cookies))
@@ -120,7 +126,9 @@ pub async fn login(
         auth::LoginResult::WrongCode { admin } => {
             state.login_limiter.failed(&email, ip);
             tracing::info!(admin = %admin.id, "login failed: wrong two-factor code");
-            refused(Some(&admin), "wrong two-factor code").await.map_err(fail)?;
+            refused(Some(&admin), "wrong two-factor code")
+                .await
+                .map_err(fail)?;
             Ok(LoginOutcome::WrongCode)
         }
         auth::LoginResult::Disabled { admin } => {
@@ -132,7 +140,9 @@ pub async fn login(
         auth::LoginResult::WrongCredentials => {
             state.login_limiter.failed(&email, ip);
             tracing::info!("login failed: wrong credentials");
-            refused(None, "wrong email or password").await.map_err(fail)?;
+            refused(None, "wrong email or password")
+                .await
+                .map_err(fail)?;
             Ok(LoginOutcome::WrongCredentials)
         }
     }

@@ -119,7 +119,12 @@ pub async fn admin_save_form(
             } else {
                 crate::domain::AuditAction::CreateForm
             };
-            let detail = format!("{} (/f/{}, {} fields)", def.title, def.slug, def.fields.len());
+            let detail = format!(
+                "{} (/f/{}, {} fields)",
+                def.title,
+                def.slug,
+                def.fields.len()
+            );
             crate::ssr::audit::record(&state.db, &admin, action, &id, &detail)
                 .await
                 .map_err(internal)?;

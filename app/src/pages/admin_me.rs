@@ -29,9 +29,14 @@ pub struct MeView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum TwoFactorOutcome {
     /// Scan this (otpauth URI) or type the secret, then confirm with a code.
-    Setup { uri: String, secret: String },
+    Setup {
+        uri: String,
+        secret: String,
+    },
     /// On; the recovery codes, shown once.
-    On { recovery_codes: Vec<String> },
+    On {
+        recovery_codes: Vec<String>,
+    },
     Off,
     WrongCode,
     WrongPassword,
@@ -57,7 +62,9 @@ pub async fn my_account() -> Result<MeView, ServerFnError> {
     let me = auth::require_admin().await?;
     let state = AppState::from_context()?;
     let read = crate::errors::Failure::Read("the account").log::<anyhow::Error>();
-    let (two_factor, recovery_left) = auth::two_factor_status(&state.db, &me.id).await.map_err(read)?;
+    let (two_factor, recovery_left) = auth::two_factor_status(&state.db, &me.id)
+        .await
+        .map_err(read)?;
     let token = current_token();
     let sessions = auth::sessions_of(&state.db, &me.id).await.map_err(read)?;
     Ok(MeView {
@@ -112,14 +119,26 @@ pub async fn two_factor_confirm(code: String) -> Result<TwoFactorOutcome, Server
     use crate::ssr::{audit, auth, AppState};
     let me = auth::require_admin().await?;
     let state = AppState::from_context()?;
-    match auth::confirm_two_factor(&state.db, state.accounts.vault.as_ref(), &me.id, &me.email, &code)
-        .await
-        .map_err(fail)?
+    match auth::confirm_two_factor(
+        &state.db,
+        state.accounts.vault.as_ref(),
+        &me.id,
+        &me.email,
+        &code,
+    )
+    .await
+    .map_err(fail)?
     {
         Ok(recovery_codes) => {
-            audit::record(&state.db, &me, crate::domain::AuditAction::EnableTwoFactor, &me.email, "")
-                .await
-                .map_err(fail)?;
+            audit::record(
+                &state.db,
+                &me,
+                crate::domain::AuditAction::EnableTwoFactor,
+                &me.email,
+                "",
+            )
+            .await
+            .map_err(fail)?;
             Ok(TwoFactorOutcome::On { recovery_codes })
         }
         Err(e) => Ok(two_factor_error(e)),
@@ -132,13 +151,25 @@ pub async fn two_factor_disable(password: String) -> Result<TwoFactorOutcome, Se
     use crate::ssr::{audit, auth, AppState};
     let me = auth::require_admin().await?;
     let state = AppState::from_context()?;
-    if !auth::password_matches(&state.db, &me.id, &password).await.map_err(fail)? {
+    if !auth::password_matches(&state.db, &me.id, &password)
+        .await
+        .map_err(fail)?
+    {
         return Ok(TwoFactorOutcome::WrongPassword);
     }
-    if auth::clear_two_factor(&state.db, &me.id).await.map_err(fail)? {
-        audit::record(&state.db, &me, crate::domain::AuditAction::DisableTwoFactor, &me.email, "")
-            .await
-            .map_err(fail)?;
+    if auth::clear_two_factor(&state.db, &me.id)
+        .await
+        .map_err(fail)?
+    {
+        audit::record(
+            &state.db,
+            &me,
+            crate::domain::AuditAction::DisableTwoFactor,
+            &me.email,
+            "",
+        )
+        .await
+        .map_err(fail)?;
     }
     Ok(TwoFactorOutcome::Off)
 }
@@ -149,12 +180,20 @@ pub async fn revoke_session(id: String) -> Result<bool, ServerFnError> {
     use crate::ssr::{audit, auth, AppState};
     let me = auth::require_admin().await?;
     let state = AppState::from_context()?;
-    let done = auth::revoke_session(&state.db, &me.id, &id).await.map_err(fail)?;
+    let done = auth::revoke_session(&state.db, &me.id, &id)
+        .await
+        .map_err(fail)?;
     if done {
         let short: String = id.chars().take(8).collect();
-        audit::record(&state.db, &me, crate::domain::AuditAction::RevokeSession, &me.email, &short)
-            .await
-            .map_err(fail)?;
+        audit::record(
+            &state.db,
+            &me,
+            crate::domain::AuditAction::RevokeSession,
+            &me.email,
+            &short,
+        )
+        .await
+        .map_err(fail)?;
     }
     Ok(done)
 }
@@ -169,14 +208,24 @@ pub fn MePage() -> impl IntoView {
     let disable = ServerAction::<TwoFactorDisable>::new();
     let revoke = ServerAction::<RevokeSession>::new();
     let me = Resource::new(
-        move || (confirm.version().get(), disable.version().get(), revoke.version().get()),
+        move || {
+            (
+                confirm.version().get(),
+                disable.version().get(),
+                revoke.version().get(),
+            )
+        },
         |_| my_account(),
     );
     let outcome = move || {
-        [confirm.value().get(), disable.value().get(), begin.value().get()]
-            .into_iter()
-            .flatten()
-            .find_map(Result::ok)
+        [
+            confirm.value().get(),
+            disable.value().get(),
+            begin.value().get(),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(Result::ok)
     };
     let message = move || {
         let p = ppl();

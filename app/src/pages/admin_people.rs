@@ -40,8 +40,12 @@ pub struct PeopleView {
 pub enum PeopleOutcome {
     Done,
     /// An invitation: the link to send (shown once).
-    Invited { link: String },
-    Refused { message: String },
+    Invited {
+        link: String,
+    },
+    Refused {
+        message: String,
+    },
 }
 
 #[cfg(feature = "ssr")]
@@ -61,7 +65,8 @@ mod server {
     }
 
     pub fn parse_role(role: &str) -> Result<crate::domain::Role, ServerFnError> {
-        crate::domain::Role::parse(role).ok_or_else(|| crate::errors::Failure::Unknown("role").into())
+        crate::domain::Role::parse(role)
+            .ok_or_else(|| crate::errors::Failure::Unknown("role").into())
     }
 }
 
@@ -110,11 +115,20 @@ pub async fn admin_invite(email: String, role: String) -> Result<PeopleOutcome, 
             message: "this is not an email address".into(),
         });
     };
-    match auth::invite(&state.db, &me.id, &email, role).await.map_err(fail)? {
+    match auth::invite(&state.db, &me.id, &email, role)
+        .await
+        .map_err(fail)?
+    {
         Ok(token) => {
-            audit::record(&state.db, &me, AuditAction::InviteAdmin, email.as_str(), role.as_str())
-                .await
-                .map_err(fail)?;
+            audit::record(
+                &state.db,
+                &me,
+                AuditAction::InviteAdmin,
+                email.as_str(),
+                role.as_str(),
+            )
+            .await
+            .map_err(fail)?;
             Ok(PeopleOutcome::Invited {
                 link: format!("{}/admin/invite/{token}", state.pay.return_base),
             })
@@ -147,9 +161,15 @@ pub async fn admin_set_role(id: String, role: String) -> Result<PeopleOutcome, S
     let role = parse_role(&role)?;
     match auth::set_role(&state.db, &id, role).await.map_err(fail)? {
         Ok(a) => {
-            audit::record(&state.db, &me, AuditAction::ChangeRole, &a.email, role.as_str())
-                .await
-                .map_err(fail)?;
+            audit::record(
+                &state.db,
+                &me,
+                AuditAction::ChangeRole,
+                &a.email,
+                role.as_str(),
+            )
+            .await
+            .map_err(fail)?;
             Ok(PeopleOutcome::Done)
         }
         Err(e) => Ok(refused(e)),
@@ -157,11 +177,17 @@ pub async fn admin_set_role(id: String, role: String) -> Result<PeopleOutcome, S
 }
 
 #[server(endpoint = "admin_set_disabled")]
-pub async fn admin_set_disabled(id: String, disabled: bool) -> Result<PeopleOutcome, ServerFnError> {
+pub async fn admin_set_disabled(
+    id: String,
+    disabled: bool,
+) -> Result<PeopleOutcome, ServerFnError> {
     use server::*;
     let me = auth::require(Permission::ManagePeople).await?;
     let state = AppState::from_context()?;
-    match auth::set_disabled(&state.db, &me.id, &id, disabled).await.map_err(fail)? {
+    match auth::set_disabled(&state.db, &me.id, &id, disabled)
+        .await
+        .map_err(fail)?
+    {
         Ok(a) => {
             let action = if disabled {
                 AuditAction::DisableAdmin
@@ -215,12 +241,21 @@ pub enum JoinOutcome {
 pub async fn accept_invite(token: String, password: String) -> Result<JoinOutcome, ServerFnError> {
     use server::*;
     let state = AppState::from_context()?;
-    match auth::accept_invite(&state.db, &token, &password).await.map_err(fail)? {
+    match auth::accept_invite(&state.db, &token, &password)
+        .await
+        .map_err(fail)?
+    {
         Ok((id, email, role)) => {
             let admin = auth::Admin { id, email, role };
-            audit::record(&state.db, &admin, AuditAction::JoinAdmin, &admin.email, role.as_str())
-                .await
-                .map_err(fail)?;
+            audit::record(
+                &state.db,
+                &admin,
+                AuditAction::JoinAdmin,
+                &admin.email,
+                role.as_str(),
+            )
+            .await
+            .map_err(fail)?;
             Ok(JoinOutcome::Joined)
         }
         Err(auth::PeopleError::BadPassword) => Ok(JoinOutcome::BadPassword),

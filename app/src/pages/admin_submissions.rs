@@ -128,7 +128,10 @@ pub fn answer_cells(
 /// One masked answer in full (for a payer on the phone, a refund check…);
 /// audited with who, which submission and which field.
 #[server(endpoint = "admin_reveal")]
-pub async fn admin_reveal(submission_id: String, key: String) -> Result<Option<String>, ServerFnError> {
+pub async fn admin_reveal(
+    submission_id: String,
+    key: String,
+) -> Result<Option<String>, ServerFnError> {
     use crate::domain::form::answer_text;
     use crate::ssr::{audit, forms, AppState};
     let admin = crate::ssr::auth::require(crate::domain::Permission::PersonalData).await?;

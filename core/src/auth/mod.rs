@@ -308,15 +308,22 @@ pub struct LoginAttempt<'a> {
 /// What a login attempt came to.
 #[derive(Debug)]
 pub enum LoginResult {
-    LoggedIn { admin: Admin, token: String },
+    LoggedIn {
+        admin: Admin,
+        token: String,
+    },
     /// Wrong email or password (which one is not said).
     WrongCredentials,
     /// The password is right but the administrator is disabled.
-    Disabled { admin: Admin },
+    Disabled {
+        admin: Admin,
+    },
     /// The password is right; a two-factor code is needed.
     CodeRequired,
     /// The password is right and the two-factor code is not.
-    WrongCode { admin: Admin },
+    WrongCode {
+        admin: Admin,
+    },
 }
 
 /// Checks the credentials (and the two-factor code of an administrator who

@@ -2,7 +2,9 @@
 //! each one's list of sessions. An owner always remains: the last active
 //! owner can be neither demoted nor disabled.
 
-use super::{hash_password, now_ms, random_token, token_hash, Db, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+use super::{
+    hash_password, now_ms, random_token, token_hash, Db, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN,
+};
 use anyhow::Context;
 use domain::{Email, Role};
 
@@ -141,7 +143,11 @@ pub async fn accept_invite(
     let hash = hash_password(password).await?;
     let id = random_token().to_string();
     let now = now_ms();
-    let mut tx = db.pool.begin().await.context("cannot start a transaction")?;
+    let mut tx = db
+        .pool
+        .begin()
+        .await
+        .context("cannot start a transaction")?;
     // Compare-and-set: the link works once, even when used twice at once.
     let used = sqlx::query("UPDATE admin_invites SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1")
         .bind(now)
@@ -164,7 +170,9 @@ pub async fn accept_invite(
     if made.rows_affected() != 1 {
         return Ok(Err(PeopleError::Exists));
     }
-    tx.commit().await.context("cannot commit the new administrator")?;
+    tx.commit()
+        .await
+        .context("cannot commit the new administrator")?;
     Ok(Ok((id, email, role)))
 }
 
@@ -181,8 +189,16 @@ async fn another_active_owner(tx: &mut sqlx::AnyConnection, id: &str) -> anyhow:
 }
 
 /// Gives an administrator another role (their sessions carry it at once).
-pub async fn set_role(db: &Db, id: &str, role: Role) -> anyhow::Result<Result<AdminRow, PeopleError>> {
-    let mut tx = db.pool.begin().await.context("cannot start a transaction")?;
+pub async fn set_role(
+    db: &Db,
+    id: &str,
+    role: Role,
+) -> anyhow::Result<Result<AdminRow, PeopleError>> {
+    let mut tx = db
+        .pool
+        .begin()
+        .await
+        .context("cannot start a transaction")?;
     if role != Role::Owner && !another_active_owner(&mut tx, id).await? {
         return Ok(Err(PeopleError::LastOwner));
     }
@@ -196,7 +212,10 @@ pub async fn set_role(db: &Db, id: &str, role: Role) -> anyhow::Result<Result<Ad
         return Ok(Err(PeopleError::Unknown));
     }
     tx.commit().await.context("cannot commit the role")?;
-    admin_row(db, id).await?.map(Ok).ok_or_else(|| anyhow::anyhow!("the administrator vanished"))
+    admin_row(db, id)
+        .await?
+        .map(Ok)
+        .ok_or_else(|| anyhow::anyhow!("the administrator vanished"))
 }
 
 /// Disables (their sessions end) or enables an administrator.
@@ -209,7 +228,11 @@ pub async fn set_disabled(
     if disabled && by == id {
         return Ok(Err(PeopleError::Yourself));
     }
-    let mut tx = db.pool.begin().await.context("cannot start a transaction")?;
+    let mut tx = db
+        .pool
+        .begin()
+        .await
+        .context("cannot start a transaction")?;
     if disabled && !another_active_owner(&mut tx, id).await? {
         return Ok(Err(PeopleError::LastOwner));
     }
@@ -230,7 +253,10 @@ pub async fn set_disabled(
             .context("cannot end the sessions")?;
     }
     tx.commit().await.context("cannot commit the change")?;
-    admin_row(db, id).await?.map(Ok).ok_or_else(|| anyhow::anyhow!("the administrator vanished"))
+    admin_row(db, id)
+        .await?
+        .map(Ok)
+        .ok_or_else(|| anyhow::anyhow!("the administrator vanished"))
 }
 
 /// One of an administrator's live sessions.

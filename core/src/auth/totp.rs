@@ -58,7 +58,10 @@ fn matching_step(t: &TOTP, code: &str, last_step: i64) -> Option<u64> {
     let code = code.trim().replace(' ', "");
     steps_now().into_iter().find(|s| {
         i64::try_from(*s).is_ok_and(|s| s > last_step)
-            && t.generate(s * STEP).as_bytes().ct_eq(code.as_bytes()).into()
+            && t.generate(s * STEP)
+                .as_bytes()
+                .ct_eq(code.as_bytes())
+                .into()
     })
 }
 
@@ -125,7 +128,11 @@ pub async fn confirm_two_factor(
         return Ok(Err(TwoFactorError::WrongCode));
     };
     let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
-    let mut tx = db.pool.begin().await.context("cannot start a transaction")?;
+    let mut tx = db
+        .pool
+        .begin()
+        .await
+        .context("cannot start a transaction")?;
     let done = sqlx::query("UPDATE admins SET totp_sealed = totp_pending_sealed, totp_pending_sealed = NULL, totp_last_step = $1 WHERE id = $2 AND totp_pending_sealed = $3")
         .bind(step as i64)
         .bind(admin_id)
@@ -149,14 +156,20 @@ pub async fn confirm_two_factor(
             .await
             .context("cannot store a recovery code")?;
     }
-    tx.commit().await.context("cannot commit two-factor login")?;
+    tx.commit()
+        .await
+        .context("cannot commit two-factor login")?;
     Ok(Ok(codes))
 }
 
 /// Turns two-factor login off (the administrator with a current code, or an
 /// owner for someone who lost their phone).
 pub async fn clear_two_factor(db: &Db, admin_id: &str) -> anyhow::Result<bool> {
-    let mut tx = db.pool.begin().await.context("cannot start a transaction")?;
+    let mut tx = db
+        .pool
+        .begin()
+        .await
+        .context("cannot start a transaction")?;
     let done = sqlx::query("UPDATE admins SET totp_sealed = NULL, totp_pending_sealed = NULL WHERE id = $1 AND totp_sealed IS NOT NULL")
         .bind(admin_id)
         .execute(&mut *tx)
@@ -228,11 +241,12 @@ pub async fn check_login_code(
 /// Whether this administrator has two-factor login on, and how many unused
 /// recovery codes they have left.
 pub async fn two_factor_status(db: &Db, admin_id: &str) -> anyhow::Result<(bool, i64)> {
-    let (sealed,): (Option<String>,) = sqlx::query_as("SELECT totp_sealed FROM admins WHERE id = $1")
-        .bind(admin_id)
-        .fetch_one(&db.pool)
-        .await
-        .context("cannot read the administrator")?;
+    let (sealed,): (Option<String>,) =
+        sqlx::query_as("SELECT totp_sealed FROM admins WHERE id = $1")
+            .bind(admin_id)
+            .fetch_one(&db.pool)
+            .await
+            .context("cannot read the administrator")?;
     let (left,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM admin_recovery_codes WHERE admin_id = $1 AND used_at IS NULL",
     )
@@ -266,13 +280,14 @@ fn normalise_recovery(code: &str) -> String {
         .collect()
 }
 
-/// The current code of a base32 secret (what an authenticator app shows);
-/// for tests and the command line.
-pub fn current_code(secret_base32: &str) -> anyhow::Result<String> {
+/// The code of a base32 secret for the time step `offset` steps from now
+/// (0: what an authenticator app shows now); for tests and scripts.
+pub fn code_for(secret_base32: &str, offset: i64) -> anyhow::Result<String> {
     let secret = totp_rs::Secret::Encoded(secret_base32.to_owned())
         .to_bytes()
         .map_err(|e| anyhow::anyhow!("not a base32 secret: {e:?}"))?;
-    Ok(totp(secret, "")?.generate(steps_now()[1] * STEP))
+    let step = steps_now()[1].saturating_add_signed(offset);
+    Ok(totp(secret, "")?.generate(step * STEP))
 }
 
 #[cfg(test)]
@@ -295,7 +310,15 @@ mod tests {
     #[test]
     fn the_published_rfc_6238_vector_holds() {
         // RFC 6238, appendix B: SHA-1, secret "12345678901234567890", T = 59 s.
-        let t = TOTP::new_unchecked(Algorithm::SHA1, 8, 1, 30, b"12345678901234567890".to_vec(), None, String::new());
+        let t = TOTP::new_unchecked(
+            Algorithm::SHA1,
+            8,
+            1,
+            30,
+            b"12345678901234567890".to_vec(),
+            None,
+            String::new(),
+        );
         assert_eq!(t.generate(59), "94287082");
         assert_eq!(t.generate(1111111109), "07081804");
     }
@@ -305,6 +328,9 @@ mod tests {
         let a = recovery_code();
         assert_eq!(a.len(), 14);
         assert_ne!(a, recovery_code());
-        assert_eq!(normalise_recovery(&a.to_uppercase().replace('-', " ")), normalise_recovery(&a));
+        assert_eq!(
+            normalise_recovery(&a.to_uppercase().replace('-', " ")),
+            normalise_recovery(&a)
+        );
     }
 }

@@ -60,12 +60,14 @@ pub async fn submit(core: &Core, slug: &str, answers: Answers<'_>) -> anyhow::Re
             a.remove(CONSENT_KEY);
             (consent, a)
         }
-        Answers::FormPairs(pairs) => (
-            pairs
-                .iter()
-                .any(|(k, v)| k == CONSENT_KEY && consent_text(v)),
-            answers_from_form(&form.def.fields, pairs),
-        ),
+        Answers::FormPairs(pairs) => {
+            let (consents, rest): (Vec<_>, Vec<_>) =
+                pairs.iter().cloned().partition(|(k, _)| k == CONSENT_KEY);
+            (
+                consents.iter().any(|(_, v)| consent_text(v)),
+                answers_from_form(&form.def.fields, &rest),
+            )
+        }
     };
     let needs_consent = !form.def.privacy_notice.is_empty();
     let checked = match check_answers(&form.def.fields, &answers) {
@@ -84,7 +86,15 @@ pub async fn submit(core: &Core, slug: &str, answers: Answers<'_>) -> anyhow::Re
         }
     };
     let notice = needs_consent.then(|| forms::notice_hash(&form.def.privacy_notice));
-    match forms::submit(&core.db, &form, &checked, notice.as_deref(), core.pay.order_ttl_ms).await {
+    match forms::submit(
+        &core.db,
+        &form,
+        &checked,
+        notice.as_deref(),
+        core.pay.order_ttl_ms,
+    )
+    .await
+    {
         Ok(s) => {
             let order = match s.order {
                 Some(o) => orders::by_id(&core.db, &o.id).await?.map(Box::new),

@@ -420,7 +420,12 @@ pub async fn submission_answers(
 pub async fn submission_with_form(
     db: &Db,
     submission_id: &str,
-) -> anyhow::Result<Option<(String, std::collections::BTreeMap<String, domain::form::Answer>)>> {
+) -> anyhow::Result<
+    Option<(
+        String,
+        std::collections::BTreeMap<String, domain::form::Answer>,
+    )>,
+> {
     let row: Option<(String, String)> =
         sqlx::query_as("SELECT form_id, answers_json FROM submissions WHERE id = $1")
             .bind(submission_id)

@@ -15,9 +15,12 @@ mod hostile_http;
 mod metrics;
 mod money;
 mod outage;
+mod people;
 mod phone;
 mod privacy;
+
 mod process;
 mod providers;
+mod roles;
 mod trust;
 mod upgrade;
