@@ -84,7 +84,7 @@ async fn signs_in(app: &crate::helpers::TestApp, email: &str, password: &str) ->
     let resp = app.login(email, password).await;
     let ok = resp.status() == 200;
     let body = resp.text().await.unwrap_or_default();
-    ok && !body.contains("WrongCredentials") && !body.contains("RateLimited")
+    ok && body == "\"LoggedIn\""
 }
 
 #[tokio::test]
@@ -194,6 +194,35 @@ async fn migrate_check_config_create_admin_and_reset_password() {
     )
     .await;
     assert_eq!(nobody.code, 1, "{}", nobody.all());
+    let viewer = formpay(
+        &dir,
+        &with_password,
+        &[
+            "create-admin",
+            "--email",
+            "viewer@school.example",
+            "--role",
+            "viewer",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(viewer.code, 0, "{}", viewer.all());
+    assert!(viewer.stdout.contains("(viewer)"), "{}", viewer.stdout);
+    let bad_role = formpay(
+        &dir,
+        &with_password,
+        &[
+            "create-admin",
+            "--email",
+            "root@school.example",
+            "--role",
+            "root",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(bad_role.code, 2, "{}", bad_role.all());
 
     // The server on that database: the new administrator signs in.
     let mut settings = test_settings(&url);
@@ -225,6 +254,43 @@ async fn migrate_check_config_create_admin_and_reset_password() {
     assert!(
         signs_in(&app, "desk@school.example", "second password 2").await,
         "the new one does"
+    );
+    // The way back in for a locked-out owner: a viewer made an active owner.
+    let viewer_id = formpay_core::auth::admin_id(
+        &app.db,
+        &app::domain::Email::parse("viewer@school.example").expect("email"),
+    )
+    .await
+    .expect("read")
+    .expect("viewer");
+    formpay_core::auth::set_disabled(&app.db, "", &viewer_id, true)
+        .await
+        .expect("disable")
+        .expect("disabled");
+    let recovered = formpay(
+        &dir,
+        &env,
+        &[
+            "reset-password",
+            "--email",
+            "viewer@school.example",
+            "--clear-two-factor",
+            "--make-owner",
+        ],
+        "third password 3\n",
+    )
+    .await;
+    assert_eq!(recovered.code, 0, "{}", recovered.all());
+    assert!(
+        recovered.stdout.contains("active owner"),
+        "{}",
+        recovered.stdout
+    );
+    assert!(signs_in(&app, "viewer@school.example", "third password 3").await);
+    assert_eq!(
+        app.server_fn("admin_people", &[]).await.status(),
+        200,
+        "an owner now"
     );
     drop(app);
     let _ = std::fs::remove_dir_all(dir);
@@ -384,6 +450,31 @@ async fn rotating_the_master_key_under_load_keeps_every_account_usable() {
         rows
     };
     let before = sealed().await;
+    // An administrator with two-factor login: its secret is sealed too.
+    let twofa = crate::roles::join_as(&old, "twofa@school.example", "viewer").await;
+    let begun: serde_json::Value = twofa
+        .post(old.url("/api/two_factor_begin"))
+        .send()
+        .await
+        .expect("begin")
+        .json()
+        .await
+        .expect("json");
+    let secret = begun["Setup"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let code = formpay_core::auth::code_for(&secret, 0).expect("code");
+    let on = twofa
+        .post(old.url("/api/two_factor_confirm"))
+        .form(&[("code", code.as_str())])
+        .send()
+        .await
+        .expect("confirm")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(on.contains("recovery_codes"), "{on}");
     let rotate_env = [
         ("DATABASE_URL", url.as_str()),
         ("APP_MASTER_KEY", NEW_KEY),
@@ -445,7 +536,8 @@ async fn rotating_the_master_key_under_load_keeps_every_account_usable() {
     let run = formpay(&dir, &rotate_env, &["rotate-master-key"], "").await;
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(
-        run.stdout.contains("2 account(s) re-sealed"),
+        run.stdout.contains("2 account(s) re-sealed")
+            && run.stdout.contains("1 two-factor secret(s) re-sealed"),
         "{}",
         run.all()
     );
@@ -482,6 +574,22 @@ async fn rotating_the_master_key_under_load_keeps_every_account_usable() {
         let answer = app.call("admin_test_account", &[("id", id)]).await;
         assert_eq!(answer[0][1], serde_json::Value::Null, "{id}: {answer}");
     }
+    // The two-factor login works under the new key alone.
+    let next = formpay_core::auth::code_for(&secret, 1).expect("code");
+    let login = crate::helpers::client_of(&app.address)
+        .post(app.url("/api/login"))
+        .form(&[
+            ("email", "twofa@school.example"),
+            ("password", crate::roles::PASSWORD),
+            ("code", next.as_str()),
+        ])
+        .send()
+        .await
+        .expect("login")
+        .text()
+        .await
+        .unwrap_or_default();
+    assert_eq!(login, "\"LoggedIn\"");
     drop(app);
     let old_only = spawn_app_on(None, test_settings(&url)).await;
     old_only.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -645,8 +753,21 @@ async fn purge_erases_exactly_what_the_retention_rule_says(backend: Backend) {
         .await;
     assert_eq!(listed.status(), 200);
     let listed = listed.text().await.unwrap_or_default();
+    let page: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    let erased: Vec<&serde_json::Value> = page["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["erased"] == true)
+        .collect();
     assert!(
-        listed.contains("¥5.00") && listed.contains(r#""answers":[]"#),
+        erased.len() == 1
+            && erased[0]["amount"] == "¥5.00"
+            && erased[0]["answers"]
+                .as_array()
+                .expect("cells")
+                .iter()
+                .all(|c| c["text"] == ""),
         "the erased submission is listed with its amount, without answers: {listed}"
     );
 

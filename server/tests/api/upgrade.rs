@@ -88,6 +88,42 @@ async fn upgraded_from_every_version(backend: Backend) {
         let login = app.login(FIXTURE_ADMIN, FIXTURE_PASSWORD).await;
         let said = login.text().await.unwrap_or_default();
         assert!(!said.contains("Wrong"), "{context}: {said}");
+        // Every administrator of an earlier version keeps every power.
+        let me = app.call("get_admin", &[]).await;
+        assert_eq!(me["role"], "owner", "{context}: {me}");
+        if at("20261205000008") {
+            let editor = crate::helpers::client_of(&app.address);
+            let said = editor
+                .post(app.url("/api/login"))
+                .form(&[
+                    ("email", "editor@fixture.example"),
+                    ("password", FIXTURE_PASSWORD),
+                ])
+                .send()
+                .await
+                .expect("login")
+                .text()
+                .await
+                .unwrap_or_default();
+            assert_eq!(said, "\"LoggedIn\"", "{context}");
+            let forms = editor
+                .post(app.url("/api/admin_forms"))
+                .send()
+                .await
+                .expect("forms");
+            assert_eq!(forms.status(), 200, "{context}: the editor edits forms");
+            let accounts = editor
+                .post(app.url("/api/admin_accounts"))
+                .send()
+                .await
+                .expect("accounts");
+            assert_eq!(accounts.status(), 403, "{context}: and only that");
+            let public = app.call("public_form", &[("slug", "fixture")]).await;
+            assert_eq!(
+                public["privacy_notice"], "We keep your answers for ten years.",
+                "{context}"
+            );
+        }
 
         if at("20261127000003") {
             let paid = order(&app, "fo000000000000000000000000000001").await;
@@ -129,7 +165,7 @@ async fn upgraded_from_every_version(backend: Backend) {
             let resp = app
                 .client
                 .post(app.url("/api/v1/forms/fixture/submissions"))
-                .json(&json!({"answers": {"name": "新会员", "amount": "1.00"}}))
+                .json(&json!({"answers": {"name": "新会员", "amount": "1.00", "privacy.consent": true}}))
                 .send()
                 .await
                 .expect("submit");
