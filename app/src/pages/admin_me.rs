@@ -86,6 +86,7 @@ pub async fn my_account() -> Result<MeView, ServerFnError> {
     })
 }
 
+#[cfg(feature = "ssr")]
 fn two_factor_error(e: crate::ssr::auth::TwoFactorError) -> TwoFactorOutcome {
     use crate::ssr::auth::TwoFactorError;
     match e {

@@ -333,14 +333,31 @@ pub async fn login(
     vault: Option<&Vault>,
     attempt: LoginAttempt<'_>,
 ) -> anyhow::Result<LoginResult> {
-    let row: Option<(String, String, String, Role, Option<i64>, Option<String>)> = sqlx::query_as(
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: String,
+        email: String,
+        password_hash: String,
+        role: Role,
+        disabled_at: Option<i64>,
+        totp_sealed: Option<String>,
+    }
+    let row: Option<Row> = sqlx::query_as(
         "SELECT id, email, password_hash, role, disabled_at, totp_sealed FROM admins WHERE email = $1",
     )
     .bind(attempt.email)
     .fetch_optional(&db.pool)
     .await
     .context("cannot read the administrator")?;
-    let Some((id, email, hash, role, disabled_at, totp_sealed)) = row else {
+    let Some(Row {
+        id,
+        email,
+        password_hash: hash,
+        role,
+        disabled_at,
+        totp_sealed,
+    }) = row
+    else {
         // Spend the same time as a real check so that timing does not tell
         // which emails exist.
         let _ = verify_password(attempt.password, DUMMY_HASH).await?;
