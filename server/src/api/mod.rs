@@ -74,6 +74,9 @@ pub struct PublicFormDto {
     /// The ways to pay that the form's receiving account serves and that fit
     /// the caller's browser (by its `User-Agent`), best first.
     pub channels: Vec<String>,
+    /// What the form does with the answers (PIPL), to show before submitting;
+    /// empty: none. When set, a submission must carry `"privacy.consent": true`.
+    pub privacy_notice: String,
 }
 
 fn availability_name(a: Availability) -> String {
@@ -117,6 +120,7 @@ pub async fn get_form(
         title: p.title,
         description: p.description,
         success_message: p.success_message,
+        privacy_notice: p.privacy_notice,
         availability: availability_name(p.availability),
         fields: p
             .fields
@@ -131,7 +135,8 @@ pub async fn get_form(
 pub struct SubmitRequest {
     /// Field key → answer. Text fields take strings, numbers integers (or digit strings),
     /// choices an option key (multiple: an array), a payer-entered amount a yuan string,
-    /// a priced option its key or `{"option": key, "quantity": n}`.
+    /// a priced option its key or `{"option": key, "quantity": n}`. A form with a privacy
+    /// notice (`privacy_notice` in the form) also needs `"privacy.consent": true`.
     #[schema(value_type = Object)]
     pub answers: serde_json::Map<String, serde_json::Value>,
 }
