@@ -17,6 +17,7 @@ pub mod registry;
 pub mod security;
 pub mod store;
 pub mod streams;
+pub mod webhooks;
 
 pub use db::{Backend, Db};
 

@@ -79,6 +79,8 @@ names!(
         /// An owner turned off another administrator's two-factor login.
         ResetTwoFactor => "reset_two_factor",
         RevokeSession => "revoke_session",
+        AddWebhook => "add_webhook",
+        RemoveWebhook => "remove_webhook",
     }
 );
 

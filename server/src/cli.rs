@@ -473,8 +473,8 @@ async fn rotate_master_key() -> Result<(), Refused> {
     let db = Db::connect(&config.database_url).await?;
     let done = accounts::reseal_all(&db, &vault).await?;
     println!(
-        "{} account(s) re-sealed under APP_MASTER_KEY, {} already were; {} two-factor secret(s) re-sealed: remove APP_MASTER_KEY_PREVIOUS and restart the server",
-        done.moved, done.current, done.two_factor_moved
+        "{} account(s) re-sealed under APP_MASTER_KEY, {} already were; {} other secret(s) (two-factor, webhooks) re-sealed: remove APP_MASTER_KEY_PREVIOUS and restart the server",
+        done.moved, done.current, done.secrets_moved
     );
     Ok(())
 }

@@ -21,6 +21,7 @@ mod plain_form;
 mod serve;
 mod tasks;
 pub mod telemetry;
+mod webhooks;
 mod wechat_login;
 
 use anyhow::Context;
@@ -47,6 +48,8 @@ pub fn site_root() -> String {
 
 pub struct Application {
     reconcile_tick: std::time::Duration,
+    webhook_tick: std::time::Duration,
+    webhook_retry_scale: f64,
     /// The Prometheus listener and its router (`METRICS_ADDR`).
     metrics: Option<(TcpListener, Router)>,
     db_gate: db_gate::DbGate,
@@ -236,6 +239,8 @@ impl Application {
             metrics,
             db_gate: settings.db_gate,
             reconcile_tick: std::time::Duration::from_millis(config.reconcile_tick_ms),
+            webhook_tick: std::time::Duration::from_millis(config.webhook_tick_ms),
+            webhook_retry_scale: config.webhook_retry_scale,
             listener,
             router,
             state,
@@ -290,6 +295,11 @@ impl Application {
         ));
         let watcher = tokio::spawn(self.db_gate.clone().watch(self.state.db.clone()));
         let purger = tokio::spawn(tasks::purge_forever(self.state.db.clone()));
+        let webhooks = tokio::spawn(webhooks::deliver_forever(
+            self.state.clone(),
+            self.webhook_tick,
+            self.webhook_retry_scale,
+        ));
         let metrics = self.metrics.map(|(listener, router)| {
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, router).await {
@@ -301,6 +311,7 @@ impl Application {
         reconciler.abort();
         watcher.abort();
         purger.abort();
+        webhooks.abort();
         if let Some(m) = metrics {
             m.abort();
         }

@@ -57,6 +57,7 @@ pub struct Metrics {
     streams_open: Gauge,
     pool_connections: Gauge,
     pool_idle: Gauge,
+    webhooks_pending: Gauge,
 }
 
 impl Default for Metrics {
@@ -106,7 +107,14 @@ impl Metrics {
             "Database connections idle in the pool (0 for long: the pool is exhausted)",
             pool_idle.clone(),
         );
+        let webhooks_pending = Gauge::default();
+        registry.register(
+            "webhook_deliveries_pending",
+            "Webhook deliveries waiting to be sent or retried (the webhook queue)",
+            webhooks_pending.clone(),
+        );
         Metrics {
+            webhooks_pending,
             registry,
             requests,
             callbacks,
@@ -169,6 +177,8 @@ impl Metrics {
         self.streams_open.set(state.streams.open() as i64);
         self.pool_connections.set(i64::from(state.db.pool.size()));
         self.pool_idle.set(state.db.pool.num_idle() as i64);
+        self.webhooks_pending
+            .set(formpay_core::webhooks::pending_count(&state.db).await?);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)

@@ -405,6 +405,7 @@ fn Editor(view: FormEditView) -> impl IntoView {
                         <button class="button" data-testid="publish-form" on:click=move |_| change_status(FormStatus::Published) disabled=move || status.get() == FormStatus::Published>{move || adm().publish}</button>
                         <button class="button" data-testid="close-form" on:click=move |_| change_status(FormStatus::Closed) disabled=move || status.get() != FormStatus::Published>{move || adm().close_form}</button>
                         <A href=move || format!("/admin/forms/{}/submissions", id.get().unwrap_or_default())>{move || adm().view_submissions}</A>
+                        <A href=move || format!("/admin/forms/{}/webhooks", id.get().unwrap_or_default()) attr:data-testid="form-webhooks">"Webhooks"</A>
                     </Show>
                 </div>
                 <p data-testid="form-state">{move || adm().form_status(status.get())}</p>

@@ -8,6 +8,7 @@ pub mod admin_orders;
 pub mod admin_people;
 pub mod admin_stats;
 pub mod admin_submissions;
+pub mod admin_webhooks;
 pub mod form_page;
 pub mod home;
 pub mod pay_page;

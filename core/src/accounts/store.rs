@@ -349,8 +349,9 @@ pub struct Rotation {
     pub moved: usize,
     /// Accounts already under the current key.
     pub current: usize,
-    /// Administrators' two-factor secrets moved to the current key.
-    pub two_factor_moved: usize,
+    /// Other secrets (administrators' two-factor secrets, webhooks' signing
+    /// secrets) moved to the current key.
+    pub secrets_moved: usize,
 }
 
 /// Re-seals every stored account's secrets under the vault's current key,
@@ -439,37 +440,47 @@ async fn reseal_all_once(db: &Db, vault: &Vault) -> Result<Rotation, Resealing> 
             )));
         }
     }
-    // The administrators' two-factor secrets are sealed the same way.
-    let select = match db.backend {
-        crate::db::Backend::Sqlite => "SELECT id, totp_sealed FROM admins WHERE totp_sealed IS NOT NULL ORDER BY id",
-        crate::db::Backend::Postgres => "SELECT id, totp_sealed FROM admins WHERE totp_sealed IS NOT NULL ORDER BY id FOR UPDATE",
-    };
-    let secrets: Vec<(String, String)> = sqlx::query_as(select)
+    // The administrators' two-factor secrets and the webhooks' signing
+    // secrets are sealed the same way, with their row's id as associated data.
+    for (table, column, kind) in [
+        ("admins", "totp_sealed", "admin-totp"),
+        ("webhook_endpoints", "secret_sealed", "webhook"),
+    ] {
+        let lock = match db.backend {
+            crate::db::Backend::Sqlite => "",
+            crate::db::Backend::Postgres => " FOR UPDATE",
+        };
+        let secrets: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY id{lock}"
+        ))
         .fetch_all(&mut *tx)
         .await
-        .map_err(busy("cannot read the two-factor secrets"))?;
-    for (id, sealed) in secrets {
-        match vault.reseal(&aad(&id, "admin-totp"), &sealed) {
-            Ok(Resealed::Current) => {}
-            Ok(Resealed::Moved(new)) => {
-                let done = sqlx::query("UPDATE admins SET totp_sealed = $1 WHERE id = $2 AND totp_sealed = $3")
+        .map_err(busy("cannot read the sealed secrets"))?;
+        for (id, sealed) in secrets {
+            match vault.reseal(&aad(&id, kind), &sealed) {
+                Ok(Resealed::Current) => {}
+                Ok(Resealed::Moved(new)) => {
+                    let done = sqlx::query(&format!(
+                        "UPDATE {table} SET {column} = $1 WHERE id = $2 AND {column} = $3"
+                    ))
                     .bind(new)
                     .bind(&id)
                     .bind(&sealed)
                     .execute(&mut *tx)
                     .await
-                    .map_err(busy("cannot store a re-sealed two-factor secret"))?;
-                if done.rows_affected() != 1 {
-                    return Err(Resealing::Busy(anyhow::anyhow!(
-                        "administrator {id} changed during the rotation"
-                    )));
+                    .map_err(busy("cannot store a re-sealed secret"))?;
+                    if done.rows_affected() != 1 {
+                        return Err(Resealing::Busy(anyhow::anyhow!(
+                            "{table} {id} changed during the rotation"
+                        )));
+                    }
+                    done_secrets += 1;
                 }
-                done_secrets += 1;
-            }
-            Err(_) => {
-                return Err(Resealing::Refused(anyhow::anyhow!(
-                    "no key given opens the two-factor secret of administrator {id}; nothing was changed"
-                )))
+                Err(_) => {
+                    return Err(Resealing::Refused(anyhow::anyhow!(
+                        "no key given opens the {kind} secret of {id}; nothing was changed"
+                    )))
+                }
             }
         }
     }
@@ -477,6 +488,6 @@ async fn reseal_all_once(db: &Db, vault: &Vault) -> Result<Rotation, Resealing> 
         .await
         .map_err(busy("cannot commit the re-sealed accounts"))?;
     done.moved = moved.len();
-    done.two_factor_moved = done_secrets;
+    done.secrets_moved = done_secrets;
     Ok(done)
 }

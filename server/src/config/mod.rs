@@ -57,6 +57,10 @@ pub struct Config {
     pub reconcile_first_check_ms: i64,
     /// How often the reconciler looks for due orders.
     pub reconcile_tick_ms: u64,
+    /// How often new events become webhook deliveries and due ones are sent.
+    pub webhook_tick_ms: u64,
+    /// The webhooks' retry schedule is multiplied by this (tests shorten it).
+    pub webhook_retry_scale: f64,
     /// The environment's receiving account: each provider kind it configures
     /// (`WECHAT_*`, `ALIPAY_*`), read and checked through the kind's schema,
     /// as stored accounts are.
@@ -373,6 +377,33 @@ impl Config {
             },
         };
 
+        let webhook_tick_ms = match r.opt("WEBHOOK_TICK_MS") {
+            None => 1_000,
+            Some(v) => match v.parse::<u64>() {
+                Ok(x) if (10..=600_000).contains(&x) => x,
+                _ => {
+                    r.errors.push(
+                        "WEBHOOK_TICK_MS",
+                        "must be whole milliseconds from 10 to 600000",
+                    );
+                    1_000
+                }
+            },
+        };
+        let webhook_retry_scale = match r.opt("WEBHOOK_RETRY_SCALE") {
+            None => 1.0,
+            Some(v) => match v.parse::<f64>() {
+                Ok(x) if x > 0.0 && x <= 100.0 => x,
+                _ => {
+                    r.errors.push(
+                        "WEBHOOK_RETRY_SCALE",
+                        "must be a number above 0 and at most 100",
+                    );
+                    1.0
+                }
+            },
+        };
+
         let simulator = match r.opt("SIMULATOR").map(|v| v.to_ascii_lowercase()) {
             None => None,
             Some(v) if matches!(v.as_str(), "on" | "true" | "1" | "yes") => {
@@ -495,6 +526,8 @@ impl Config {
                 simulator_time_scale,
                 reconcile_first_check_ms,
                 reconcile_tick_ms,
+                webhook_tick_ms,
+                webhook_retry_scale,
                 default_account,
                 simulator,
                 trusted_proxies,

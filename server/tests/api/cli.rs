@@ -537,7 +537,9 @@ async fn rotating_the_master_key_under_load_keeps_every_account_usable() {
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(
         run.stdout.contains("2 account(s) re-sealed")
-            && run.stdout.contains("1 two-factor secret(s) re-sealed"),
+            && run
+                .stdout
+                .contains("1 other secret(s) (two-factor, webhooks) re-sealed"),
         "{}",
         run.all()
     );

@@ -119,6 +119,9 @@ pub fn test_settings(database_url: &str) -> HashMap<String, String> {
         // Late callbacks are looked for quickly.
         ("RECONCILE_FIRST_CHECK_SECS", "0.3"),
         ("RECONCILE_TICK_MS", "50"),
+        // Webhooks are sent and retried at once (the day of retries in ~10 s).
+        ("WEBHOOK_TICK_MS", "20"),
+        ("WEBHOOK_RETRY_SCALE", "0.0001"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

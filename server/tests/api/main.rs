@@ -24,3 +24,4 @@ mod providers;
 mod roles;
 mod trust;
 mod upgrade;
+mod webhooks;

@@ -220,7 +220,7 @@ both_backends! {
         assert_eq!(detail["refundable"], "12.34");
         assert!(detail["events"].as_array().expect("events").iter().any(|e| e["to"] == "paid"));
         assert!(detail["log"].as_array().expect("log").iter().any(|l| l["operation"] == "native_order"), "{}", detail["log"]);
-        assert!(detail["answers"].as_array().expect("answers").iter().any(|a| a[1] == "张三"));
+        assert!(detail["answers"].as_array().expect("answers").iter().any(|a| a["text"] == "张三"));
 
         // Close the pending order: closed at the provider first.
         assert_eq!(app.call("admin_order_action", &[("id", &pending_id), ("action", "close")]).await["Done"], "closed");

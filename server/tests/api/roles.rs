@@ -109,6 +109,22 @@ const SERVER_FNS: &[Row] = &[
         &[("submission_id", "nope"), ("key", "phone")],
     ),
     ("admin_erase_submission", "oe", &[("id", "nope")]),
+    ("admin_webhooks", "oe", &[("form_id", "nope")]),
+    (
+        "admin_add_webhook",
+        "oe",
+        &[("form_id", "nope"), ("url", "https://hooks.example.com/")],
+    ),
+    (
+        "admin_remove_webhook",
+        "oe",
+        &[("form_id", "nope"), ("id", "nope")],
+    ),
+    (
+        "admin_resend_webhook",
+        "oe",
+        &[("form_id", "nope"), ("id", "nope")],
+    ),
     // Receiving accounts, the audit log, people: owners only.
     ("admin_accounts", "o", &[]),
     (
