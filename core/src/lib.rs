@@ -9,6 +9,7 @@ pub mod auth;
 pub mod commit;
 pub mod db;
 pub mod hub;
+pub mod mail;
 pub mod pay;
 pub mod payer;
 pub mod payment_log;

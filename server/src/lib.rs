@@ -12,6 +12,7 @@ mod guard;
 mod headers;
 mod health;
 mod limits;
+mod mail;
 pub mod metrics;
 mod notify;
 mod payer_export;
@@ -50,6 +51,8 @@ pub struct Application {
     reconcile_tick: std::time::Duration,
     webhook_tick: std::time::Duration,
     webhook_retry_scale: f64,
+    /// The mail server and sender (`SMTP_URL`, `MAIL_FROM`), when configured.
+    mail: Option<(mail::Transport, lettre::message::Mailbox)>,
     /// The Prometheus listener and its router (`METRICS_ADDR`).
     metrics: Option<(TcpListener, Router)>,
     db_gate: db_gate::DbGate,
@@ -235,7 +238,12 @@ impl Application {
             )),
             None => None,
         };
+        let mail = match &config.mail {
+            Some(m) => Some((mail::transport(m.smtp_url.expose_secret())?, m.from.clone())),
+            None => None,
+        };
         Ok(Application {
+            mail,
             metrics,
             db_gate: settings.db_gate,
             reconcile_tick: std::time::Duration::from_millis(config.reconcile_tick_ms),
@@ -295,11 +303,27 @@ impl Application {
         ));
         let watcher = tokio::spawn(self.db_gate.clone().watch(self.state.db.clone()));
         let purger = tokio::spawn(tasks::purge_forever(self.state.db.clone()));
+        let mail_settings = self
+            .mail
+            .is_some()
+            .then(|| formpay_core::mail::MailSettings {
+                public_base: self.public_base.as_str().trim_end_matches('/').to_owned(),
+            });
         let webhooks = tokio::spawn(webhooks::deliver_forever(
             self.state.clone(),
             self.webhook_tick,
             self.webhook_retry_scale,
+            mail_settings,
         ));
+        let mailer = self.mail.map(|(transport, from)| {
+            tokio::spawn(mail::send_forever(
+                self.state.clone(),
+                transport,
+                from,
+                self.webhook_tick,
+                self.webhook_retry_scale,
+            ))
+        });
         let metrics = self.metrics.map(|(listener, router)| {
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, router).await {
@@ -312,6 +336,9 @@ impl Application {
         watcher.abort();
         purger.abort();
         webhooks.abort();
+        if let Some(m) = mailer {
+            m.abort();
+        }
         if let Some(m) = metrics {
             m.abort();
         }

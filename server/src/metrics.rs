@@ -58,6 +58,7 @@ pub struct Metrics {
     pool_connections: Gauge,
     pool_idle: Gauge,
     webhooks_pending: Gauge,
+    mail_pending: Gauge,
 }
 
 impl Default for Metrics {
@@ -113,8 +114,15 @@ impl Metrics {
             "Webhook deliveries waiting to be sent or retried (the webhook queue)",
             webhooks_pending.clone(),
         );
+        let mail_pending = Gauge::default();
+        registry.register(
+            "mail_pending",
+            "Mails waiting to be sent or retried (the mail queue)",
+            mail_pending.clone(),
+        );
         Metrics {
             webhooks_pending,
+            mail_pending,
             registry,
             requests,
             callbacks,
@@ -179,6 +187,8 @@ impl Metrics {
         self.pool_idle.set(state.db.pool.num_idle() as i64);
         self.webhooks_pending
             .set(formpay_core::webhooks::pending_count(&state.db).await?);
+        self.mail_pending
+            .set(formpay_core::mail::pending_count(&state.db).await?);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)

@@ -1,5 +1,5 @@
 //! Sends the webhooks' deliveries: the outbox turns new events into
-//! deliveries, then each due delivery is POSTed, signed, at most a few at a
+//! deliveries (and, with mail configured, order changes into mails), then each due delivery is POSTed, signed, at most a few at a
 //! time, with a 10 s deadline and no redirects. A receiver's answer only
 //! decides whether its delivery is done or retried later.
 
@@ -11,7 +11,12 @@ use std::time::Duration;
 const CONCURRENCY: i64 = 8;
 
 /// The outbox and the sender, forever.
-pub(crate) async fn deliver_forever(state: AppState, tick: Duration, retry_scale: f64) {
+pub(crate) async fn deliver_forever(
+    state: AppState,
+    tick: Duration,
+    retry_scale: f64,
+    mail: Option<formpay_core::mail::MailSettings>,
+) {
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(5))
@@ -26,15 +31,20 @@ pub(crate) async fn deliver_forever(state: AppState, tick: Duration, retry_scale
         }
     };
     loop {
-        if let Err(e) = pass(&state, &client, retry_scale).await {
+        if let Err(e) = pass(&state, &client, retry_scale, mail.as_ref()).await {
             tracing::warn!(error = ?e, "webhook pass failed; trying again");
         }
         tokio::time::sleep(tick).await;
     }
 }
 
-async fn pass(state: &AppState, client: &reqwest::Client, scale: f64) -> anyhow::Result<()> {
-    webhooks::enqueue_new_events(&state.db).await?;
+async fn pass(
+    state: &AppState,
+    client: &reqwest::Client,
+    scale: f64,
+    mail: Option<&formpay_core::mail::MailSettings>,
+) -> anyhow::Result<()> {
+    webhooks::enqueue_new_events(&state.db, mail).await?;
     let due = webhooks::claim_due(&state.db, state.accounts.vault.as_ref(), CONCURRENCY).await?;
     let sends = due.into_iter().map(|d| {
         let client = client.clone();

@@ -69,6 +69,8 @@ pub async fn admin_get_form(id: String) -> Result<Option<FormEditView>, ServerFn
             success_message: "提交成功，谢谢！".into(),
             retention_days: None,
             privacy_notice: String::new(),
+            receipt_subject: String::new(),
+            receipt_body: String::new(),
         };
         return Ok(Some(FormEditView {
             id: None,
@@ -235,6 +237,52 @@ fn next_key(drafts: &[FieldDraft]) -> String {
     format!("f{}", n + 1)
 }
 
+/// The payer's receipt mail: its subject and text, with a preview filled
+/// with examples (and each `{answer:key}` with the field's label).
+#[component]
+fn ReceiptEditor(
+    subject: RwSignal<String>,
+    body: RwSignal<String>,
+    drafts: RwSignal<Vec<FieldDraft>>,
+) -> impl IntoView {
+    let render = move |template: String, default: &'static str| {
+        let template = if template.trim().is_empty() {
+            default.to_owned()
+        } else {
+            template
+        };
+        let fields = drafts.get();
+        let answer = |key: &str| {
+            fields
+                .iter()
+                .find(|d| d.key == key)
+                .map(|d| format!("‹{}›", d.label))
+        };
+        crate::domain::form::render_template(
+            &template,
+            &crate::domain::form::TEMPLATE_TOKENS,
+            &answer,
+        )
+    };
+    let tokens = crate::domain::form::TEMPLATE_TOKENS
+        .iter()
+        .map(|(k, _)| format!("{{{k}}}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    view! {
+        <details class="receipt-editor" data-testid="receipt-editor">
+            <summary>"收据邮件 Receipt mail (sent when the form has an email field and mail is configured)"</summary>
+            <label>"主题 Subject (empty: the default)"<input type="text" data-testid="receipt-subject-input" prop:value=move || subject.get() on:input=move |ev| subject.set(event_target_value(&ev)) /></label>
+            <label>"正文 Text (empty: the default)"<textarea rows="6" data-testid="receipt-body-input" prop:value=move || body.get() on:input=move |ev| body.set(event_target_value(&ev))></textarea></label>
+            <p class="muted">"可用 Tokens: " {tokens} " {answer:字段键 field key}"</p>
+            <div class="card" data-testid="receipt-preview">
+                <strong>{move || crate::domain::form::one_line(&render(subject.get(), crate::domain::form::DEFAULT_RECEIPT_SUBJECT))}</strong>
+                <pre>{move || render(body.get(), crate::domain::form::DEFAULT_RECEIPT_BODY)}</pre>
+            </div>
+        </details>
+    }
+}
+
 #[component]
 fn Editor(view: FormEditView) -> impl IntoView {
     let lang = use_lang();
@@ -258,6 +306,8 @@ fn Editor(view: FormEditView) -> impl IntoView {
             .unwrap_or_default(),
     );
     let notice = RwSignal::new(view.def.privacy_notice.clone());
+    let receipt_subject = RwSignal::new(view.def.receipt_subject.clone());
+    let receipt_body = RwSignal::new(view.def.receipt_body.clone());
     let opens = RwSignal::new(
         view.def
             .opens_at
@@ -323,6 +373,8 @@ fn Editor(view: FormEditView) -> impl IntoView {
                         })?)
                     },
                     privacy_notice: notice.get().trim().to_owned(),
+                    receipt_subject: receipt_subject.get().trim().to_owned(),
+                    receipt_body: receipt_body.get().trim().to_owned(),
                 };
             def.validate()?;
             Ok(def)
@@ -394,6 +446,7 @@ fn Editor(view: FormEditView) -> impl IntoView {
                 {text("提交成功提示 Success message", success, "form-success-input")}
                 {text("答案保留天数 Keep answers (days; empty: kept)", retention, "form-retention-input")}
                 <label>"个人信息处理说明 Privacy notice (shown before submitting; payers must agree; empty: none)"<textarea rows="4" data-testid="form-privacy-input" prop:value=move || notice.get() on:input=move |ev| notice.set(event_target_value(&ev))></textarea></label>
+                <ReceiptEditor subject=receipt_subject body=receipt_body drafts />
                 <h2>{move || adm().fields}</h2>
                 {move || drafts.get().into_iter().enumerate().map(|(i, d)| view! { <FieldEditor index=i draft=d drafts /> }).collect_view()}
                 <button class="button" data-testid="add-field" on:click=move |_| drafts.update(|ds| { let k = next_key(ds); ds.push(FieldDraft::new(k)); })>

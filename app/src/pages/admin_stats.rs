@@ -357,6 +357,70 @@ pub async fn admin_security() -> Result<SecurityView, ServerFnError> {
     })
 }
 
+/// One queued or sent mail, as the log shows it (the address masked: the
+/// log is for seeing that mail works, not for reading who paid).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MailLogRow {
+    pub created: String,
+    pub kind: String,
+    pub to: String,
+    pub subject: String,
+    pub state: String,
+    pub attempts: i64,
+    pub error: Option<String>,
+}
+
+#[server(endpoint = "admin_mail_log")]
+pub async fn admin_mail_log() -> Result<Vec<MailLogRow>, ServerFnError> {
+    use crate::ssr::{forms, mail, AppState};
+    crate::ssr::auth::require(crate::domain::Permission::ViewAudit).await?;
+    let state = AppState::from_context()?;
+    let rows = mail::recent(&state.db, 100)
+        .await
+        .map_err(crate::errors::Failure::Read("the mail log").log())?;
+    Ok(rows
+        .into_iter()
+        .map(|m| MailLogRow {
+            created: forms::beijing_time(m.created_at),
+            kind: m.kind,
+            to: crate::domain::form::mask_personal(&m.to_addr),
+            subject: m.subject,
+            state: m.state,
+            attempts: m.attempts,
+            error: m.last_error,
+        })
+        .collect())
+}
+
+#[component]
+fn MailPanel() -> impl IntoView {
+    let data = Resource::new(|| (), |_| admin_mail_log());
+    view! {
+        <section class="card">
+            <h2>"邮件 Mail"</h2>
+            <Suspense fallback=|| view! { <p>"…"</p> }>
+                {move || Suspend::new(async move {
+                    data.await.ok().map(|rows| if rows.is_empty() {
+                        view! { <p class="muted" data-testid="mail-log-empty">"没有邮件 No mail (set SMTP_URL and MAIL_FROM to send receipts and notices)"</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="table-wrap">
+                                <table class="table" data-testid="mail-log">
+                                    <tbody>
+                                        {rows.into_iter().map(|m| view! {
+                                            <tr><td>{m.created}</td><td>{m.kind}</td><td>{m.to}</td><td>{m.subject}</td><td>{m.state}</td><td>{m.attempts}</td><td>{m.error.unwrap_or_default()}</td></tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }.into_any()
+                    })
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
 #[component]
 fn SecurityPanel() -> impl IntoView {
     let lang = use_lang();
@@ -443,5 +507,6 @@ pub fn AuditPage() -> impl IntoView {
             </Suspense>
         </section>
         <SecurityPanel />
+        <MailPanel />
     }
 }

@@ -42,7 +42,7 @@ impl FormRecord {
     }
 }
 
-const FORM_COLUMNS: &str = "id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, retention_days, privacy_notice";
+const FORM_COLUMNS: &str = "id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, retention_days, privacy_notice, receipt_subject, receipt_body";
 
 /// A form as stored: its fields as JSON.
 #[derive(sqlx::FromRow)]
@@ -61,6 +61,8 @@ struct FormRow {
     created_at: i64,
     retention_days: Option<i64>,
     privacy_notice: String,
+    receipt_subject: String,
+    receipt_body: String,
 }
 
 impl TryFrom<FormRow> for FormRecord {
@@ -83,6 +85,8 @@ impl TryFrom<FormRow> for FormRecord {
                 success_message: r.success_message,
                 retention_days: r.retention_days,
                 privacy_notice: r.privacy_notice,
+                receipt_subject: r.receipt_subject,
+                receipt_body: r.receipt_body,
             },
             submission_count: r.submission_count,
             created_at: r.created_at,
@@ -146,7 +150,7 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
     let id = match id {
         Some(id) => {
             let done = sqlx::query(
-                "UPDATE forms SET slug = $1, title = $2, description = $3, fields_json = $4, opens_at = $5, closes_at = $6, max_submissions = $7, success_message = $8, updated_at = $9, retention_days = $11, privacy_notice = $12 WHERE id = $10",
+                "UPDATE forms SET slug = $1, title = $2, description = $3, fields_json = $4, opens_at = $5, closes_at = $6, max_submissions = $7, success_message = $8, updated_at = $9, retention_days = $11, privacy_notice = $12, receipt_subject = $13, receipt_body = $14 WHERE id = $10",
             )
             .bind(&def.slug)
             .bind(&def.title)
@@ -160,6 +164,8 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
             .bind(id)
             .bind(def.retention_days)
             .bind(&def.privacy_notice)
+            .bind(&def.receipt_subject)
+            .bind(&def.receipt_body)
             .execute(&db.pool)
             .await
             .context("cannot update the form")?;
@@ -171,8 +177,8 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
         None => {
             let id = random_token().to_string();
             sqlx::query(
-                "INSERT INTO forms (id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, updated_at, retention_days, privacy_notice) \
-                 VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, 0, $10, $10, $11, $12)",
+                "INSERT INTO forms (id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, updated_at, retention_days, privacy_notice, receipt_subject, receipt_body) \
+                 VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, 0, $10, $10, $11, $12, $13, $14)",
             )
             .bind(&id)
             .bind(&def.slug)
@@ -186,6 +192,8 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
             .bind(now)
             .bind(def.retention_days)
             .bind(&def.privacy_notice)
+            .bind(&def.receipt_subject)
+            .bind(&def.receipt_body)
             .execute(&db.pool)
             .await
             .map_err(|e| match e.as_database_error().map(|d| d.is_unique_violation()) {
@@ -390,6 +398,8 @@ pub async fn ensure_demo_form(db: &Db) -> anyhow::Result<()> {
         success_message: "提交成功，谢谢！".into(),
         retention_days: None,
         privacy_notice: String::new(),
+        receipt_subject: String::new(),
+        receipt_body: String::new(),
     };
     let id = match save_form(db, None, &def).await {
         Ok(id) => id,

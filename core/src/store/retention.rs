@@ -5,6 +5,8 @@
 //! can name the payer: a WeChat `openid`, an address). What stays: the
 //! submission row (when, how much), the order, its attempts, refunds and
 //! events, the payment log's statuses and timings — the financial record.
+//! A payer's receipt mails go with their answers; every other sent or
+//! given-up mail is deleted after 30 days.
 //! Money still in motion (an order created, pending, refunding or awaiting
 //! review) is never erased: its submission waits for the next run.
 
@@ -82,6 +84,16 @@ async fn erase_where(
     .await
     .context("cannot erase the payment log's bodies")?
     .rows_affected();
+    // The payer's receipt mails hold their address and may quote answers.
+    sqlx::query(
+        "DELETE FROM mail_outbox WHERE kind = 'receipt' AND order_id IN ( \
+             SELECT o.id FROM orders o JOIN submissions s ON s.id = o.submission_id \
+             WHERE s.erased_at = $1)",
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .context("cannot erase the receipt mails")?;
     Ok((submissions, log_entries))
 }
 
@@ -96,6 +108,13 @@ pub async fn purge(db: &Db) -> anyhow::Result<Purged> {
         .context("cannot start a transaction")?;
     let (submissions, log_entries) = erase_where(&mut tx, now, Which::Due).await?;
     tx.commit().await.context("cannot commit the purge")?;
+    let mails = crate::mail::forget_old(db).await?;
+    if mails > 0 {
+        tracing::info!(
+            mails,
+            "sent and given-up mails past their keeping time deleted"
+        );
+    }
     if submissions > 0 {
         tracing::info!(
             submissions,

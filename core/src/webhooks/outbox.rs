@@ -3,6 +3,7 @@
 //! compare-and-set in the transaction that writes its deliveries, so that
 //! two instances never deliver one event twice and a crash loses none.
 
+use crate::mail::{self, MailSettings};
 use crate::{now_ms, Db};
 use anyhow::Context;
 use domain::OrderStatus;
@@ -35,10 +36,11 @@ fn order_event(from: Option<OrderStatus>, to: Option<OrderStatus>) -> Option<&'s
     }
 }
 
-/// Turns the events not looked at yet into deliveries; returns how many
-/// deliveries were made.
-pub async fn enqueue_new_events(db: &Db) -> anyhow::Result<usize> {
-    Ok(submissions(db).await? + order_changes(db).await?)
+/// Turns the events not looked at yet into deliveries, and (when mail is
+/// configured) order changes into mails; returns how many deliveries and
+/// mails were made.
+pub async fn enqueue_new_events(db: &Db, mail: Option<&MailSettings>) -> anyhow::Result<usize> {
+    Ok(submissions(db).await? + order_changes(db, mail).await?)
 }
 
 async fn enabled_endpoints(
@@ -132,7 +134,7 @@ async fn submissions(db: &Db) -> anyhow::Result<usize> {
     Ok(made)
 }
 
-async fn order_changes(db: &Db) -> anyhow::Result<usize> {
+async fn order_changes(db: &Db, mail_settings: Option<&MailSettings>) -> anyhow::Result<usize> {
     #[derive(sqlx::FromRow)]
     struct Row {
         event_id: String,
@@ -148,9 +150,10 @@ async fn order_changes(db: &Db) -> anyhow::Result<usize> {
         channel: Option<String>,
         transaction_id: Option<String>,
         paid_at: Option<i64>,
+        receipt_token: String,
     }
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT e.id AS event_id, e.created_at, e.from_status, e.to_status, o.id AS order_id, o.form_id, o.submission_id, o.out_trade_no, o.amount_fen, o.refunded_fen, o.channel, o.transaction_id, o.paid_at FROM order_events e JOIN orders o ON o.id = e.order_id WHERE e.webhooked_at IS NULL ORDER BY e.created_at LIMIT $1",
+        "SELECT e.id AS event_id, e.created_at, e.from_status, e.to_status, o.id AS order_id, o.form_id, o.submission_id, o.out_trade_no, o.amount_fen, o.refunded_fen, o.channel, o.transaction_id, o.paid_at, o.receipt_token FROM order_events e JOIN orders o ON o.id = e.order_id WHERE e.webhooked_at IS NULL ORDER BY e.created_at LIMIT $1",
     )
     .bind(BATCH)
     .fetch_all(&db.pool)
@@ -158,6 +161,13 @@ async fn order_changes(db: &Db) -> anyhow::Result<usize> {
     .context("cannot read new order events")?;
     let mut made = 0;
     for r in rows {
+        let mail_event = mail::mail_event(r.from_status, r.to_status);
+        let mail_source = match (mail_settings, mail_event) {
+            (Some(_), Some(_)) => {
+                mail::source(db, &r.form_id, &r.submission_id, r.receipt_token.clone()).await?
+            }
+            _ => None,
+        };
         let mut tx = db
             .pool
             .begin()
@@ -193,6 +203,20 @@ async fn order_changes(db: &Db) -> anyhow::Result<usize> {
                     );
                     made += insert_deliveries(&mut tx, &endpoints, event_type, &payload).await?;
                 }
+            }
+            if let (Some(settings), Some(event), Some(source), Some(status)) =
+                (mail_settings, mail_event, &mail_source, r.to_status)
+            {
+                let change = mail::OrderChange {
+                    event,
+                    order_id: &r.order_id,
+                    out_trade_no: &r.out_trade_no,
+                    amount_fen: r.amount_fen,
+                    refunded_fen: r.refunded_fen,
+                    paid_at: r.paid_at,
+                    status,
+                };
+                made += mail::queue_order_mails(&mut tx, settings, source, &change).await?;
             }
         }
         tx.commit().await.context("cannot commit the deliveries")?;

@@ -69,6 +69,12 @@ pub struct FormDef {
     /// and a payer must agree to it. Empty: no notice.
     #[serde(default)]
     pub privacy_notice: String,
+    /// The payer's receipt mail (when the form has an email field and mail
+    /// is configured): subject and body templates; empty: the defaults.
+    #[serde(default)]
+    pub receipt_subject: String,
+    #[serde(default)]
+    pub receipt_body: String,
 }
 
 impl FormDef {
@@ -83,6 +89,15 @@ impl FormDef {
         if self.privacy_notice.chars().count() > MAX_PRIVACY_NOTICE {
             return Err(format!(
                 "the privacy notice is at most {MAX_PRIVACY_NOTICE} characters"
+            ));
+        }
+        if self.receipt_subject.chars().count() > super::mail::MAX_SUBJECT
+            || self.receipt_body.chars().count() > super::mail::MAX_BODY
+        {
+            return Err(format!(
+                "the receipt's subject is at most {} characters and its text at most {}",
+                super::mail::MAX_SUBJECT,
+                super::mail::MAX_BODY
             ));
         }
         if self

@@ -82,6 +82,26 @@ pub struct Config {
     /// `METRICS_ADDR`: where Prometheus metrics are served, on a listener of
     /// their own (never on the public one); None: not served.
     pub metrics_addr: Option<SocketAddr>,
+    /// `SMTP_URL` and `MAIL_FROM`: where mail is sent and whom it is from;
+    /// None: no mail (nothing is queued).
+    pub mail: Option<MailConfig>,
+}
+
+/// The mail server (`SMTP_URL`, a secret: it may hold a password) and the
+/// sender (`MAIL_FROM`).
+#[derive(Clone)]
+pub struct MailConfig {
+    pub smtp_url: SecretString,
+    pub from: lettre::message::Mailbox,
+}
+
+impl fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("smtp_url", &"[REDACTED]")
+            .field("from", &self.from.to_string())
+            .finish()
+    }
 }
 
 /// Every problem found in the settings.
@@ -496,6 +516,8 @@ impl Config {
             },
         };
 
+        let mail = read_mail(&mut r);
+
         if r.opt("WECHAT_SANDBOX").is_some() {
             r.errors.push(
                 "WECHAT_SANDBOX",
@@ -536,6 +558,7 @@ impl Config {
                 sse_max_streams_per_address,
                 rate_limit_per_minute,
                 metrics_addr,
+                mail,
             })
         } else {
             Err(r.errors)
@@ -553,6 +576,63 @@ impl Config {
     pub fn is_production(&self) -> bool {
         self.env == AppEnv::Production
     }
+}
+
+/// `SMTP_URL` (`smtp://` upgrades with STARTTLS, except to this machine;
+/// `smtps://` is TLS from the start) and `MAIL_FROM`, both or neither.
+fn read_mail(r: &mut Reader<'_>) -> Option<MailConfig> {
+    let url = r.secret("SMTP_URL");
+    let from = r.opt("MAIL_FROM");
+    let (url, from) = match (url, from) {
+        (None, None) => return None,
+        (Some(_), None) => {
+            r.errors.push(
+                "MAIL_FROM",
+                "is needed with SMTP_URL (e.g. FormPay <noreply@example.com>)",
+            );
+            return None;
+        }
+        (None, Some(_)) => {
+            r.errors.push("SMTP_URL", "is needed with MAIL_FROM");
+            return None;
+        }
+        (Some(u), Some(f)) => (u, f),
+    };
+    // The URL may hold a password: never repeat it in an error.
+    let ok_url = match Url::parse(&url) {
+        Ok(u) if !matches!(u.scheme(), "smtp" | "smtps") => {
+            r.errors
+                .push("SMTP_URL", "must be an smtp:// or smtps:// URL");
+            false
+        }
+        Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+            r.errors.push("SMTP_URL", "names no mail server");
+            false
+        }
+        Ok(_) => true,
+        Err(_) => {
+            r.errors.push(
+                "SMTP_URL",
+                "is not a URL such as smtps://user:password@smtp.example.com:465",
+            );
+            false
+        }
+    };
+    let from = match from.parse::<lettre::message::Mailbox>() {
+        Ok(m) => Some(m),
+        Err(_) => {
+            r.errors.push(
+                "MAIL_FROM",
+                format!("`{from}` is not an address such as FormPay <noreply@example.com>"),
+            );
+            None
+        }
+    };
+    Some(MailConfig {
+        smtp_url: SecretString::from(url),
+        from: from?,
+    })
+    .filter(|_| ok_url)
 }
 
 /// The environment's account: every provider kind the environment

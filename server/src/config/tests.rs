@@ -278,3 +278,43 @@ fn key_files_are_read() {
     assert_eq!(vars_named(&errors), vec!["APP_MASTER_KEY_FILE"]);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn mail_needs_both_settings_and_hides_its_password() {
+    assert!(config(&[]).expect("defaults").mail.is_none());
+    let named = |vars: &[(&str, &str)]| {
+        let e = config(vars).expect_err("must refuse");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        vars_named(&e)
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        named(&[("SMTP_URL", "smtps://u:s3cret@mail.example.com")]),
+        ["MAIL_FROM"]
+    );
+    assert_eq!(named(&[("MAIL_FROM", "noreply@example.com")]), ["SMTP_URL"]);
+    assert_eq!(
+        named(&[
+            ("SMTP_URL", "https://u:s3cret@mail.example.com"),
+            ("MAIL_FROM", "noreply@example.com")
+        ]),
+        ["SMTP_URL"]
+    );
+    assert_eq!(
+        named(&[
+            ("SMTP_URL", "smtps://u:s3cret@mail.example.com"),
+            ("MAIL_FROM", "not an address")
+        ]),
+        ["MAIL_FROM"]
+    );
+    let c = config(&[
+        ("SMTP_URL", "smtps://u:s3cret@mail.example.com:465"),
+        ("MAIL_FROM", "FormPay <noreply@example.com>"),
+    ])
+    .expect("both given");
+    assert!(!format!("{c:?}").contains("s3cret"));
+    let mail = c.mail.expect("mail");
+    assert_eq!(mail.from.email.to_string(), "noreply@example.com");
+}

@@ -417,6 +417,8 @@ async fn max_submissions_hold_under_concurrency(backend: Backend) {
         success_message: "ok".into(),
         retention_days: None,
         privacy_notice: String::new(),
+        receipt_subject: String::new(),
+        receipt_body: String::new(),
     };
     let id = app::ssr::forms::save_form(&app.db, None, &def)
         .await

@@ -12,6 +12,7 @@ mod faults;
 mod flow;
 mod health;
 mod hostile_http;
+mod mail;
 mod metrics;
 mod money;
 mod outage;

@@ -88,6 +88,8 @@ async fn metrics_are_served_apart_and_count(backend: Backend) {
     assert!(get("formpay_db_pool_connections") >= 1.0);
     assert!(get("formpay_reconciler_lag_seconds") >= 0.0);
     assert!(text.contains("formpay_db_pool_idle"));
+    assert_eq!(get("formpay_webhook_deliveries_pending"), 0.0);
+    assert_eq!(get("formpay_mail_pending"), 0.0);
     assert!(text.trim_end().ends_with("# EOF"));
     // Raw paths never become labels (bounded series): the order id is not in it.
     assert!(!text.contains(&id), "an order id leaked into a label");

@@ -145,6 +145,7 @@ const SERVER_FNS: &[Row] = &[
     ("admin_test_account", "o", &[("id", "nope")]),
     ("admin_audit", "o", &[("page", "1")]),
     ("admin_security", "o", &[]),
+    ("admin_mail_log", "o", &[]),
     ("admin_people", "o", &[]),
     (
         "admin_invite",
