@@ -83,6 +83,12 @@ pub struct Strings {
     pub required_mark: &'static str,
     pub choose: &'static str,
     pub quantity: &'static str,
+    pub province: &'static str,
+    pub city: &'static str,
+    pub district: &'static str,
+    pub region_typed: &'static str,
+    pub read_terms: &'static str,
+    pub agree: &'static str,
     pub total_to_pay: &'static str,
     pub submit: &'static str,
     pub submit_and_pay: &'static str,
@@ -172,6 +178,12 @@ pub static ZH: Strings = Strings {
     required_mark: "必填",
     choose: "请选择",
     quantity: "数量",
+    province: "省份",
+    city: "城市",
+    district: "区县",
+    region_typed: "省 市 区，如：广东省 深圳市 南山区",
+    read_terms: "查看全文",
+    agree: "我同意",
     total_to_pay: "应付金额",
     submit: "提交",
     submit_and_pay: "提交并付款",
@@ -261,6 +273,12 @@ pub static EN: Strings = Strings {
     required_mark: "required",
     choose: "Choose",
     quantity: "Quantity",
+    province: "Province",
+    city: "City",
+    district: "District",
+    region_typed: "Province city district, e.g. 广东省 深圳市 南山区",
+    read_terms: "Read the full text",
+    agree: "I agree",
     total_to_pay: "Total to pay",
     submit: "Submit",
     submit_and_pay: "Submit and pay",
@@ -418,6 +436,24 @@ pub fn answer_error_text(lang: Lang, e: &crate::domain::form::AnswerError) -> St
             "请输入有效的日期"
         } else {
             "Enter a valid date"
+        }
+        .into(),
+        E::BadTime => if zh {
+            "请输入有效的时间，如 09:30"
+        } else {
+            "Enter a valid time such as 09:30"
+        }
+        .into(),
+        E::BadIdCard => if zh {
+            "请输入有效的 18 位身份证号"
+        } else {
+            "Enter a valid 18-character ID card number"
+        }
+        .into(),
+        E::BadRegion => if zh {
+            "请选择省、市、区"
+        } else {
+            "Choose a province, city and district"
         }
         .into(),
         E::UnknownOption => if zh {

@@ -14,6 +14,7 @@ pub mod pay;
 pub mod payer;
 pub mod payment_log;
 pub mod provider;
+pub mod regions;
 pub mod registry;
 pub mod security;
 pub mod store;

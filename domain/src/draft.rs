@@ -1,7 +1,10 @@
 //! The form builder edits fields as flat drafts of text inputs; these turn
 //! them into checked [`Field`]s and back. Shared by the browser and the server.
 
-use super::form::{ChoiceOption, Field, FieldKind, PaymentMode, PricedOption};
+use super::form::{
+    ChoiceOption, Combine, Condition, Field, FieldKind, Logic, LogicAction, PaymentMode,
+    PricedOption, Test,
+};
 use super::Money;
 use serde::{Deserialize, Serialize};
 
@@ -20,10 +23,18 @@ pub enum FieldType {
     MultiChoice,
     Date,
     Payment,
+    Dropdown,
+    Time,
+    DateTime,
+    IdCard,
+    Region,
+    Consent,
+    Section,
+    Hidden,
 }
 
 impl FieldType {
-    pub const ALL: [FieldType; 9] = [
+    pub const ALL: [FieldType; 17] = [
         FieldType::ShortText,
         FieldType::LongText,
         FieldType::Number,
@@ -33,6 +44,14 @@ impl FieldType {
         FieldType::MultiChoice,
         FieldType::Date,
         FieldType::Payment,
+        FieldType::Dropdown,
+        FieldType::Time,
+        FieldType::DateTime,
+        FieldType::IdCard,
+        FieldType::Region,
+        FieldType::Consent,
+        FieldType::Section,
+        FieldType::Hidden,
     ];
 
     /// The type of a field kind.
@@ -47,6 +66,14 @@ impl FieldType {
             FieldKind::MultiChoice { .. } => FieldType::MultiChoice,
             FieldKind::Date => FieldType::Date,
             FieldKind::Payment(_) => FieldType::Payment,
+            FieldKind::Dropdown { .. } => FieldType::Dropdown,
+            FieldKind::Time => FieldType::Time,
+            FieldKind::DateTime => FieldType::DateTime,
+            FieldKind::IdCard => FieldType::IdCard,
+            FieldKind::Region => FieldType::Region,
+            FieldKind::Consent { .. } => FieldType::Consent,
+            FieldKind::Section => FieldType::Section,
+            FieldKind::Hidden => FieldType::Hidden,
         }
     }
 
@@ -62,6 +89,14 @@ impl FieldType {
             FieldType::MultiChoice => "multi_choice",
             FieldType::Date => "date",
             FieldType::Payment => "payment",
+            FieldType::Dropdown => "dropdown",
+            FieldType::Time => "time",
+            FieldType::DateTime => "date_time",
+            FieldType::IdCard => "id_card",
+            FieldType::Region => "region",
+            FieldType::Consent => "consent",
+            FieldType::Section => "section",
+            FieldType::Hidden => "hidden",
         }
     }
 
@@ -81,12 +116,29 @@ impl FieldType {
             FieldType::MultiChoice => ("多选", "Multiple choice"),
             FieldType::Date => ("日期", "Date"),
             FieldType::Payment => ("付款", "Payment"),
+            FieldType::Dropdown => ("下拉选择", "Drop-down"),
+            FieldType::Time => ("时间", "Time"),
+            FieldType::DateTime => ("日期时间", "Date and time"),
+            FieldType::IdCard => ("身份证号", "ID card number"),
+            FieldType::Region => ("省市区", "Region"),
+            FieldType::Consent => ("同意勾选", "Consent"),
+            FieldType::Section => ("分节标题", "Section heading"),
+            FieldType::Hidden => ("隐藏字段（链接参数）", "Hidden (from the link)"),
         }
     }
 
     /// Whether the builder asks for options (one per line).
     pub fn has_options(self) -> bool {
-        matches!(self, FieldType::SingleChoice | FieldType::MultiChoice)
+        matches!(
+            self,
+            FieldType::SingleChoice | FieldType::MultiChoice | FieldType::Dropdown
+        )
+    }
+
+    /// Whether the payer answers it; a heading and a hidden field cannot be
+    /// required.
+    pub fn can_be_required(self) -> bool {
+        !matches!(self, FieldType::Section | FieldType::Hidden)
     }
 }
 
@@ -151,6 +203,99 @@ pub struct FieldDraft {
     pub payment_mode: PaymentModeType,
     pub amount: String,
     pub max_quantity: String,
+    /// A consent field's link to its full text.
+    #[serde(default)]
+    pub link: String,
+    /// The field's rule: `show`, `require`, or empty for none.
+    #[serde(default)]
+    pub logic_action: String,
+    /// The conditions combine with "any" instead of "all".
+    #[serde(default)]
+    pub logic_any: bool,
+    /// One condition per line: `field = value`, `field = a | b`, `field filled`
+    /// (a choice's value by its label or key).
+    #[serde(default)]
+    pub logic_rules: String,
+}
+
+/// The fields of a form's drafts, each condition's choice labels turned into
+/// option keys.
+pub fn fields_from_drafts(drafts: &[FieldDraft]) -> Result<Vec<Field>, String> {
+    let mut fields: Vec<Field> = drafts
+        .iter()
+        .map(FieldDraft::to_field)
+        .collect::<Result<_, _>>()?;
+    let options: Vec<(String, Vec<ChoiceOption>)> = fields
+        .iter()
+        .filter_map(|f| match &f.kind {
+            FieldKind::SingleChoice { options }
+            | FieldKind::MultiChoice { options }
+            | FieldKind::Dropdown { options } => Some((f.key.clone(), options.clone())),
+            _ => None,
+        })
+        .collect();
+    let to_key = |field: &str, v: &mut String| {
+        if let Some((_, opts)) = options.iter().find(|(k, _)| k == field) {
+            if let Some(o) = opts.iter().find(|o| o.label == *v) {
+                *v = o.key.clone();
+            }
+        }
+    };
+    for f in &mut fields {
+        for c in f.logic.iter_mut().flat_map(|l| l.conditions.iter_mut()) {
+            match &mut c.test {
+                Test::Equals { value } => to_key(&c.field, value),
+                Test::OneOf { values } => values.iter_mut().for_each(|v| to_key(&c.field, v)),
+                Test::Filled => {}
+            }
+        }
+    }
+    Ok(fields)
+}
+
+/// The drafts of a form's fields, each condition's option keys shown as labels.
+pub fn drafts_from_fields(fields: &[Field]) -> Vec<FieldDraft> {
+    let label = |field: &str, v: &str| -> String {
+        fields
+            .iter()
+            .find(|f| f.key == field)
+            .and_then(|f| match &f.kind {
+                FieldKind::SingleChoice { options }
+                | FieldKind::MultiChoice { options }
+                | FieldKind::Dropdown { options } => options.iter().find(|o| o.key == v),
+                _ => None,
+            })
+            .map_or_else(|| v.to_owned(), |o| o.label.clone())
+    };
+    fields
+        .iter()
+        .map(|f| {
+            let mut d = FieldDraft::from_field(f);
+            if let Some(logic) = &f.logic {
+                d.logic_rules = logic
+                    .conditions
+                    .iter()
+                    .map(|c| match &c.test {
+                        Test::Filled => format!("{} filled", c.field),
+                        Test::Equals { value } => {
+                            format!("{} = {}", c.field, label(&c.field, value))
+                        }
+                        Test::OneOf { values } => format!(
+                            "{} = {}",
+                            c.field,
+                            values
+                                .iter()
+                                .map(|v| label(&c.field, v))
+                                .collect::<Vec<_>>()
+                                .join(" | ")
+                        ),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+            }
+            d
+        })
+        .collect()
 }
 
 fn options_of(text: &str) -> Vec<(String, String)> {
@@ -182,6 +327,66 @@ impl FieldDraft {
             max_quantity: "1".into(),
             ..FieldDraft::default()
         }
+    }
+
+    /// The rule the draft describes (option labels are turned into keys by
+    /// [`fields_from_drafts`]).
+    fn logic(&self) -> Result<Option<Logic>, String> {
+        let action = match self.logic_action.trim() {
+            "" => return Ok(None),
+            "show" => LogicAction::Show,
+            "require" => LogicAction::Require,
+            other => return Err(format!("{}: unknown rule {other}", self.key)),
+        };
+        let mut conditions = Vec::new();
+        for line in self
+            .logic_rules
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            let filled = line
+                .strip_suffix("filled")
+                .or_else(|| line.strip_suffix("已填"))
+                .map(str::trim)
+                .filter(|f| !f.contains('='));
+            let condition = match (filled, line.split_once('=')) {
+                (Some(field), _) => Condition {
+                    field: field.to_owned(),
+                    test: Test::Filled,
+                },
+                (None, Some((field, values))) => {
+                    let values: Vec<String> = values
+                        .split('|')
+                        .map(|v| v.trim().to_owned())
+                        .filter(|v| !v.is_empty())
+                        .collect();
+                    Condition {
+                        field: field.trim().to_owned(),
+                        test: match values.as_slice() {
+                            [one] => Test::Equals { value: one.clone() },
+                            _ => Test::OneOf { values },
+                        },
+                    }
+                }
+                (None, None) => {
+                    return Err(format!(
+                        "{}: write each condition as `field = value`, `field = a | b` or `field filled`",
+                        self.key
+                    ))
+                }
+            };
+            conditions.push(condition);
+        }
+        Ok(Some(Logic {
+            action,
+            combine: if self.logic_any {
+                Combine::Any
+            } else {
+                Combine::All
+            },
+            conditions,
+        }))
     }
 
     pub fn to_field(&self) -> Result<Field, String> {
@@ -216,6 +421,18 @@ impl FieldDraft {
             FieldType::MultiChoice => FieldKind::MultiChoice {
                 options: choices(&self.options),
             },
+            FieldType::Dropdown => FieldKind::Dropdown {
+                options: choices(&self.options),
+            },
+            FieldType::Time => FieldKind::Time,
+            FieldType::DateTime => FieldKind::DateTime,
+            FieldType::IdCard => FieldKind::IdCard,
+            FieldType::Region => FieldKind::Region,
+            FieldType::Consent => FieldKind::Consent {
+                link: self.link.trim().to_owned(),
+            },
+            FieldType::Section => FieldKind::Section,
+            FieldType::Hidden => FieldKind::Hidden,
             FieldType::Payment => FieldKind::Payment(match self.payment_mode {
                 PaymentModeType::Fixed => PaymentMode::Fixed {
                     amount: money(&self.amount, &name)?,
@@ -252,8 +469,10 @@ impl FieldDraft {
             label: self.label.trim().to_owned(),
             help: self.help.trim().to_owned(),
             // A payable form is never submitted without paying.
-            required: self.required || matches!(kind, FieldKind::Payment(_)),
+            required: (self.required && self.kind.can_be_required())
+                || matches!(kind, FieldKind::Payment(_)),
             kind,
+            logic: self.logic()?,
         })
     }
 
@@ -263,12 +482,23 @@ impl FieldDraft {
         d.help = f.help.clone();
         d.required = f.required;
         d.kind = FieldType::of(&f.kind);
+        if let Some(logic) = &f.logic {
+            d.logic_action = match logic.action {
+                LogicAction::Show => "show",
+                LogicAction::Require => "require",
+            }
+            .to_owned();
+            d.logic_any = logic.combine == Combine::Any;
+        }
         match &f.kind {
             FieldKind::Number { min, max } => {
                 d.min = min.map(|v| v.to_string()).unwrap_or_default();
                 d.max = max.map(|v| v.to_string()).unwrap_or_default();
             }
-            FieldKind::SingleChoice { options } | FieldKind::MultiChoice { options } => {
+            FieldKind::Consent { link } => d.link = link.clone(),
+            FieldKind::SingleChoice { options }
+            | FieldKind::MultiChoice { options }
+            | FieldKind::Dropdown { options } => {
                 d.options = options
                     .iter()
                     .map(|o| o.label.clone())
@@ -319,6 +549,11 @@ mod tests {
         drafts[8].payment_mode = PaymentModeType::PricedOptions;
         drafts[8].options = "成人 = 50\n儿童 = 20.50".into();
         drafts[8].max_quantity = "3".into();
+        assert_eq!(drafts[14].kind, FieldType::Consent);
+        drafts[14].link = "https://example.com/terms".into();
+        drafts[14].required = true;
+        // A heading cannot be required, whatever the box said.
+        drafts[15].required = true;
         let fields: Vec<Field> = drafts
             .iter()
             .map(|d| d.to_field().expect("valid"))
@@ -335,6 +570,47 @@ mod tests {
                 d.kind
             );
         }
+        assert!(fields[14].required);
+        assert!(!fields[15].required);
+        assert!(!FieldType::Hidden.can_be_required());
+    }
+
+    #[test]
+    fn rules_round_trip_with_option_labels() {
+        let mut size = FieldDraft::new("size".into());
+        size.label = "Size".into();
+        size.kind = FieldType::Dropdown;
+        size.options = "小号\n大号".into();
+        let mut shirt = FieldDraft::new("shirt".into());
+        shirt.label = "Shirt".into();
+        shirt.logic_action = "show".into();
+        shirt.logic_any = true;
+        shirt.logic_rules = "size = 大号\nsize = 小号 | o2\nsize filled".into();
+        let fields = fields_from_drafts(&[size, shirt]).expect("valid");
+        let logic = fields[1].logic.as_ref().expect("a rule");
+        assert_eq!(logic.action, LogicAction::Show);
+        assert_eq!(logic.combine, Combine::Any);
+        assert_eq!(
+            logic.conditions[0].test,
+            Test::Equals { value: "o2".into() }
+        );
+        assert_eq!(
+            logic.conditions[1].test,
+            Test::OneOf {
+                values: vec!["o1".into(), "o2".into()]
+            }
+        );
+        assert_eq!(logic.conditions[2].test, Test::Filled);
+        assert_eq!(super::super::form::validate_fields(&fields), Ok(()));
+        let again = drafts_from_fields(&fields);
+        assert_eq!(
+            again[1].logic_rules,
+            "size = 大号\nsize = 小号 | 大号\nsize filled"
+        );
+        assert_eq!(fields_from_drafts(&again), Ok(fields));
+        let mut bad = again[1].clone();
+        bad.logic_rules = "size is big".into();
+        assert!(bad.to_field().is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! form answers (JSON from the API and pairs from a plain POST), form
 //! definitions, dates and phone numbers. Never a panic; whatever is accepted
 //! satisfies the form.
+#![cfg(not(target_arch = "wasm32"))]
 
 use domain::form::{answers_from_form, check_answers, normalise_phone, Field, FormDef};
 use domain::Money;

@@ -41,6 +41,7 @@ export async function launch(options = {}) {
 }
 
 function watch(page, errors) {
+  page.__formpayErrors = errors;
   page.on('console', (msg) => {
     if (msg.type() === 'error') errors.push(`console: ${msg.text()}`);
   });
@@ -52,7 +53,13 @@ function watch(page, errors) {
 
 /// Resolves once the WASM bundle has hydrated the page.
 export async function waitForHydration(page) {
-  await page.waitForFunction(() => window.__formpay_hydrated === true, null, { timeout: 30_000 });
+  try {
+    await page.waitForFunction(() => window.__formpay_hydrated === true, null, { timeout: 30_000 });
+  } catch (e) {
+    // Say which page, and what went wrong in it, rather than only "timeout".
+    const seen = (page.__formpayErrors ?? []).slice(-10).join('\n  ');
+    throw new Error(`${page.url()} was not hydrated in 30 s: ${e.message}\n  ${seen}`);
+  }
 }
 
 /// Signs in as the test administrator (ADMIN_EMAIL / ADMIN_PASSWORD).

@@ -45,7 +45,7 @@ fn row(fields: &[Field], s: &submissions::SubmissionWithOrder) -> String {
     let answers: BTreeMap<String, Answer> =
         serde_json::from_str(&s.answers_json).unwrap_or_default();
     let mut cells = vec![forms::beijing_time(s.created_at)];
-    cells.extend(fields.iter().map(|f| {
+    cells.extend(fields.iter().filter(|f| f.kind.is_answered()).map(|f| {
         answers
             .get(&f.key)
             .map(|a| answer_text(Some(f), a))
@@ -272,7 +272,12 @@ pub async fn submissions_csv(
     tracing::info!(admin = %admin.id, form = %form_id, "submissions exported");
     let fields = form.def.fields.clone();
     let mut head = vec!["提交时间 Submitted".to_owned()];
-    head.extend(fields.iter().map(|f| f.label.clone()));
+    head.extend(
+        fields
+            .iter()
+            .filter(|f| f.kind.is_answered())
+            .map(|f| f.label.clone()),
+    );
     head.extend(
         [
             "金额 Amount (CNY)",

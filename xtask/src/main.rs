@@ -348,6 +348,24 @@ fn test() -> Result<()> {
         ])
         .env("TEST_POSTGRES_URL", test_postgres_url()))?;
 
+    step("the shared form logic in WebAssembly (wasm-bindgen-test-runner)");
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "domain",
+            "--test",
+            "logic",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--target-dir",
+        ])
+        .arg(root().join("target/front"))
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            "wasm-bindgen-test-runner",
+        ))?;
+
     // `cargo test` built the server binary for the integration tests, from
     // these sources (with the test build's features): building it again with
     // the plain build's features would recompile half the dependencies.

@@ -2,7 +2,9 @@
 //! and close, the share link and its QR code.
 
 use super::qr::QrCode;
-use crate::domain::draft::{FieldDraft, FieldType, PaymentModeType};
+use crate::domain::draft::{
+    drafts_from_fields, fields_from_drafts, FieldDraft, FieldType, PaymentModeType,
+};
 use crate::domain::form::{beijing_local_to_ms, ms_to_beijing_local, Field, FormDef, FormStatus};
 use crate::i18n::use_lang;
 use leptos::prelude::*;
@@ -320,23 +322,13 @@ fn Editor(view: FormEditView) -> impl IntoView {
             .map(ms_to_beijing_local)
             .unwrap_or_default(),
     );
-    let drafts = RwSignal::new(
-        view.def
-            .fields
-            .iter()
-            .map(FieldDraft::from_field)
-            .collect::<Vec<_>>(),
-    );
+    let drafts = RwSignal::new(drafts_from_fields(&view.def.fields));
     let message = RwSignal::new(None::<(bool, String)>);
     let link_base = StoredValue::new(view.link_base.clone());
 
     let build =
         move || -> Result<FormDef, String> {
-            let fields: Vec<Field> = drafts
-                .get()
-                .iter()
-                .map(FieldDraft::to_field)
-                .collect::<Result<_, _>>()?;
+            let fields: Vec<Field> = fields_from_drafts(&drafts.get())?;
             let time = |s: String| -> Result<Option<i64>, String> {
                 if s.trim().is_empty() {
                     Ok(None)
@@ -515,8 +507,14 @@ fn FieldEditor(
                 </select>
             </label>
             {input("提示 Help", draft.help.clone(), |d, v| d.help = v, format!("field-help-{index}"))}
-            <label class="choice"><input type="checkbox" checked=draft.required data-testid=format!("field-required-{index}")
-                on:change=move |ev| { let v = event_target_checked(&ev); edit(Box::new(move |d| d.required = v)) } />"必填 Required"</label>
+            {kind.can_be_required().then(|| view! {
+                <label class="choice"><input type="checkbox" checked=draft.required data-testid=format!("field-required-{index}")
+                    on:change=move |ev| { let v = event_target_checked(&ev); edit(Box::new(move |d| d.required = v)) } />"必填 Required"</label>
+            })}
+            {(kind == FieldType::Hidden).then(|| view! {
+                <p class="help">{format!("链接参数 Filled from the link: /f/…?{}=…", draft.key)}</p>
+            })}
+            {(kind == FieldType::Consent).then(|| input("全文链接 Link to the full text (https:// or /path)", draft.link.clone(), |d, v| d.link = v, format!("field-link-{index}")))}
             {payment.then(|| view! {
                 <label>"收款方式 Payment mode"
                     <select data-testid=format!("field-mode-{index}") on:change=move |ev| { if let Some(m) = PaymentModeType::parse(&event_target_value(&ev)) { edit(Box::new(move |d| d.payment_mode = m)) } }>
@@ -537,6 +535,28 @@ fn FieldEditor(
                 </label>
             })}
             {(payment && mode == PaymentModeType::PricedOptions).then(|| input("最多数量 Max quantity", draft.max_quantity.clone(), |d, v| d.max_quantity = v, format!("field-quantity-{index}")))}
+            {(index > 0 && !payment).then(|| {
+                let action = draft.logic_action.clone();
+                view! {
+                    <details class="logic" open=!draft.logic_action.is_empty()>
+                        <summary>"显示条件 Logic"</summary>
+                        <div class="grid2">
+                            <label>"规则 Rule"
+                                <select data-testid=format!("field-logic-{index}") on:change=move |ev| { let v = event_target_value(&ev); edit(Box::new(move |d| d.logic_action = v.clone())) }>
+                                    <option value="" selected=action.is_empty()>"无 None"</option>
+                                    <option value="show" selected=action == "show">"满足条件时显示 Show when"</option>
+                                    <option value="require" selected=action == "require">"满足条件时必填 Require when"</option>
+                                </select>
+                            </label>
+                            <label class="choice"><input type="checkbox" checked=draft.logic_any data-testid=format!("field-logic-any-{index}")
+                                on:change=move |ev| { let v = event_target_checked(&ev); edit(Box::new(move |d| d.logic_any = v)) } />"满足任一条件 Any (else all)"</label>
+                        </div>
+                        <label>"条件（每行一个：字段键 = 选项 或 a | b；字段键 filled）Conditions, one per line: key = value, key = a | b, key filled"
+                            <textarea rows="2" data-testid=format!("field-logic-rules-{index}") on:change=move |ev| { let v = event_target_value(&ev); edit(Box::new(move |d| d.logic_rules = v.clone())) }>{draft.logic_rules.clone()}</textarea>
+                        </label>
+                    </details>
+                }
+            })}
             <div class="row">
                 <button class="button" title="up" on:click=move |_| drafts.update(|ds| if index > 0 { ds.swap(index, index - 1) })>"↑"</button>
                 <button class="button" title="down" on:click=move |_| drafts.update(|ds| if index + 1 < ds.len() { ds.swap(index, index + 1) })>"↓"</button>

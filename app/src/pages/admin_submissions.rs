@@ -85,7 +85,13 @@ pub async fn admin_submissions(
         .collect();
     Ok(Some(SubmissionPage {
         form_title: form.def.title.clone(),
-        columns: form.def.fields.iter().map(|f| f.label.clone()).collect(),
+        columns: form
+            .def
+            .fields
+            .iter()
+            .filter(|f| f.kind.is_answered())
+            .map(|f| f.label.clone())
+            .collect(),
         rows,
         total,
         page,
@@ -110,6 +116,7 @@ pub fn answer_cells(
     use crate::domain::form::{answer_text, mask_personal, masked_in_lists};
     fields
         .iter()
+        .filter(|f| f.kind.is_answered())
         .map(|f| {
             let text = answers
                 .get(&f.key)

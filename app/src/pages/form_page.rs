@@ -2,8 +2,8 @@
 //! without JavaScript), then hydrated with inline validation and a live total.
 
 use crate::domain::form::{
-    answer_text, check_answers, preview_amount, AnswerError, Availability, Field, FieldKind,
-    PaymentMode, PublicForm, CONSENT_KEY,
+    answer_text, check_answers, field_states, preview_amount, AnswerError, Availability, Field,
+    FieldKind, PaymentMode, PublicForm, CONSENT_KEY, MAX_SHORT_TEXT,
 };
 use crate::i18n::{answer_error_text, use_lang};
 use leptos::prelude::*;
@@ -21,6 +21,13 @@ pub async fn get_public_form(slug: String) -> Result<Option<PublicForm>, ServerF
     Ok(form
         .map(|f| f.public())
         .filter(|p| p.availability != Availability::NotPublished))
+}
+
+/// One level of the region field's drop-downs: the provinces for an empty
+/// `parent`, else the cities of a province or the districts of a city.
+#[server(endpoint = "regions")]
+pub async fn region_children(parent: String) -> Result<Vec<(String, String)>, ServerFnError> {
+    Ok(crate::ssr::regions::children(&parent))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,7 +107,9 @@ fn FormView(form: PublicForm) -> impl IntoView {
     let t = move || lang.get().t();
     let query = use_query_map();
     let fields = StoredValue::new(form.fields.clone());
-    let values = RwSignal::new(Map::<String, Value>::new());
+    let values = RwSignal::new(hidden_answers(&form.fields, |k| {
+        query.read_untracked().get(k)
+    }));
     // Errors marked by a plain (no-JavaScript) POST come back in the query.
     let initial_errors: BTreeMap<String, AnswerError> = query
         .read_untracked()
@@ -203,7 +212,7 @@ fn FormView(form: PublicForm) -> impl IntoView {
                         <Show when=move || !errors.get().is_empty()>
                             <p class="error" role="alert" data-testid="error-summary">{move || t().fix_errors}</p>
                         </Show>
-                        {fields.get_value().into_iter().map(|f| view! { <FieldInput field=f values errors /> }).collect_view()}
+                        <FieldList fields=fields.get_value() values errors />
                         {needs_consent.then(|| view! {
                             <fieldset class="privacy" data-testid="privacy-notice">
                                 <legend>{move || t().privacy_notice}</legend>
@@ -254,10 +263,57 @@ fn focus_first_invalid() {
     });
 }
 
+/// The hidden fields' answers, from the link's query string (`?source=poster`).
+fn hidden_answers(fields: &[Field], query: impl Fn(&str) -> Option<String>) -> Map<String, Value> {
+    fields
+        .iter()
+        .filter(|f| f.kind == FieldKind::Hidden)
+        .filter_map(|f| {
+            query(&f.key).map(|v| {
+                let v: String = v.chars().take(MAX_SHORT_TEXT).collect();
+                (f.key.clone(), Value::String(v))
+            })
+        })
+        .collect()
+}
+
 fn set_value(values: RwSignal<Map<String, Value>>, key: &str, v: Value) {
     values.update(|m| {
         m.insert(key.to_owned(), v);
     });
+}
+
+/// The fields, each shown and required as its rule says for the answers so
+/// far. Until the page is hydrated (and without JavaScript) every field is
+/// shown: the server drops the answers of fields a rule hides.
+#[component]
+fn FieldList(
+    fields: Vec<Field>,
+    values: RwSignal<Map<String, Value>>,
+    errors: RwSignal<BTreeMap<String, AnswerError>>,
+) -> impl IntoView {
+    let mounted = RwSignal::new(false);
+    Effect::new(move |_| mounted.set(true));
+    let list = StoredValue::new(fields.clone());
+    let states = Memo::new(move |_| list.with_value(|f| field_states(f, &values.get())));
+    fields
+        .into_iter()
+        .enumerate()
+        .map(|(i, field)| {
+            let own = field.required;
+            let shown = Signal::derive(move || {
+                !mounted.get() || states.with(|s| s.get(i).is_none_or(|s| s.shown))
+            });
+            let required_now = Signal::derive(move || {
+                if mounted.get() {
+                    states.with(|s| s.get(i).is_some_and(|s| s.required))
+                } else {
+                    own
+                }
+            });
+            view! { <FieldInput field values errors shown required_now /> }
+        })
+        .collect_view()
 }
 
 #[component]
@@ -265,14 +321,38 @@ fn FieldInput(
     field: Field,
     values: RwSignal<Map<String, Value>>,
     errors: RwSignal<BTreeMap<String, AnswerError>>,
+    shown: Signal<bool>,
+    required_now: Signal<bool>,
 ) -> impl IntoView {
     let lang = use_lang();
     let t = move || lang.get().t();
     let key = field.key.clone();
+    match &field.kind {
+        FieldKind::Section => {
+            return view! {
+                <div class="form-section" data-testid=format!("section-{key}") hidden=move || !shown.get()>
+                    <h2>{field.label.clone()}</h2>
+                    {field.help.lines().map(|l| view! { <p>{l.to_owned()}</p> }).collect_view()}
+                </div>
+            }
+            .into_any()
+        }
+        FieldKind::Hidden => {
+            let value = values.with_untracked(|m| {
+                m.get(&key)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .unwrap_or_default()
+            });
+            return view! { <input type="hidden" name=key.clone() value=value data-testid=format!("input-{key}") /> }
+                .into_any();
+        }
+        _ => {}
+    }
     let id = format!("field-{}", field.key);
     let error_key = key.clone();
     let error = Memo::new(move |_| errors.with(|e| e.get(&error_key).cloned()));
-    let required = field.required;
+    let required = move || required_now.get();
     // What assistive technology reads after the label: the help, then the error.
     let label_id = format!("label-{}", field.key);
     let help_id = format!("help-{}", field.key);
@@ -316,6 +396,45 @@ fn FieldInput(
         FieldKind::Phone => text_input("tel", "tel"),
         FieldKind::Email => text_input("email", "email"),
         FieldKind::Date => text_input("date", "text"),
+        FieldKind::Time => text_input("time", "text"),
+        FieldKind::DateTime => text_input("datetime-local", "text"),
+        FieldKind::IdCard => text_input("text", "text"),
+        FieldKind::Section | FieldKind::Hidden => ().into_any(),
+        FieldKind::Dropdown { options } => {
+            let key = key.clone();
+            let items = options.iter().map(|o| {
+                view! { <option value=o.key.clone()>{o.label.clone()}</option> }
+            });
+            view! {
+                <select id=id.clone() name=key.clone() data-testid=format!("input-{key}")
+                    required=required aria-invalid=invalid aria-describedby=described_by.clone()
+                    on:change=move |ev| set_value(values, &key, Value::String(event_target_value(&ev)))>
+                    <option value="">{move || t().choose}</option>
+                    {items.collect_view()}
+                </select>
+            }
+            .into_any()
+        }
+        FieldKind::Consent { link } => {
+            let key = key.clone();
+            let link = (!link.is_empty()).then(|| link.clone());
+            view! {
+                <div class="consent">
+                    <label class="check">
+                        <input type="checkbox" id=id.clone() name=key.clone() value="yes" data-testid=format!("input-{key}")
+                            required=required aria-invalid=invalid aria-describedby=described_by.clone()
+                            on:change=move |ev| set_value(values, &key, Value::Bool(event_target_checked(&ev))) />
+                        {move || t().agree}
+                    </label>
+                    {link.map(|href| view! { " " <a href=href target="_blank" rel="noopener">{move || t().read_terms}</a> })}
+                </div>
+            }
+            .into_any()
+        }
+        FieldKind::Region => view! {
+            <RegionInput key=key.clone() id=id.clone() values invalid=Signal::derive(move || error.with(|e| e.is_some())) />
+        }
+        .into_any(),
         FieldKind::Payment(PaymentMode::PayerAmount { .. }) => text_input("text", "decimal"),
         FieldKind::LongText => {
             let key = key.clone();
@@ -420,29 +539,130 @@ fn FieldInput(
         }
     };
     view! {
-        <div class="field" class:has-error=move || error.get().is_some()>
+        <div class="field" class:has-error=move || error.get().is_some() hidden=move || !shown.get() data-testid=format!("q-{}", field.key)>
             <label for=format!("field-{}", field.key) id=label_id.clone() class="field-label">
                 {field.label.clone()}
-                {required.then(|| view! { <span class="required" title=move || t().required_mark>" *"</span> })}
+                {move || required().then(|| view! { <span class="required" title=move || t().required_mark>" *"</span> })}
             </label>
             {has_help.then(|| view! { <p class="help" id=help_id.clone()>{field.help.clone()}</p> })}
             {control}
             {move || error.get().map(|e| view! { <p class="field-error" id=error_id.clone() data-testid="field-error">{answer_error_text(lang.get(), &e)}</p> })}
         </div>
     }
+    .into_any()
 }
 
-/// Text of every answer, in form order, for receipts and tables.
+/// Province, city and district drop-downs, each filled from the server when
+/// the one before it is chosen; the answer is the district's code. Before
+/// hydration (and without JavaScript) the payer types the names instead.
+#[component]
+fn RegionInput(
+    key: String,
+    id: String,
+    values: RwSignal<Map<String, Value>>,
+    invalid: Signal<bool>,
+) -> impl IntoView {
+    let lang = use_lang();
+    let t = move || lang.get().t();
+    let mounted = RwSignal::new(false);
+    let provinces = RwSignal::new(Vec::<(String, String)>::new());
+    let cities = RwSignal::new(Vec::<(String, String)>::new());
+    let districts = RwSignal::new(Vec::<(String, String)>::new());
+    let load = move |parent: String, into: RwSignal<Vec<(String, String)>>| {
+        leptos::task::spawn_local(async move {
+            into.set(region_children(parent).await.unwrap_or_default());
+        });
+    };
+    Effect::new(move |_| {
+        mounted.set(true);
+        load(String::new(), provinces);
+    });
+    let options = move |list: RwSignal<Vec<(String, String)>>| {
+        move || {
+            list.get()
+                .into_iter()
+                .map(|(code, name)| view! { <option value=code>{name}</option> })
+                .collect_view()
+        }
+    };
+    let aria_invalid = move || invalid.get().then_some("true");
+    move || {
+        let (key, id) = (key.clone(), id.clone());
+        if !mounted.get() {
+            return view! {
+                <input type="text" id=id name=key.clone() data-testid=format!("input-{key}")
+                    placeholder=move || t().region_typed aria-invalid=aria_invalid
+                    on:input=move |ev| set_value(values, &key, Value::String(event_target_value(&ev))) />
+            }
+            .into_any();
+        }
+        let clear = {
+            let key = key.clone();
+            move || {
+                values.update(|m| {
+                    m.remove(&key);
+                })
+            }
+        };
+        let (clear1, clear2) = (clear.clone(), clear);
+        let key2 = key.clone();
+        view! {
+            <div class="region" id=id role="group">
+                <select aria-label=move || t().province data-testid=format!("region-{key}-province") aria-invalid=aria_invalid
+                    on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        cities.set(Vec::new());
+                        districts.set(Vec::new());
+                        clear1();
+                        if !v.is_empty() {
+                            load(v, cities);
+                        }
+                    }>
+                    <option value="">{move || t().province}</option>
+                    {options(provinces)}
+                </select>
+                <select aria-label=move || t().city data-testid=format!("region-{key}-city") aria-invalid=aria_invalid
+                    on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        districts.set(Vec::new());
+                        clear2();
+                        if !v.is_empty() {
+                            load(v, districts);
+                        }
+                    }>
+                    <option value="">{move || t().city}</option>
+                    {options(cities)}
+                </select>
+                <select name=key.clone() aria-label=move || t().district data-testid=format!("region-{key}-district") aria-invalid=aria_invalid
+                    on:change=move |ev| set_value(values, &key2, Value::String(event_target_value(&ev)))>
+                    <option value="">{move || t().district}</option>
+                    {options(districts)}
+                </select>
+            </div>
+        }
+        .into_any()
+    }
+}
+
+/// Text of every answer, in form order, for the payer's receipt: an ID card
+/// number masked (the link may be forwarded), hidden fields left out.
 pub fn answers_for_display(
     fields: &[Field],
     answers: &BTreeMap<String, crate::domain::form::Answer>,
 ) -> Vec<(String, String)> {
     fields
         .iter()
+        .filter(|f| f.kind != FieldKind::Hidden)
         .filter_map(|f| {
-            answers
-                .get(&f.key)
-                .map(|a| (f.label.clone(), answer_text(Some(f), a)))
+            answers.get(&f.key).map(|a| {
+                let text = answer_text(Some(f), a);
+                let text = if f.kind == FieldKind::IdCard {
+                    crate::domain::form::mask_personal(&text)
+                } else {
+                    text
+                };
+                (f.label.clone(), text)
+            })
         })
         .collect()
 }
@@ -459,7 +679,7 @@ pub fn FormPreview(def: crate::domain::form::FormDef) -> impl IntoView {
         <div class="stack" data-testid="form-preview">
             <h3>{def.title.clone()}</h3>
             {def.description.lines().map(|l| view! { <p class="muted">{l.to_owned()}</p> }).collect_view()}
-            {def.fields.into_iter().map(|f| view! { <FieldInput field=f values errors /> }).collect_view()}
+            <FieldList fields=def.fields values errors />
             {has_payment.then(|| view! { <p class="total">"¥ " {move || total.get().map(|m| m.to_yuan_string()).unwrap_or_else(|| "—".into())}</p> })}
         </div>
     }

@@ -71,7 +71,13 @@ pub async fn submit(core: &Core, slug: &str, answers: Answers<'_>) -> anyhow::Re
     };
     let needs_consent = !form.def.privacy_notice.is_empty();
     let checked = match check_answers(&form.def.fields, &answers) {
-        Ok(c) if consent || !needs_consent => c,
+        Ok(mut c) if consent || !needs_consent => {
+            // A region answer names a district of the bundled divisions.
+            if let Err(errors) = crate::regions::settle_answers(&form.def.fields, &mut c.answers) {
+                return Ok(Submission::Invalid(errors));
+            }
+            c
+        }
         Ok(_) => {
             return Ok(Submission::Invalid(BTreeMap::from([(
                 CONSENT_KEY.to_owned(),

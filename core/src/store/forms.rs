@@ -379,13 +379,14 @@ pub async fn ensure_demo_form(db: &Db) -> anyhow::Result<()> {
         title: "示例表单：活动报名".into(),
         description: "这是开发环境自动创建的示例表单。填写后可用微信支付或支付宝（模拟器）付款。\nA demo form created in development: fill it in and pay with the simulator.".into(),
         fields: vec![
-            Field { key: "name".into(), label: "姓名 Name".into(), help: String::new(), required: true, kind: FieldKind::ShortText },
-            Field { key: "phone".into(), label: "手机号 Mobile".into(), help: "中国大陆手机号".into(), required: false, kind: FieldKind::Phone },
+            Field { key: "name".into(), label: "姓名 Name".into(), help: String::new(), required: true, kind: FieldKind::ShortText, logic: None },
+            Field { key: "phone".into(), label: "手机号 Mobile".into(), help: "中国大陆手机号".into(), required: false, kind: FieldKind::Phone, logic: None },
             Field {
                 key: "amount".into(),
                 label: "金额 Amount (¥)".into(),
                 help: "0.01 – 10,000 元".into(),
                 required: true,
+                logic: None,
                 kind: FieldKind::Payment(PaymentMode::PayerAmount {
                     min: Money::from_fen(1).context("amount")?,
                     max: Money::from_fen(1_000_000).context("amount")?,

@@ -19,6 +19,9 @@ pub enum AnswerError {
     BadPhone,
     BadEmail,
     BadDate,
+    BadTime,
+    BadIdCard,
+    BadRegion,
     UnknownOption,
     BadAmount,
     BadQuantity,
@@ -36,6 +39,9 @@ impl AnswerError {
             AnswerError::BadPhone => "bad_phone",
             AnswerError::BadEmail => "bad_email",
             AnswerError::BadDate => "bad_date",
+            AnswerError::BadTime => "bad_time",
+            AnswerError::BadIdCard => "bad_id_card",
+            AnswerError::BadRegion => "bad_region",
             AnswerError::UnknownOption => "unknown_option",
             AnswerError::BadAmount => "bad_amount",
             AnswerError::BadQuantity => "bad_quantity",
@@ -99,6 +105,51 @@ pub(super) fn valid_date(s: &str) -> bool {
     (1900..=2200).contains(&y) && (1..=days).contains(&d)
 }
 
+/// What a ticked consent field stores.
+pub const CONSENTED: &str = "同意";
+
+/// `HH:MM`, 24-hour.
+pub(super) fn valid_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 5
+        && b[2] == b':'
+        && [b[0], b[1], b[3], b[4]].iter().all(u8::is_ascii_digit)
+        && (b[0] - b'0') * 10 + (b[1] - b'0') < 24
+        && b[3] < b'6'
+}
+
+/// A resident identity card number (GB 11643-1999): six digits of region,
+/// the birth date `YYYYMMDD`, three digits of sequence and an ISO 7064
+/// MOD 11-2 check character (`X` for ten). Returns it with an upper-case `X`.
+pub fn normalise_id_card(s: &str) -> Option<String> {
+    let id = s.trim().to_ascii_uppercase();
+    let b = id.as_bytes();
+    if b.len() != 18
+        || !b[..17].iter().all(u8::is_ascii_digit)
+        || !(b[17].is_ascii_digit() || b[17] == b'X')
+        || !(b'1'..=b'8').contains(&b[0])
+    {
+        return None;
+    }
+    let birth = format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14]);
+    if !valid_date(&birth) {
+        return None;
+    }
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize];
+    (b[17] == check).then_some(id)
+}
+
+/// The longest region answer: a district code, or its names typed out (the
+/// page without JavaScript). The server resolves it against the bundled
+/// division codes and stores the names.
+pub const MAX_REGION_TEXT: usize = 100;
+
 fn as_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -109,7 +160,7 @@ fn as_text(v: &Value) -> Option<String> {
 
 fn is_blank(v: Option<&Value>) -> bool {
     match v {
-        None | Some(Value::Null) => true,
+        None | Some(Value::Null) | Some(Value::Bool(false)) => true,
         Some(Value::String(s)) => s.trim().is_empty(),
         Some(Value::Array(a)) => a.is_empty(),
         _ => false,
@@ -117,18 +168,33 @@ fn is_blank(v: Option<&Value>) -> bool {
 }
 
 /// Checks one field's answer; `Ok(None)` for an optional field left empty.
+/// `required` is the field's own flag or what its rule requires now.
 fn check_field(
     f: &Field,
+    required: bool,
     v: Option<&Value>,
 ) -> Result<Option<(Answer, Option<Money>)>, AnswerError> {
     if let FieldKind::Payment(PaymentMode::Fixed { amount }) = &f.kind {
         // Nothing to answer: the price is the form's.
         return Ok(Some((Answer::Text(amount.to_yuan_string()), Some(*amount))));
     }
+    if !f.kind.is_answered() {
+        return Ok(None);
+    }
+    if let FieldKind::Consent { .. } = &f.kind {
+        // An unticked box sends nothing; anything but a tick is no consent.
+        return if v.is_some_and(super::consent_given) {
+            Ok(Some((Answer::Text(CONSENTED.to_owned()), None)))
+        } else if required {
+            Err(AnswerError::Required)
+        } else {
+            Ok(None)
+        };
+    }
     if is_blank(v) {
         // A payment field is required whatever its flag says (forms saved
         // before that rule): a payable form is never submitted unpaid.
-        return if f.required || matches!(f.kind, FieldKind::Payment(_)) {
+        return if required || matches!(f.kind, FieldKind::Payment(_)) {
             Err(AnswerError::Required)
         } else {
             Ok(None)
@@ -189,7 +255,44 @@ fn check_field(
             }
             (Answer::Text(s), None)
         }
-        FieldKind::SingleChoice { options } => {
+        FieldKind::Time => {
+            let s = text()?;
+            if !valid_time(&s) {
+                return Err(AnswerError::BadTime);
+            }
+            (Answer::Text(s), None)
+        }
+        FieldKind::DateTime => {
+            // `datetime-local` may add seconds; minutes are enough.
+            let s = text()?;
+            let s: String = s.chars().take(16).collect();
+            if s.len() != 16 || super::beijing_local_to_ms(&s).is_none() {
+                return Err(AnswerError::BadDate);
+            }
+            (Answer::Text(s), None)
+        }
+        FieldKind::IdCard => (
+            Answer::Text(normalise_id_card(&text()?).ok_or(AnswerError::BadIdCard)?),
+            None,
+        ),
+        FieldKind::Region => {
+            let s = text()?;
+            if s.chars().count() > MAX_REGION_TEXT {
+                return Err(AnswerError::BadRegion);
+            }
+            (Answer::Text(s), None)
+        }
+        FieldKind::Consent { .. } | FieldKind::Section => return Ok(None),
+        FieldKind::Hidden => {
+            let s = text()?;
+            if s.chars().count() > MAX_SHORT_TEXT {
+                return Err(AnswerError::TooLong {
+                    max: MAX_SHORT_TEXT,
+                });
+            }
+            (Answer::Text(s), None)
+        }
+        FieldKind::SingleChoice { options } | FieldKind::Dropdown { options } => {
             let s = text()?;
             if !options.iter().any(|o| o.key == s) {
                 return Err(AnswerError::UnknownOption);
@@ -280,7 +383,8 @@ fn check_field(
     Ok(Some(answer))
 }
 
-/// Checks every answer against the form. Unknown keys are refused; the amount
+/// Checks every answer against the form and its rules (the answers of fields
+/// a rule hides are dropped). Unknown keys are refused; the amount
 /// comes from the form definition, never from the payer (except the bounded
 /// payer-entered mode).
 pub fn check_answers(
@@ -295,8 +399,13 @@ pub fn check_answers(
     }
     let mut out = BTreeMap::new();
     let mut amount = None;
-    for f in fields {
-        match check_field(f, answers.get(&f.key)) {
+    let states = super::field_states(fields, answers);
+    for (f, state) in fields.iter().zip(states) {
+        // A field its rule hides is neither asked nor kept.
+        if !state.shown {
+            continue;
+        }
+        match check_field(f, state.required, answers.get(&f.key)) {
             Ok(Some((a, m))) => {
                 out.insert(f.key.clone(), a);
                 if m.is_some() {
@@ -324,7 +433,7 @@ pub fn preview_amount(fields: &[Field], answers: &serde_json::Map<String, Value>
     let f = fields
         .iter()
         .find(|f| matches!(f.kind, FieldKind::Payment(_)))?;
-    check_field(f, answers.get(&f.key))
+    check_field(f, f.required, answers.get(&f.key))
         .ok()
         .flatten()
         .and_then(|(_, m)| m)
@@ -335,7 +444,8 @@ pub fn answer_text(field: Option<&Field>, a: &Answer) -> String {
     let label_of = |k: &str| -> String {
         match field.map(|f| &f.kind) {
             Some(FieldKind::SingleChoice { options })
-            | Some(FieldKind::MultiChoice { options }) => options
+            | Some(FieldKind::MultiChoice { options })
+            | Some(FieldKind::Dropdown { options }) => options
                 .iter()
                 .find(|o| o.key == k)
                 .map(|o| o.label.clone())
@@ -399,9 +509,9 @@ pub fn answers_from_form(
 }
 
 /// Whether a field's answers are masked in the administrators' lists (a phone
-/// number): shown in full only on a reveal, which is audited.
+/// or ID card number): shown in full only on a reveal, which is audited.
 pub fn masked_in_lists(kind: &FieldKind) -> bool {
-    matches!(kind, FieldKind::Phone)
+    matches!(kind, FieldKind::Phone | FieldKind::IdCard)
 }
 
 /// A phone number, ID number or email as lists show it: `138****5678`,

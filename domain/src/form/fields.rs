@@ -65,6 +65,30 @@ pub enum FieldKind {
     /// `YYYY-MM-DD`.
     Date,
     Payment(PaymentMode),
+    /// One option from a list shown as a drop-down.
+    Dropdown {
+        options: Vec<ChoiceOption>,
+    },
+    /// `HH:MM`.
+    Time,
+    /// Beijing local time `YYYY-MM-DDTHH:MM`.
+    DateTime,
+    /// A mainland resident identity card number (GB 11643: 18 characters,
+    /// birth date and check digit verified); masked in lists.
+    IdCard,
+    /// Province / city / district, from the bundled division codes; the
+    /// answer is a district code, stored as its names.
+    Region,
+    /// A box the payer must tick to agree to a statement (the label), with an
+    /// optional link to the full text.
+    Consent {
+        #[serde(default)]
+        link: String,
+    },
+    /// A heading with a description (the help text): nothing to answer.
+    Section,
+    /// Not shown; filled from the link's query string (`?source=poster`).
+    Hidden,
 }
 
 impl FieldKind {
@@ -79,9 +103,25 @@ impl FieldKind {
             FieldKind::MultiChoice { .. } => "multi_choice",
             FieldKind::Date => "date",
             FieldKind::Payment(_) => "payment",
+            FieldKind::Dropdown { .. } => "dropdown",
+            FieldKind::Time => "time",
+            FieldKind::DateTime => "date_time",
+            FieldKind::IdCard => "id_card",
+            FieldKind::Region => "region",
+            FieldKind::Consent { .. } => "consent",
+            FieldKind::Section => "section",
+            FieldKind::Hidden => "hidden",
         }
     }
+
+    /// Whether the payer answers it (a section heading is only shown).
+    pub fn is_answered(&self) -> bool {
+        !matches!(self, FieldKind::Section)
+    }
 }
+
+/// The longest link a consent field may carry.
+pub const MAX_LINK: usize = 500;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Field {
@@ -94,6 +134,9 @@ pub struct Field {
     pub required: bool,
     #[serde(flatten)]
     pub kind: FieldKind,
+    /// Shown or required only when earlier answers match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logic: Option<super::Logic>,
 }
 
 /// Why a form definition cannot be saved.
@@ -119,6 +162,12 @@ pub enum FormDefError {
         "the payment field {0} must be required: a payable form cannot be submitted without paying"
     )]
     OptionalPayment(String),
+    #[error("the field {0} cannot be required: a payer never sees it as a question")]
+    RequiredUnanswerable(String),
+    #[error("the rule of {0} must test 1–10 earlier answered fields with existing values (and a payment field has none)")]
+    BadLogic(String),
+    #[error("the consent field {0} links to an https:// address or a path of this site, of at most {MAX_LINK} characters")]
+    BadLink(String),
 }
 
 fn valid_key(k: &str) -> bool {
@@ -156,7 +205,8 @@ pub fn validate_fields(fields: &[Field]) -> Result<(), FormDefError> {
     }
     let mut keys = std::collections::BTreeSet::new();
     let mut payments = 0;
-    for f in fields {
+    for (i, f) in fields.iter().enumerate() {
+        super::logic::check_logic(fields, i)?;
         if !valid_key(&f.key) {
             return Err(FormDefError::BadKey(f.key.clone()));
         }
@@ -170,12 +220,24 @@ pub fn validate_fields(fields: &[Field]) -> Result<(), FormDefError> {
             return Err(FormDefError::BadLabel(f.key.clone()));
         }
         match &f.kind {
-            FieldKind::SingleChoice { options } | FieldKind::MultiChoice { options } => {
-                check_options(
-                    &f.key,
-                    options.iter().map(|o| (o.key.as_str(), o.label.as_str())),
-                )?
+            FieldKind::Section | FieldKind::Hidden if f.required => {
+                return Err(FormDefError::RequiredUnanswerable(f.key.clone()))
             }
+            FieldKind::Consent { link }
+                if !link.is_empty()
+                    && (link.chars().count() > MAX_LINK
+                        || link.chars().any(|c| c.is_whitespace() || c.is_control())
+                        || !(link.starts_with("https://")
+                            || (link.starts_with('/') && !link.starts_with("//")))) =>
+            {
+                return Err(FormDefError::BadLink(f.key.clone()))
+            }
+            FieldKind::SingleChoice { options }
+            | FieldKind::MultiChoice { options }
+            | FieldKind::Dropdown { options } => check_options(
+                &f.key,
+                options.iter().map(|o| (o.key.as_str(), o.label.as_str())),
+            )?,
             FieldKind::Number {
                 min: Some(a),
                 max: Some(b),

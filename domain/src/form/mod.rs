@@ -4,17 +4,20 @@
 //!
 //! - [`fields`]: the field kinds and the checks on a definition;
 //! - [`answers`]: checking a payer's answers and the amount they come to;
+//! - [`logic`]: the rules that show or require a field from earlier answers;
 //! - [`availability`]: a form's status and whether it takes submissions now;
 //! - [`mail`]: the payer's receipt mail template.
 
 pub mod answers;
 pub mod availability;
 pub mod fields;
+pub mod logic;
 pub mod mail;
 
 pub use answers::*;
 pub use availability::*;
 pub use fields::*;
+pub use logic::*;
 pub use mail::*;
 
 #[cfg(test)]

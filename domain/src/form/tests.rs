@@ -16,6 +16,7 @@ fn fields() -> Vec<Field> {
         label: key.into(),
         help: String::new(),
         required,
+        logic: None,
         kind,
     };
     let opts = |keys: &[&str]| {
@@ -129,6 +130,7 @@ fn the_amount_comes_from_the_form_not_the_payer() {
         label: "Ticket".into(),
         help: String::new(),
         required: true,
+        logic: None,
         kind: FieldKind::Payment(PaymentMode::PricedOptions {
             options: vec![
                 PricedOption {
@@ -183,6 +185,7 @@ fn the_amount_comes_from_the_form_not_the_payer() {
         label: "Fee".into(),
         help: String::new(),
         required: true,
+        logic: None,
         kind: FieldKind::Payment(PaymentMode::Fixed { amount: yuan("88") }),
     }];
     assert_eq!(
@@ -202,6 +205,7 @@ fn form_definitions_are_checked() {
         label: "x".into(),
         help: String::new(),
         required: false,
+        logic: None,
         kind: FieldKind::Payment(PaymentMode::Fixed { amount: yuan("1") }),
     });
     assert_eq!(validate_fields(&two), Err(FormDefError::TwoPaymentFields));
@@ -216,6 +220,7 @@ fn form_definitions_are_checked() {
         label: "x".into(),
         help: String::new(),
         required: false,
+        logic: None,
         kind: FieldKind::ShortText,
     }];
     assert!(matches!(
@@ -227,6 +232,7 @@ fn form_definitions_are_checked() {
         label: "x".into(),
         help: String::new(),
         required: false,
+        logic: None,
         kind: FieldKind::Payment(PaymentMode::PayerAmount {
             min: yuan("10"),
             max: yuan("1"),
@@ -242,6 +248,7 @@ fn form_definitions_are_checked() {
         label: "Fee".into(),
         help: String::new(),
         required: false,
+        logic: None,
         kind: FieldKind::Payment(PaymentMode::PayerAmount {
             min: yuan("1"),
             max: yuan("10"),
@@ -259,6 +266,7 @@ fn form_definitions_are_checked() {
         label: "x".into(),
         help: String::new(),
         required: false,
+        logic: None,
         kind: FieldKind::SingleChoice { options: vec![] },
     }];
     assert!(matches!(
@@ -303,4 +311,166 @@ fn fields_serialise_flat() {
     assert_eq!(v["min"], 1);
     let back: Field = serde_json::from_value(v).expect("back");
     assert_eq!(&back, f);
+}
+
+fn newer_fields() -> Vec<Field> {
+    let f = |key: &str, required: bool, kind: FieldKind| Field {
+        key: key.into(),
+        label: key.into(),
+        help: String::new(),
+        required,
+        logic: None,
+        kind,
+    };
+    vec![
+        f("intro", false, FieldKind::Section),
+        f(
+            "size",
+            true,
+            FieldKind::Dropdown {
+                options: vec![ChoiceOption {
+                    key: "m".into(),
+                    label: "M 码".into(),
+                }],
+            },
+        ),
+        f("at", false, FieldKind::Time),
+        f("starts", false, FieldKind::DateTime),
+        f("id", false, FieldKind::IdCard),
+        f("home", false, FieldKind::Region),
+        f(
+            "terms",
+            true,
+            FieldKind::Consent {
+                link: "/terms".into(),
+            },
+        ),
+        f("source", false, FieldKind::Hidden),
+    ]
+}
+
+fn check_newer(v: Value) -> Result<CheckedAnswers, BTreeMap<String, AnswerError>> {
+    check_answers(&newer_fields(), v.as_object().expect("object"))
+}
+
+#[test]
+fn id_card_numbers_are_checked_by_birth_date_and_check_digit() {
+    // Check digits computed by GB 11643's MOD 11-2 (the second is an X).
+    assert_eq!(
+        normalise_id_card("11010519491231002x").as_deref(),
+        Some("11010519491231002X")
+    );
+    assert_eq!(
+        normalise_id_card(" 440524198001010013 ").as_deref(),
+        Some("440524198001010013")
+    );
+    for bad in [
+        "11010519491231002",   // 17 characters
+        "110105194912310021",  // wrong check digit
+        "110105194902300020",  // 30 February
+        "010105194912310026",  // no region starts with 0
+        "11010519491231002Y",  // not a check character
+        "1101051949123１002X", // a full-width digit
+        "",
+    ] {
+        assert_eq!(normalise_id_card(bad), None, "{bad}");
+    }
+    assert!(masked_in_lists(&FieldKind::IdCard));
+}
+
+#[test]
+fn newer_field_types_check_their_answers() {
+    let ok = check_newer(json!({
+        "intro": "ignored", "size": "m", "at": "09:30", "starts": "2026-12-24T19:00:00",
+        "id": "11010519491231002x", "home": "440305", "terms": "on", "source": "poster"
+    }))
+    .expect("valid");
+    assert!(
+        !ok.answers.contains_key("intro"),
+        "a heading stores nothing"
+    );
+    assert_eq!(
+        ok.answers.get("size"),
+        Some(&Answer::Choices(vec!["m".into()]))
+    );
+    assert_eq!(
+        ok.answers.get("starts"),
+        Some(&Answer::Text("2026-12-24T19:00".into()))
+    );
+    assert_eq!(
+        ok.answers.get("id"),
+        Some(&Answer::Text("11010519491231002X".into()))
+    );
+    assert_eq!(
+        ok.answers.get("terms"),
+        Some(&Answer::Text(CONSENTED.into()))
+    );
+    assert_eq!(
+        ok.answers.get("source"),
+        Some(&Answer::Text("poster".into()))
+    );
+    let field = newer_fields().into_iter().nth(1);
+    assert_eq!(
+        answer_text(field.as_ref(), &Answer::Choices(vec!["m".into()])),
+        "M 码"
+    );
+
+    let errs = check_newer(json!({
+        "size": "xl", "at": "24:00", "starts": "2026-02-30T10:00", "id": "110105194912310021",
+        "home": "广".repeat(MAX_REGION_TEXT + 1), "terms": "no", "source": "x".repeat(MAX_SHORT_TEXT + 1)
+    }))
+    .expect_err("all wrong");
+    assert_eq!(errs.get("size"), Some(&AnswerError::UnknownOption));
+    assert_eq!(errs.get("at"), Some(&AnswerError::BadTime));
+    assert_eq!(errs.get("starts"), Some(&AnswerError::BadDate));
+    assert_eq!(errs.get("id"), Some(&AnswerError::BadIdCard));
+    assert_eq!(errs.get("home"), Some(&AnswerError::BadRegion));
+    assert_eq!(errs.get("terms"), Some(&AnswerError::Required));
+    assert_eq!(
+        errs.get("source"),
+        Some(&AnswerError::TooLong {
+            max: MAX_SHORT_TEXT
+        })
+    );
+    assert_eq!(
+        check_newer(json!({"size": "m", "terms": false})).expect_err("unticked")["terms"],
+        AnswerError::Required
+    );
+    for t in ["9:30", "12:60", "ab:cd", "12:3", "12-30"] {
+        assert!(!answers::valid_time(t), "{t}");
+    }
+    assert!(answers::valid_time("23:59"));
+}
+
+#[test]
+fn headings_and_hidden_fields_cannot_be_required_and_links_are_safe() {
+    let mut fields = newer_fields();
+    fields[0].required = true;
+    assert_eq!(
+        validate_fields(&fields),
+        Err(FormDefError::RequiredUnanswerable("intro".into()))
+    );
+    fields[0].required = false;
+    assert_eq!(validate_fields(&fields), Ok(()));
+    for bad in [
+        "javascript:alert(1)",
+        "//evil.example/x",
+        "http://plain.example",
+        "https://a b",
+    ] {
+        fields[6].kind = FieldKind::Consent { link: bad.into() };
+        assert_eq!(
+            validate_fields(&fields),
+            Err(FormDefError::BadLink("terms".into())),
+            "{bad}"
+        );
+    }
+    fields[1].kind = FieldKind::Dropdown { options: vec![] };
+    fields[6].kind = FieldKind::Consent {
+        link: String::new(),
+    };
+    assert_eq!(
+        validate_fields(&fields),
+        Err(FormDefError::BadOptions("size".into()))
+    );
 }

@@ -135,8 +135,12 @@ pub async fn get_form(
 pub struct SubmitRequest {
     /// Field key → answer. Text fields take strings, numbers integers (or digit strings),
     /// choices an option key (multiple: an array), a payer-entered amount a yuan string,
-    /// a priced option its key or `{"option": key, "quantity": n}`. A form with a privacy
-    /// notice (`privacy_notice` in the form) also needs `"privacy.consent": true`.
+    /// a priced option its key or `{"option": key, "quantity": n}`; a drop-down an option
+    /// key; a time `HH:MM`, a date-time Beijing local `YYYY-MM-DDTHH:MM`; an ID card number
+    /// its 18 characters; a region the code of a district (6 digits; 9 for a town of a
+    /// city without districts) or its three names (`广东省 深圳市 南山区`); a consent field `true`; a hidden field a string; a section
+    /// heading nothing. A form with a privacy notice (`privacy_notice` in the form) also
+    /// needs `"privacy.consent": true`.
     #[schema(value_type = Object)]
     pub answers: serde_json::Map<String, serde_json::Value>,
 }

@@ -26,7 +26,7 @@ fn every_field_type() -> Value {
     })
 }
 
-async fn save(app: &TestApp, id: Option<&str>, def: &Value) -> Value {
+pub(crate) async fn save(app: &TestApp, id: Option<&str>, def: &Value) -> Value {
     let mut form = vec![("def", def.to_string())];
     if let Some(id) = id {
         form.push(("id", id.to_owned()));

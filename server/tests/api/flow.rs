@@ -409,6 +409,7 @@ async fn max_submissions_hold_under_concurrency(backend: Backend) {
             label: "Name".into(),
             help: String::new(),
             required: true,
+            logic: None,
             kind: FieldKind::ShortText,
         }],
         opens_at: None,

@@ -1,0 +1,84 @@
+// Richer forms (issue 16): an administrator builds a form with a rule
+// ("size only if you want a T-shirt"), a region and a hidden field from the
+// link; a payer on a phone sees the size appear and disappear as they answer,
+// picks a province, city and district, and submits.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, waitForHydration, adminLogin, BASE_URL, TEST_OPTIONS } from './browser.mjs';
+
+async function setText(page, testid, value) {
+  const el = page.locator(`[data-testid=${testid}]`);
+  await el.fill(value);
+  await el.dispatchEvent('change');
+}
+
+test('a form with logic hides and shows fields; a region is picked on a phone', TEST_OPTIONS, async () => {
+  const b = await launch();
+  try {
+    const page = b.page;
+    await adminLogin(page);
+    await page.click('[data-testid=nav-forms]');
+    await page.click('[data-testid=new-form]');
+    await page.waitForSelector('[data-testid=form-title-input]');
+    await page.fill('[data-testid=form-title-input]', '运动会报名');
+    const slug = 'sports-' + Date.now();
+    await page.fill('[data-testid=form-slug-input]', slug);
+    const fields = [
+      { type: 'single_choice', label: '需要T恤吗', required: true, options: '需要\n不需要' },
+      { type: 'dropdown', label: 'T恤尺码', required: true, options: 'S\nM\nL', rule: 'f1 = 需要' },
+      { type: 'region', label: '所在地区', required: true },
+      { type: 'hidden', label: '来源' },
+    ];
+    for (const [i, f] of fields.entries()) {
+      await page.click('[data-testid=add-field]');
+      await page.selectOption(`[data-testid=field-type-${i}]`, f.type);
+      await setText(page, `field-label-${i}`, f.label);
+      if (f.required) await page.check(`[data-testid=field-required-${i}]`);
+      if (f.options) await setText(page, `field-options-${i}`, f.options);
+      if (f.rule) {
+        await page.click(`[data-testid=field-editor-${i}] details.logic summary`);
+        await page.selectOption(`[data-testid=field-logic-${i}]`, 'show');
+        await setText(page, `field-logic-rules-${i}`, f.rule);
+      }
+    }
+    await page.click('[data-testid=save-form]');
+    await page.waitForURL(/\/admin\/forms\/[0-9a-f]{32}$/);
+    await page.waitForSelector('[data-testid=publish-form]:not([disabled])');
+    await page.click('[data-testid=publish-form]');
+    await page.waitForSelector('[data-testid=share-link]');
+
+    // The payer, on a phone, from a poster's link.
+    const phone = await b.context.newPage();
+    await phone.setViewportSize({ width: 375, height: 740 });
+    await phone.goto(`${BASE_URL}/f/${slug}?f4=poster`);
+    await waitForHydration(phone);
+    const sizeShown = () => phone.isVisible('[data-testid=q-f2]');
+    assert.equal(await sizeShown(), false, 'no size until a T-shirt is wanted');
+    await phone.check('[data-testid=choice-f1-o1]');
+    await phone.waitForSelector('[data-testid=q-f2]', { state: 'visible' });
+    await phone.selectOption('[data-testid=input-f2]', 'o3');
+    await phone.check('[data-testid=choice-f1-o2]');
+    await phone.waitForSelector('[data-testid=q-f2]', { state: 'hidden' });
+    await phone.check('[data-testid=choice-f1-o1]');
+    await phone.waitForSelector('[data-testid=q-f2]', { state: 'visible' });
+
+    // Submitting without a region: refused in the page, by field.
+    await phone.click('[data-testid=submit]');
+    await phone.waitForSelector('[data-testid=error-summary]');
+    // Province, then city, then district: each list comes from the server.
+    await phone.waitForSelector('[data-testid=region-f3-province] option[value="44"]', { state: 'attached' });
+    await phone.selectOption('[data-testid=region-f3-province]', '44');
+    await phone.waitForSelector('[data-testid=region-f3-city] option[value="4403"]', { state: 'attached' });
+    await phone.selectOption('[data-testid=region-f3-city]', '4403');
+    await phone.waitForSelector('[data-testid=region-f3-district] option[value="440305"]', { state: 'attached' });
+    await phone.selectOption('[data-testid=region-f3-district]', '440305');
+    const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 375, `no horizontal scrolling on a phone (page is ${width}px wide)`);
+    await phone.click('[data-testid=submit]');
+    await phone.waitForSelector('[data-testid=form-done]');
+    // The 422 of nothing: the refused submit never reached the server.
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await b.close();
+  }
+});
