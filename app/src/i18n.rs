@@ -89,6 +89,8 @@ pub struct Strings {
     pub region_typed: &'static str,
     pub read_terms: &'static str,
     pub agree: &'static str,
+    pub left: &'static str,
+    pub sold_out: &'static str,
     pub total_to_pay: &'static str,
     pub submit: &'static str,
     pub submit_and_pay: &'static str,
@@ -184,6 +186,8 @@ pub static ZH: Strings = Strings {
     region_typed: "省 市 区，如：广东省 深圳市 南山区",
     read_terms: "查看全文",
     agree: "我同意",
+    left: "剩余",
+    sold_out: "已售罄",
     total_to_pay: "应付金额",
     submit: "提交",
     submit_and_pay: "提交并付款",
@@ -279,6 +283,8 @@ pub static EN: Strings = Strings {
     region_typed: "Province city district, e.g. 广东省 深圳市 南山区",
     read_terms: "Read the full text",
     agree: "I agree",
+    left: "left",
+    sold_out: "sold out",
     total_to_pay: "Total to pay",
     submit: "Submit",
     submit_and_pay: "Submit and pay",
@@ -454,6 +460,18 @@ pub fn answer_error_text(lang: Lang, e: &crate::domain::form::AnswerError) -> St
             "请选择省、市、区"
         } else {
             "Choose a province, city and district"
+        }
+        .into(),
+        E::SoldOut => if zh {
+            "所选数量超过剩余库存"
+        } else {
+            "Not that many left"
+        }
+        .into(),
+        E::PayerLimit => if zh {
+            "该手机号或邮箱的报名次数已达上限"
+        } else {
+            "This phone number or email has reached the form's limit"
         }
         .into(),
         E::UnknownOption => if zh {

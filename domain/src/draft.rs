@@ -3,7 +3,7 @@
 
 use super::form::{
     ChoiceOption, Combine, Condition, Field, FieldKind, Logic, LogicAction, PaymentMode,
-    PricedOption, Test,
+    PricedItem, PricedOption, Test,
 };
 use super::Money;
 use serde::{Deserialize, Serialize};
@@ -150,13 +150,15 @@ pub enum PaymentModeType {
     PricedOptions,
     #[default]
     PayerAmount,
+    Items,
 }
 
 impl PaymentModeType {
-    pub const ALL: [PaymentModeType; 3] = [
+    pub const ALL: [PaymentModeType; 4] = [
         PaymentModeType::Fixed,
         PaymentModeType::PricedOptions,
         PaymentModeType::PayerAmount,
+        PaymentModeType::Items,
     ];
 
     pub fn of(mode: &PaymentMode) -> PaymentModeType {
@@ -164,6 +166,7 @@ impl PaymentModeType {
             PaymentMode::Fixed { .. } => PaymentModeType::Fixed,
             PaymentMode::PricedOptions { .. } => PaymentModeType::PricedOptions,
             PaymentMode::PayerAmount { .. } => PaymentModeType::PayerAmount,
+            PaymentMode::Items { .. } => PaymentModeType::Items,
         }
     }
 
@@ -172,6 +175,7 @@ impl PaymentModeType {
             PaymentModeType::Fixed => "fixed",
             PaymentModeType::PricedOptions => "priced_options",
             PaymentModeType::PayerAmount => "payer_amount",
+            PaymentModeType::Items => "items",
         }
     }
 
@@ -185,6 +189,10 @@ impl PaymentModeType {
             PaymentModeType::Fixed => ("固定金额", "Fixed amount"),
             PaymentModeType::PricedOptions => ("按选项计价", "Priced options"),
             PaymentModeType::PayerAmount => ("付款人填写金额", "Payer enters the amount"),
+            PaymentModeType::Items => (
+                "多个商品（数量、库存）",
+                "Several items (quantities, stock)",
+            ),
         }
     }
 }
@@ -312,6 +320,37 @@ fn choices(text: &str) -> Vec<ChoiceOption> {
         .into_iter()
         .map(|(key, label)| ChoiceOption { key, label })
         .collect()
+}
+
+/// One item line: `成人票 = 80, max 5, stock 50, min 1` (or 最多 / 库存 /
+/// 最少); an item takes at most 1 unless `max` says more.
+fn item_of(key: String, line: &str, name: &str) -> Result<PricedItem, String> {
+    let bad = || format!("{name}: write each item as `label = 80, max 5, stock 50`");
+    let (label, rest) = line.rsplit_once('=').ok_or_else(bad)?;
+    let mut parts = rest.split([',', '，']).map(str::trim);
+    let price = money(parts.next().ok_or_else(bad)?, name)?;
+    let mut item = PricedItem {
+        key,
+        label: label.trim().to_owned(),
+        price,
+        min: 0,
+        max: 1,
+        stock: None,
+    };
+    for part in parts.filter(|p| !p.is_empty()) {
+        let (word, n) = part
+            .split_once(char::is_whitespace)
+            .map(|(w, n)| (w.trim(), n.trim()))
+            .ok_or_else(bad)?;
+        let n: u32 = n.parse().map_err(|_| bad())?;
+        match word {
+            "max" | "最多" => item.max = n,
+            "min" | "最少" => item.min = n,
+            "stock" | "库存" => item.stock = Some(n),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(item)
 }
 
 fn money(s: &str, what: &str) -> Result<Money, String> {
@@ -462,6 +501,12 @@ impl FieldDraft {
                     min: money(&self.min, &name)?,
                     max: money(&self.max, &name)?,
                 },
+                PaymentModeType::Items => PaymentMode::Items {
+                    items: options_of(&self.options)
+                        .into_iter()
+                        .map(|(key, line)| item_of(key, &line, &name))
+                        .collect::<Result<_, _>>()?,
+                },
             }),
         };
         Ok(Field {
@@ -513,6 +558,24 @@ impl FieldDraft {
                 d.payment_mode = PaymentModeType::PayerAmount;
                 d.min = min.to_yuan_string();
                 d.max = max.to_yuan_string();
+            }
+            FieldKind::Payment(PaymentMode::Items { items }) => {
+                d.payment_mode = PaymentModeType::Items;
+                d.options = items
+                    .iter()
+                    .map(|i| {
+                        let mut line = format!("{} = {}", i.label, i.price.to_yuan_string());
+                        if i.min > 0 {
+                            line.push_str(&format!(", min {}", i.min));
+                        }
+                        line.push_str(&format!(", max {}", i.max));
+                        if let Some(stock) = i.stock {
+                            line.push_str(&format!(", stock {stock}"));
+                        }
+                        line
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
             }
             FieldKind::Payment(PaymentMode::PricedOptions {
                 options,
@@ -611,6 +674,27 @@ mod tests {
         let mut bad = again[1].clone();
         bad.logic_rules = "size is big".into();
         assert!(bad.to_field().is_err());
+    }
+
+    #[test]
+    fn item_lines_round_trip() {
+        let mut d = FieldDraft::new("tickets".into());
+        d.label = "Tickets".into();
+        d.kind = FieldType::Payment;
+        d.payment_mode = PaymentModeType::Items;
+        d.options = "成人票 = 80, 最多 5, 库存 50\n儿童票 = 40.50, min 1, max 3\nT 恤 = 60".into();
+        let f = d.to_field().expect("valid");
+        let FieldKind::Payment(PaymentMode::Items { items }) = &f.kind else {
+            panic!("items: {f:?}");
+        };
+        assert_eq!(items.len(), 3);
+        assert_eq!((items[0].max, items[0].stock), (5, Some(50)));
+        assert_eq!((items[1].min, items[1].max, items[1].stock), (1, 3, None));
+        assert_eq!(items[1].price, Money::parse_yuan("40.50").expect("price"));
+        assert_eq!((items[2].min, items[2].max), (0, 1));
+        assert_eq!(FieldDraft::from_field(&f).to_field(), Ok(f));
+        d.options = "成人票 = 80, lots 5".into();
+        assert!(d.to_field().is_err());
     }
 
     #[test]

@@ -82,3 +82,62 @@ test('a form with logic hides and shows fields; a region is picked on a phone', 
     await b.close();
   }
 });
+
+test('a multi-item order with stock is paid on a phone, and the stock goes down', TEST_OPTIONS, async () => {
+  const b = await launch();
+  try {
+    const page = b.page;
+    await adminLogin(page);
+    await page.click('[data-testid=nav-forms]');
+    await page.click('[data-testid=new-form]');
+    await page.waitForSelector('[data-testid=form-title-input]');
+    await page.fill('[data-testid=form-title-input]', '运动会门票');
+    const slug = 'tickets-' + Date.now();
+    await page.fill('[data-testid=form-slug-input]', slug);
+    await page.click('[data-testid=add-field]');
+    await page.selectOption('[data-testid=field-type-0]', 'phone');
+    await setText(page, 'field-label-0', '手机号');
+    await page.check('[data-testid=field-required-0]');
+    await page.click('[data-testid=add-field]');
+    await page.selectOption('[data-testid=field-type-1]', 'payment');
+    await setText(page, 'field-label-1', '门票');
+    await page.selectOption('[data-testid=field-mode-1]', 'items');
+    await setText(page, 'field-options-1', '成人票 = 80, 最多 5, 库存 2\n儿童票 = 40, 最多 5');
+    await page.fill('[data-testid=form-per-payer-input]', '1');
+    await page.click('[data-testid=save-form]');
+    await page.waitForURL(/\/admin\/forms\/[0-9a-f]{32}$/);
+    await page.waitForSelector('[data-testid=publish-form]:not([disabled])');
+    await page.click('[data-testid=publish-form]');
+    await page.waitForSelector('[data-testid=share-link]');
+
+    const phone = await b.context.newPage();
+    await phone.setViewportSize({ width: 375, height: 740 });
+    await phone.goto(`${BASE_URL}/f/${slug}`);
+    await waitForHydration(phone);
+    assert.match(await phone.textContent('[data-testid=stock-o1]'), /剩余 2/);
+    await phone.fill('[data-testid=input-f1]', '13800138000');
+    await phone.fill('[data-testid=item-f2-o1]', '2');
+    await phone.fill('[data-testid=item-f2-o2]', '1');
+    await phone.waitForFunction(() => document.querySelector('[data-testid=total]')?.textContent.includes('¥200.00'));
+    const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 375, `no horizontal scrolling on a phone (page is ${width}px wide)`);
+    await phone.click('[data-testid=submit]');
+    await phone.waitForURL(/\/pay\/[0-9a-f]{32}$/);
+    await waitForHydration(phone);
+    assert.equal(await phone.textContent('[data-testid=pay-amount]'), '¥200.00');
+    await phone.click('[data-testid=pay-wechat_native]');
+    const simUrl = await phone.getAttribute('[data-testid=simulator-link]', 'href');
+    const sim = await b.context.newPage();
+    await sim.goto(simUrl);
+    await sim.click('[data-testid=sim-pay]');
+    await phone.waitForSelector('[data-testid=pay-status][data-status=paid]', { timeout: 15_000 });
+
+    // The adult tickets are gone for the next payer.
+    await phone.goto(`${BASE_URL}/f/${slug}`);
+    await waitForHydration(phone);
+    assert.match(await phone.textContent('[data-testid=stock-o1]'), /已售罄/);
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await b.close();
+  }
+});

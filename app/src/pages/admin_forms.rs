@@ -73,6 +73,7 @@ pub async fn admin_get_form(id: String) -> Result<Option<FormEditView>, ServerFn
             privacy_notice: String::new(),
             receipt_subject: String::new(),
             receipt_body: String::new(),
+            per_payer_limit: None,
         };
         return Ok(Some(FormEditView {
             id: None,
@@ -307,6 +308,12 @@ fn Editor(view: FormEditView) -> impl IntoView {
             .map(|d| d.to_string())
             .unwrap_or_default(),
     );
+    let per_payer = RwSignal::new(
+        view.def
+            .per_payer_limit
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+    );
     let notice = RwSignal::new(view.def.privacy_notice.clone());
     let receipt_subject = RwSignal::new(view.def.receipt_subject.clone());
     let receipt_body = RwSignal::new(view.def.receipt_body.clone());
@@ -367,6 +374,17 @@ fn Editor(view: FormEditView) -> impl IntoView {
                     privacy_notice: notice.get().trim().to_owned(),
                     receipt_subject: receipt_subject.get().trim().to_owned(),
                     receipt_body: receipt_body.get().trim().to_owned(),
+                    per_payer_limit: if per_payer.get().trim().is_empty() {
+                        None
+                    } else {
+                        Some(
+                            per_payer
+                                .get()
+                                .trim()
+                                .parse()
+                                .map_err(|_| "a payer's limit is a whole number".to_owned())?,
+                        )
+                    },
                 };
             def.validate()?;
             Ok(def)
@@ -435,6 +453,7 @@ fn Editor(view: FormEditView) -> impl IntoView {
                     <label>"截止 Closes (北京时间)"<input type="datetime-local" prop:value=move || closes.get() on:input=move |ev| closes.set(event_target_value(&ev)) /></label>
                 </div>
                 {text("最多提交数 Maximum submissions", max, "form-max-input")}
+                {text("每人限报 Per payer (by phone, else email; empty: no limit)", per_payer, "form-per-payer-input")}
                 {text("提交成功提示 Success message", success, "form-success-input")}
                 {text("答案保留天数 Keep answers (days; empty: kept)", retention, "form-retention-input")}
                 <label>"个人信息处理说明 Privacy notice (shown before submitting; payers must agree; empty: none)"<textarea rows="4" data-testid="form-privacy-input" prop:value=move || notice.get() on:input=move |ev| notice.set(event_target_value(&ev))></textarea></label>
@@ -494,7 +513,13 @@ fn FieldEditor(
         }
     };
     let payment = kind == FieldType::Payment;
-    let needs_options = kind.has_options() || (payment && mode == PaymentModeType::PricedOptions);
+    let needs_options = kind.has_options()
+        || (payment
+            && matches!(
+                mode,
+                PaymentModeType::PricedOptions | PaymentModeType::Items
+            ));
+    let items = payment && mode == PaymentModeType::Items;
     view! {
         <fieldset class="field-editor" data-testid=format!("field-editor-{index}")>
             <div class="grid2">
@@ -530,7 +555,7 @@ fn FieldEditor(
                 </div>
             })}
             {needs_options.then(|| view! {
-                <label>"选项（每行一个；带价格写作 名称 = 12.50）Options, one per line"
+                <label>{if items { "商品（每行一个：名称 = 80, 最多 5, 库存 50）Items, one per line: label = 80, max 5, stock 50" } else { "选项（每行一个；带价格写作 名称 = 12.50）Options, one per line" }}
                     <textarea rows="3" data-testid=format!("field-options-{index}") on:change=move |ev| { let v = event_target_value(&ev); edit(Box::new(move |d| d.options = v.clone())) }>{draft.options.clone()}</textarea>
                 </label>
             })}

@@ -15,12 +15,17 @@ use std::collections::BTreeMap;
 #[server(endpoint = "public_form")]
 pub async fn get_public_form(slug: String) -> Result<Option<PublicForm>, ServerFnError> {
     let state = crate::ssr::AppState::from_context()?;
-    let form = crate::ssr::forms::form_by_slug(&state.db, &slug)
+    let fail = crate::errors::Failure::Read("the form").log::<anyhow::Error>();
+    let Some(form) = crate::ssr::forms::form_by_slug(&state.db, &slug)
         .await
-        .map_err(crate::errors::Failure::Read("the form").log())?;
-    Ok(form
-        .map(|f| f.public())
-        .filter(|p| p.availability != Availability::NotPublished))
+        .map_err(fail)?
+    else {
+        return Ok(None);
+    };
+    let view = crate::ssr::forms::public_view(&state.db, &form)
+        .await
+        .map_err(fail)?;
+    Ok(Some(view).filter(|p| p.availability != Availability::NotPublished))
 }
 
 /// One level of the region field's drop-downs: the provinces for an empty
@@ -29,6 +34,28 @@ pub async fn get_public_form(slug: String) -> Result<Option<PublicForm>, ServerF
 pub async fn region_children(parent: String) -> Result<Vec<(String, String)>, ServerFnError> {
     Ok(crate::ssr::regions::children(&parent))
 }
+
+/// How many of each stocked item are left, for the page to keep current.
+#[server(endpoint = "form_stock")]
+pub async fn form_stock(slug: String) -> Result<BTreeMap<String, i64>, ServerFnError> {
+    let state = crate::ssr::AppState::from_context()?;
+    let fail = crate::errors::Failure::Read("the stock").log::<anyhow::Error>();
+    match crate::ssr::forms::form_by_slug(&state.db, &slug)
+        .await
+        .map_err(fail)?
+    {
+        Some(f) if f.availability() != Availability::NotPublished => {
+            crate::ssr::forms::stock_left(&state.db, &f)
+                .await
+                .map_err(fail)
+        }
+        _ => Ok(BTreeMap::new()),
+    }
+}
+
+/// What is left of each stocked item, as the page last heard.
+#[derive(Clone, Copy)]
+struct StockLeft(RwSignal<BTreeMap<String, i64>>);
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SubmitOutcome {
@@ -134,6 +161,27 @@ fn FormView(form: PublicForm) -> impl IntoView {
         .iter()
         .any(|f| matches!(f.kind, FieldKind::Payment(_)));
     let total = Memo::new(move |_| fields.with_value(|f| preview_amount(f, &values.get())));
+    // Stock is kept current: every 15 s, and after a refused submission.
+    let stock = RwSignal::new(form.stock_left.clone());
+    provide_context(StockLeft(stock));
+    let refresh_stock = {
+        let slug = form.slug.clone();
+        move || {
+            let slug = slug.clone();
+            leptos::task::spawn_local(async move {
+                if let Ok(s) = form_stock(slug).await {
+                    stock.set(s);
+                }
+            });
+        }
+    };
+    if !form.stock_left.is_empty() {
+        let refresh = refresh_stock.clone();
+        Effect::new(move |_| {
+            let refresh = refresh.clone();
+            let _ = set_interval_with_handle(refresh, std::time::Duration::from_secs(15));
+        });
+    }
     let action = ServerAction::<SubmitForm>::new();
     let navigate = use_navigate();
     Effect::new(move |_| match action.value().get() {
@@ -141,7 +189,12 @@ fn FormView(form: PublicForm) -> impl IntoView {
             navigate(&format!("/pay/{order_id}"), Default::default())
         }
         Some(Ok(SubmitOutcome::Done { message })) => done_message.set(Some(message)),
-        Some(Ok(SubmitOutcome::Invalid { errors: e })) => errors.set(e),
+        Some(Ok(SubmitOutcome::Invalid { errors: e })) => {
+            if e.values().any(|e| *e == AnswerError::SoldOut) {
+                refresh_stock();
+            }
+            errors.set(e)
+        }
         Some(Ok(SubmitOutcome::Unavailable { availability })) => {
             unavailable.set(Some(availability))
         }
@@ -482,6 +535,64 @@ fn FieldInput(
                 }
             });
             view! { <div class="choices" id=id.clone() role="group" aria-labelledby=label_id.clone() aria-describedby=described_by.clone()>{items.collect_view()}</div> }.into_any()
+        }
+        FieldKind::Payment(PaymentMode::Items { items }) => {
+            let stock = use_context::<StockLeft>();
+            let chosen = RwSignal::new(
+                items
+                    .iter()
+                    .map(|i| (i.key.clone(), i.min))
+                    .collect::<BTreeMap<String, u32>>(),
+            );
+            let rows = items.iter().map(|item| {
+                let key = key.clone();
+                let code = item.key.clone();
+                let has_stock = item.stock.is_some();
+                let left = {
+                    let code = code.clone();
+                    let initial = item.stock.map_or(i64::MAX, i64::from);
+                    move || {
+                        stock.map_or(initial, |s| {
+                            s.0.with(|m| m.get(&code).copied().unwrap_or(initial))
+                        })
+                    }
+                };
+                let left2 = left.clone();
+                let max_of = item.max;
+                let code2 = code.clone();
+                view! {
+                    <div class="item-row">
+                        <label for=format!("item-{key}-{code}")>
+                            {item.label.clone()} " · " {item.price.to_string()}
+                            {has_stock.then(|| view! {
+                                <span class="stock" data-testid=format!("stock-{code}")>
+                                    {move || {
+                                        let n = left();
+                                        if n > 0 { format!(" · {} {n}", t().left) } else { format!(" · {}", t().sold_out) }
+                                    }}
+                                </span>
+                            })}
+                        </label>
+                        <input type="number" inputmode="numeric" min=item.min.to_string()
+                            max=move || (left2().clamp(0, i64::from(max_of))).to_string()
+                            value=item.min.to_string() id=format!("item-{key}-{code}") name=format!("{key}__{code}")
+                            data-testid=format!("item-{key}-{code}") aria-invalid=invalid
+                            on:input=move |ev| {
+                                let q = event_target_value(&ev).trim().parse::<u32>().unwrap_or(0);
+                                chosen.update(|c| {
+                                    c.insert(code2.clone(), q);
+                                });
+                                let object: Map<String, Value> = chosen
+                                    .get_untracked()
+                                    .into_iter()
+                                    .map(|(k, q)| (k, Value::from(q)))
+                                    .collect();
+                                set_value(values, &key, Value::Object(object));
+                            } />
+                    </div>
+                }
+            });
+            view! { <div class="items" id=id.clone() role="group" aria-labelledby=label_id.clone() aria-describedby=described_by.clone()>{rows.collect_view()}</div> }.into_any()
         }
         FieldKind::Payment(PaymentMode::Fixed { amount }) => {
             view! { <p class="fixed-amount" id=id.clone()>{amount.to_string()}</p> }.into_any()

@@ -116,6 +116,7 @@ pub async fn submit(core: &Core, slug: &str, answers: Answers<'_>) -> anyhow::Re
             })
         }
         Err(SubmitError::Unavailable(a)) => Ok(Submission::Unavailable(a)),
+        Err(SubmitError::Refused(errors)) => Ok(Submission::Invalid(errors)),
         Err(SubmitError::Unexpected(e)) => Err(e),
     }
 }

@@ -3,7 +3,8 @@
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use domain::form::{
-    availability, Availability, CheckedAnswers, Field, FormDef, FormStatus, PublicForm,
+    availability, Answer, AnswerError, Availability, CheckedAnswers, Field, FieldKind, FormDef,
+    FormStatus, PaymentMode, PublicForm,
 };
 use domain::{Money, OrderEventKind, OrderStatus};
 
@@ -38,11 +39,12 @@ impl FormRecord {
             success_message: self.def.success_message.clone(),
             availability: self.availability(),
             privacy_notice: self.def.privacy_notice.clone(),
+            stock_left: Default::default(),
         }
     }
 }
 
-const FORM_COLUMNS: &str = "id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, retention_days, privacy_notice, receipt_subject, receipt_body";
+const FORM_COLUMNS: &str = "id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, retention_days, privacy_notice, receipt_subject, receipt_body, per_payer_limit";
 
 /// A form as stored: its fields as JSON.
 #[derive(sqlx::FromRow)]
@@ -63,6 +65,7 @@ struct FormRow {
     privacy_notice: String,
     receipt_subject: String,
     receipt_body: String,
+    per_payer_limit: Option<i64>,
 }
 
 impl TryFrom<FormRow> for FormRecord {
@@ -87,6 +90,7 @@ impl TryFrom<FormRow> for FormRecord {
                 privacy_notice: r.privacy_notice,
                 receipt_subject: r.receipt_subject,
                 receipt_body: r.receipt_body,
+                per_payer_limit: r.per_payer_limit,
             },
             submission_count: r.submission_count,
             created_at: r.created_at,
@@ -150,7 +154,7 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
     let id = match id {
         Some(id) => {
             let done = sqlx::query(
-                "UPDATE forms SET slug = $1, title = $2, description = $3, fields_json = $4, opens_at = $5, closes_at = $6, max_submissions = $7, success_message = $8, updated_at = $9, retention_days = $11, privacy_notice = $12, receipt_subject = $13, receipt_body = $14 WHERE id = $10",
+                "UPDATE forms SET slug = $1, title = $2, description = $3, fields_json = $4, opens_at = $5, closes_at = $6, max_submissions = $7, success_message = $8, updated_at = $9, retention_days = $11, privacy_notice = $12, receipt_subject = $13, receipt_body = $14, per_payer_limit = $15 WHERE id = $10",
             )
             .bind(&def.slug)
             .bind(&def.title)
@@ -166,6 +170,7 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
             .bind(&def.privacy_notice)
             .bind(&def.receipt_subject)
             .bind(&def.receipt_body)
+            .bind(def.per_payer_limit)
             .execute(&db.pool)
             .await
             .context("cannot update the form")?;
@@ -177,8 +182,8 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
         None => {
             let id = random_token().to_string();
             sqlx::query(
-                "INSERT INTO forms (id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, updated_at, retention_days, privacy_notice, receipt_subject, receipt_body) \
-                 VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, 0, $10, $10, $11, $12, $13, $14)",
+                "INSERT INTO forms (id, slug, title, description, status, fields_json, opens_at, closes_at, max_submissions, success_message, submission_count, created_at, updated_at, retention_days, privacy_notice, receipt_subject, receipt_body, per_payer_limit) \
+                 VALUES ($1, $2, $3, $4, 'draft', $5, $6, $7, $8, $9, 0, $10, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&id)
             .bind(&def.slug)
@@ -194,6 +199,7 @@ pub async fn save_form(db: &Db, id: Option<&str>, def: &FormDef) -> Result<Strin
             .bind(&def.privacy_notice)
             .bind(&def.receipt_subject)
             .bind(&def.receipt_body)
+            .bind(def.per_payer_limit)
             .execute(&db.pool)
             .await
             .map_err(|e| match e.as_database_error().map(|d| d.is_unique_violation()) {
@@ -254,6 +260,9 @@ pub struct NewOrderRecord {
 pub enum SubmitError {
     #[error("the form does not take submissions: {0:?}")]
     Unavailable(Availability),
+    /// An item is sold out, or the payer has reached the form's limit (by field key).
+    #[error("refused: {0:?}")]
+    Refused(std::collections::BTreeMap<String, AnswerError>),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -300,6 +309,8 @@ pub async fn submit(
     if counted.rows_affected() != 1 {
         return Err(SubmitError::Unavailable(Availability::Full));
     }
+    let payer = hold_payer(&mut tx, form, checked).await?;
+    let items = hold_items(&mut tx, form, checked).await?;
     let submission_id = random_token().to_string();
     let answers_json = serde_json::to_string(&checked.answers).context("cannot encode answers")?;
     let search_text = checked
@@ -348,6 +359,26 @@ pub async fn submit(
             .execute(&mut *tx)
             .await
             .context("cannot store the order")?;
+            // What the order holds, given back if it expires or closes.
+            for (item, quantity) in &items {
+                sqlx::query(
+                    "INSERT INTO order_items (order_id, item_key, quantity) VALUES ($1, $2, $3)",
+                )
+                .bind(&order.id)
+                .bind(item)
+                .bind(i64::from(*quantity))
+                .execute(&mut *tx)
+                .await
+                .context("cannot store the order's items")?;
+            }
+            if let Some(payer) = &payer {
+                sqlx::query("UPDATE orders SET payer_key = $1 WHERE id = $2")
+                    .bind(payer)
+                    .bind(&order.id)
+                    .execute(&mut *tx)
+                    .await
+                    .context("cannot store the order's payer")?;
+            }
             super::orders::insert_event(
                 &mut tx,
                 &order.id,
@@ -366,6 +397,133 @@ pub async fn submit(
         submission_id,
         order,
     })
+}
+
+/// Takes one of the payer's places in a form with a per-payer limit (a
+/// compare-and-set on their counter, so concurrent submissions never exceed
+/// it). Returns the payer's key when the form limits payers.
+async fn hold_payer(
+    tx: &mut sqlx::AnyConnection,
+    form: &FormRecord,
+    checked: &CheckedAnswers,
+) -> Result<Option<String>, SubmitError> {
+    let Some(limit) = form.def.per_payer_limit else {
+        return Ok(None);
+    };
+    let Some((field, key)) = domain::form::payer_key(&form.def.fields, &checked.answers) else {
+        return Ok(None);
+    };
+    // Counted by a digest, so that the counters and the order hold no phone
+    // number or address (erasing the answers leaves nothing readable here).
+    let key = notice_hash(&format!("{}:{key}", form.id));
+    sqlx::query("INSERT INTO payer_holds (form_id, payer_key, held) VALUES ($1, $2, 0) ON CONFLICT (form_id, payer_key) DO NOTHING")
+        .bind(&form.id)
+        .bind(&key)
+        .execute(&mut *tx)
+        .await
+        .context("cannot count the payer's submissions")?;
+    let taken = sqlx::query(
+        "UPDATE payer_holds SET held = held + 1 WHERE form_id = $1 AND payer_key = $2 AND held < $3",
+    )
+    .bind(&form.id)
+    .bind(&key)
+    .bind(limit)
+    .execute(&mut *tx)
+    .await
+    .context("cannot count the payer's submissions")?;
+    if taken.rows_affected() != 1 {
+        return Err(SubmitError::Refused(
+            [(field, AnswerError::PayerLimit)].into(),
+        ));
+    }
+    Ok(Some(key))
+}
+
+/// Takes the items an order asks for from their stock (a compare-and-set
+/// each, so concurrent orders never sell more than there is). Returns every
+/// item of the order with its quantity.
+async fn hold_items(
+    tx: &mut sqlx::AnyConnection,
+    form: &FormRecord,
+    checked: &CheckedAnswers,
+) -> Result<Vec<(String, u32)>, SubmitError> {
+    let Some((field, items)) = form.def.fields.iter().find_map(|f| match &f.kind {
+        FieldKind::Payment(PaymentMode::Items { items }) => Some((f, items)),
+        _ => None,
+    }) else {
+        return Ok(Vec::new());
+    };
+    let Some(Answer::Items(taken)) = checked.answers.get(&field.key) else {
+        return Ok(Vec::new());
+    };
+    for item in items {
+        let (Some(stock), Some(&quantity)) = (item.stock, taken.get(&item.key)) else {
+            continue;
+        };
+        sqlx::query("INSERT INTO item_holds (form_id, item_key, held) VALUES ($1, $2, 0) ON CONFLICT (form_id, item_key) DO NOTHING")
+            .bind(&form.id)
+            .bind(&item.key)
+            .execute(&mut *tx)
+            .await
+            .context("cannot count the stock")?;
+        let held = sqlx::query(
+            "UPDATE item_holds SET held = held + $3 WHERE form_id = $1 AND item_key = $2 AND held + $3 <= $4",
+        )
+        .bind(&form.id)
+        .bind(&item.key)
+        .bind(i64::from(quantity))
+        .bind(i64::from(stock))
+        .execute(&mut *tx)
+        .await
+        .context("cannot take from the stock")?;
+        if held.rows_affected() != 1 {
+            return Err(SubmitError::Refused(
+                [(field.key.clone(), AnswerError::SoldOut)].into(),
+            ));
+        }
+    }
+    Ok(taken.iter().map(|(k, q)| (k.clone(), *q)).collect())
+}
+
+/// How many of each stocked item are left (item key → count, never below 0).
+pub async fn stock_left(
+    db: &Db,
+    form: &FormRecord,
+) -> anyhow::Result<std::collections::BTreeMap<String, i64>> {
+    let stocked: Vec<(&str, u32)> = form
+        .def
+        .fields
+        .iter()
+        .filter_map(|f| match &f.kind {
+            FieldKind::Payment(PaymentMode::Items { items }) => Some(items),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|i| i.stock.map(|s| (i.key.as_str(), s)))
+        .collect();
+    if stocked.is_empty() {
+        return Ok(Default::default());
+    }
+    let held: Vec<(String, i64)> =
+        sqlx::query_as("SELECT item_key, held FROM item_holds WHERE form_id = $1")
+            .bind(&form.id)
+            .fetch_all(&db.pool)
+            .await
+            .context("cannot read the stock")?;
+    Ok(stocked
+        .into_iter()
+        .map(|(k, stock)| {
+            let h = held.iter().find(|(x, _)| x == k).map_or(0, |(_, h)| *h);
+            (k.to_owned(), (i64::from(stock) - h).max(0))
+        })
+        .collect())
+}
+
+/// A form as payers see it, with what is left of its items.
+pub async fn public_view(db: &Db, form: &FormRecord) -> anyhow::Result<PublicForm> {
+    let mut p = form.public();
+    p.stock_left = stock_left(db, form).await?;
+    Ok(p)
 }
 
 /// The demo form a newcomer finds at `/f/demo` in development.
@@ -401,6 +559,7 @@ pub async fn ensure_demo_form(db: &Db) -> anyhow::Result<()> {
         privacy_notice: String::new(),
         receipt_subject: String::new(),
         receipt_body: String::new(),
+        per_payer_limit: None,
     };
     let id = match save_form(db, None, &def).await {
         Ok(id) => id,

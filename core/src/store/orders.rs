@@ -310,7 +310,8 @@ async fn update_in(
     Ok(done.rows_affected() == 1)
 }
 
-/// Takes (`hold`) or releases the order's place in its form, once.
+/// Takes (`hold`) or releases the order's place in its form, its items'
+/// stock and its payer's place, once.
 async fn seat(tx: &mut sqlx::AnyConnection, order_id: &str, hold: bool) -> anyhow::Result<()> {
     let (delta, was) = if hold { (1, 0) } else { (-1, 1) };
     let changed =
@@ -328,6 +329,25 @@ async fn seat(tx: &mut sqlx::AnyConnection, order_id: &str, hold: bool) -> anyho
             .execute(&mut *tx)
             .await
             .context("cannot update the form's places")?;
+        // The items it holds go back to (or come again from) their stock,
+        // and the payer's place in a form that limits payers.
+        sqlx::query(
+            "UPDATE item_holds SET held = held + $1 * (SELECT oi.quantity FROM order_items oi WHERE oi.order_id = $2 AND oi.item_key = item_holds.item_key) \
+             WHERE form_id = (SELECT form_id FROM orders WHERE id = $2) AND item_key IN (SELECT item_key FROM order_items WHERE order_id = $2)",
+        )
+        .bind(delta)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await
+        .context("cannot update the stock")?;
+        sqlx::query(
+            "UPDATE payer_holds SET held = held + $1 WHERE form_id = (SELECT form_id FROM orders WHERE id = $2) AND payer_key = (SELECT payer_key FROM orders WHERE id = $2)",
+        )
+        .bind(delta)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await
+        .context("cannot update the payer's places")?;
     }
     Ok(())
 }

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 pub enum AnswerError {
     Required,
     WrongType,
-    TooLong { max: usize },
+    TooLong {
+        max: usize,
+    },
     NotANumber,
     OutOfRange,
     BadPhone,
@@ -26,6 +28,10 @@ pub enum AnswerError {
     BadAmount,
     BadQuantity,
     UnknownField,
+    /// An item has not that many left.
+    SoldOut,
+    /// This phone number or email has reached the form's limit.
+    PayerLimit,
 }
 
 impl AnswerError {
@@ -46,6 +52,8 @@ impl AnswerError {
             AnswerError::BadAmount => "bad_amount",
             AnswerError::BadQuantity => "bad_quantity",
             AnswerError::UnknownField => "unknown_field",
+            AnswerError::SoldOut => "sold_out",
+            AnswerError::PayerLimit => "payer_limit",
         }
     }
 }
@@ -57,7 +65,12 @@ pub enum Answer {
     Text(String),
     Number(i64),
     Choices(Vec<String>),
-    Option { option: String, quantity: u32 },
+    Option {
+        option: String,
+        quantity: u32,
+    },
+    /// A multi-item payment: item key → quantity (only those taken).
+    Items(BTreeMap<String, u32>),
 }
 
 /// Checked answers and, for a form with a payment field, the amount to pay.
@@ -103,6 +116,23 @@ pub(super) fn valid_date(s: &str) -> bool {
         _ => return false,
     };
     (1900..=2200).contains(&y) && (1..=days).contains(&d)
+}
+
+/// Who a submission is from, for a per-payer limit: the answer to the
+/// form's first phone field, else its first email field (both normalised by
+/// checking).
+pub fn payer_key(fields: &[Field], answers: &BTreeMap<String, Answer>) -> Option<(String, String)> {
+    [FieldKind::Phone, FieldKind::Email]
+        .iter()
+        .find_map(|kind| {
+            let f = fields.iter().find(|f| &f.kind == kind)?;
+            match answers.get(&f.key) {
+                Some(Answer::Text(t)) => {
+                    Some((f.key.clone(), format!("{}:{t}", f.kind.type_name())))
+                }
+                _ => None,
+            }
+        })
 }
 
 /// What a ticked consent field stores.
@@ -334,6 +364,44 @@ fn check_field(
             }
             (Answer::Text(m.to_yuan_string()), Some(m))
         }
+        FieldKind::Payment(PaymentMode::Items { items }) => {
+            let Value::Object(given) = v else {
+                return Err(AnswerError::WrongType);
+            };
+            if given.keys().any(|k| !items.iter().any(|i| &i.key == k)) {
+                return Err(AnswerError::UnknownOption);
+            }
+            let mut taken = BTreeMap::new();
+            let mut total: i64 = 0;
+            for item in items {
+                let q = match given.get(&item.key) {
+                    None | Some(Value::Null) => 0,
+                    Some(Value::String(s)) if s.trim().is_empty() => 0,
+                    Some(q) => q
+                        .as_u64()
+                        .or_else(|| q.as_str().and_then(|s| s.trim().parse().ok()))
+                        .and_then(|q| u32::try_from(q).ok())
+                        .ok_or(AnswerError::BadQuantity)?,
+                };
+                if q < item.min || q > item.max {
+                    return Err(AnswerError::BadQuantity);
+                }
+                if q > 0 {
+                    total = item
+                        .price
+                        .fen()
+                        .checked_mul(i64::from(q))
+                        .and_then(|t| t.checked_add(total))
+                        .ok_or(AnswerError::BadAmount)?;
+                    taken.insert(item.key.clone(), q);
+                }
+            }
+            if taken.is_empty() {
+                return Err(AnswerError::Required);
+            }
+            let total = Money::from_fen(total).map_err(|_| AnswerError::BadAmount)?;
+            (Answer::Items(taken), Some(total))
+        }
         FieldKind::Payment(PaymentMode::PricedOptions {
             options,
             max_quantity,
@@ -466,11 +534,29 @@ pub fn answer_text(field: Option<&Field>, a: &Answer) -> String {
             format!("{} × {quantity}", label_of(option))
         }
         Answer::Option { option, .. } => label_of(option),
+        Answer::Items(taken) => {
+            let items: &[PricedItem] = match field.map(|f| &f.kind) {
+                Some(FieldKind::Payment(PaymentMode::Items { items })) => items,
+                _ => &[],
+            };
+            taken
+                .iter()
+                .map(|(k, q)| {
+                    let label = items
+                        .iter()
+                        .find(|i| &i.key == k)
+                        .map_or(k.as_str(), |i| i.label.as_str());
+                    format!("{label} × {q}")
+                })
+                .collect::<Vec<_>>()
+                .join("、")
+        }
     }
 }
 
 /// Builds the answers of a plain form POST: repeated names become lists, a
-/// priced option's quantity travels as `{key}__quantity`.
+/// priced option's quantity travels as `{key}__quantity`, an item's as
+/// `{key}__{item}`.
 pub fn answers_from_form(
     fields: &[Field],
     pairs: &[(String, String)],
@@ -486,6 +572,23 @@ pub fn answers_from_form(
             .iter()
             .find(|(k, _)| k == &format!("{}__quantity", f.key))
             .map(|(_, v)| v.clone());
+        if let FieldKind::Payment(PaymentMode::Items { items }) = &f.kind {
+            let prefix = format!("{}__", f.key);
+            let given: serde_json::Map<String, Value> = pairs
+                .iter()
+                .filter_map(|(k, v)| {
+                    let item = k.strip_prefix(&prefix)?;
+                    items
+                        .iter()
+                        .any(|i| i.key == item)
+                        .then(|| (item.to_owned(), Value::String(v.clone())))
+                })
+                .collect();
+            if !given.is_empty() {
+                out.insert(f.key.clone(), Value::Object(given));
+            }
+            continue;
+        }
         let value = match (&f.kind, values.as_slice()) {
             (_, []) => continue,
             (FieldKind::MultiChoice { .. }, vs) => {
@@ -501,7 +604,10 @@ pub fn answers_from_form(
     }
     // Unknown names are kept so that validation can refuse them.
     for (k, v) in pairs {
-        if !k.ends_with("__quantity") && !fields.iter().any(|f| &f.key == k) {
+        let item_of_a_field = k
+            .split_once("__")
+            .is_some_and(|(f, _)| fields.iter().any(|x| x.key == f));
+        if !item_of_a_field && !fields.iter().any(|f| &f.key == k) {
             out.insert(k.clone(), Value::String(v.clone()));
         }
     }

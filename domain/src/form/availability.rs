@@ -4,6 +4,7 @@
 use super::answers::valid_date;
 use super::fields::{validate_fields, Field, FieldKind};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -75,6 +76,11 @@ pub struct FormDef {
     pub receipt_subject: String,
     #[serde(default)]
     pub receipt_body: String,
+    /// How many submissions one payer (the form's phone number, else its
+    /// email) may have at once; unpaid orders that expire or close give
+    /// theirs back. None: no limit.
+    #[serde(default)]
+    pub per_payer_limit: Option<i64>,
 }
 
 impl FormDef {
@@ -108,6 +114,21 @@ impl FormDef {
                 "answers are kept 1 to {MAX_RETENTION_DAYS} days (empty: kept)"
             ));
         }
+        if let Some(n) = self.per_payer_limit {
+            if !(1..=1000).contains(&n) {
+                return Err("a payer's limit is 1 to 1000 submissions".into());
+            }
+            if !self
+                .fields
+                .iter()
+                .any(|f| matches!(f.kind, FieldKind::Phone | FieldKind::Email) && f.required)
+            {
+                return Err(
+                    "a per-payer limit needs a required phone or email field to know the payer by"
+                        .into(),
+                );
+            }
+        }
         if self.max_submissions.is_some_and(|m| m < 1) {
             return Err("the maximum number of submissions is at least 1".into());
         }
@@ -138,6 +159,9 @@ pub struct PublicForm {
     /// Shown before submitting, with a box to tick (empty: none).
     #[serde(default)]
     pub privacy_notice: String,
+    /// Items with a stock: how many are left (item key → count).
+    #[serde(default)]
+    pub stock_left: BTreeMap<String, i64>,
 }
 
 /// The longest privacy notice.

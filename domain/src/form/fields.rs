@@ -25,6 +25,27 @@ pub struct PricedOption {
     pub price: Money,
 }
 
+/// One item of a multi-item payment: a price, how many one order may take,
+/// and optionally how many there are (库存).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PricedItem {
+    pub key: String,
+    pub label: String,
+    pub price: Money,
+    /// The fewest one order takes (0: optional).
+    #[serde(default)]
+    pub min: u32,
+    /// The most one order takes.
+    pub max: u32,
+    /// How many there are in all; held by pending orders, released when they
+    /// expire or close. None: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stock: Option<u32>,
+}
+
+/// The largest stock an item can have.
+pub const MAX_STOCK: u32 = 1_000_000;
+
 /// How the amount to pay is decided.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
@@ -41,6 +62,11 @@ pub enum PaymentMode {
     PayerAmount {
         min: Money,
         max: Money,
+    },
+    /// Several priced items, each with a quantity (adult ¥80 × 2 + child
+    /// ¥40 × 1); the total is their sum.
+    Items {
+        items: Vec<PricedItem>,
     },
 }
 
@@ -266,6 +292,21 @@ pub fn validate_fields(fields: &[Field]) -> Result<(), FormDefError> {
                             || *max_quantity == 0
                             || *max_quantity > MAX_QUANTITY
                         {
+                            return Err(FormDefError::BadAmount(f.key.clone()));
+                        }
+                    }
+                    PaymentMode::Items { items } => {
+                        check_options(
+                            &f.key,
+                            items.iter().map(|o| (o.key.as_str(), o.label.as_str())),
+                        )?;
+                        if items.iter().any(|i| {
+                            i.price.fen() == 0
+                                || i.max == 0
+                                || i.max > MAX_QUANTITY
+                                || i.min > i.max
+                                || i.stock.is_some_and(|s| s > MAX_STOCK)
+                        }) {
                             return Err(FormDefError::BadAmount(f.key.clone()));
                         }
                     }

@@ -474,3 +474,79 @@ fn headings_and_hidden_fields_cannot_be_required_and_links_are_safe() {
         Err(FormDefError::BadOptions("size".into()))
     );
 }
+
+#[test]
+fn items_add_up_on_the_server_within_their_bounds() {
+    let item = |key: &str, price: &str, min: u32, max: u32| PricedItem {
+        key: key.into(),
+        label: key.to_uppercase(),
+        price: yuan(price),
+        min,
+        max,
+        stock: Some(10),
+    };
+    let fields = vec![Field {
+        key: "tickets".into(),
+        label: "Tickets".into(),
+        help: String::new(),
+        required: true,
+        logic: None,
+        kind: FieldKind::Payment(PaymentMode::Items {
+            items: vec![item("adult", "80", 0, 5), item("child", "40.50", 0, 3)],
+        }),
+    }];
+    assert_eq!(validate_fields(&fields), Ok(()));
+    let check = |v: Value| check_answers(&fields, v.as_object().expect("object"));
+    let ok = check(json!({"tickets": {"adult": 2, "child": "1"}})).expect("valid");
+    assert_eq!(ok.amount, Some(yuan("200.50")));
+    let Some(Answer::Items(taken)) = ok.answers.get("tickets") else {
+        panic!("items: {ok:?}");
+    };
+    assert_eq!(
+        answer_text(fields.first(), &Answer::Items(taken.clone())),
+        "ADULT × 2、CHILD × 1"
+    );
+    // Zero of an item is not kept; none at all is no order.
+    let one = check(json!({"tickets": {"adult": 1, "child": 0}})).expect("valid");
+    assert_eq!(
+        one.answers.get("tickets"),
+        Some(&Answer::Items([("adult".to_owned(), 1)].into()))
+    );
+    let code = |v: Value| check(v).expect_err("refused")["tickets"].clone();
+    assert_eq!(
+        code(json!({"tickets": {"adult": 0}})),
+        AnswerError::Required
+    );
+    assert_eq!(
+        code(json!({"tickets": {"adult": 6}})),
+        AnswerError::BadQuantity
+    );
+    assert_eq!(
+        code(json!({"tickets": {"adult": -1}})),
+        AnswerError::BadQuantity
+    );
+    assert_eq!(
+        code(json!({"tickets": {"vip": 1}})),
+        AnswerError::UnknownOption
+    );
+    assert_eq!(code(json!({"tickets": "adult"})), AnswerError::WrongType);
+    // A plain POST sends each item as `tickets__adult`.
+    let pairs = [
+        ("tickets__adult".to_owned(), "1".to_owned()),
+        ("tickets__child".to_owned(), "2".to_owned()),
+    ];
+    let answers = answers_from_form(&fields, &pairs);
+    assert_eq!(
+        check_answers(&fields, &answers).expect("valid").amount,
+        Some(yuan("161.00"))
+    );
+    // Bounds are checked when the form is saved.
+    let mut bad = fields.clone();
+    if let FieldKind::Payment(PaymentMode::Items { items }) = &mut bad[0].kind {
+        items[0].min = 6;
+    }
+    assert_eq!(
+        validate_fields(&bad),
+        Err(FormDefError::BadAmount("tickets".into()))
+    );
+}

@@ -77,6 +77,9 @@ pub struct PublicFormDto {
     /// What the form does with the answers (PIPL), to show before submitting;
     /// empty: none. When set, a submission must carry `"privacy.consent": true`.
     pub privacy_notice: String,
+    /// Items with a stock (a payment field of mode `items`): how many are left, by item key.
+    #[schema(value_type = Object)]
+    pub stock_left: std::collections::BTreeMap<String, i64>,
 }
 
 fn availability_name(a: Availability) -> String {
@@ -114,13 +117,14 @@ pub async fn get_form(
         .into_iter()
         .map(|c| c.as_str().to_owned())
         .collect();
-    let p = f.public();
+    let p = forms::public_view(&state.db, &f).await?;
     Ok(Json(PublicFormDto {
         slug: p.slug,
         title: p.title,
         description: p.description,
         success_message: p.success_message,
         privacy_notice: p.privacy_notice,
+        stock_left: p.stock_left,
         availability: availability_name(p.availability),
         fields: p
             .fields
@@ -135,7 +139,8 @@ pub async fn get_form(
 pub struct SubmitRequest {
     /// Field key → answer. Text fields take strings, numbers integers (or digit strings),
     /// choices an option key (multiple: an array), a payer-entered amount a yuan string,
-    /// a priced option its key or `{"option": key, "quantity": n}`; a drop-down an option
+    /// a priced option its key or `{"option": key, "quantity": n}`; several items
+    /// `{item_key: quantity, …}` (the total is computed here); a drop-down an option
     /// key; a time `HH:MM`, a date-time Beijing local `YYYY-MM-DDTHH:MM`; an ID card number
     /// its 18 characters; a region the code of a district (6 digits; 9 for a town of a
     /// city without districts) or its three names (`广东省 深圳市 南山区`); a consent field `true`; a hidden field a string; a section

@@ -420,6 +420,7 @@ async fn max_submissions_hold_under_concurrency(backend: Backend) {
         privacy_notice: String::new(),
         receipt_subject: String::new(),
         receipt_body: String::new(),
+        per_payer_limit: None,
     };
     let id = app::ssr::forms::save_form(&app.db, None, &def)
         .await

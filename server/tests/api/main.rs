@@ -13,6 +13,7 @@ mod fields;
 mod flow;
 mod health;
 mod hostile_http;
+mod items;
 mod logic;
 mod mail;
 mod metrics;

@@ -23,6 +23,8 @@ type Row = (
 const SERVER_FNS: &[Row] = &[
     // Payers and visitors.
     ("public_form", "public", &[("slug", "nope")]),
+    ("form_stock", "public", &[("slug", "nope")]),
+    ("regions", "public", &[("parent", "44")]),
     (
         "submit_form",
         "public",

@@ -1,0 +1,31 @@
+-- Items with stock and per-payer limits (issue 16). An item's stock lives
+-- in the form's fields; what pending and paid orders hold of it is counted
+-- here, taken with a compare-and-set when an order is created and given back
+-- when the order expires or closes (with its place in the form). The same for
+-- how many submissions one payer (phone or email) holds of a form.
+ALTER TABLE forms ADD COLUMN per_payer_limit BIGINT;
+
+CREATE TABLE item_holds (
+    form_id  TEXT NOT NULL,
+    item_key TEXT NOT NULL,
+    held     BIGINT NOT NULL,
+    PRIMARY KEY (form_id, item_key)
+);
+
+CREATE TABLE order_items (
+    order_id TEXT NOT NULL,
+    item_key TEXT NOT NULL,
+    quantity BIGINT NOT NULL,
+    PRIMARY KEY (order_id, item_key)
+);
+
+CREATE TABLE payer_holds (
+    form_id   TEXT NOT NULL,
+    payer_key TEXT NOT NULL,
+    held      BIGINT NOT NULL,
+    PRIMARY KEY (form_id, payer_key)
+);
+
+-- Whose hold an order carries, when its form limits payers: the SHA-256 of
+-- the form's id and the payer's phone number (else email), never the number.
+ALTER TABLE orders ADD COLUMN payer_key TEXT;
