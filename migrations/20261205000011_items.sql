@@ -29,3 +29,25 @@ CREATE TABLE payer_holds (
 -- Whose hold an order carries, when its form limits payers: the SHA-256 of
 -- the form's id and the payer's phone number (else email), never the number.
 ALTER TABLE orders ADD COLUMN payer_key TEXT;
+
+-- Discount codes (优惠码): fixed (fen) or percentage off a form's total, with
+-- a usage limit and an expiry. A use is taken when an order is created (a
+-- compare-and-set) and given back with the order's other holds.
+CREATE TABLE discount_codes (
+    id         TEXT PRIMARY KEY,
+    form_id    TEXT NOT NULL,
+    -- Upper case; payers may type it in any case.
+    code       TEXT NOT NULL,
+    -- fixed or percent.
+    kind       TEXT NOT NULL,
+    -- Fen off (fixed) or percent off (1-100).
+    value      BIGINT NOT NULL,
+    max_uses   BIGINT,
+    used       BIGINT NOT NULL,
+    expires_at BIGINT,
+    created_at BIGINT NOT NULL,
+    UNIQUE (form_id, code)
+);
+
+ALTER TABLE orders ADD COLUMN discount_code_id TEXT;
+ALTER TABLE orders ADD COLUMN discount_fen BIGINT NOT NULL DEFAULT 0;

@@ -90,6 +90,8 @@ pub struct Strings {
     pub read_terms: &'static str,
     pub agree: &'static str,
     pub left: &'static str,
+    pub discount_code: &'static str,
+    pub discount_note: &'static str,
     pub sold_out: &'static str,
     pub total_to_pay: &'static str,
     pub submit: &'static str,
@@ -187,6 +189,8 @@ pub static ZH: Strings = Strings {
     read_terms: "查看全文",
     agree: "我同意",
     left: "剩余",
+    discount_code: "优惠码（选填）",
+    discount_note: "提交后核验，付款页显示优惠后的金额",
     sold_out: "已售罄",
     total_to_pay: "应付金额",
     submit: "提交",
@@ -284,6 +288,8 @@ pub static EN: Strings = Strings {
     read_terms: "Read the full text",
     agree: "I agree",
     left: "left",
+    discount_code: "Discount code (optional)",
+    discount_note: "Checked when you submit; the payment page shows the discounted amount",
     sold_out: "sold out",
     total_to_pay: "Total to pay",
     submit: "Submit",
@@ -472,6 +478,12 @@ pub fn answer_error_text(lang: Lang, e: &crate::domain::form::AnswerError) -> St
             "该手机号或邮箱的报名次数已达上限"
         } else {
             "This phone number or email has reached the form's limit"
+        }
+        .into(),
+        E::BadDiscount => if zh {
+            "优惠码无效、已过期或已用完"
+        } else {
+            "This discount code is unknown, expired or used up"
         }
         .into(),
         E::UnknownOption => if zh {

@@ -81,6 +81,8 @@ names!(
         RevokeSession => "revoke_session",
         AddWebhook => "add_webhook",
         RemoveWebhook => "remove_webhook",
+        AddDiscountCode => "add_discount_code",
+        RemoveDiscountCode => "remove_discount_code",
     }
 );
 

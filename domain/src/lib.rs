@@ -3,6 +3,7 @@
 
 mod browser;
 mod channel;
+pub mod discount;
 pub mod draft;
 pub mod events;
 pub mod form;

@@ -470,6 +470,7 @@ fn Editor(view: FormEditView) -> impl IntoView {
                         <button class="button" data-testid="close-form" on:click=move |_| change_status(FormStatus::Closed) disabled=move || status.get() != FormStatus::Published>{move || adm().close_form}</button>
                         <A href=move || format!("/admin/forms/{}/submissions", id.get().unwrap_or_default())>{move || adm().view_submissions}</A>
                         <A href=move || format!("/admin/forms/{}/webhooks", id.get().unwrap_or_default()) attr:data-testid="form-webhooks">"Webhooks"</A>
+                        <A href=move || format!("/admin/forms/{}/codes", id.get().unwrap_or_default()) attr:data-testid="form-codes">"优惠码 Discount codes"</A>
                     </Show>
                 </div>
                 <p data-testid="form-state">{move || adm().form_status(status.get())}</p>

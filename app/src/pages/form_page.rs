@@ -1,6 +1,7 @@
 //! The public form page `/f/{slug}`: server-rendered (a plain POST works
 //! without JavaScript), then hydrated with inline validation and a live total.
 
+use crate::domain::discount::DISCOUNT_KEY;
 use crate::domain::form::{
     answer_text, check_answers, field_states, preview_amount, AnswerError, Availability, Field,
     FieldKind, PaymentMode, PublicForm, CONSENT_KEY, MAX_SHORT_TEXT,
@@ -211,6 +212,7 @@ fn FormView(form: PublicForm) -> impl IntoView {
     let needs_consent = !form.privacy_notice.is_empty();
     let notice = StoredValue::new(form.privacy_notice.clone());
     let consent = RwSignal::new(false);
+    let discount_code = RwSignal::new(String::new());
     let on_submit = {
         let slug = slug.clone();
         move |ev: leptos::ev::SubmitEvent| {
@@ -231,6 +233,10 @@ fn FormView(form: PublicForm) -> impl IntoView {
             if needs_consent {
                 answers.insert(CONSENT_KEY.to_owned(), Value::Bool(true));
             }
+            let code = discount_code.get_untracked();
+            if !code.trim().is_empty() {
+                answers.insert(DISCOUNT_KEY.to_owned(), Value::String(code));
+            }
             action.dispatch(SubmitForm {
                 slug: slug.clone(),
                 answers: Value::Object(answers).to_string(),
@@ -238,6 +244,8 @@ fn FormView(form: PublicForm) -> impl IntoView {
         }
     };
     let consent_error = Memo::new(move |_| errors.with(|e| e.get(CONSENT_KEY).cloned()));
+    let takes_codes = form.takes_discount_codes;
+    let code_error = Memo::new(move |_| errors.with(|e| e.get(DISCOUNT_KEY).cloned()));
     let availability = form.availability;
     let description = form.description.clone();
     let action_url = StoredValue::new(format!("/f/{slug}"));
@@ -281,6 +289,16 @@ fn FormView(form: PublicForm) -> impl IntoView {
                                 </label>
                                 {move || consent_error.get().map(|e| view! { <p class="field-error" role="alert">{move || answer_error_text(lang.get(), &e)}</p> })}
                             </fieldset>
+                        })}
+                        {takes_codes.then(|| view! {
+                            <div class="field" class:has-error=move || code_error.get().is_some()>
+                                <label for="discount-code" class="field-label">{move || t().discount_code}</label>
+                                <p class="help" id="discount-help">{move || t().discount_note}</p>
+                                <input type="text" id="discount-code" name=DISCOUNT_KEY autocomplete="off" data-testid="discount-code"
+                                    aria-describedby="discount-help" aria-invalid=move || code_error.get().is_some().then_some("true")
+                                    on:input=move |ev| discount_code.set(event_target_value(&ev)) />
+                                {move || code_error.get().map(|e| view! { <p class="field-error" role="alert" data-testid="field-error">{move || answer_error_text(lang.get(), &e)}</p> })}
+                            </div>
                         })}
                         <Show when=move || has_payment>
                             <p class="total" data-testid="total">

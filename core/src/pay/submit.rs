@@ -6,6 +6,7 @@
 use crate::store::forms::{self, SubmitError};
 use crate::store::orders::{self, OrderRecord};
 use crate::Core;
+use domain::discount::{normalise_code, DISCOUNT_KEY};
 use domain::form::{
     answers_from_form, check_answers, consent_given, consent_text, AnswerError, Availability,
     CONSENT_KEY,
@@ -52,22 +53,42 @@ pub async fn submit(core: &Core, slug: &str, answers: Answers<'_>) -> anyhow::Re
     if availability != Availability::Open {
         return Ok(Submission::Unavailable(availability));
     }
-    // The consent to the privacy notice travels beside the answers.
-    let (consent, answers) = match answers {
+    // The consent to the privacy notice and a discount code travel beside the answers.
+    let (consent, code, answers) = match answers {
         Answers::Json(a) => {
             let consent = a.get(CONSENT_KEY).is_some_and(consent_given);
+            let code = a
+                .get(DISCOUNT_KEY)
+                .map(|v| v.as_str().unwrap_or("\u{0}").to_owned());
             let mut a = a.clone();
             a.remove(CONSENT_KEY);
-            (consent, a)
+            a.remove(DISCOUNT_KEY);
+            (consent, code, a)
         }
         Answers::FormPairs(pairs) => {
             let (consents, rest): (Vec<_>, Vec<_>) =
                 pairs.iter().cloned().partition(|(k, _)| k == CONSENT_KEY);
+            let (codes, rest): (Vec<_>, Vec<_>) =
+                rest.into_iter().partition(|(k, _)| k == DISCOUNT_KEY);
             (
                 consents.iter().any(|(_, v)| consent_text(v)),
+                codes.into_iter().next().map(|(_, v)| v),
                 answers_from_form(&form.def.fields, &rest),
             )
         }
+    };
+    // An empty code is none; one that cannot be a code is refused.
+    let code = match code.filter(|c| !c.trim().is_empty()) {
+        None => None,
+        Some(c) => match normalise_code(&c) {
+            Some(c) => Some(c),
+            None => {
+                return Ok(Submission::Invalid(BTreeMap::from([(
+                    DISCOUNT_KEY.to_owned(),
+                    AnswerError::BadDiscount,
+                )])))
+            }
+        },
     };
     let needs_consent = !form.def.privacy_notice.is_empty();
     let checked = match check_answers(&form.def.fields, &answers) {
@@ -97,6 +118,7 @@ pub async fn submit(core: &Core, slug: &str, answers: Answers<'_>) -> anyhow::Re
         &form,
         &checked,
         notice.as_deref(),
+        code.as_deref(),
         core.pay.order_ttl_ms,
     )
     .await

@@ -40,6 +40,7 @@ impl FormRecord {
             availability: self.availability(),
             privacy_notice: self.def.privacy_notice.clone(),
             stock_left: Default::default(),
+            takes_discount_codes: false,
         }
     }
 }
@@ -287,6 +288,7 @@ pub async fn submit(
     form: &FormRecord,
     checked: &CheckedAnswers,
     consent_notice: Option<&str>,
+    discount_code: Option<&str>,
     order_ttl_ms: i64,
 ) -> Result<Submitted, SubmitError> {
     let availability = form.availability();
@@ -311,6 +313,27 @@ pub async fn submit(
     }
     let payer = hold_payer(&mut tx, form, checked).await?;
     let items = hold_items(&mut tx, form, checked).await?;
+    // A discount code takes one use and its share off the total.
+    let mut amount = checked.amount;
+    let mut discount: Option<(String, i64)> = None;
+    if let (Some(code), Some(total)) = (discount_code, amount) {
+        match super::discounts::take_in(&mut tx, &form.id, code).await? {
+            Some((id, d)) => {
+                let after = d.apply(total);
+                discount = Some((id, total.fen() - after.fen()));
+                amount = Some(after);
+            }
+            None => {
+                return Err(SubmitError::Refused(
+                    [(
+                        domain::discount::DISCOUNT_KEY.to_owned(),
+                        AnswerError::BadDiscount,
+                    )]
+                    .into(),
+                ))
+            }
+        }
+    }
     let submission_id = random_token().to_string();
     let answers_json = serde_json::to_string(&checked.answers).context("cannot encode answers")?;
     let search_text = checked
@@ -325,14 +348,14 @@ pub async fn submit(
         .bind(&form.id)
         .bind(answers_json)
         .bind(search_text)
-        .bind(checked.amount.map(Money::fen))
+        .bind(amount.map(Money::fen))
         .bind(now)
         .bind(consent_notice.map(|_| now))
         .bind(consent_notice)
         .execute(&mut *tx)
         .await
         .context("cannot store the submission")?;
-    let order = match checked.amount {
+    let order = match amount {
         Some(amount) => {
             let order = NewOrderRecord {
                 id: random_token().to_string(),
@@ -370,6 +393,17 @@ pub async fn submit(
                 .execute(&mut *tx)
                 .await
                 .context("cannot store the order's items")?;
+            }
+            if let Some((code_id, off)) = &discount {
+                sqlx::query(
+                    "UPDATE orders SET discount_code_id = $1, discount_fen = $2 WHERE id = $3",
+                )
+                .bind(code_id)
+                .bind(off)
+                .bind(&order.id)
+                .execute(&mut *tx)
+                .await
+                .context("cannot store the order's discount")?;
             }
             if let Some(payer) = &payer {
                 sqlx::query("UPDATE orders SET payer_key = $1 WHERE id = $2")
@@ -523,6 +557,8 @@ pub async fn stock_left(
 pub async fn public_view(db: &Db, form: &FormRecord) -> anyhow::Result<PublicForm> {
     let mut p = form.public();
     p.stock_left = stock_left(db, form).await?;
+    p.takes_discount_codes = form.def.payment_field().is_some()
+        && super::discounts::form_has_codes(db, &form.id).await?;
     Ok(p)
 }
 

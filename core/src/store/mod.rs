@@ -3,6 +3,7 @@
 
 pub mod attempts;
 pub mod audit;
+pub mod discounts;
 pub mod forms;
 pub mod order_list;
 pub mod orders;

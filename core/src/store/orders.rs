@@ -311,7 +311,7 @@ async fn update_in(
 }
 
 /// Takes (`hold`) or releases the order's place in its form, its items'
-/// stock and its payer's place, once.
+/// stock, its payer's place and its discount code's use, once.
 async fn seat(tx: &mut sqlx::AnyConnection, order_id: &str, hold: bool) -> anyhow::Result<()> {
     let (delta, was) = if hold { (1, 0) } else { (-1, 1) };
     let changed =
@@ -348,6 +348,14 @@ async fn seat(tx: &mut sqlx::AnyConnection, order_id: &str, hold: bool) -> anyho
         .execute(&mut *tx)
         .await
         .context("cannot update the payer's places")?;
+        sqlx::query(
+            "UPDATE discount_codes SET used = used + $1 WHERE id = (SELECT discount_code_id FROM orders WHERE id = $2)",
+        )
+        .bind(delta)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await
+        .context("cannot update the discount code's uses")?;
     }
     Ok(())
 }

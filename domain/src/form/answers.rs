@@ -32,6 +32,8 @@ pub enum AnswerError {
     SoldOut,
     /// This phone number or email has reached the form's limit.
     PayerLimit,
+    /// No such discount code for this form, or expired, or used up.
+    BadDiscount,
 }
 
 impl AnswerError {
@@ -54,6 +56,7 @@ impl AnswerError {
             AnswerError::UnknownField => "unknown_field",
             AnswerError::SoldOut => "sold_out",
             AnswerError::PayerLimit => "payer_limit",
+            AnswerError::BadDiscount => "bad_discount",
         }
     }
 }

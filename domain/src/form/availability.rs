@@ -162,6 +162,9 @@ pub struct PublicForm {
     /// Items with a stock: how many are left (item key → count).
     #[serde(default)]
     pub stock_left: BTreeMap<String, i64>,
+    /// The form has discount codes: the page asks for one.
+    #[serde(default)]
+    pub takes_discount_codes: bool,
 }
 
 /// The longest privacy notice.

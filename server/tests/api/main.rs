@@ -8,6 +8,7 @@ mod admin_forms;
 mod auth;
 mod cli;
 mod crash;
+mod discounts;
 mod faults;
 mod fields;
 mod flow;

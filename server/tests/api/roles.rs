@@ -112,6 +112,24 @@ const SERVER_FNS: &[Row] = &[
     ),
     ("admin_erase_submission", "oe", &[("id", "nope")]),
     ("admin_webhooks", "oe", &[("form_id", "nope")]),
+    ("admin_discount_codes", "oev", &[("form_id", "nope")]),
+    (
+        "admin_add_discount_code",
+        "oe",
+        &[
+            ("form_id", "nope"),
+            ("code", "ABC"),
+            ("kind", "percent"),
+            ("value", "10"),
+            ("max_uses", ""),
+            ("expires_at", ""),
+        ],
+    ),
+    (
+        "admin_remove_discount_code",
+        "oe",
+        &[("form_id", "nope"), ("id", "nope")],
+    ),
     (
         "admin_add_webhook",
         "oe",
