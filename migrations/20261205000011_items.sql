@@ -51,3 +51,10 @@ CREATE TABLE discount_codes (
 
 ALTER TABLE orders ADD COLUMN discount_code_id TEXT;
 ALTER TABLE orders ADD COLUMN discount_fen BIGINT NOT NULL DEFAULT 0;
+
+-- How often each form's page was opened (the funnel's first step), counted
+-- in memory and added here every few seconds.
+CREATE TABLE form_views (
+    form_id TEXT PRIMARY KEY,
+    views   BIGINT NOT NULL
+);

@@ -95,6 +95,7 @@ fn AppRoutes() -> impl IntoView {
             <Route path=path!("/admin/forms/:id/submissions") view=pages::admin_submissions::SubmissionsPage ssr=SsrMode::Async />
             <Route path=path!("/admin/forms/:id/webhooks") view=pages::admin_webhooks::WebhooksPage ssr=SsrMode::Async />
             <Route path=path!("/admin/forms/:id/codes") view=pages::admin_discounts::DiscountsPage ssr=SsrMode::Async />
+            <Route path=path!("/admin/forms/:id/insights") view=pages::admin_insights::InsightsPage ssr=SsrMode::Async />
             <Route path=path!("/admin/orders") view=pages::admin_orders::OrdersPage ssr=SsrMode::Async />
             <Route path=path!("/admin/orders/:id") view=pages::admin_order::OrderPage ssr=SsrMode::Async />
             <Route path=path!("/admin/accounts") view=pages::admin_accounts::AccountsPage ssr=SsrMode::Async />

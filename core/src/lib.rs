@@ -69,6 +69,8 @@ pub struct Core {
     pub streams: streams::StreamLimits,
     /// Signs what payers' browsers carry (the WeChat openid, OAuth state).
     pub payer_seal: payer::PayerSeal,
+    /// Form page views not yet written (the funnel's first step).
+    pub views: Arc<store::insights::ViewCounter>,
 }
 
 /// Whether the provider simulator (public keys: it "pays" for free) may stand

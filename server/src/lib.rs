@@ -203,6 +203,7 @@ impl Application {
                 config.sse_max_streams_per_address,
             ),
             payer_seal,
+            views: Default::default(),
         };
         let state = AppState {
             leptos_options,
@@ -303,6 +304,7 @@ impl Application {
         ));
         let watcher = tokio::spawn(self.db_gate.clone().watch(self.state.db.clone()));
         let purger = tokio::spawn(tasks::purge_forever(self.state.db.clone()));
+        let views = tokio::spawn(tasks::count_views_forever(self.state.clone()));
         let mail_settings = self
             .mail
             .is_some()
@@ -332,6 +334,10 @@ impl Application {
             })
         });
         serve::serve(self.listener, self.router, stop).await;
+        views.abort();
+        if let Err(e) = self.state.views.flush(&self.state.db).await {
+            tracing::warn!(error = ?e, "the last form views were not counted");
+        }
         reconciler.abort();
         watcher.abort();
         purger.abort();

@@ -77,6 +77,16 @@ pub(crate) async fn purge_forever(db: Db) {
     }
 }
 
+/// Adds the form page views counted in memory to the database, every 5 s.
+pub(crate) async fn count_views_forever(state: AppState) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        if let Err(e) = state.views.flush(&state.db).await {
+            tracing::warn!(error = ?e, "cannot count the form views");
+        }
+    }
+}
+
 /// Recovery of late callbacks and expired orders, forever. Its state is in the
 /// database, so it survives restarts; several instances share the work.
 pub(crate) async fn reconcile_forever(state: AppState, tick: std::time::Duration) {

@@ -471,6 +471,7 @@ fn Editor(view: FormEditView) -> impl IntoView {
                         <A href=move || format!("/admin/forms/{}/submissions", id.get().unwrap_or_default())>{move || adm().view_submissions}</A>
                         <A href=move || format!("/admin/forms/{}/webhooks", id.get().unwrap_or_default()) attr:data-testid="form-webhooks">"Webhooks"</A>
                         <A href=move || format!("/admin/forms/{}/codes", id.get().unwrap_or_default()) attr:data-testid="form-codes">"优惠码 Discount codes"</A>
+                        <A href=move || format!("/admin/forms/{}/insights", id.get().unwrap_or_default()) attr:data-testid="form-insights">"答题统计 Answers"</A>
                     </Show>
                 </div>
                 <p data-testid="form-state">{move || adm().form_status(status.get())}</p>

@@ -26,6 +26,9 @@ pub async fn get_public_form(slug: String) -> Result<Option<PublicForm>, ServerF
     let view = crate::ssr::forms::public_view(&state.db, &form)
         .await
         .map_err(fail)?;
+    if view.availability != Availability::NotPublished {
+        state.views.count(&form.id);
+    }
     Ok(Some(view).filter(|p| p.availability != Availability::NotPublished))
 }
 

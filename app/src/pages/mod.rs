@@ -2,6 +2,7 @@ pub mod admin;
 pub mod admin_accounts;
 pub mod admin_discounts;
 pub mod admin_forms;
+pub mod admin_insights;
 pub mod admin_me;
 pub mod admin_order;
 pub mod admin_order_actions;

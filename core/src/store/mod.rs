@@ -5,6 +5,7 @@ pub mod attempts;
 pub mod audit;
 pub mod discounts;
 pub mod forms;
+pub mod insights;
 pub mod order_list;
 pub mod orders;
 pub mod refunds;

@@ -14,6 +14,7 @@ mod fields;
 mod flow;
 mod health;
 mod hostile_http;
+mod insights;
 mod items;
 mod logic;
 mod mail;

@@ -113,6 +113,7 @@ const SERVER_FNS: &[Row] = &[
     ("admin_erase_submission", "oe", &[("id", "nope")]),
     ("admin_webhooks", "oe", &[("form_id", "nope")]),
     ("admin_discount_codes", "oev", &[("form_id", "nope")]),
+    ("admin_form_insights", "oev", &[("form_id", "nope")]),
     (
         "admin_add_discount_code",
         "oe",
