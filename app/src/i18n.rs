@@ -90,6 +90,7 @@ pub struct Strings {
     pub read_terms: &'static str,
     pub agree: &'static str,
     pub left: &'static str,
+    pub refused: &'static str,
     pub discount_code: &'static str,
     pub discount_note: &'static str,
     pub sold_out: &'static str,
@@ -189,6 +190,7 @@ pub static ZH: Strings = Strings {
     read_terms: "查看全文",
     agree: "我同意",
     left: "剩余",
+    refused: "无法提交：请联系表单的发布者",
     discount_code: "优惠码（选填）",
     discount_note: "提交后核验，付款页显示优惠后的金额",
     sold_out: "已售罄",
@@ -288,6 +290,7 @@ pub static EN: Strings = Strings {
     read_terms: "Read the full text",
     agree: "I agree",
     left: "left",
+    refused: "This submission cannot be accepted; please contact the form's organiser",
     discount_code: "Discount code (optional)",
     discount_note: "Checked when you submit; the payment page shows the discounted amount",
     sold_out: "sold out",
@@ -484,6 +487,18 @@ pub fn answer_error_text(lang: Lang, e: &crate::domain::form::AnswerError) -> St
             "优惠码无效、已过期或已用完"
         } else {
             "This discount code is unknown, expired or used up"
+        }
+        .into(),
+        E::DailyLimit => if zh {
+            "该手机号今天的提交次数已达上限"
+        } else {
+            "This phone number has made today's submissions"
+        }
+        .into(),
+        E::DailyAmount => if zh {
+            "该手机号今天的付款金额已达上限"
+        } else {
+            "This phone number's payments reached today's limit"
         }
         .into(),
         E::UnknownOption => if zh {

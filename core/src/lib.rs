@@ -13,6 +13,7 @@ pub mod mail;
 pub mod pay;
 pub mod payer;
 pub mod payment_log;
+pub mod pow;
 pub mod provider;
 pub mod regions;
 pub mod registry;
@@ -71,6 +72,8 @@ pub struct Core {
     pub payer_seal: payer::PayerSeal,
     /// Form page views not yet written (the funnel's first step).
     pub views: Arc<store::insights::ViewCounter>,
+    /// Bursts of submissions and the proofs of work they ask for.
+    pub pow: Arc<pow::PowGuard>,
 }
 
 /// Whether the provider simulator (public keys: it "pays" for free) may stand

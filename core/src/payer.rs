@@ -13,6 +13,8 @@ use sha2::Sha256;
 pub const OPENID_COOKIE: &str = "fp_wx_openid";
 /// How long an openid is remembered (it never changes for an app id).
 pub const OPENID_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
+/// How long a proof-of-work challenge stays valid.
+pub const POW_TTL_MS: i64 = 5 * 60 * 1000;
 /// How long WeChat's round trip may take.
 pub const STATE_TTL_MS: i64 = 10 * 60 * 1000;
 
@@ -100,6 +102,38 @@ impl PayerSeal {
             return None;
         }
         Some(o.to_owned())
+    }
+
+    /// A proof-of-work challenge for a submission to the form at `slug`,
+    /// valid for [`POW_TTL_MS`]: `slug.expiry.random.tag`.
+    pub fn pow_challenge(&self, slug: &str, now_ms: i64) -> Option<String> {
+        if !plain(slug) {
+            return None;
+        }
+        let body = format!(
+            "{slug}.{}.{}",
+            now_ms + POW_TTL_MS,
+            crate::random_token().as_str()
+        );
+        let tag = self.tag("pow", &body);
+        Some(format!("{body}.{tag}"))
+    }
+
+    /// Whether we made `challenge` for the form at `slug` and it is fresh.
+    pub fn check_pow_challenge(&self, challenge: &str, slug: &str, now_ms: i64) -> bool {
+        let mut parts = challenge.split('.');
+        let (Some(s), Some(exp), Some(random), Some(tag), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return false;
+        };
+        s == slug
+            && self.verify("pow", &format!("{s}.{exp}.{random}"), tag)
+            && exp.parse::<i64>().is_ok_and(|e| e > now_ms)
     }
 
     /// The OAuth `state` for a round trip made for `order_id`.

@@ -83,6 +83,9 @@ names!(
         RemoveWebhook => "remove_webhook",
         AddDiscountCode => "add_discount_code",
         RemoveDiscountCode => "remove_discount_code",
+        /// A phone number (masked) or an address put on the blocklist.
+        Block => "block",
+        Unblock => "unblock",
     }
 );
 

@@ -11,6 +11,7 @@ mod ids;
 mod jsapi;
 mod money;
 mod order_status;
+pub mod pow;
 mod roles;
 #[cfg(feature = "sqlx")]
 pub mod sql;

@@ -48,6 +48,7 @@ async fn start(database_url: &str, dir: &std::path::Path, sim_base: &str) -> Ser
         .env("ADMIN_PASSWORD", "correct horse battery")
         .env("SIMULATOR", "off")
         .env("RATE_LIMIT_PER_MINUTE", "1000000")
+        .env("POW_BURST_PER_MINUTE", "1000000")
         .env("RECONCILE_FIRST_CHECK_SECS", "3600")
         .envs(simulator::wechat_merchant_env(sim_base))
         .env("RUST_LOG", "error")

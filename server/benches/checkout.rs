@@ -79,6 +79,7 @@ async fn main() {
         ("RUST_LOG", "error".to_owned()),
         // One client makes all the load: no per-address limits here.
         ("RATE_LIMIT_PER_MINUTE", "1000000".to_owned()),
+        ("POW_BURST_PER_MINUTE", "1000000".to_owned()),
         ("SSE_MAX_STREAMS_PER_ADDRESS", "1000000".to_owned()),
     ]
     .into_iter()

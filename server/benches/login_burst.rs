@@ -95,6 +95,7 @@ async fn main() {
         // before it hashes), through a trusted proxy.
         ("TRUSTED_PROXIES", "127.0.0.1".to_owned()),
         ("RATE_LIMIT_PER_MINUTE", "1000000".to_owned()),
+        ("POW_BURST_PER_MINUTE", "1000000".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

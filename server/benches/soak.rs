@@ -101,6 +101,7 @@ async fn soak(minutes: u64, rate: u64) {
         .env("ADMIN_PASSWORD", "correct horse battery")
         .env("SIMULATOR", "off")
         .env("RATE_LIMIT_PER_MINUTE", "1000000")
+        .env("POW_BURST_PER_MINUTE", "1000000")
         .env("SSE_MAX_STREAMS_PER_ADDRESS", "10000")
         .envs(simulator::wechat_merchant_env(&sim_base))
         .env("RUST_LOG", "error")

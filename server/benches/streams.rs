@@ -165,6 +165,7 @@ async fn bench() {
         .env("ADMIN_PASSWORD", "correct horse battery")
         .env("SIMULATOR", "off")
         .env("RATE_LIMIT_PER_MINUTE", "1000000")
+        .env("POW_BURST_PER_MINUTE", "1000000")
         .env("SSE_MAX_STREAMS", (streams + sample + 100).to_string())
         .env("SSE_MAX_STREAMS_PER_ADDRESS", "1000000")
         .env("RECONCILE_FIRST_CHECK_SECS", "3600")

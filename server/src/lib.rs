@@ -181,6 +181,10 @@ impl Application {
             order_ttl_ms: (config.order_expire_minutes * 60_000.0) as i64,
             first_check_ms: config.reconcile_first_check_ms,
             max_check_interval_ms: 10 * 60_000,
+            abuse: app::ssr::abuse::AbuseSettings {
+                daily_submissions: config.payer_daily_submissions,
+                daily_amount_fen: config.payer_daily_amount_fen,
+            },
         };
         let core = app::ssr::Core {
             db,
@@ -204,6 +208,10 @@ impl Application {
             ),
             payer_seal,
             views: Default::default(),
+            pow: Arc::new(app::ssr::pow::PowGuard::new(app::ssr::pow::PowSettings {
+                burst_per_minute: config.pow_burst_per_minute,
+                bits: config.pow_bits,
+            })),
         };
         let state = AppState {
             leptos_options,
@@ -305,6 +313,10 @@ impl Application {
         let watcher = tokio::spawn(self.db_gate.clone().watch(self.state.db.clone()));
         let purger = tokio::spawn(tasks::purge_forever(self.state.db.clone()));
         let views = tokio::spawn(tasks::count_views_forever(self.state.clone()));
+        let alerts = tokio::spawn(tasks::alert_forever(
+            self.state.db.clone(),
+            self.mail.is_some(),
+        ));
         let mail_settings = self
             .mail
             .is_some()
@@ -335,6 +347,7 @@ impl Application {
         });
         serve::serve(self.listener, self.router, stop).await;
         views.abort();
+        alerts.abort();
         if let Err(e) = self.state.views.flush(&self.state.db).await {
             tracing::warn!(error = ?e, "the last form views were not counted");
         }

@@ -12,11 +12,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 pub async fn submit(
     State(state): State<AppState>,
     Path(slug): Path<String>,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
+    let client = state.trusted_proxies.client_ip(addr.ip(), &headers);
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let slug_path = url::form_urlencoded::byte_serialize(slug.as_bytes()).collect::<String>();
-    match pay::submit(&state, &slug, Answers::FormPairs(&pairs))
+    match pay::submit(&state, &slug, Answers::FormPairs(&pairs), Some(client))
         .await
         .map(SubmitOutcome::from)
     {
@@ -37,6 +40,16 @@ pub async fn submit(
             Redirect::to(&format!("/f/{slug_path}")).into_response()
         }
         Ok(SubmitOutcome::NotFound) => (StatusCode::NOT_FOUND, "no such form").into_response(),
+        Ok(SubmitOutcome::Challenge { .. }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "表单正在接收大量提交，请开启 JavaScript 后重试 · the form is receiving many submissions; try again with JavaScript on",
+        )
+            .into_response(),
+        Ok(SubmitOutcome::Blocked) => (
+            StatusCode::FORBIDDEN,
+            "无法提交 · this submission is refused",
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(error = ?e, "cannot store the submission");
             (

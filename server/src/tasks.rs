@@ -87,6 +87,17 @@ pub(crate) async fn count_views_forever(state: AppState) {
     }
 }
 
+/// Looks every 10 minutes for a spike of failed or abandoned payments and
+/// raises the alert (a security event, a warning, a mail when mail is set).
+pub(crate) async fn alert_forever(db: Db, mail: bool) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        if let Err(e) = app::ssr::abuse::alert_on_spike(&db, mail).await {
+            tracing::warn!(error = ?e, "cannot look for payment spikes");
+        }
+    }
+}
+
 /// Recovery of late callbacks and expired orders, forever. Its state is in the
 /// database, so it survives restarts; several instances share the work.
 pub(crate) async fn reconcile_forever(state: AppState, tick: std::time::Duration) {

@@ -436,6 +436,9 @@ fn browser_tests(build_server: bool) -> Result<()> {
             .env("ADMIN_PASSWORD", "e2e-password-123")
             // The browser tests pay through the simulator, whatever APP_ADDR says.
             .env("SIMULATOR", "on")
+            // They submit the demo form often, partly through the API (which
+            // would be asked for a proof of work): no burst limit here.
+            .env("POW_BURST_PER_MINUTE", "1000000")
             .env(
                 "RUST_LOG",
                 env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),

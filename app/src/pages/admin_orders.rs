@@ -311,6 +311,9 @@ pub fn AdminNav() -> impl IntoView {
                 <Show when=move || can(Permission::ViewAudit)>
                     <a class="button" href="/admin/audit" data-testid="nav-audit">{move || adm().nav_audit}</a>
                 </Show>
+                <Show when=move || can(Permission::EditForms)>
+                    <a class="button" href="/admin/blocklist" data-testid="nav-blocklist">"风控 Blocklist"</a>
+                </Show>
                 <Show when=move || can(Permission::ManagePeople)>
                     <a class="button" href="/admin/people" data-testid="nav-people">{move || ppl().nav_people}</a>
                 </Show>

@@ -76,6 +76,13 @@ pub enum SubmitOutcome {
         availability: Availability,
     },
     NotFound,
+    /// The address or phone number is on the blocklist.
+    Blocked,
+    /// The form is under a burst: the page solves this and submits again.
+    Challenge {
+        challenge: String,
+        bits: u32,
+    },
 }
 
 /// The page's outcome of the one submit use case ([`crate::ssr::pay::submit`]).
@@ -97,6 +104,10 @@ impl From<crate::ssr::pay::Submission> for SubmitOutcome {
             Submission::Invalid(errors) => SubmitOutcome::Invalid { errors },
             Submission::Unavailable(availability) => SubmitOutcome::Unavailable { availability },
             Submission::NotFound => SubmitOutcome::NotFound,
+            Submission::Blocked => SubmitOutcome::Blocked,
+            Submission::Challenge { challenge, bits } => {
+                SubmitOutcome::Challenge { challenge, bits }
+            }
         }
     }
 }
@@ -106,10 +117,16 @@ pub async fn submit_form(slug: String, answers: String) -> Result<SubmitOutcome,
     let state = crate::ssr::AppState::from_context()?;
     let answers: Map<String, Value> = serde_json::from_str(&answers)
         .map_err(|_| ServerFnError::new("the answers are not a JSON object"))?;
-    crate::ssr::pay::submit(&state, &slug, crate::ssr::pay::Answers::Json(&answers))
-        .await
-        .map(SubmitOutcome::from)
-        .map_err(crate::errors::Failure::Save("the submission").log())
+    let client = crate::ssr::auth::request_client_ip(&state);
+    crate::ssr::pay::submit(
+        &state,
+        &slug,
+        crate::ssr::pay::Answers::Json(&answers),
+        client,
+    )
+    .await
+    .map(SubmitOutcome::from)
+    .map_err(crate::errors::Failure::Save("the submission").log())
 }
 
 #[component]
@@ -160,6 +177,10 @@ fn FormView(form: PublicForm) -> impl IntoView {
             .map(|_| form.success_message.clone()),
     );
     let unavailable = RwSignal::new(None::<Availability>);
+    let refused = RwSignal::new(false);
+    let last_answers = StoredValue::new(None::<Map<String, Value>>);
+    let challenge_tries = StoredValue::new(0u32);
+    let form_slug = StoredValue::new(form.slug.clone());
     let has_payment = form
         .fields
         .iter()
@@ -202,6 +223,25 @@ fn FormView(form: PublicForm) -> impl IntoView {
         Some(Ok(SubmitOutcome::Unavailable { availability })) => {
             unavailable.set(Some(availability))
         }
+        Some(Ok(SubmitOutcome::Blocked)) => refused.set(true),
+        Some(Ok(SubmitOutcome::Challenge { challenge, bits })) => {
+            // Solved here, in WebAssembly, then sent again (a few times at most).
+            let tries = challenge_tries.get_value();
+            if let (Some(mut answers), true) = (last_answers.get_value(), tries < 3) {
+                challenge_tries.set_value(tries + 1);
+                let nonce = crate::domain::pow::solve(&challenge, bits);
+                answers.insert(
+                    crate::domain::pow::POW_KEY.to_owned(),
+                    Value::String(crate::domain::pow::solution(&challenge, nonce)),
+                );
+                action.dispatch(SubmitForm {
+                    slug: form_slug.get_value(),
+                    answers: Value::Object(answers).to_string(),
+                });
+            } else {
+                refused.set(true);
+            }
+        }
         _ => {}
     });
     // After a refused submit, the first field in error gets the focus (the
@@ -240,6 +280,8 @@ fn FormView(form: PublicForm) -> impl IntoView {
             if !code.trim().is_empty() {
                 answers.insert(DISCOUNT_KEY.to_owned(), Value::String(code));
             }
+            last_answers.set_value(Some(answers.clone()));
+            challenge_tries.set_value(0);
             action.dispatch(SubmitForm {
                 slug: slug.clone(),
                 answers: Value::Object(answers).to_string(),
@@ -312,6 +354,9 @@ fn FormView(form: PublicForm) -> impl IntoView {
                         <button type="submit" class="button primary wide" data-testid="submit" disabled=move || action.pending().get()>
                             {move || if action.pending().get() { t().submitting } else if has_payment { t().submit_and_pay } else { t().submit }}
                         </button>
+                        <Show when=move || refused.get()>
+                            <p class="error" role="alert" data-testid="form-refused">{move || t().refused}</p>
+                        </Show>
                         <Show when=move || matches!(action.value().get(), Some(Err(_)))>
                             <p class="error">{move || t().server_error}</p>
                         </Show>

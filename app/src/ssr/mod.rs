@@ -7,10 +7,10 @@ pub mod auth;
 pub mod state;
 
 pub use formpay_core::store::{
-    attempts, audit, forms, order_list, orders, refunds, retention, stats, submissions,
+    abuse, attempts, audit, forms, order_list, orders, refunds, retention, stats, submissions,
 };
 pub use formpay_core::{
-    accounts, db, hub, mail, now_ms, pay, payer, payment_log, provider, random_token, regions,
+    accounts, db, hub, mail, now_ms, pay, payer, payment_log, pow, provider, random_token, regions,
     registry, security, streams, Backend, Core, Db, SimulatorSwitch,
 };
 pub use state::AppState;

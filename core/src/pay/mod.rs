@@ -46,6 +46,8 @@ pub struct PaySettings {
     pub first_check_ms: i64,
     /// The longest wait between two queries of one order.
     pub max_check_interval_ms: i64,
+    /// The per-payer daily limits (abuse control).
+    pub abuse: crate::store::abuse::AbuseSettings,
 }
 
 /// A provider is queried for an order at most this often on behalf of payers

@@ -11,6 +11,7 @@ use domain::form::{
     answers_from_form, check_answers, consent_given, consent_text, AnswerError, Availability,
     CONSENT_KEY,
 };
+use domain::pow::{parse_solution, POW_KEY};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -38,11 +39,21 @@ pub enum Submission {
     Unavailable(Availability),
     /// Some answers were refused, by field key.
     Invalid(BTreeMap<String, AnswerError>),
+    /// The address or phone number is on the blocklist.
+    Blocked,
+    /// The form is under a burst: solve this and submit again with the
+    /// solution (`pow.solution`).
+    Challenge { challenge: String, bits: u32 },
 }
 
 /// Checks and stores a submission of the form at `slug`, with its order.
-#[tracing::instrument(name = "submit", skip(core, answers), fields(form = %slug))]
-pub async fn submit(core: &Core, slug: &str, answers: Answers<'_>) -> anyhow::Result<Submission> {
+#[tracing::instrument(name = "submit", skip(core, answers, client), fields(form = %slug))]
+pub async fn submit(
+    core: &Core,
+    slug: &str,
+    answers: Answers<'_>,
+    client: Option<std::net::IpAddr>,
+) -> anyhow::Result<Submission> {
     let Some(form) = forms::form_by_slug(&core.db, slug).await? else {
         return Ok(Submission::NotFound);
     };
@@ -53,30 +64,54 @@ pub async fn submit(core: &Core, slug: &str, answers: Answers<'_>) -> anyhow::Re
     if availability != Availability::Open {
         return Ok(Submission::Unavailable(availability));
     }
-    // The consent to the privacy notice and a discount code travel beside the answers.
-    let (consent, code, answers) = match answers {
+    // The consent to the privacy notice, a discount code and a proof of work
+    // travel beside the answers.
+    let (consent, code, proof, answers) = match answers {
         Answers::Json(a) => {
             let consent = a.get(CONSENT_KEY).is_some_and(consent_given);
             let code = a
                 .get(DISCOUNT_KEY)
                 .map(|v| v.as_str().unwrap_or("\u{0}").to_owned());
+            let proof = a.get(POW_KEY).and_then(Value::as_str).map(str::to_owned);
             let mut a = a.clone();
             a.remove(CONSENT_KEY);
             a.remove(DISCOUNT_KEY);
-            (consent, code, a)
+            a.remove(POW_KEY);
+            (consent, code, proof, a)
         }
         Answers::FormPairs(pairs) => {
             let (consents, rest): (Vec<_>, Vec<_>) =
                 pairs.iter().cloned().partition(|(k, _)| k == CONSENT_KEY);
             let (codes, rest): (Vec<_>, Vec<_>) =
                 rest.into_iter().partition(|(k, _)| k == DISCOUNT_KEY);
+            let (proofs, rest): (Vec<_>, Vec<_>) =
+                rest.into_iter().partition(|(k, _)| k == POW_KEY);
             (
                 consents.iter().any(|(_, v)| consent_text(v)),
                 codes.into_iter().next().map(|(_, v)| v),
+                proofs.into_iter().next().map(|(_, v)| v),
                 answers_from_form(&form.def.fields, &rest),
             )
         }
     };
+    // Under a burst, a submission carries a solved challenge, used once.
+    let now = crate::now_ms();
+    if core.pow.note(&form.id, now) {
+        let bits = core.pow.settings.bits;
+        let solved = proof
+            .as_deref()
+            .and_then(parse_solution)
+            .is_some_and(|(c, n)| {
+                core.payer_seal.check_pow_challenge(c, slug, now)
+                    && domain::pow::check(c, n, bits)
+                    && core.pow.take(c, now + crate::payer::POW_TTL_MS, now)
+            });
+        if !solved {
+            if let Some(challenge) = core.payer_seal.pow_challenge(slug, now) {
+                return Ok(Submission::Challenge { challenge, bits });
+            }
+        }
+    }
     // An empty code is none; one that cannot be a code is refused.
     let code = match code.filter(|c| !c.trim().is_empty()) {
         None => None,
@@ -119,6 +154,10 @@ pub async fn submit(core: &Core, slug: &str, answers: Answers<'_>) -> anyhow::Re
         &checked,
         notice.as_deref(),
         code.as_deref(),
+        forms::Guard {
+            client,
+            settings: core.pay.abuse,
+        },
         core.pay.order_ttl_ms,
     )
     .await
@@ -139,6 +178,7 @@ pub async fn submit(core: &Core, slug: &str, answers: Answers<'_>) -> anyhow::Re
         }
         Err(SubmitError::Unavailable(a)) => Ok(Submission::Unavailable(a)),
         Err(SubmitError::Refused(errors)) => Ok(Submission::Invalid(errors)),
+        Err(SubmitError::Blocked) => Ok(Submission::Blocked),
         Err(SubmitError::Unexpected(e)) => Err(e),
     }
 }

@@ -261,11 +261,22 @@ pub struct NewOrderRecord {
 pub enum SubmitError {
     #[error("the form does not take submissions: {0:?}")]
     Unavailable(Availability),
+    /// The address or phone number is on the blocklist.
+    #[error("blocked")]
+    Blocked,
     /// An item is sold out, or the payer has reached the form's limit (by field key).
     #[error("refused: {0:?}")]
     Refused(std::collections::BTreeMap<String, AnswerError>),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+/// What abuse control checks a submission with: the client's address and
+/// the daily limits.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Guard {
+    pub client: Option<std::net::IpAddr>,
+    pub settings: super::abuse::AbuseSettings,
 }
 
 /// A merchant order number both providers accept: `FP` + Beijing-free UTC
@@ -289,6 +300,7 @@ pub async fn submit(
     checked: &CheckedAnswers,
     consent_notice: Option<&str>,
     discount_code: Option<&str>,
+    guard: Guard,
     order_ttl_ms: i64,
 ) -> Result<Submitted, SubmitError> {
     let availability = form.availability();
@@ -334,6 +346,43 @@ pub async fn submit(
             }
         }
     }
+    // Abuse control: the blocklist and the payer's daily limits.
+    let phone = form
+        .def
+        .fields
+        .iter()
+        .find_map(|f| match (&f.kind, checked.answers.get(&f.key)) {
+            (FieldKind::Phone, Some(Answer::Text(p))) => Some((f.key.clone(), p.clone())),
+            _ => None,
+        });
+    match super::abuse::check_in(
+        &mut tx,
+        guard.settings,
+        guard.client,
+        phone.as_ref().map(|(_, p)| p.as_str()),
+        amount.map(Money::fen),
+    )
+    .await?
+    {
+        None => {}
+        Some(super::abuse::Refusal::Blocked) => return Err(SubmitError::Blocked),
+        Some(super::abuse::Refusal::DailySubmissions) => {
+            let key = phone.map(|(k, _)| k).unwrap_or_default();
+            return Err(SubmitError::Refused(
+                [(key, AnswerError::DailyLimit)].into(),
+            ));
+        }
+        Some(super::abuse::Refusal::DailyAmount) => {
+            let key = form
+                .def
+                .payment_field()
+                .map(|f| f.key.clone())
+                .unwrap_or_default();
+            return Err(SubmitError::Refused(
+                [(key, AnswerError::DailyAmount)].into(),
+            ));
+        }
+    }
     let submission_id = random_token().to_string();
     let answers_json = serde_json::to_string(&checked.answers).context("cannot encode answers")?;
     let search_text = checked
@@ -343,7 +392,7 @@ pub async fn submit(
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase();
-    sqlx::query("INSERT INTO submissions (id, form_id, answers_json, search_text, amount_fen, created_at, consent_at, consent_notice) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+    sqlx::query("INSERT INTO submissions (id, form_id, answers_json, search_text, amount_fen, created_at, consent_at, consent_notice, payer_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(&submission_id)
         .bind(&form.id)
         .bind(answers_json)
@@ -352,6 +401,7 @@ pub async fn submit(
         .bind(now)
         .bind(consent_notice.map(|_| now))
         .bind(consent_notice)
+        .bind(phone.as_ref().map(|(_, p)| super::abuse::payer_digest(p)))
         .execute(&mut *tx)
         .await
         .context("cannot store the submission")?;

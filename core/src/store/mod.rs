@@ -1,6 +1,7 @@
 //! Persistence: what is stored and how it is read back. Each module owns its
 //! tables; the use cases (`crate::pay`) combine them.
 
+pub mod abuse;
 pub mod attempts;
 pub mod audit;
 pub mod discounts;

@@ -59,7 +59,7 @@ async fn erase_where(
         Which::One(_) => "s.id = $2",
     };
     let sql = format!(
-        "UPDATE submissions SET answers_json = '{{}}', search_text = '', erased_at = $1 \
+        "UPDATE submissions SET answers_json = '{{}}', search_text = '', payer_digest = NULL, erased_at = $1 \
          WHERE id IN (SELECT s.id FROM submissions s JOIN forms f ON f.id = s.form_id \
              WHERE s.erased_at IS NULL AND {AT_REST} AND {condition})"
     );

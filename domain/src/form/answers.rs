@@ -34,6 +34,10 @@ pub enum AnswerError {
     PayerLimit,
     /// No such discount code for this form, or expired, or used up.
     BadDiscount,
+    /// This phone number made today's submissions.
+    DailyLimit,
+    /// This phone number's orders reached today's amount.
+    DailyAmount,
 }
 
 impl AnswerError {
@@ -57,6 +61,8 @@ impl AnswerError {
             AnswerError::SoldOut => "sold_out",
             AnswerError::PayerLimit => "payer_limit",
             AnswerError::BadDiscount => "bad_discount",
+            AnswerError::DailyLimit => "daily_limit",
+            AnswerError::DailyAmount => "daily_amount",
         }
     }
 }

@@ -23,6 +23,10 @@ pub enum ApiError {
     Malformed { status: StatusCode, message: String },
     /// 409 `unavailable`: the form does not take submissions.
     Unavailable(String),
+    /// 403 `refused`: the address or phone number is on the blocklist.
+    Blocked,
+    /// 428 `challenge`: the form is under a burst; solve and submit again.
+    Challenge { challenge: String, bits: u32 },
     /// 422 `invalid`, one entry per refused field.
     Invalid(BTreeMap<String, AnswerError>),
     /// 422 `channel_unavailable`: an unknown channel name.
@@ -77,6 +81,23 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(what) => body(StatusCode::NOT_FOUND, "not_found", what),
             ApiError::Malformed { status, message } => body(status, "malformed", message),
             ApiError::Unavailable(m) => body(StatusCode::CONFLICT, "unavailable", m),
+            ApiError::Blocked => body(
+                StatusCode::FORBIDDEN,
+                "refused",
+                "this submission is refused".to_owned(),
+            ),
+            ApiError::Challenge { challenge, bits } => (
+                StatusCode::PRECONDITION_REQUIRED,
+                Json(super::ChallengeDto {
+                    error: "challenge".into(),
+                    message: format!(
+                        "the form is receiving many submissions: find a nonce such that SHA-256 of \"challenge:nonce\" starts with {bits} zero bits, and send \"pow.solution\": \"challenge:nonce\" with the answers"
+                    ),
+                    challenge,
+                    bits,
+                }),
+            )
+                .into_response(),
             ApiError::Invalid(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Json(ValidationErrorDto {

@@ -45,6 +45,7 @@ use utoipa::{OpenApi, ToSchema};
         OrderDto,
         FieldErrorDto,
         ValidationErrorDto,
+        ChallengeDto,
         PayRequest,
         PayResponse,
         JsapiDto,
@@ -144,7 +145,8 @@ pub struct SubmitRequest {
     /// key; a time `HH:MM`, a date-time Beijing local `YYYY-MM-DDTHH:MM`; an ID card number
     /// its 18 characters; a region the code of a district (6 digits; 9 for a town of a
     /// city without districts) or its three names (`广东省 深圳市 南山区`); a consent field `true`; a hidden field a string; a section
-    /// heading nothing. A form with a privacy notice (`privacy_notice` in the form) also
+    /// heading nothing. While a form receives a burst of submissions, it answers 428 with a
+    /// proof of work to solve and send as `"pow.solution"`. A form with a privacy notice (`privacy_notice` in the form) also
     /// needs `"privacy.consent": true`.
     #[schema(value_type = Object)]
     pub answers: serde_json::Map<String, serde_json::Value>,
@@ -195,6 +197,17 @@ pub struct FieldErrorDto {
     pub message: String,
 }
 
+/// A proof of work the form asks for while it receives a burst of submissions.
+#[derive(Serialize, ToSchema)]
+pub struct ChallengeDto {
+    pub error: String,
+    pub message: String,
+    /// Send `"pow.solution": "<challenge>:<nonce>"` with the answers, where
+    /// SHA-256 of `<challenge>:<nonce>` starts with `bits` zero bits.
+    pub challenge: String,
+    pub bits: u32,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ValidationErrorDto {
     pub error: String,
@@ -203,13 +216,16 @@ pub struct ValidationErrorDto {
 
 /// Submits answers; creates the payment order when the form has a payment field.
 #[utoipa::path(post, path = "/api/v1/forms/{slug}/submissions", request_body = SubmitRequest, params(("slug" = String, Path)),
-    responses((status = 201, body = SubmitResponse), (status = 404, body = ErrorDto), (status = 409, body = ErrorDto, description = "closed, not yet open, ended or full"), (status = 422, body = ValidationErrorDto), (status = 400, body = ErrorDto, description = "a malformed body"), (status = 413, description = "a body larger than 64 KiB"), (status = 415, body = ErrorDto, description = "not application/json"), (status = 429, body = ErrorDto, description = "rate limited; see Retry-After"), (status = 503, body = ErrorDto, description = "the database is briefly unavailable; see Retry-After")))]
+    responses((status = 201, body = SubmitResponse), (status = 404, body = ErrorDto), (status = 409, body = ErrorDto, description = "closed, not yet open, ended or full"), (status = 403, body = ErrorDto, description = "the address or phone number is blocked"), (status = 428, body = ChallengeDto, description = "a burst of submissions: solve the proof of work and submit again"), (status = 422, body = ValidationErrorDto), (status = 400, body = ErrorDto, description = "a malformed body"), (status = 413, description = "a body larger than 64 KiB"), (status = 415, body = ErrorDto, description = "not application/json"), (status = 429, body = ErrorDto, description = "rate limited; see Retry-After"), (status = 503, body = ErrorDto, description = "the database is briefly unavailable; see Retry-After")))]
 pub async fn submit(
     State(state): State<AppState>,
     Path(slug): Path<String>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<SubmitRequest>,
 ) -> Result<Response, ApiError> {
-    match pay::submit(&state, &slug, Answers::Json(&req.answers)).await? {
+    let client = state.trusted_proxies.client_ip(addr.ip(), &headers);
+    match pay::submit(&state, &slug, Answers::Json(&req.answers), Some(client)).await? {
         Submission::Stored {
             submission_id,
             order,
@@ -228,6 +244,8 @@ pub async fn submit(
             availability_name(a)
         ))),
         Submission::Invalid(errors) => Err(ApiError::Invalid(errors)),
+        Submission::Blocked => Err(ApiError::Blocked),
+        Submission::Challenge { challenge, bits } => Err(ApiError::Challenge { challenge, bits }),
     }
 }
 

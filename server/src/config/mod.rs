@@ -51,6 +51,17 @@ pub struct Config {
     pub return_url: Option<Url>,
     /// How long an order waits for payment (fractions allowed, for tests).
     pub order_expire_minutes: f64,
+    /// `PAYER_DAILY_SUBMISSIONS`: submissions one phone number may make per
+    /// Beijing day on all forms (None: no limit).
+    pub payer_daily_submissions: Option<i64>,
+    /// `PAYER_DAILY_AMOUNT` (yuan): what one phone number's orders may come
+    /// to per Beijing day (None: no cap).
+    pub payer_daily_amount_fen: Option<i64>,
+    /// `POW_BURST_PER_MINUTE`: submissions to one form in a minute above
+    /// which each must carry a proof of work.
+    pub pow_burst_per_minute: u32,
+    /// `POW_BITS`: how hard that proof is (leading zero bits of SHA-256).
+    pub pow_bits: u32,
     /// Real seconds per simulated second in the provider simulator (tests compress time).
     pub simulator_time_scale: f64,
     /// How long after its creation a pending order is first queried at the provider.
@@ -356,6 +367,58 @@ impl Config {
             },
         };
 
+        let payer_daily_submissions = match r.opt("PAYER_DAILY_SUBMISSIONS") {
+            None => None,
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if n >= 1 => Some(n),
+                _ => {
+                    r.errors.push(
+                        "PAYER_DAILY_SUBMISSIONS",
+                        "must be a whole number from 1 (empty: no limit)",
+                    );
+                    None
+                }
+            },
+        };
+        let payer_daily_amount_fen = match r.opt("PAYER_DAILY_AMOUNT") {
+            None => None,
+            Some(v) => match domain::Money::parse_yuan(&v) {
+                Ok(m) if m.fen() > 0 => Some(m.fen()),
+                _ => {
+                    r.errors.push(
+                        "PAYER_DAILY_AMOUNT",
+                        "must be an amount in yuan such as 5000 or 99.50 (empty: no cap)",
+                    );
+                    None
+                }
+            },
+        };
+
+        let pow_burst_per_minute = match r.opt("POW_BURST_PER_MINUTE") {
+            None => 30,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    r.errors.push(
+                        "POW_BURST_PER_MINUTE",
+                        "must be a whole number of submissions from 1",
+                    );
+                    30
+                }
+            },
+        };
+        let pow_bits = match r.opt("POW_BITS") {
+            None => 18,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=domain::pow::MAX_BITS).contains(&n) => n,
+                _ => {
+                    r.errors
+                        .push("POW_BITS", "must be a whole number from 1 to 24");
+                    18
+                }
+            },
+        };
+
         let simulator_time_scale = match r.opt("SIMULATOR_TIME_SCALE") {
             None => 1.0,
             Some(v) => match v.parse::<f64>() {
@@ -545,6 +608,10 @@ impl Config {
                 notify_url,
                 return_url,
                 order_expire_minutes,
+                payer_daily_submissions,
+                payer_daily_amount_fen,
+                pow_burst_per_minute,
+                pow_bits,
                 simulator_time_scale,
                 reconcile_first_check_ms,
                 reconcile_tick_ms,

@@ -318,3 +318,28 @@ fn mail_needs_both_settings_and_hides_its_password() {
     let mail = c.mail.expect("mail");
     assert_eq!(mail.from.email.to_string(), "noreply@example.com");
 }
+
+#[test]
+fn daily_payer_limits_are_off_unless_set_and_checked_when_set() {
+    let c = config(&[]).expect("defaults");
+    assert_eq!(
+        (c.payer_daily_submissions, c.payer_daily_amount_fen),
+        (None, None)
+    );
+    let c = config(&[
+        ("PAYER_DAILY_SUBMISSIONS", "5"),
+        ("PAYER_DAILY_AMOUNT", "99.50"),
+    ])
+    .expect("valid");
+    assert_eq!(
+        (c.payer_daily_submissions, c.payer_daily_amount_fen),
+        (Some(5), Some(9950))
+    );
+    let errors = config(&[
+        ("PAYER_DAILY_SUBMISSIONS", "0"),
+        ("PAYER_DAILY_AMOUNT", "1.234"),
+    ])
+    .expect_err("refused");
+    let named = vars_named(&errors);
+    assert!(named.contains(&"PAYER_DAILY_SUBMISSIONS") && named.contains(&"PAYER_DAILY_AMOUNT"));
+}

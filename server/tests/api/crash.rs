@@ -47,6 +47,7 @@ fn start_with(
         .env("ADMIN_PASSWORD", "correct horse battery")
         .env("SIMULATOR", "off")
         .env("RATE_LIMIT_PER_MINUTE", "1000000")
+        .env("POW_BURST_PER_MINUTE", "1000000")
         .env("RECONCILE_FIRST_CHECK_SECS", first_check_secs)
         .env("RECONCILE_TICK_MS", "100")
         .envs(simulator::wechat_merchant_env(sim_base))

@@ -114,6 +114,17 @@ const SERVER_FNS: &[Row] = &[
     ("admin_webhooks", "oe", &[("form_id", "nope")]),
     ("admin_discount_codes", "oev", &[("form_id", "nope")]),
     ("admin_form_insights", "oev", &[("form_id", "nope")]),
+    ("admin_blocklist", "oe", &[]),
+    (
+        "admin_block",
+        "oe",
+        &[("kind", "address"), ("value", "192.0.2.1"), ("note", "")],
+    ),
+    (
+        "admin_unblock",
+        "oe",
+        &[("kind", "address"), ("value", "192.0.2.1")],
+    ),
     (
         "admin_add_discount_code",
         "oe",
