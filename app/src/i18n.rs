@@ -91,6 +91,8 @@ pub struct Strings {
     pub agree: &'static str,
     pub left: &'static str,
     pub refused: &'static str,
+    pub uploading: &'static str,
+    pub upload_failed: &'static str,
     pub discount_code: &'static str,
     pub discount_note: &'static str,
     pub sold_out: &'static str,
@@ -191,6 +193,8 @@ pub static ZH: Strings = Strings {
     agree: "我同意",
     left: "剩余",
     refused: "无法提交：请联系表单的发布者",
+    uploading: "上传中…",
+    upload_failed: "上传失败：文件过大或类型不符",
     discount_code: "优惠码（选填）",
     discount_note: "提交后核验，付款页显示优惠后的金额",
     sold_out: "已售罄",
@@ -291,6 +295,8 @@ pub static EN: Strings = Strings {
     agree: "I agree",
     left: "left",
     refused: "This submission cannot be accepted; please contact the form's organiser",
+    uploading: "Uploading…",
+    upload_failed: "Upload failed: the file is too large or of the wrong type",
     discount_code: "Discount code (optional)",
     discount_note: "Checked when you submit; the payment page shows the discounted amount",
     sold_out: "sold out",
@@ -499,6 +505,12 @@ pub fn answer_error_text(lang: Lang, e: &crate::domain::form::AnswerError) -> St
             "该手机号今天的付款金额已达上限"
         } else {
             "This phone number's payments reached today's limit"
+        }
+        .into(),
+        E::BadUpload => if zh {
+            "请重新上传文件"
+        } else {
+            "Upload the files again"
         }
         .into(),
         E::UnknownOption => if zh {

@@ -3,7 +3,7 @@
 
 use super::form::{
     ChoiceOption, Combine, Condition, Field, FieldKind, Logic, LogicAction, PaymentMode,
-    PricedItem, PricedOption, Test,
+    PricedItem, PricedOption, Test, UploadAccept,
 };
 use super::Money;
 use serde::{Deserialize, Serialize};
@@ -31,10 +31,11 @@ pub enum FieldType {
     Consent,
     Section,
     Hidden,
+    Upload,
 }
 
 impl FieldType {
-    pub const ALL: [FieldType; 17] = [
+    pub const ALL: [FieldType; 18] = [
         FieldType::ShortText,
         FieldType::LongText,
         FieldType::Number,
@@ -52,6 +53,7 @@ impl FieldType {
         FieldType::Consent,
         FieldType::Section,
         FieldType::Hidden,
+        FieldType::Upload,
     ];
 
     /// The type of a field kind.
@@ -74,6 +76,7 @@ impl FieldType {
             FieldKind::Consent { .. } => FieldType::Consent,
             FieldKind::Section => FieldType::Section,
             FieldKind::Hidden => FieldType::Hidden,
+            FieldKind::Upload { .. } => FieldType::Upload,
         }
     }
 
@@ -97,6 +100,7 @@ impl FieldType {
             FieldType::Consent => "consent",
             FieldType::Section => "section",
             FieldType::Hidden => "hidden",
+            FieldType::Upload => "upload",
         }
     }
 
@@ -124,6 +128,7 @@ impl FieldType {
             FieldType::Consent => ("同意勾选", "Consent"),
             FieldType::Section => ("分节标题", "Section heading"),
             FieldType::Hidden => ("隐藏字段（链接参数）", "Hidden (from the link)"),
+            FieldType::Upload => ("上传文件或图片", "File or image upload"),
         }
     }
 
@@ -472,6 +477,29 @@ impl FieldDraft {
             },
             FieldType::Section => FieldKind::Section,
             FieldType::Hidden => FieldKind::Hidden,
+            FieldType::Upload => FieldKind::Upload {
+                max_files: if self.max_quantity.trim().is_empty() {
+                    1
+                } else {
+                    self.max_quantity
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("{name}: the number of files is a whole number"))?
+                },
+                max_mb: if self.max.trim().is_empty() {
+                    5
+                } else {
+                    self.max
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("{name}: the size in MB is a whole number"))?
+                },
+                accept: match self.options.trim() {
+                    "pdf" => UploadAccept::Pdf,
+                    "images_and_pdf" => UploadAccept::ImagesAndPdf,
+                    _ => UploadAccept::Images,
+                },
+            },
             FieldType::Payment => FieldKind::Payment(match self.payment_mode {
                 PaymentModeType::Fixed => PaymentMode::Fixed {
                     amount: money(&self.amount, &name)?,
@@ -541,6 +569,20 @@ impl FieldDraft {
                 d.max = max.map(|v| v.to_string()).unwrap_or_default();
             }
             FieldKind::Consent { link } => d.link = link.clone(),
+            FieldKind::Upload {
+                max_files,
+                max_mb,
+                accept,
+            } => {
+                d.max_quantity = max_files.to_string();
+                d.max = max_mb.to_string();
+                d.options = match accept {
+                    UploadAccept::Images => "images",
+                    UploadAccept::Pdf => "pdf",
+                    UploadAccept::ImagesAndPdf => "images_and_pdf",
+                }
+                .to_owned();
+            }
             FieldKind::SingleChoice { options }
             | FieldKind::MultiChoice { options }
             | FieldKind::Dropdown { options } => {

@@ -141,3 +141,56 @@ test('a multi-item order with stock is paid on a phone, and the stock goes down'
     await b.close();
   }
 });
+
+test('an image is uploaded from a phone-sized viewport and reaches the submission', TEST_OPTIONS, async () => {
+  const b = await launch();
+  try {
+    const page = b.page;
+    await adminLogin(page);
+    await page.click('[data-testid=nav-forms]');
+    await page.click('[data-testid=new-form]');
+    await page.waitForSelector('[data-testid=form-title-input]');
+    await page.fill('[data-testid=form-title-input]', '社团报名');
+    const slug = 'club-' + Date.now();
+    await page.fill('[data-testid=form-slug-input]', slug);
+    await page.click('[data-testid=add-field]');
+    await setText(page, 'field-label-0', '姓名');
+    await page.check('[data-testid=field-required-0]');
+    await page.click('[data-testid=add-field]');
+    await page.selectOption('[data-testid=field-type-1]', 'upload');
+    await setText(page, 'field-label-1', '学生证照片');
+    await page.check('[data-testid=field-required-1]');
+    await page.click('[data-testid=save-form]');
+    await page.waitForURL(/\/admin\/forms\/[0-9a-f]{32}$/);
+    const formUrl = page.url();
+    await page.waitForSelector('[data-testid=publish-form]:not([disabled])');
+    await page.click('[data-testid=publish-form]');
+    await page.waitForSelector('[data-testid=share-link]');
+
+    const phone = await b.context.newPage();
+    await phone.setViewportSize({ width: 375, height: 740 });
+    await phone.goto(`${BASE_URL}/f/${slug}`);
+    await waitForHydration(phone);
+    await phone.fill('[data-testid=input-f1]', '小红');
+    // A 1×1 PNG, as a phone's camera roll would hand it over.
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
+    await phone.setInputFiles('[data-testid=input-f2]', { name: '学生证.png', mimeType: 'image/png', buffer: png });
+    await phone.waitForFunction(() => document.querySelector('[data-testid=uploaded-f2]')?.textContent.includes('学生证.png'));
+    const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 375, `no horizontal scrolling on a phone (page is ${width}px wide)`);
+    await phone.click('[data-testid=submit]');
+    await phone.waitForSelector('[data-testid=form-done]');
+
+    // The administrator finds it in the submission and can download it.
+    await page.goto(formUrl + '/submissions');
+    await waitForHydration(page);
+    const href = await page.getAttribute('[data-testid=upload-link]', 'href');
+    const got = await page.request.get(BASE_URL + href);
+    assert.equal(got.status(), 200);
+    assert.equal(got.headers()['content-type'], 'image/png');
+    assert.deepEqual(Buffer.from(await got.body()), png);
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await b.close();
+  }
+});

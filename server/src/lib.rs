@@ -22,6 +22,7 @@ mod plain_form;
 mod serve;
 mod tasks;
 pub mod telemetry;
+mod uploads;
 mod webhooks;
 mod wechat_login;
 
@@ -212,6 +213,7 @@ impl Application {
                 burst_per_minute: config.pow_burst_per_minute,
                 bits: config.pow_bits,
             })),
+            upload_dir: config.upload_dir.clone(),
         };
         let state = AppState {
             leptos_options,
@@ -311,7 +313,10 @@ impl Application {
             self.reconcile_tick,
         ));
         let watcher = tokio::spawn(self.db_gate.clone().watch(self.state.db.clone()));
-        let purger = tokio::spawn(tasks::purge_forever(self.state.db.clone()));
+        let purger = tokio::spawn(tasks::purge_forever(
+            self.state.db.clone(),
+            self.state.upload_dir.clone(),
+        ));
         let views = tokio::spawn(tasks::count_views_forever(self.state.clone()));
         let alerts = tokio::spawn(tasks::alert_forever(
             self.state.db.clone(),
@@ -516,6 +521,13 @@ fn router(
         .route("/admin/orders.csv", get(export::orders_csv))
         .route("/admin/refunds.csv", get(export::refunds_csv))
         .route("/admin/payer.json", get(payer_export::payer_json))
+        .route("/admin/uploads/{id}", get(uploads::download))
+        .route(
+            "/api/v1/forms/{slug}/uploads/{field}",
+            post(uploads::upload)
+                .layer::<_, std::convert::Infallible>(per_address(rate)?)
+                .layer(axum::extract::DefaultBodyLimit::max(uploads::MAX_BODY)),
+        )
         .route("/readyz", get(health::readyz))
         .leptos_routes_with_context(
             &state,

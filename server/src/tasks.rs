@@ -66,13 +66,17 @@ pub(crate) async fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<
 }
 
 /// The retention rules (PIPL), once a minute after the start, then hourly.
-pub(crate) async fn purge_forever(db: Db) {
+pub(crate) async fn purge_forever(db: Db, upload_dir: std::path::PathBuf) {
     let mut wait = std::time::Duration::from_secs(60);
     loop {
         tokio::time::sleep(wait).await;
         wait = std::time::Duration::from_secs(3600);
         if let Err(e) = formpay_core::store::retention::purge(&db).await {
             tracing::warn!(error = ?e, "cannot apply the retention rules");
+        }
+        // Erased submissions' files, and uploads never submitted.
+        if let Err(e) = formpay_core::store::uploads::sweep(&db, &upload_dir).await {
+            tracing::warn!(error = ?e, "cannot delete old uploads");
         }
     }
 }

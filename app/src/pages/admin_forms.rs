@@ -541,6 +541,22 @@ fn FieldEditor(
             {(kind == FieldType::Hidden).then(|| view! {
                 <p class="help">{format!("链接参数 Filled from the link: /f/…?{}=…", draft.key)}</p>
             })}
+            {(kind == FieldType::Upload).then(|| {
+                let accept = draft.options.clone();
+                view! {
+                    <div class="grid2">
+                        {input("最多文件数 Files (1–10)", draft.max_quantity.clone(), |d, v| d.max_quantity = v, format!("field-files-{index}"))}
+                        {input("单个文件最大 MB Size (1–20 MB)", draft.max.clone(), |d, v| d.max = v, format!("field-mb-{index}"))}
+                        <label>"类型 Accept"
+                            <select data-testid=format!("field-accept-{index}") on:change=move |ev| { let v = event_target_value(&ev); edit(Box::new(move |d| d.options = v.clone())) }>
+                                <option value="images" selected=accept != "pdf" && accept != "images_and_pdf">"图片 Images"</option>
+                                <option value="pdf" selected=accept == "pdf">"PDF"</option>
+                                <option value="images_and_pdf" selected=accept == "images_and_pdf">"图片或 PDF Images or PDF"</option>
+                            </select>
+                        </label>
+                    </div>
+                }
+            })}
             {(kind == FieldType::Consent).then(|| input("全文链接 Link to the full text (https:// or /path)", draft.link.clone(), |d, v| d.link = v, format!("field-link-{index}")))}
             {payment.then(|| view! {
                 <label>"收款方式 Payment mode"

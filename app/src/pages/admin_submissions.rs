@@ -106,6 +106,9 @@ pub struct AnswerCell {
     /// The field's key when the text is masked (a phone number): a reveal
     /// shows it in full, and is audited.
     pub masked_key: Option<String>,
+    /// An upload field's files: their ids (links to `/admin/uploads/{id}`).
+    #[serde(default)]
+    pub files: Vec<String>,
 }
 
 /// Every field's answer (empty when not answered), the personal numbers masked.
@@ -127,6 +130,13 @@ pub fn answer_cells(
                 label: f.label.clone(),
                 text: if masked { mask_personal(&text) } else { text },
                 masked_key: masked.then(|| f.key.clone()),
+                files: match (&f.kind, answers.get(&f.key)) {
+                    (
+                        crate::domain::form::FieldKind::Upload { .. },
+                        Some(crate::domain::form::Answer::Choices(ids)),
+                    ) => ids.clone(),
+                    _ => Vec::new(),
+                },
             }
         })
         .collect()
@@ -184,6 +194,16 @@ pub fn MaskedAnswer(submission_id: String, cell: AnswerCell) -> impl IntoView {
     };
     let masked = cell.text.clone();
     let submission_id = StoredValue::new(submission_id);
+    if !cell.files.is_empty() {
+        return view! {
+            <span class="files">
+                {cell.files.into_iter().enumerate().map(|(i, id)| view! {
+                    <a href=format!("/admin/uploads/{id}") rel="external" data-testid="upload-link">{format!("文件 {} ", i + 1)}</a>
+                }).collect_view()}
+            </span>
+        }
+        .into_any();
+    }
     match cell.masked_key {
         None => view! { <span>{cell.text}</span> }.into_any(),
         Some(key) => {
@@ -223,7 +243,14 @@ pub async fn admin_erase_submission(id: String) -> Result<EraseOutcome, ServerFn
     let admin = crate::ssr::auth::require(crate::domain::Permission::PersonalData).await?;
     let state = AppState::from_context()?;
     match erase_submission(&state.db, &admin, &id).await {
-        Ok(true) => Ok(EraseOutcome::Erased),
+        Ok(true) => {
+            // Its uploaded files are deleted now, not at the next hourly sweep.
+            if let Err(e) = formpay_core::store::uploads::sweep(&state.db, &state.upload_dir).await
+            {
+                tracing::warn!(error = ?e, "cannot delete the erased submission's files yet");
+            }
+            Ok(EraseOutcome::Erased)
+        }
         Ok(false) => Ok(EraseOutcome::AlreadyErased),
         Err(e @ (EraseError::NotFound | EraseError::MoneyInMotion(_))) => {
             Ok(EraseOutcome::Refused(e.to_string()))

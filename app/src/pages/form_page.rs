@@ -189,6 +189,7 @@ fn FormView(form: PublicForm) -> impl IntoView {
     // Stock is kept current: every 15 s, and after a refused submission.
     let stock = RwSignal::new(form.stock_left.clone());
     provide_context(StockLeft(stock));
+    provide_context(FormSlug(form.slug.clone()));
     let refresh_stock = {
         let slug = form.slug.clone();
         move || {
@@ -550,6 +551,12 @@ fn FieldInput(
             }
             .into_any()
         }
+        FieldKind::Upload {
+            max_files, accept, ..
+        } => view! {
+            <UploadInput key=key.clone() id=id.clone() values max_files=*max_files accept=accept.input_accept() />
+        }
+        .into_any(),
         FieldKind::Region => view! {
             <RegionInput key=key.clone() id=id.clone() values invalid=Signal::derive(move || error.with(|e| e.is_some())) />
         }
@@ -727,6 +734,121 @@ fn FieldInput(
         </div>
     }
     .into_any()
+}
+
+/// The form's link name, for the upload field (absent in the builder's preview).
+#[derive(Clone)]
+struct FormSlug(String);
+
+/// Files chosen here are uploaded at once (each to the server, which checks
+/// its content and size); the answer is their ids.
+#[component]
+fn UploadInput(
+    key: String,
+    id: String,
+    values: RwSignal<Map<String, Value>>,
+    max_files: u32,
+    accept: &'static str,
+) -> impl IntoView {
+    let lang = use_lang();
+    let t = move || lang.get().t();
+    let slug = use_context::<FormSlug>().map(|s| s.0);
+    let files = RwSignal::new(Vec::<(String, String)>::new());
+    let multiple = max_files > 1;
+    let busy = RwSignal::new(false);
+    let failed = RwSignal::new(false);
+    let on_change = {
+        let key = key.clone();
+        move |ev: leptos::ev::Event| {
+            #[cfg(feature = "hydrate")]
+            {
+                use wasm_bindgen::JsCast;
+                let Some(slug) = slug.clone() else {
+                    return;
+                };
+                let Some(input) = ev
+                    .target()
+                    .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                else {
+                    return;
+                };
+                let Some(list) = input.files() else {
+                    return;
+                };
+                let chosen: Vec<web_sys::File> = (0..list.length())
+                    .filter_map(|i| list.get(i))
+                    .take(max_files as usize)
+                    .collect();
+                let key = key.clone();
+                busy.set(true);
+                failed.set(false);
+                leptos::task::spawn_local(async move {
+                    let mut done = Vec::new();
+                    for file in chosen {
+                        match upload_one(&slug, &key, &file).await {
+                            Some(id) => done.push((id, file.name())),
+                            None => failed.set(true),
+                        }
+                    }
+                    files.set(done.clone());
+                    let ids: Vec<Value> =
+                        done.into_iter().map(|(id, _)| Value::String(id)).collect();
+                    set_value(values, &key, Value::Array(ids));
+                    busy.set(false);
+                });
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = (&ev, &slug, &key, values);
+        }
+    };
+    view! {
+        <div class="upload" id=id.clone()>
+            <input type="file" accept=accept multiple=multiple data-testid=format!("input-{key}") on:change=on_change />
+            <Show when=move || busy.get()>
+                <p class="help" role="status">{move || t().uploading}</p>
+            </Show>
+            <Show when=move || failed.get()>
+                <p class="field-error" role="alert">{move || t().upload_failed}</p>
+            </Show>
+            <ul class="uploaded" data-testid=format!("uploaded-{key}")>
+                {move || files.get().into_iter().map(|(_, name)| view! { <li>{name}</li> }).collect_view()}
+            </ul>
+        </div>
+    }
+}
+
+/// Uploads one file; its id, or None when the server refused it.
+#[cfg(feature = "hydrate")]
+async fn upload_one(slug: &str, key: &str, file: &web_sys::File) -> Option<String> {
+    use wasm_bindgen::JsCast;
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(file);
+    let headers = web_sys::Headers::new().ok()?;
+    headers
+        .set(
+            "x-file-name",
+            &String::from(js_sys::encode_uri_component(&file.name())),
+        )
+        .ok()?;
+    init.set_headers(&headers);
+    let url = format!("/api/v1/forms/{slug}/uploads/{key}");
+    let request = web_sys::Request::new_with_str_and_init(&url, &init).ok()?;
+    let window = web_sys::window()?;
+    let resp: web_sys::Response =
+        wasm_bindgen_futures::JsFuture::from(window.fetch_with_request(&request))
+            .await
+            .ok()?
+            .dyn_into()
+            .ok()?;
+    if resp.status() != 201 {
+        return None;
+    }
+    let text = wasm_bindgen_futures::JsFuture::from(resp.text().ok()?)
+        .await
+        .ok()?;
+    let body: Value = serde_json::from_str(&text.as_string()?).ok()?;
+    body.get("id")?.as_str().map(str::to_owned)
 }
 
 /// Province, city and district drop-downs, each filled from the server when

@@ -405,6 +405,18 @@ pub async fn submit(
         .execute(&mut *tx)
         .await
         .context("cannot store the submission")?;
+    // The files uploaded for its upload fields become this submission's.
+    for f in &form.def.fields {
+        if let (FieldKind::Upload { .. }, Some(Answer::Choices(ids))) =
+            (&f.kind, checked.answers.get(&f.key))
+        {
+            if !super::uploads::attach_in(&mut tx, &form.id, &f.key, ids, &submission_id).await? {
+                return Err(SubmitError::Refused(
+                    [(f.key.clone(), AnswerError::BadUpload)].into(),
+                ));
+            }
+        }
+    }
     let order = match amount {
         Some(amount) => {
             let order = NewOrderRecord {

@@ -14,3 +14,4 @@ pub mod retention;
 pub mod sql;
 pub mod stats;
 pub mod submissions;
+pub mod uploads;

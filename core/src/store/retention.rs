@@ -94,6 +94,8 @@ async fn erase_where(
     .execute(&mut *tx)
     .await
     .context("cannot erase the receipt mails")?;
+    // Their uploaded files go too (deleted by the next sweep, at once after an erasure).
+    super::uploads::mark_erased_in(tx, now).await?;
     Ok((submissions, log_entries))
 }
 

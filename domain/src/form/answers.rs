@@ -38,6 +38,8 @@ pub enum AnswerError {
     DailyLimit,
     /// This phone number's orders reached today's amount.
     DailyAmount,
+    /// An upload is unknown, belongs elsewhere, or there are too many.
+    BadUpload,
 }
 
 impl AnswerError {
@@ -63,6 +65,7 @@ impl AnswerError {
             AnswerError::BadDiscount => "bad_discount",
             AnswerError::DailyLimit => "daily_limit",
             AnswerError::DailyAmount => "daily_amount",
+            AnswerError::BadUpload => "bad_upload",
         }
     }
 }
@@ -321,6 +324,29 @@ fn check_field(
             }
             (Answer::Text(s), None)
         }
+        FieldKind::Upload { max_files, .. } => {
+            let ids: Vec<String> = match v {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_owned).ok_or(AnswerError::WrongType))
+                    .collect::<Result<_, _>>()?,
+                Value::String(s) => vec![s.clone()],
+                _ => return Err(AnswerError::WrongType),
+            };
+            let mut unique: Vec<String> = Vec::new();
+            for id in ids {
+                if crate::Token::parse(&id).is_err() {
+                    return Err(AnswerError::BadUpload);
+                }
+                if !unique.contains(&id) {
+                    unique.push(id);
+                }
+            }
+            if unique.len() > *max_files as usize {
+                return Err(AnswerError::BadUpload);
+            }
+            (Answer::Choices(unique), None)
+        }
         FieldKind::Consent { .. } | FieldKind::Section => return Ok(None),
         FieldKind::Hidden => {
             let s = text()?;
@@ -535,6 +561,9 @@ pub fn answer_text(field: Option<&Field>, a: &Answer) -> String {
             _ => k.to_owned(),
         }
     };
+    if let (Some(FieldKind::Upload { .. }), Answer::Choices(ids)) = (field.map(|f| &f.kind), a) {
+        return format!("{} 个文件 files", ids.len());
+    }
     match a {
         Answer::Text(s) => s.clone(),
         Answer::Number(n) => n.to_string(),

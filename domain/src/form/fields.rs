@@ -115,6 +115,77 @@ pub enum FieldKind {
     Section,
     /// Not shown; filled from the link's query string (`?source=poster`).
     Hidden,
+    /// Files the payer uploads before submitting (the answer is their ids),
+    /// checked by their content, not their name.
+    Upload {
+        #[serde(default = "one_file")]
+        max_files: u32,
+        #[serde(default = "five_mb")]
+        max_mb: u32,
+        #[serde(default)]
+        accept: UploadAccept,
+    },
+}
+
+fn one_file() -> u32 {
+    1
+}
+
+fn five_mb() -> u32 {
+    5
+}
+
+/// The most files one upload field takes, and the largest file.
+pub const MAX_UPLOAD_FILES: u32 = 10;
+pub const MAX_UPLOAD_MB: u32 = 20;
+
+/// What an upload field takes, by content.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadAccept {
+    /// JPEG, PNG, GIF or WebP.
+    #[default]
+    Images,
+    /// PDF.
+    Pdf,
+    ImagesAndPdf,
+}
+
+impl UploadAccept {
+    /// Whether a file of this (sniffed) content type is taken.
+    pub fn allows(self, content_type: &str) -> bool {
+        let image = content_type.starts_with("image/");
+        let pdf = content_type == "application/pdf";
+        match self {
+            UploadAccept::Images => image,
+            UploadAccept::Pdf => pdf,
+            UploadAccept::ImagesAndPdf => image || pdf,
+        }
+    }
+
+    /// The `accept` attribute of the page's file input.
+    pub fn input_accept(self) -> &'static str {
+        match self {
+            UploadAccept::Images => "image/jpeg,image/png,image/gif,image/webp",
+            UploadAccept::Pdf => "application/pdf",
+            UploadAccept::ImagesAndPdf => {
+                "image/jpeg,image/png,image/gif,image/webp,application/pdf"
+            }
+        }
+    }
+}
+
+/// The content type of a file by its first bytes (JPEG, PNG, GIF, WebP,
+/// PDF), whatever its name says; None for anything else.
+pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some("image/png"),
+        [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => Some("image/gif"),
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some("image/webp"),
+        [b'%', b'P', b'D', b'F', b'-', ..] => Some("application/pdf"),
+        _ => None,
+    }
 }
 
 impl FieldKind {
@@ -137,6 +208,7 @@ impl FieldKind {
             FieldKind::Consent { .. } => "consent",
             FieldKind::Section => "section",
             FieldKind::Hidden => "hidden",
+            FieldKind::Upload { .. } => "upload",
         }
     }
 
@@ -190,6 +262,8 @@ pub enum FormDefError {
     OptionalPayment(String),
     #[error("the field {0} cannot be required: a payer never sees it as a question")]
     RequiredUnanswerable(String),
+    #[error("the upload field {0} takes 1–{MAX_UPLOAD_FILES} files of 1–{MAX_UPLOAD_MB} MB")]
+    BadUpload(String),
     #[error("the rule of {0} must test 1–10 earlier answered fields with existing values (and a payment field has none)")]
     BadLogic(String),
     #[error("the consent field {0} links to an https:// address or a path of this site, of at most {MAX_LINK} characters")]
@@ -257,6 +331,13 @@ pub fn validate_fields(fields: &[Field]) -> Result<(), FormDefError> {
                             || (link.starts_with('/') && !link.starts_with("//")))) =>
             {
                 return Err(FormDefError::BadLink(f.key.clone()))
+            }
+            FieldKind::Upload {
+                max_files, max_mb, ..
+            } if !(1..=MAX_UPLOAD_FILES).contains(max_files)
+                || !(1..=MAX_UPLOAD_MB).contains(max_mb) =>
+            {
+                return Err(FormDefError::BadUpload(f.key.clone()))
             }
             FieldKind::SingleChoice { options }
             | FieldKind::MultiChoice { options }

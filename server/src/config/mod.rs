@@ -62,6 +62,8 @@ pub struct Config {
     pub pow_burst_per_minute: u32,
     /// `POW_BITS`: how hard that proof is (leading zero bits of SHA-256).
     pub pow_bits: u32,
+    /// `UPLOAD_DIR`: where uploaded files are kept.
+    pub upload_dir: std::path::PathBuf,
     /// Real seconds per simulated second in the provider simulator (tests compress time).
     pub simulator_time_scale: f64,
     /// How long after its creation a pending order is first queried at the provider.
@@ -419,6 +421,11 @@ impl Config {
             },
         };
 
+        let upload_dir = std::path::PathBuf::from(
+            r.opt("UPLOAD_DIR")
+                .unwrap_or_else(|| "data/uploads".to_owned()),
+        );
+
         let simulator_time_scale = match r.opt("SIMULATOR_TIME_SCALE") {
             None => 1.0,
             Some(v) => match v.parse::<f64>() {
@@ -612,6 +619,7 @@ impl Config {
                 payer_daily_amount_fen,
                 pow_burst_per_minute,
                 pow_bits,
+                upload_dir,
                 simulator_time_scale,
                 reconcile_first_check_ms,
                 reconcile_tick_ms,

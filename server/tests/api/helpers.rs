@@ -106,6 +106,25 @@ pub fn client_of(address: &str) -> reqwest::Client {
         .expect("client")
 }
 
+/// A fresh directory for one test instance's uploads (under the system's
+/// temporary directory).
+pub fn upload_dir() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    std::env::temp_dir()
+        .join(format!(
+            "formpay-test-uploads-{}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ))
+        .display()
+        .to_string()
+}
+
 /// The settings of a test instance: port 0, the given database, a known administrator.
 pub fn test_settings(database_url: &str) -> HashMap<String, String> {
     [
@@ -127,6 +146,7 @@ pub fn test_settings(database_url: &str) -> HashMap<String, String> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .chain([("UPLOAD_DIR".to_owned(), upload_dir())])
     .collect()
 }
 

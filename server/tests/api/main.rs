@@ -31,4 +31,5 @@ mod providers;
 mod roles;
 mod trust;
 mod upgrade;
+mod uploads;
 mod webhooks;

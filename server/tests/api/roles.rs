@@ -200,6 +200,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/admin/refunds.csv", "of"),
     ("/admin/forms/nope/submissions.csv", "oe"),
     ("/admin/payer.json?q=13800138000", "oe"),
+    ("/admin/uploads/00000000000000000000000000000000", "oe"),
 ];
 
 /// Invites `email` with `role` as the owner, joins from the link with a
