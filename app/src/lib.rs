@@ -56,9 +56,26 @@ pub fn App() -> impl IntoView {
     let lang = RwSignal::new(initial_lang());
     provide_context(lang);
     let t = move || lang.get().t();
+    // The server writes the language it rendered in; a switch in the
+    // browser updates the attribute itself. (A reactive attribute here was
+    // read by the streamed response after its owner was gone: a panic that
+    // cut the page short.)
+    let code = lang.get_untracked().code();
+    Effect::new(move |_| {
+        let code = lang.get().code();
+        #[cfg(feature = "hydrate")]
+        if let Some(root) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+        {
+            let _ = root.set_attribute("lang", code);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = code;
+    });
 
     view! {
-        <Html attr:lang=move || lang.get().code() />
+        <Html attr:lang=code />
         <Stylesheet id="formpay" href="/pkg/formpay.css" />
         <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
         <Title text=move || t().app_name />
