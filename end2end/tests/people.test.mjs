@@ -60,8 +60,8 @@ test('an invited editor joins and signs in with two-factor login', TEST_OPTIONS,
     await page.waitForSelector('[data-testid=signed-in-as]');
     assert.match(await page.textContent('[data-testid=signed-in-role]'), /编辑/);
     await page.waitForSelector('[data-testid=nav-forms]');
-    assert.equal(await page.$('[data-testid=nav-accounts]'), null, 'no receiving accounts for an editor');
-    assert.equal(await page.$('[data-testid=nav-people]'), null);
+    assert.equal(await page.$('[data-testid=nav-accounts]:not([hidden])'), null, 'no receiving accounts for an editor');
+    assert.equal(await page.$('[data-testid=nav-people]:not([hidden])'), null);
 
     await page.goto(BASE_URL + '/admin/me');
     await waitForHydration(page);

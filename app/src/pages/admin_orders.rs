@@ -295,28 +295,16 @@ pub fn AdminNav() -> impl IntoView {
     view! {
         <nav class="admin-nav" data-testid="admin-nav">
             <a class="button" href="/admin">{move || adm().nav_overview}</a>
+            // Always the same links, hidden by the role: the page hydrates
+            // whatever the role's answer was when the server rendered it.
             <Suspense fallback=|| ()>
-                <Show when=move || can(Permission::ViewForms)>
-                    <a class="button" href="/admin/forms" data-testid="nav-forms">{move || adm().nav_forms}</a>
-                </Show>
-                <Show when=move || can(Permission::ViewOrders)>
-                    <a class="button" href="/admin/orders" data-testid="nav-orders">{move || adm().nav_orders}</a>
-                </Show>
-                <Show when=move || can(Permission::ViewStats)>
-                    <a class="button" href="/admin/stats" data-testid="nav-stats">{move || adm().nav_stats}</a>
-                </Show>
-                <Show when=move || can(Permission::ManageAccounts)>
-                    <a class="button" href="/admin/accounts" data-testid="nav-accounts">{move || adm().nav_accounts}</a>
-                </Show>
-                <Show when=move || can(Permission::ViewAudit)>
-                    <a class="button" href="/admin/audit" data-testid="nav-audit">{move || adm().nav_audit}</a>
-                </Show>
-                <Show when=move || can(Permission::EditForms)>
-                    <a class="button" href="/admin/blocklist" data-testid="nav-blocklist">"风控 Blocklist"</a>
-                </Show>
-                <Show when=move || can(Permission::ManagePeople)>
-                    <a class="button" href="/admin/people" data-testid="nav-people">{move || ppl().nav_people}</a>
-                </Show>
+                <a class="button" hidden=move || !can(Permission::ViewForms) href="/admin/forms" data-testid="nav-forms">{move || adm().nav_forms}</a>
+                <a class="button" hidden=move || !can(Permission::ViewOrders) href="/admin/orders" data-testid="nav-orders">{move || adm().nav_orders}</a>
+                <a class="button" hidden=move || !can(Permission::ViewStats) href="/admin/stats" data-testid="nav-stats">{move || adm().nav_stats}</a>
+                <a class="button" hidden=move || !can(Permission::ManageAccounts) href="/admin/accounts" data-testid="nav-accounts">{move || adm().nav_accounts}</a>
+                <a class="button" hidden=move || !can(Permission::ViewAudit) href="/admin/audit" data-testid="nav-audit">{move || adm().nav_audit}</a>
+                <a class="button" hidden=move || !can(Permission::EditForms) href="/admin/blocklist" data-testid="nav-blocklist">"风控 Blocklist"</a>
+                <a class="button" hidden=move || !can(Permission::ManagePeople) href="/admin/people" data-testid="nav-people">{move || ppl().nav_people}</a>
             </Suspense>
             <a class="button" href="/admin/me" data-testid="nav-me">{move || ppl().nav_me}</a>
         </nav>
