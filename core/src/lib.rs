@@ -74,8 +74,8 @@ pub struct Core {
     pub views: Arc<store::insights::ViewCounter>,
     /// Bursts of submissions and the proofs of work they ask for.
     pub pow: Arc<pow::PowGuard>,
-    /// Where uploaded files are kept (`UPLOAD_DIR`).
-    pub upload_dir: std::path::PathBuf,
+    /// Where uploaded files are kept (`UPLOAD_DIR` or an S3 bucket).
+    pub uploads: store::uploads::UploadStore,
 }
 
 /// Whether the provider simulator (public keys: it "pays" for free) may stand

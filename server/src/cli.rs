@@ -515,8 +515,9 @@ async fn healthcheck() -> Result<(), Refused> {
 async fn purge() -> Result<(), Refused> {
     let db = Db::connect(&database_url()?).await?;
     let done = formpay_core::store::retention::purge(&db).await?;
-    let dir = std::env::var("UPLOAD_DIR").unwrap_or_else(|_| "data/uploads".to_owned());
-    let files = formpay_core::store::uploads::sweep(&db, std::path::Path::new(dir.trim())).await?;
+    // The files are where the server keeps them: its settings say where.
+    let config = Config::from_env().map_err(|e| Refused::Usage(e.to_string()))?;
+    let files = formpay_core::store::uploads::sweep(&db, &config.upload_store()?).await?;
     println!(
         "erased the answers of {} submission(s) past their form's retention period ({} provider call bodies, {files} uploaded file(s)); orders and amounts are kept",
         done.submissions, done.log_entries

@@ -104,6 +104,8 @@ impl Application {
         let vault = master_key
             .as_ref()
             .map(|k| app::ssr::accounts::Vault::rotating(k, &previous));
+        let uploads = config.upload_store()?;
+        tracing::info!("uploaded files are kept in {uploads:?}");
         let payer_seal = match &master_key {
             Some(k) => app::ssr::payer::PayerSeal::from_master_key(k),
             None => app::ssr::payer::PayerSeal::random(),
@@ -213,7 +215,7 @@ impl Application {
                 burst_per_minute: config.pow_burst_per_minute,
                 bits: config.pow_bits,
             })),
-            upload_dir: config.upload_dir.clone(),
+            uploads,
         };
         let state = AppState {
             leptos_options,
@@ -315,7 +317,7 @@ impl Application {
         let watcher = tokio::spawn(self.db_gate.clone().watch(self.state.db.clone()));
         let purger = tokio::spawn(tasks::purge_forever(
             self.state.db.clone(),
-            self.state.upload_dir.clone(),
+            self.state.uploads.clone(),
         ));
         let views = tokio::spawn(tasks::count_views_forever(self.state.clone()));
         let alerts = tokio::spawn(tasks::alert_forever(

@@ -66,7 +66,7 @@ pub(crate) async fn bootstrap_admin(db: &Db, config: &Config) -> anyhow::Result<
 }
 
 /// The retention rules (PIPL), once a minute after the start, then hourly.
-pub(crate) async fn purge_forever(db: Db, upload_dir: std::path::PathBuf) {
+pub(crate) async fn purge_forever(db: Db, uploads: formpay_core::store::uploads::UploadStore) {
     let mut wait = std::time::Duration::from_secs(60);
     loop {
         tokio::time::sleep(wait).await;
@@ -75,7 +75,7 @@ pub(crate) async fn purge_forever(db: Db, upload_dir: std::path::PathBuf) {
             tracing::warn!(error = ?e, "cannot apply the retention rules");
         }
         // Erased submissions' files, and uploads never submitted.
-        if let Err(e) = formpay_core::store::uploads::sweep(&db, &upload_dir).await {
+        if let Err(e) = formpay_core::store::uploads::sweep(&db, &uploads).await {
             tracing::warn!(error = ?e, "cannot delete old uploads");
         }
     }

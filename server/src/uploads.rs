@@ -93,7 +93,7 @@ pub async fn upload(
         .unwrap_or_default();
     match uploads::store(
         &state.db,
-        &state.upload_dir,
+        &state.uploads,
         &form.id,
         &key,
         content_type,
@@ -113,12 +113,18 @@ pub async fn upload(
         )
             .into_response(),
         Err(e) => {
+            // The storage (directory or bucket) or the database failed:
+            // nothing is kept, and the payer's page offers to try again.
             tracing::error!(error = ?e, "cannot store an upload");
-            refuse(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the file cannot be stored right now; try again".into(),
-            )
+            let mut refused = refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the file cannot be stored right now; try again in a moment".into(),
+            );
+            refused
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            refused
         }
     }
 }
@@ -141,11 +147,19 @@ pub async fn download(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    let bytes = match tokio::fs::read(uploads::path_of(&state.upload_dir, &found.id)).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, upload = %found.id, "an upload's file is missing");
+    let bytes = match state.uploads.get(&found.id).await {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            tracing::error!(upload = %found.id, "an upload's file is missing");
             return (StatusCode::NOT_FOUND, "the file is gone").into_response();
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, upload = %found.id, "cannot read an upload");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the file cannot be read right now; try again",
+            )
+                .into_response();
         }
     };
     if let Err(e) = audit::record(

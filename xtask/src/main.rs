@@ -110,9 +110,15 @@ fn locked_wasm_bindgen_version() -> Result<String> {
 
 /// The OpenAPI fuzzer the test command runs against the public API.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+/// An independent S3 implementation (PyPI) the upload tests keep files in.
+const MOTO: &str = "moto[s3,server]==5.2.6";
 
 fn schemathesis() -> PathBuf {
     root().join("target/schemathesis/bin/schemathesis")
+}
+
+fn moto_server() -> PathBuf {
+    root().join("target/schemathesis/bin/moto_server")
 }
 
 fn ensure_tools(browser: bool) -> Result<()> {
@@ -145,8 +151,8 @@ fn ensure_tools(browser: bool) -> Result<()> {
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&e2e))?;
     }
-    if browser && !schemathesis().exists() {
-        step("installing schemathesis (PyPI) in target/schemathesis");
+    if browser && !(schemathesis().exists() && moto_server().exists()) {
+        step("installing schemathesis and moto (PyPI) in target/schemathesis");
         let venv = root().join("target/schemathesis");
         let _ = fs::remove_dir_all(&venv);
         if run(Command::new("python3").arg("-m").arg("venv").arg(&venv)).is_err() {
@@ -162,6 +168,7 @@ fn ensure_tools(browser: bool) -> Result<()> {
             "--quiet",
             "--disable-pip-version-check",
             SCHEMATHESIS,
+            MOTO,
         ]))?;
     }
     if browser && !Path::new("/usr/bin/chromium").exists() {
@@ -346,7 +353,8 @@ fn test() -> Result<()> {
             "server/simulator",
             "--no-fail-fast",
         ])
-        .env("TEST_POSTGRES_URL", test_postgres_url()))?;
+        .env("TEST_POSTGRES_URL", test_postgres_url())
+        .env("MOTO_SERVER", moto_server()))?;
 
     step("the shared form logic in WebAssembly (wasm-bindgen-test-runner)");
     run(cargo()

@@ -245,8 +245,7 @@ pub async fn admin_erase_submission(id: String) -> Result<EraseOutcome, ServerFn
     match erase_submission(&state.db, &admin, &id).await {
         Ok(true) => {
             // Its uploaded files are deleted now, not at the next hourly sweep.
-            if let Err(e) = formpay_core::store::uploads::sweep(&state.db, &state.upload_dir).await
-            {
+            if let Err(e) = formpay_core::store::uploads::sweep(&state.db, &state.uploads).await {
                 tracing::warn!(error = ?e, "cannot delete the erased submission's files yet");
             }
             Ok(EraseOutcome::Erased)

@@ -1,11 +1,13 @@
-//! Files payers upload for a form's upload field: stored under the upload
-//! directory by their id (never by the name they came with), checked by
-//! content, attached to a submission when it is stored, deleted with its
-//! answers, and swept a day after upload when never attached.
+//! Files payers upload for a form's upload field: stored by their id (never
+//! by the name they came with) in a directory or an S3-compatible bucket,
+//! checked by content, attached to a submission when it is stored, deleted
+//! with its answers, and swept a day after upload when never attached.
 
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
-use std::path::{Path, PathBuf};
+use object_store::{path::Path as Key, ObjectStore, PutPayload};
+use std::path::Path;
+use std::sync::Arc;
 
 /// A day: how long an upload waits for its submission.
 pub const ORPHAN_MS: i64 = 24 * 3_600_000;
@@ -22,9 +24,157 @@ pub struct UploadRecord {
     pub submission_id: Option<String>,
 }
 
-/// Where an upload's bytes are.
-pub fn path_of(dir: &Path, id: &str) -> PathBuf {
-    dir.join(id)
+/// An S3-compatible bucket (AWS S3, MinIO, Aliyun OSS, Tencent COS...).
+#[derive(Clone)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// `None`: AWS itself, from the region.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: secrecy::SecretString,
+    /// Put before every object's key, e.g. `formpay/uploads`.
+    pub prefix: String,
+    /// Plain-HTTP endpoints other than loopback (a MinIO on the LAN).
+    pub allow_http: bool,
+    /// Addressing `https://bucket.endpoint/key` (Aliyun OSS requires it)
+    /// rather than `https://endpoint/bucket/key`.
+    pub virtual_hosted: bool,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where uploads' bytes are kept: a directory (`UPLOAD_DIR`) or a bucket.
+#[derive(Clone)]
+pub struct UploadStore {
+    objects: Arc<dyn ObjectStore>,
+    prefix: String,
+    shown: String,
+}
+
+impl std::fmt::Debug for UploadStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl UploadStore {
+    /// Files in `dir` (created if missing), named by their id.
+    pub fn directory(dir: &Path) -> anyhow::Result<UploadStore> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the upload directory {}", dir.display()))?;
+        let objects = object_store::local::LocalFileSystem::new_with_prefix(dir)
+            .with_context(|| format!("cannot use the upload directory {}", dir.display()))?;
+        Ok(UploadStore {
+            objects: Arc::new(objects),
+            prefix: String::new(),
+            shown: format!("the directory {}", dir.display()),
+        })
+    }
+
+    /// Objects in an S3-compatible bucket, under `prefix`. Nothing is
+    /// contacted yet.
+    pub fn s3(s: &S3Settings) -> anyhow::Result<UploadStore> {
+        use secrecy::ExposeSecret;
+        let mut b = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&s.bucket)
+            .with_region(&s.region)
+            .with_access_key_id(&s.access_key_id)
+            .with_secret_access_key(s.secret_access_key.expose_secret())
+            .with_virtual_hosted_style_request(s.virtual_hosted)
+            .with_retry(object_store::RetryConfig {
+                max_retries: 3,
+                retry_timeout: std::time::Duration::from_secs(30),
+                ..Default::default()
+            });
+        if let Some(endpoint) = &s.endpoint {
+            let url = url::Url::parse(endpoint).context("UPLOAD_S3_ENDPOINT is not a URL")?;
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(a)) => a.is_loopback(),
+                Some(url::Host::Ipv6(a)) => a.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            match url.scheme() {
+                "https" => {}
+                "http" if loopback || s.allow_http => {
+                    b = b.with_allow_http(true);
+                }
+                "http" => anyhow::bail!(
+                    "UPLOAD_S3_ENDPOINT is plain HTTP to another machine: payers' files would cross the network unencrypted; use https, or set UPLOAD_S3_ALLOW_HTTP=true for a private network"
+                ),
+                other => anyhow::bail!("UPLOAD_S3_ENDPOINT has the scheme {other}; use https"),
+            }
+            b = b.with_endpoint(endpoint.trim_end_matches('/'));
+        }
+        let objects = b.build().context("cannot set up the S3 bucket")?;
+        let prefix = s.prefix.trim_matches('/').to_owned();
+        Ok(UploadStore {
+            objects: Arc::new(objects),
+            shown: format!(
+                "the bucket {} ({})",
+                s.bucket,
+                s.endpoint.as_deref().unwrap_or("AWS")
+            ),
+            prefix,
+        })
+    }
+
+    fn key(&self, id: &str) -> anyhow::Result<Key> {
+        // Ids are ours (hex), but a key never comes from outside unchecked.
+        anyhow::ensure!(
+            !id.is_empty() && id.bytes().all(|c| c.is_ascii_alphanumeric()),
+            "not an upload id"
+        );
+        Ok(if self.prefix.is_empty() {
+            Key::from(id)
+        } else {
+            Key::from(format!("{}/{id}", self.prefix))
+        })
+    }
+
+    pub async fn put(&self, id: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
+        self.objects
+            .put(&self.key(id)?, PutPayload::from(bytes))
+            .await
+            .with_context(|| format!("cannot write the upload to {self:?}"))?;
+        Ok(())
+    }
+
+    /// The bytes, or `None` when the object is not there.
+    pub async fn get(&self, id: &str) -> anyhow::Result<Option<bytes::Bytes>> {
+        match self.objects.get(&self.key(id)?).await {
+            Ok(found) => {
+                Ok(Some(found.bytes().await.with_context(|| {
+                    format!("cannot read the upload from {self:?}")
+                })?))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => {
+                Err(anyhow::Error::new(e).context(format!("cannot read the upload from {self:?}")))
+            }
+        }
+    }
+
+    /// Deletes the object; one already gone is not an error.
+    pub async fn delete(&self, id: &str) -> anyhow::Result<()> {
+        match self.objects.delete(&self.key(id)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => {
+                Err(anyhow::Error::new(e)
+                    .context(format!("cannot delete the upload from {self:?}")))
+            }
+        }
+    }
 }
 
 /// A file's name as shown: no path, no control characters, at most 100 characters.
@@ -41,7 +191,7 @@ pub fn clean_name(name: &str) -> String {
 /// Stores a checked file; returns its id.
 pub async fn store(
     db: &Db,
-    dir: &Path,
+    files: &UploadStore,
     form_id: &str,
     field_key: &str,
     content_type: &str,
@@ -49,13 +199,7 @@ pub async fn store(
     bytes: &[u8],
 ) -> anyhow::Result<String> {
     let id = random_token().to_string();
-    tokio::fs::create_dir_all(dir)
-        .await
-        .with_context(|| format!("cannot create the upload directory {}", dir.display()))?;
-    let path = path_of(dir, &id);
-    tokio::fs::write(&path, bytes)
-        .await
-        .context("cannot write the upload")?;
+    files.put(&id, bytes.to_vec()).await?;
     let stored = sqlx::query("INSERT INTO uploads (id, form_id, field_key, content_type, size, name, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(&id)
         .bind(form_id)
@@ -67,7 +211,7 @@ pub async fn store(
         .execute(&db.pool)
         .await;
     if let Err(e) = stored {
-        let _ = tokio::fs::remove_file(&path).await;
+        let _ = files.delete(&id).await;
         return Err(anyhow::Error::new(e).context("cannot record the upload"));
     }
     Ok(id)
@@ -130,7 +274,7 @@ pub async fn mark_erased_in(tx: &mut sqlx::AnyConnection, erased_at: i64) -> any
 
 /// Deletes the files of uploads that are gone or were never attached within
 /// a day, then their rows. Returns how many.
-pub async fn sweep(db: &Db, dir: &Path) -> anyhow::Result<u64> {
+pub async fn sweep(db: &Db, files: &UploadStore) -> anyhow::Result<u64> {
     let cutoff = now_ms() - ORPHAN_MS;
     let ids: Vec<(String,)> = sqlx::query_as(
         "SELECT id FROM uploads WHERE gone = 1 OR (submission_id IS NULL AND created_at < $1)",
@@ -141,13 +285,9 @@ pub async fn sweep(db: &Db, dir: &Path) -> anyhow::Result<u64> {
     .context("cannot read the uploads to delete")?;
     let mut n = 0;
     for (id,) in ids {
-        match tokio::fs::remove_file(path_of(dir, &id)).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(error = %e, upload = %id, "cannot delete an upload");
-                continue;
-            }
+        if let Err(e) = files.delete(&id).await {
+            tracing::warn!(error = ?e, upload = %id, "cannot delete an upload");
+            continue;
         }
         sqlx::query("DELETE FROM uploads WHERE id = $1")
             .bind(&id)

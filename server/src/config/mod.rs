@@ -62,8 +62,10 @@ pub struct Config {
     pub pow_burst_per_minute: u32,
     /// `POW_BITS`: how hard that proof is (leading zero bits of SHA-256).
     pub pow_bits: u32,
-    /// `UPLOAD_DIR`: where uploaded files are kept.
+    /// `UPLOAD_DIR`: where uploaded files are kept (without a bucket).
     pub upload_dir: std::path::PathBuf,
+    /// `UPLOAD_S3_*`: an S3-compatible bucket for uploaded files instead.
+    pub upload_s3: Option<formpay_core::store::uploads::S3Settings>,
     /// Real seconds per simulated second in the provider simulator (tests compress time).
     pub simulator_time_scale: f64,
     /// How long after its creation a pending order is first queried at the provider.
@@ -182,6 +184,62 @@ impl Reader<'_> {
         }
     }
 
+    /// The bucket for uploads, when `UPLOAD_S3_BUCKET` is set: its keys are
+    /// then required (no fallback to the directory: files would land where
+    /// nobody looks for them).
+    fn upload_s3(&mut self) -> Option<formpay_core::store::uploads::S3Settings> {
+        let yes = |v: Option<String>| {
+            v.is_some_and(|v| {
+                matches!(v.to_ascii_lowercase().as_str(), "on" | "true" | "1" | "yes")
+            })
+        };
+        let bucket = self.opt("UPLOAD_S3_BUCKET");
+        let Some(bucket) = bucket else {
+            for var in ["UPLOAD_S3_ENDPOINT", "UPLOAD_S3_ACCESS_KEY_ID"] {
+                if self.opt(var).is_some() {
+                    self.errors
+                        .push("UPLOAD_S3_BUCKET", format!("is missing while {var} is set"));
+                }
+            }
+            return None;
+        };
+        let access_key_id = self.opt("UPLOAD_S3_ACCESS_KEY_ID");
+        let secret = self.secret("UPLOAD_S3_SECRET_ACCESS_KEY");
+        let endpoint = self.url("UPLOAD_S3_ENDPOINT", false).map(|u| u.to_string());
+        if access_key_id.is_none() {
+            self.errors.push(
+                "UPLOAD_S3_ACCESS_KEY_ID",
+                "is required with UPLOAD_S3_BUCKET",
+            );
+        }
+        if secret.is_none() {
+            self.errors.push(
+                "UPLOAD_S3_SECRET_ACCESS_KEY",
+                "is required with UPLOAD_S3_BUCKET",
+            );
+        }
+        let settings = formpay_core::store::uploads::S3Settings {
+            bucket,
+            endpoint,
+            region: self
+                .opt("UPLOAD_S3_REGION")
+                .unwrap_or_else(|| "us-east-1".to_owned()),
+            access_key_id: access_key_id?,
+            secret_access_key: SecretString::from(secret?),
+            prefix: self
+                .opt("UPLOAD_S3_PREFIX")
+                .unwrap_or_else(|| "uploads".to_owned()),
+            allow_http: yes(self.opt("UPLOAD_S3_ALLOW_HTTP")),
+            virtual_hosted: yes(self.opt("UPLOAD_S3_VIRTUAL_HOSTED")),
+        };
+        // Checked now (scheme, plain HTTP), so a wrong setting stops the start.
+        if let Err(e) = formpay_core::store::uploads::UploadStore::s3(&settings) {
+            self.errors.push("UPLOAD_S3_ENDPOINT", format!("{e:#}"));
+            return None;
+        }
+        Some(settings)
+    }
+
     fn url(&mut self, var: &str, must_be_https: bool) -> Option<Url> {
         let raw = self.opt(var)?;
         match Url::parse(&raw) {
@@ -222,6 +280,16 @@ pub fn parse_master_key(raw: &str) -> Result<[u8; 32], String> {
 }
 
 impl Config {
+    /// Where uploaded files are kept: the bucket when one is set, else the
+    /// directory (created if missing).
+    pub fn upload_store(&self) -> anyhow::Result<formpay_core::store::uploads::UploadStore> {
+        use formpay_core::store::uploads::UploadStore;
+        match &self.upload_s3 {
+            Some(bucket) => UploadStore::s3(bucket),
+            None => UploadStore::directory(&self.upload_dir),
+        }
+    }
+
     /// Reads the process environment (after `.env`).
     pub fn from_env() -> Result<Config, ConfigErrors> {
         Config::from_lookup(&|k| std::env::var(k).ok())
@@ -426,6 +494,8 @@ impl Config {
                 .unwrap_or_else(|| "data/uploads".to_owned()),
         );
 
+        let upload_s3 = r.upload_s3();
+
         let simulator_time_scale = match r.opt("SIMULATOR_TIME_SCALE") {
             None => 1.0,
             Some(v) => match v.parse::<f64>() {
@@ -620,6 +690,7 @@ impl Config {
                 pow_burst_per_minute,
                 pow_bits,
                 upload_dir,
+                upload_s3,
                 simulator_time_scale,
                 reconcile_first_check_ms,
                 reconcile_tick_ms,

@@ -343,3 +343,55 @@ fn daily_payer_limits_are_off_unless_set_and_checked_when_set() {
     let named = vars_named(&errors);
     assert!(named.contains(&"PAYER_DAILY_SUBMISSIONS") && named.contains(&"PAYER_DAILY_AMOUNT"));
 }
+
+#[test]
+fn an_upload_bucket_needs_its_keys_and_encryption() {
+    let bucket = [
+        ("UPLOAD_S3_BUCKET", "club-files"),
+        ("UPLOAD_S3_ENDPOINT", "https://oss-cn-hangzhou.aliyuncs.com"),
+        ("UPLOAD_S3_REGION", "oss-cn-hangzhou"),
+        ("UPLOAD_S3_ACCESS_KEY_ID", "LTAI-example"),
+        ("UPLOAD_S3_SECRET_ACCESS_KEY", "s3-secret-never-shown"),
+        ("UPLOAD_S3_VIRTUAL_HOSTED", "true"),
+    ];
+    let c = config(&bucket).expect("valid");
+    let s3 = c.upload_s3.as_ref().expect("a bucket");
+    assert_eq!(
+        (
+            s3.bucket.as_str(),
+            s3.region.as_str(),
+            s3.prefix.as_str(),
+            s3.virtual_hosted
+        ),
+        ("club-files", "oss-cn-hangzhou", "uploads", true)
+    );
+    assert!(!format!("{c:?}").contains("s3-secret-never-shown"));
+
+    // A bucket without its keys stops the start (no quiet fallback to the directory).
+    let errors = config(&bucket[..3]).expect_err("no keys");
+    assert_eq!(
+        vars_named(&errors),
+        vec!["UPLOAD_S3_ACCESS_KEY_ID", "UPLOAD_S3_SECRET_ACCESS_KEY"]
+    );
+    // Keys or an endpoint without a bucket: a forgotten setting, named.
+    let errors = config(&bucket[1..]).expect_err("no bucket");
+    assert!(
+        vars_named(&errors).contains(&"UPLOAD_S3_BUCKET"),
+        "{errors}"
+    );
+
+    // Payers' files never cross a network in clear unless that is said.
+    let mut lan = bucket.to_vec();
+    lan[1] = ("UPLOAD_S3_ENDPOINT", "http://192.168.1.20:9000");
+    let errors = config(&lan).expect_err("plain http to another machine");
+    assert_eq!(vars_named(&errors), vec!["UPLOAD_S3_ENDPOINT"]);
+    assert!(
+        errors.to_string().contains("UPLOAD_S3_ALLOW_HTTP"),
+        "{errors}"
+    );
+    lan.push(("UPLOAD_S3_ALLOW_HTTP", "true"));
+    assert!(config(&lan).is_ok());
+    let mut local = bucket.to_vec();
+    local[1] = ("UPLOAD_S3_ENDPOINT", "http://127.0.0.1:9000");
+    assert!(config(&local).is_ok(), "loopback is allowed");
+}

@@ -1,7 +1,9 @@
 //! Uploads: a file for a form's upload field is checked by its content and
 //! size, attached to one submission only, downloaded by administrators who
 //! see personal data (audited), and deleted with the submission's answers or
-//! a day after upload when never submitted.
+//! a day after upload when never submitted; in a directory or in an
+//! S3-compatible bucket (moto's S3 server from PyPI, a real HTTP S3
+//! implementation, stands in for AWS, MinIO or OSS).
 
 use crate::admin_forms::save;
 use crate::helpers::{client_of, spawn_app_with, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
@@ -41,9 +43,138 @@ async fn submit(app: &TestApp, card: Value) -> (u16, Value) {
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn uploads_are_checked_kept_and_deleted(backend: app::ssr::Backend) {
-    let dir = crate::helpers::upload_dir();
-    let app = spawn_app_with(backend, &[("UPLOAD_DIR", dir.as_str())]).await;
+/// moto's S3 server on a free loopback port, stopped when dropped.
+struct Moto {
+    base: String,
+    _child: tokio::process::Child,
+}
+
+impl Moto {
+    async fn start() -> Moto {
+        let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| {
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/schemathesis/bin/moto_server"
+            )
+            .to_owned()
+        });
+        assert!(
+            std::path::Path::new(&program).exists(),
+            "{program} is missing: `cargo xtask tools` installs moto from PyPI"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        let child = tokio::process::Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start moto_server");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while reqwest::get(&base).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server never answered"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Moto {
+            base,
+            _child: child,
+        }
+    }
+
+    async fn create_bucket(&self, bucket: &str) {
+        let made = reqwest::Client::new()
+            .put(format!("{}/{bucket}", self.base))
+            .send()
+            .await
+            .expect("create the bucket");
+        assert!(made.status().is_success(), "{}", made.status());
+    }
+
+    /// What the bucket answers a request without a signature.
+    async fn anonymous_status(&self, key: &str) -> u16 {
+        reqwest::get(format!("{}/{BUCKET}/{key}", self.base))
+            .await
+            .expect("get")
+            .status()
+            .as_u16()
+    }
+}
+
+/// Where the test instance keeps its files.
+enum Storage {
+    Directory(String),
+    Bucket(Moto),
+}
+
+const BUCKET: &str = "formpay-uploads";
+
+impl Storage {
+    fn settings(&self) -> Vec<(&str, String)> {
+        match self {
+            Storage::Directory(dir) => vec![("UPLOAD_DIR", dir.clone())],
+            Storage::Bucket(moto) => vec![
+                ("UPLOAD_S3_BUCKET", BUCKET.to_owned()),
+                ("UPLOAD_S3_ENDPOINT", moto.base.clone()),
+                ("UPLOAD_S3_REGION", "cn-north-1".to_owned()),
+                ("UPLOAD_S3_ACCESS_KEY_ID", "formpay-test".to_owned()),
+                (
+                    "UPLOAD_S3_SECRET_ACCESS_KEY",
+                    "not-a-real-secret".to_owned(),
+                ),
+                ("UPLOAD_S3_PREFIX", "club/uploads".to_owned()),
+                // Files go nowhere near the directory.
+                ("UPLOAD_DIR", "/nonexistent/formpay-uploads".to_owned()),
+            ],
+        }
+    }
+
+    async fn stored(&self, id: &str) -> Option<Vec<u8>> {
+        match self {
+            Storage::Directory(dir) => std::fs::read(std::path::Path::new(dir).join(id)).ok(),
+            // Read with signed requests (the bucket is private: moto refuses
+            // anonymous reads with 403), under the configured prefix.
+            // Anyone else is refused (403 while it is there, 404 once gone).
+            Storage::Bucket(moto) => {
+                let found = self.store().get(id).await.expect("read the bucket");
+                let anonymous = moto.anonymous_status(&format!("club/uploads/{id}")).await;
+                assert_eq!(anonymous, if found.is_some() { 403 } else { 404 });
+                found.map(|b| b.to_vec())
+            }
+        }
+    }
+
+    fn store(&self) -> formpay_core::store::uploads::UploadStore {
+        use formpay_core::store::uploads::{S3Settings, UploadStore};
+        match self {
+            Storage::Directory(dir) => {
+                UploadStore::directory(std::path::Path::new(dir)).expect("dir")
+            }
+            Storage::Bucket(moto) => UploadStore::s3(&S3Settings {
+                bucket: BUCKET.to_owned(),
+                endpoint: Some(moto.base.clone()),
+                region: "cn-north-1".to_owned(),
+                access_key_id: "formpay-test".to_owned(),
+                secret_access_key: "not-a-real-secret".to_owned().into(),
+                prefix: "club/uploads".to_owned(),
+                allow_http: false,
+                virtual_hosted: false,
+            })
+            .expect("bucket"),
+        }
+    }
+}
+
+async fn uploads_are_checked_kept_and_deleted(backend: app::ssr::Backend, storage: Storage) {
+    let settings = storage.settings();
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = spawn_app_with(backend, &settings).await;
     app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let saved = save(&app, None, &json!({
         "slug": "club", "title": "社团报名",
@@ -78,10 +209,7 @@ async fn uploads_are_checked_kept_and_deleted(backend: app::ssr::Backend) {
         (json!("学生证.png"), json!("image/png"))
     );
     let id = body["id"].as_str().expect("id").to_owned();
-    assert_eq!(
-        std::fs::read(std::path::Path::new(&dir).join(&id)).expect("stored"),
-        PNG
-    );
+    assert_eq!(storage.stored(&id).await.as_deref(), Some(PNG), "stored");
     let (status, body) = upload(
         &app,
         "card",
@@ -173,10 +301,7 @@ async fn uploads_are_checked_kept_and_deleted(backend: app::ssr::Backend) {
             .await,
         json!("Erased")
     );
-    assert!(
-        !std::path::Path::new(&dir).join(&id).exists(),
-        "the file is deleted"
-    );
+    assert_eq!(storage.stored(&id).await, None, "the file is deleted");
     assert_eq!(
         app.client
             .get(app.url(&format!("/admin/uploads/{id}")))
@@ -194,26 +319,81 @@ async fn uploads_are_checked_kept_and_deleted(backend: app::ssr::Backend) {
         .execute(&app.db.pool)
         .await
         .expect("age");
-    let swept = formpay_core::store::uploads::sweep(&app.db, std::path::Path::new(&dir))
+    let swept = formpay_core::store::uploads::sweep(&app.db, &storage.store())
         .await
         .expect("sweep");
     assert_eq!(swept, 1);
-    assert!(!std::path::Path::new(&dir).join(&orphan).exists());
+    assert_eq!(storage.stored(&orphan).await, None);
     assert!(
-        std::path::Path::new(&dir)
-            .join(b["id"].as_str().expect("id"))
-            .exists(),
+        storage
+            .stored(b["id"].as_str().expect("id"))
+            .await
+            .is_some(),
         "a fresh one stays"
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    if let Storage::Directory(dir) = &storage {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 #[tokio::test]
 async fn uploads_are_checked_kept_and_deleted_sqlite() {
-    uploads_are_checked_kept_and_deleted(app::ssr::Backend::Sqlite).await;
+    let dir = crate::helpers::upload_dir();
+    uploads_are_checked_kept_and_deleted(app::ssr::Backend::Sqlite, Storage::Directory(dir)).await;
 }
 
 #[tokio::test]
 async fn uploads_are_checked_kept_and_deleted_postgres() {
-    uploads_are_checked_kept_and_deleted(app::ssr::Backend::Postgres).await;
+    let dir = crate::helpers::upload_dir();
+    uploads_are_checked_kept_and_deleted(app::ssr::Backend::Postgres, Storage::Directory(dir))
+        .await;
+}
+
+/// The same, with the files in an S3 bucket: written there under the prefix,
+/// read back for the download, deleted with the answers and by the sweep.
+#[tokio::test]
+async fn uploads_in_an_s3_bucket_are_kept_and_deleted() {
+    let moto = Moto::start().await;
+    moto.create_bucket(BUCKET).await;
+    uploads_are_checked_kept_and_deleted(app::ssr::Backend::Sqlite, Storage::Bucket(moto)).await;
+}
+
+/// A bucket that cannot be reached: the upload is refused with a clear
+/// answer and nothing is recorded.
+#[tokio::test]
+async fn an_unreachable_bucket_refuses_the_upload_and_records_nothing() {
+    let moto = Moto::start().await;
+    // No bucket created: every write fails at the S3 server.
+    let storage = Storage::Bucket(moto);
+    let settings = storage.settings();
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = spawn_app_with(app::ssr::Backend::Sqlite, &settings).await;
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let saved = save(&app, None, &json!({
+        "slug": "club", "title": "社团报名", "status": "published",
+        "fields": [
+            {"key": "card", "label": "学生证", "required": true, "type": "upload", "max_files": 1, "max_mb": 1, "accept": "images"}
+        ]
+    })).await;
+    let form_id = saved["Saved"]["id"].as_str().expect("saved").to_owned();
+    app.call(
+        "admin_form_status",
+        &[("id", &form_id), ("status", "published")],
+    )
+    .await;
+    let (status, body) = upload(&app, "card", "a.png", PNG.to_vec()).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (503, json!("unavailable")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("try again"),
+        "{body}"
+    );
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM uploads")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("count");
+    assert_eq!(n, 0);
 }
