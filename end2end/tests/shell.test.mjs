@@ -5,9 +5,20 @@ import { launch, waitForHydration, BASE_URL, TEST_OPTIONS } from './browser.mjs'
 test('the page hydrates: the language switch works in place, without a reload', TEST_OPTIONS, async () => {
   const b = await launch();
   try {
+    // The bundle comes compressed (the build wrote it beside the file).
+    const bundles = [];
+    b.page.on('response', (r) => {
+      if (/\/pkg\/formpay(_bg\.wasm|\.js)$/.test(new URL(r.url()).pathname)) bundles.push(r);
+    });
     await b.page.goto(BASE_URL + '/');
     assert.equal(await b.page.textContent('[data-testid=home-title]'), '收集信息，顺便收款');
     await waitForHydration(b.page);
+    assert.equal(bundles.length, 2, bundles.map((r) => r.url()).join(', '));
+    for (const r of bundles) {
+      const h = await r.allHeaders();
+      assert.match(h['content-encoding'] ?? '', /^(gzip|br)$/, `${r.url()} is sent compressed`);
+      assert.match(h['vary'] ?? '', /accept-encoding/i, r.url());
+    }
     // Mark the document: a reload would lose this mark.
     await b.page.evaluate(() => { window.__no_reload = true; });
     await b.page.click('[data-testid=lang-switch]');

@@ -171,6 +171,12 @@ async fn bench() {
         .env("RECONCILE_FIRST_CHECK_SECS", "3600")
         .envs(simulator::wechat_merchant_env(&sim_base))
         .env("RUST_LOG", "error")
+        // jemalloc's settings may be tried without a rebuild.
+        .envs(
+            std::env::var("_RJEM_MALLOC_CONF")
+                .ok()
+                .map(|v| ("_RJEM_MALLOC_CONF", v)),
+        )
         .current_dir(&dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

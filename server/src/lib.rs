@@ -458,6 +458,9 @@ fn router(
         ),
     );
     let leptos_options = state.leptos_options.clone();
+    let pkg_route = format!("/{}", leptos_options.site_pkg_dir);
+    let pkg_dir =
+        std::path::Path::new(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir);
     let router = development;
     // Small bodies: refused from their length before reading, cut at the limit otherwise.
     let limited = (
@@ -539,6 +542,23 @@ fn router(
                 move || provide_request_context(&state)
             },
             move || shell(leptos_options.clone()),
+        )
+        // The browser bundles, sent as the `.br` or `.gz` the build wrote
+        // beside each file when the browser accepts it (`Vary: Accept-Encoding`).
+        // (`ServeDir` does not say so itself; a cache must not hand brotli to
+        // a browser that asked for gzip.)
+        .nest_service(
+            &pkg_route,
+            tower::ServiceBuilder::new()
+                .layer(tower_http::set_header::SetResponseHeaderLayer::appending(
+                    http::header::VARY,
+                    http::HeaderValue::from_static("accept-encoding"),
+                ))
+                .service(
+                    tower_http::services::ServeDir::new(pkg_dir)
+                        .precompressed_br()
+                        .precompressed_gzip(),
+                ),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn_with_state(

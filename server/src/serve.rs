@@ -64,7 +64,7 @@ pub async fn serve(
             async move { router.call(req.map(Body::new)).await }
         });
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
