@@ -12,7 +12,7 @@ pub mod ssr;
 
 use i18n::{initial_lang, store_lang, use_lang};
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Html, Link, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, Html, Link, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
@@ -20,6 +20,9 @@ use leptos_router::{path, SsrMode};
 pub const BUNDLE_NAME: &str = "formpay";
 /// The administrators' bundle (every page), loaded by pages under `/admin`.
 pub const ADMIN_BUNDLE_NAME: &str = "formpay_admin";
+
+/// Every page's style sheet (`style/main.css`), written into the page's head.
+const STYLE: &str = include_str!("../../style/main.css");
 
 /// The HTML document around the application, rendered on the server. Pages
 /// under `/admin` load the administrators' bundle; the others the payers'
@@ -36,10 +39,15 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     };
     view! {
         <!DOCTYPE html>
-        <html lang="zh-CN">
+        // `lang` comes from `App` (`<Html attr:lang>`), in the language rendered.
+        <html>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                // The style sheet is in the page: on a phone network every
+                // request before the first paint is a round trip of half a
+                // second (issue 14).
+                <style nonce=leptos::nonce::use_nonce() inner_html=STYLE></style>
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -76,7 +84,6 @@ pub fn App() -> impl IntoView {
 
     view! {
         <Html attr:lang=code />
-        <Stylesheet id="formpay" href="/pkg/formpay.css" />
         <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
         <Title text=move || t().app_name />
         <Router>

@@ -33,7 +33,7 @@ fn fresh_nonce() -> Arc<str> {
 pub fn page_policy(nonce: &str, frameable: bool) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+         style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
          object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {}",
         if frameable { "'self'" } else { "'none'" }
     )
