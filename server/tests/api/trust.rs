@@ -376,7 +376,11 @@ both_backends! {
         let html = resp.text().await.expect("html");
         let scripts = html.matches("<script").count();
         assert!(scripts > 0);
-        assert_eq!(html.matches(&format!("nonce=\"{nonce}\"")).count(), scripts, "every inline script carries the nonce");
+        // The style sheet is in the page (a phone paints sooner), under the same nonce.
+        assert!(csp.contains(&format!("style-src 'self' 'nonce-{nonce}'")), "{csp}");
+        let styles = html.matches("<style").count();
+        assert_eq!(styles, 1, "one style sheet, in the head");
+        assert_eq!(html.matches(&format!("nonce=\"{nonce}\"")).count(), scripts + styles, "every inline script and style carries the nonce");
         let admin = app.client.get(app.url("/admin/login")).send().await.expect("login");
         assert!(header(&admin, "content-security-policy").contains("frame-ancestors 'none'"));
         assert_eq!(header(&admin, "x-frame-options"), "DENY");
