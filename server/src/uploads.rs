@@ -98,7 +98,7 @@ pub async fn upload(
         &key,
         content_type,
         &name,
-        &body,
+        body.clone(),
     )
     .await
     {

@@ -53,6 +53,31 @@ impl std::fmt::Debug for S3Settings {
     }
 }
 
+impl S3Settings {
+    /// Refuses an endpoint that would carry payers' files unencrypted to
+    /// another machine; true when it is plain HTTP (allowed).
+    pub fn checked_endpoint(&self) -> anyhow::Result<bool> {
+        let Some(endpoint) = &self.endpoint else {
+            return Ok(false);
+        };
+        let url = url::Url::parse(endpoint).context("UPLOAD_S3_ENDPOINT is not a URL")?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(a)) => a.is_loopback(),
+            Some(url::Host::Ipv6(a)) => a.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        match url.scheme() {
+            "https" => Ok(false),
+            "http" if loopback || self.allow_http => Ok(true),
+            "http" => anyhow::bail!(
+                "UPLOAD_S3_ENDPOINT is plain HTTP to another machine: payers' files would cross the network unencrypted; use https, or set UPLOAD_S3_ALLOW_HTTP=true for a private network"
+            ),
+            other => anyhow::bail!("UPLOAD_S3_ENDPOINT has the scheme {other}; use https"),
+        }
+    }
+}
+
 /// Where uploads' bytes are kept: a directory (`UPLOAD_DIR`) or a bucket.
 #[derive(Clone)]
 pub struct UploadStore {
@@ -97,22 +122,8 @@ impl UploadStore {
                 ..Default::default()
             });
         if let Some(endpoint) = &s.endpoint {
-            let url = url::Url::parse(endpoint).context("UPLOAD_S3_ENDPOINT is not a URL")?;
-            let loopback = match url.host() {
-                Some(url::Host::Ipv4(a)) => a.is_loopback(),
-                Some(url::Host::Ipv6(a)) => a.is_loopback(),
-                Some(url::Host::Domain(d)) => d == "localhost",
-                None => false,
-            };
-            match url.scheme() {
-                "https" => {}
-                "http" if loopback || s.allow_http => {
-                    b = b.with_allow_http(true);
-                }
-                "http" => anyhow::bail!(
-                    "UPLOAD_S3_ENDPOINT is plain HTTP to another machine: payers' files would cross the network unencrypted; use https, or set UPLOAD_S3_ALLOW_HTTP=true for a private network"
-                ),
-                other => anyhow::bail!("UPLOAD_S3_ENDPOINT has the scheme {other}; use https"),
+            if s.checked_endpoint()? {
+                b = b.with_allow_http(true);
             }
             b = b.with_endpoint(endpoint.trim_end_matches('/'));
         }
@@ -142,7 +153,7 @@ impl UploadStore {
         })
     }
 
-    pub async fn put(&self, id: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
+    pub async fn put(&self, id: &str, bytes: bytes::Bytes) -> anyhow::Result<()> {
         self.objects
             .put(&self.key(id)?, PutPayload::from(bytes))
             .await
@@ -196,16 +207,17 @@ pub async fn store(
     field_key: &str,
     content_type: &str,
     name: &str,
-    bytes: &[u8],
+    bytes: bytes::Bytes,
 ) -> anyhow::Result<String> {
     let id = random_token().to_string();
-    files.put(&id, bytes.to_vec()).await?;
+    let size = bytes.len() as i64;
+    files.put(&id, bytes).await?;
     let stored = sqlx::query("INSERT INTO uploads (id, form_id, field_key, content_type, size, name, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(&id)
         .bind(form_id)
         .bind(field_key)
         .bind(content_type)
-        .bind(bytes.len() as i64)
+        .bind(size)
         .bind(clean_name(name))
         .bind(now_ms())
         .execute(&db.pool)

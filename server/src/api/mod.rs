@@ -438,9 +438,7 @@ pub async fn order_events(
         let mut heard = version;
         while let Some(announced) = changes.newer_than(heard).await {
             heard = announced;
-            // Boxed: the query's future lives only while it runs, not in
-            // every open stream's state (memory per stream, issue 14).
-            if let Ok(Some(now)) = Box::pin(orders::by_id(&db, &order.id)).await {
+            if let Ok(Some(now)) = orders::by_id(&db, &order.id).await {
                 if now.updated_at > version {
                     version = now.updated_at;
                     yield Ok(status_event(&now));

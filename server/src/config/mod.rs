@@ -148,6 +148,11 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 120;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/formpay.db";
 
+/// A switch's value meaning "on" (`on`, `true`, `1`, `yes`, any case).
+fn is_on(v: &str) -> bool {
+    matches!(v.to_ascii_lowercase().as_str(), "on" | "true" | "1" | "yes")
+}
+
 /// Reads settings through `get`, so tests can pass a map instead of the process environment.
 struct Reader<'a> {
     get: &'a dyn Fn(&str) -> Option<String>,
@@ -188,11 +193,6 @@ impl Reader<'_> {
     /// then required (no fallback to the directory: files would land where
     /// nobody looks for them).
     fn upload_s3(&mut self) -> Option<formpay_core::store::uploads::S3Settings> {
-        let yes = |v: Option<String>| {
-            v.is_some_and(|v| {
-                matches!(v.to_ascii_lowercase().as_str(), "on" | "true" | "1" | "yes")
-            })
-        };
         let bucket = self.opt("UPLOAD_S3_BUCKET");
         let Some(bucket) = bucket else {
             for var in ["UPLOAD_S3_ENDPOINT", "UPLOAD_S3_ACCESS_KEY_ID"] {
@@ -229,11 +229,13 @@ impl Reader<'_> {
             prefix: self
                 .opt("UPLOAD_S3_PREFIX")
                 .unwrap_or_else(|| "uploads".to_owned()),
-            allow_http: yes(self.opt("UPLOAD_S3_ALLOW_HTTP")),
-            virtual_hosted: yes(self.opt("UPLOAD_S3_VIRTUAL_HOSTED")),
+            allow_http: self.opt("UPLOAD_S3_ALLOW_HTTP").is_some_and(|v| is_on(&v)),
+            virtual_hosted: self
+                .opt("UPLOAD_S3_VIRTUAL_HOSTED")
+                .is_some_and(|v| is_on(&v)),
         };
         // Checked now (scheme, plain HTTP), so a wrong setting stops the start.
-        if let Err(e) = formpay_core::store::uploads::UploadStore::s3(&settings) {
+        if let Err(e) = settings.checked_endpoint() {
             self.errors.push("UPLOAD_S3_ENDPOINT", format!("{e:#}"));
             return None;
         }
@@ -566,7 +568,7 @@ impl Config {
 
         let simulator = match r.opt("SIMULATOR").map(|v| v.to_ascii_lowercase()) {
             None => None,
-            Some(v) if matches!(v.as_str(), "on" | "true" | "1" | "yes") => {
+            Some(v) if is_on(&v) => {
                 if prod {
                     r.errors.push(
                         "SIMULATOR",
