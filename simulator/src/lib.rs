@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use phone::openid_for;
+pub use phone::{is_openid_of, openid_for, openid_of};
 pub use providers::dev_keys;
 
 /// WeChat Pay's notify retry schedule, after the first attempt.

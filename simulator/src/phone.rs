@@ -17,11 +17,31 @@ use std::collections::BTreeMap;
 /// How long a code may wait for its exchange (WeChat: 5 minutes).
 const CODE_TTL_MS: i64 = 5 * 60 * 1000;
 
-/// The payer's openid for an app id: stable, and different per app id, as
-/// WeChat's are.
+/// The openid of the simulator's usual payer for an app id: stable, and
+/// different per app id, as WeChat's are.
 pub fn openid_for(app_id: &str) -> String {
-    let digest = Sha256::digest(format!("formpay simulator payer {app_id}").as_bytes());
-    format!("oSim{}", &hex::encode(digest)[..24])
+    openid_of(app_id, "")
+}
+
+fn app_part(app_id: &str) -> String {
+    let digest = Sha256::digest(format!("formpay simulator app {app_id}").as_bytes());
+    hex::encode(digest)[..12].to_owned()
+}
+
+/// The openid of the payer named `payer` for an app id (several WeChat
+/// accounts paying through one app): what WeChat's login would learn for them.
+pub fn openid_of(app_id: &str, payer: &str) -> String {
+    let who = Sha256::digest(format!("formpay simulator payer {payer}").as_bytes());
+    format!("oSim{}{}", app_part(app_id), &hex::encode(who)[..12])
+}
+
+/// Whether WeChat would take `openid` as one of `app_id`'s payers (it refuses
+/// another app's openid: "appid和openid不匹配").
+pub fn is_openid_of(openid: &str, app_id: &str) -> bool {
+    openid
+        .strip_prefix("oSim")
+        .and_then(|rest| rest.strip_prefix(app_part(app_id).as_str()))
+        .is_some_and(|who| who.len() == 12 && who.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// One issued code.
@@ -316,4 +336,24 @@ pub async fn h5_cashier(State(sim): State<Simulator>, Query(q): Query<H5Query>) 
         target.push_str(&url::form_urlencoded::byte_serialize(url.as_bytes()).collect::<String>());
     }
     Redirect::to(&target).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_payer_has_an_openid_per_app() {
+        let app = dev_keys::WECHAT_APP_ID;
+        let (usual, other) = (openid_for(app), openid_of(app, "other"));
+        assert_ne!(usual, other);
+        assert!(providers::wechat_oauth::valid_openid(&usual));
+        assert!(is_openid_of(&usual, app) && is_openid_of(&other, app));
+        assert!(
+            !is_openid_of(&openid_for("wxAnotherApp"), app),
+            "another app's"
+        );
+        assert!(!is_openid_of("oAnotherAppsPayer0000000000", app));
+        assert!(!is_openid_of(&format!("{usual}0"), app), "too long");
+    }
 }

@@ -306,7 +306,7 @@ fn create_order(
         );
     }
     let openid = match (mode, &req.payer) {
-        (Mode::Jsapi, Some(p)) if p.openid == super::phone::openid_for(&req.appid) => {
+        (Mode::Jsapi, Some(p)) if super::phone::is_openid_of(&p.openid, &req.appid) => {
             Some(p.openid.clone())
         }
         (Mode::Jsapi, Some(_)) => {

@@ -144,7 +144,7 @@ pub async fn unified_order(State(sim): State<Simulator>, body: Bytes) -> Respons
     }
     let openid = (trade_type == "JSAPI").then(|| get("openid"));
     if let Some(o) = &openid {
-        if *o != super::phone::openid_for(&get("appid")) {
+        if !super::phone::is_openid_of(o, &get("appid")) {
             return answer(
                 st,
                 BTreeMap::new(),

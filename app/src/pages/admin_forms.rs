@@ -453,7 +453,7 @@ fn Editor(view: FormEditView) -> impl IntoView {
                     <label>"截止 Closes (北京时间)"<input type="datetime-local" prop:value=move || closes.get() on:input=move |ev| closes.set(event_target_value(&ev)) /></label>
                 </div>
                 {text("最多提交数 Maximum submissions", max, "form-max-input")}
-                {text("每人限报 Per payer (by phone, else email; empty: no limit)", per_payer, "form-per-payer-input")}
+                {text("每人限报 Per payer (by phone, else email, and by WeChat account when paying inside WeChat; empty: no limit)", per_payer, "form-per-payer-input")}
                 {text("提交成功提示 Success message", success, "form-success-input")}
                 {text("答案保留天数 Keep answers (days; empty: kept)", retention, "form-retention-input")}
                 <label>"个人信息处理说明 Privacy notice (shown before submitting; payers must agree; empty: none)"<textarea rows="4" data-testid="form-privacy-input" prop:value=move || notice.get() on:input=move |ev| notice.set(event_target_value(&ev))></textarea></label>

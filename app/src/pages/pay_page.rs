@@ -95,6 +95,8 @@ pub enum StartOutcome {
     /// Inside WeChat without the payer's openid: go through WeChat's login first.
     WechatLogin(String),
     NotPayable(OrderStatus),
+    /// The WeChat account paying has used all the places the form allows one payer.
+    PayerLimit,
     Failed,
 }
 
@@ -126,6 +128,7 @@ pub async fn start_pay(id: String, channel: String) -> Result<StartOutcome, Serv
                 StartOutcome::WechatLogin(format!("/pay/{id}/wechat-login"))
             }
             Err(PayError::NotPayable(s)) => StartOutcome::NotPayable(s),
+            Err(PayError::PayerLimit(_)) => StartOutcome::PayerLimit,
             Err(PayError::Expired) => StartOutcome::NotPayable(OrderStatus::Expired),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start the payment");
@@ -191,6 +194,7 @@ fn PayView(view: PayView) -> impl IntoView {
     let start = ServerAction::<StartPay>::new();
     let check = ServerAction::<CheckPaid>::new();
     let failed = RwSignal::new(false);
+    let over_limit = RwSignal::new(false);
     let chosen = RwSignal::new(None::<Channel>);
     let guide = RwSignal::new(false);
     let cancelled = RwSignal::new(false);
@@ -235,6 +239,7 @@ fn PayView(view: PayView) -> impl IntoView {
             let _ = (params, &id_for_sheet);
         }
         Some(Ok(StartOutcome::NotPayable(s))) => status.set(s),
+        Some(Ok(StartOutcome::PayerLimit)) => over_limit.set(true),
         Some(Ok(StartOutcome::Failed)) | Some(Err(_)) => failed.set(true),
         None => {}
     });
@@ -352,6 +357,9 @@ fn PayView(view: PayView) -> impl IntoView {
                 </Show>
                 <Show when=move || cancelled.get()>
                     <p class="muted" data-testid="jsapi-cancelled">{move || t().jsapi_cancelled}</p>
+                </Show>
+                <Show when=move || over_limit.get()>
+                    <p class="error" data-testid="payer-limit">{move || t().wechat_payer_limit}</p>
                 </Show>
                 <Show when=move || failed.get()>
                     <p class="error">{move || t().pay_failed}</p>

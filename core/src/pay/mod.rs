@@ -82,6 +82,9 @@ pub enum PayError {
     /// JSAPI needs the payer's openid (from WeChat OAuth) and none was given.
     #[error("paying inside WeChat needs the payer's openid")]
     NeedsOpenid,
+    /// The WeChat account paying has taken all the places a form allows one payer.
+    #[error("this WeChat account has reached the form's limit of {0} per payer")]
+    PayerLimit(i64),
     #[error("the receiving account cannot be used: {0}")]
     Account(String),
     #[error(transparent)]

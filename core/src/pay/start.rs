@@ -57,6 +57,28 @@ fn check_payable(order: &OrderRecord) -> Result<(), PayError> {
     Ok(())
 }
 
+/// In a form that limits payers, the WeChat account paying counts as a payer
+/// too (by a digest of its openid, like a phone number or an address), so
+/// that one person cannot take more places by typing other numbers.
+async fn hold_wechat_payer(
+    state: &Core,
+    order: &OrderRecord,
+    openid: &str,
+) -> Result<(), PayError> {
+    let Some(form) = crate::store::forms::form_by_id(&state.db, &order.form_id).await? else {
+        return Ok(());
+    };
+    let Some(limit) = form.def.per_payer_limit else {
+        return Ok(());
+    };
+    let key = crate::store::forms::notice_hash(&format!("{}:openid:{openid}", form.id));
+    if orders::hold_openid(&state.db, &order.id, &key, limit).await? {
+        Ok(())
+    } else {
+        Err(PayError::PayerLimit(limit))
+    }
+}
+
 async fn start_locked(
     state: &Core,
     order_id: &str,
@@ -70,6 +92,13 @@ async fn start_locked(
         .await?
         .ok_or(PayError::NotFound)?;
     check_payable(&order)?;
+    if let Some(openid) = payer
+        .openid
+        .as_deref()
+        .filter(|_| channel == Channel::WechatJsapi)
+    {
+        hold_wechat_payer(state, &order, openid).await?;
+    }
     let current = attempts::by_seq(&state.db, &order.id, order.attempt_seq).await?;
     if let Some(a) = current.as_ref().filter(|a| a.state == AttemptState::Open) {
         if a.channel == channel {

@@ -340,8 +340,11 @@ async fn seat(tx: &mut sqlx::AnyConnection, order_id: &str, hold: bool) -> anyho
         .execute(&mut *tx)
         .await
         .context("cannot update the stock")?;
+        // Its payer is counted by an answer (phone or email) and, once they
+        // pay inside WeChat, by their openid too.
         sqlx::query(
-            "UPDATE payer_holds SET held = held + $1 WHERE form_id = (SELECT form_id FROM orders WHERE id = $2) AND payer_key = (SELECT payer_key FROM orders WHERE id = $2)",
+            "UPDATE payer_holds SET held = held + $1 WHERE form_id = (SELECT form_id FROM orders WHERE id = $2) \
+             AND payer_key IN (SELECT payer_key FROM orders WHERE id = $2 UNION ALL SELECT payer_openid_key FROM orders WHERE id = $2)",
         )
         .bind(delta)
         .bind(order_id)
@@ -358,6 +361,78 @@ async fn seat(tx: &mut sqlx::AnyConnection, order_id: &str, hold: bool) -> anyho
         .context("cannot update the discount code's uses")?;
     }
     Ok(())
+}
+
+/// Counts the WeChat payer `key` (a digest of their openid) against the
+/// per-payer `limit` of the order's form, once per order: a compare-and-set
+/// on the payer's counter while the order holds its place, so concurrent
+/// orders never exceed it. Paying the same order with another WeChat account
+/// moves the order's place to that account. False when `key` has no place
+/// left; the order is then unchanged.
+pub async fn hold_openid(db: &Db, order_id: &str, key: &str, limit: i64) -> anyhow::Result<bool> {
+    let row: Option<(String, Option<String>, i64)> =
+        sqlx::query_as("SELECT form_id, payer_openid_key, holds_seat FROM orders WHERE id = $1")
+            .bind(order_id)
+            .fetch_optional(&db.pool)
+            .await
+            .context("cannot read the order's payer")?;
+    let Some((form_id, old, seated)) = row else {
+        return Ok(false);
+    };
+    if old.as_deref() == Some(key) {
+        return Ok(true);
+    }
+    let mut tx = db.pool.begin().await.context("cannot begin")?;
+    // Claims the order's row first (its key and place are as read), so a
+    // concurrent expiry or start waits for this transaction or changes it.
+    let claimed = sqlx::query(
+        "UPDATE orders SET payer_openid_key = $1 WHERE id = $2 AND holds_seat = $3 AND COALESCE(payer_openid_key, '') = $4",
+    )
+    .bind(key)
+    .bind(order_id)
+    .bind(seated)
+    .bind(old.clone().unwrap_or_default())
+    .execute(&mut *tx)
+    .await
+    .context("cannot store the order's payer")?;
+    if claimed.rows_affected() != 1 {
+        // Changed meanwhile (another start, or its expiry): asked again by the payer.
+        return Ok(false);
+    }
+    if seated == 1 {
+        sqlx::query("INSERT INTO payer_holds (form_id, payer_key, held) VALUES ($1, $2, 0) ON CONFLICT (form_id, payer_key) DO NOTHING")
+            .bind(&form_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .context("cannot count the payer's orders")?;
+        let taken = sqlx::query(
+            "UPDATE payer_holds SET held = held + 1 WHERE form_id = $1 AND payer_key = $2 AND held < $3",
+        )
+        .bind(&form_id)
+        .bind(key)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await
+        .context("cannot count the payer's orders")?;
+        if taken.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(old) = &old {
+            sqlx::query(
+                "UPDATE payer_holds SET held = held - 1 WHERE form_id = $1 AND payer_key = $2",
+            )
+            .bind(&form_id)
+            .bind(old)
+            .execute(&mut *tx)
+            .await
+            .context("cannot count the payer's orders")?;
+        }
+    }
+    tx.commit()
+        .await
+        .context("cannot commit the payer's place")?;
+    Ok(true)
 }
 
 /// Takes the lock that serialises starting a payment of one order (on every

@@ -160,6 +160,11 @@ fn pay_error(e: PayError) -> Response {
             "openid_required",
             "wechat_jsapi needs the payer's openid: send it, or let the payer sign in at /pay/{id}/wechat-login",
         ),
+        PayError::PayerLimit(n) => body(
+            StatusCode::CONFLICT,
+            "payer_limit",
+            format!("this WeChat account has reached the form's limit of {n} per payer"),
+        ),
         PayError::ChannelUnavailable => body(
             StatusCode::UNPROCESSABLE_ENTITY,
             "channel_unavailable",

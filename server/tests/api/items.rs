@@ -143,3 +143,79 @@ both_backends! {
         assert_eq!(app.call("form_stock", &[("slug", "games")]).await, json!({"adult": 0, "child": 47}));
     }
 }
+
+/// Starts paying `order` inside WeChat as the payer `openid`.
+async fn pay_in_wechat(app: &TestApp, order: &str, openid: &str) -> (u16, Value) {
+    crate::phone::pay_raw(
+        app,
+        order,
+        json!({"channel": "wechat_jsapi", "openid": openid}),
+    )
+    .await
+}
+
+async fn order_of(app: &TestApp, phone: &str) -> String {
+    let (status, body) = submit(app, phone, json!({"child": 1})).await;
+    assert_eq!(status, 201, "{body}");
+    body["order"]["id"].as_str().expect("order").to_owned()
+}
+
+/// Places held in `payer_holds` for the form, in total.
+async fn held(app: &TestApp) -> i64 {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT CAST(COALESCE(SUM(held), 0) AS BIGINT) FROM payer_holds")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("held");
+    n
+}
+
+both_backends! {
+    async fn a_wechat_account_counts_as_one_payer(app) {
+        publish(&app).await;
+        let app_id = simulator::dev_keys::WECHAT_APP_ID;
+        let one = &simulator::openid_of(app_id, "one");
+        let two = &simulator::openid_of(app_id, "two");
+
+        // Two phone numbers, one WeChat account: the second order cannot be
+        // paid from it, with a clear answer, and stays as it was.
+        let first = order_of(&app, "13800000001").await;
+        let (status, body) = pay_in_wechat(&app, &first, one).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["kind"], "jsapi");
+        let second = order_of(&app, "13800000002").await;
+        let (status, body) = pay_in_wechat(&app, &second, one).await;
+        assert_eq!(status, 409, "{body}");
+        assert_eq!(body["error"], "payer_limit", "{body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains("limit of 1"), "{body}");
+        let (status, _) = crate::phone::pay_raw(&app, &second, json!({"channel": "wechat_native"})).await;
+        assert_eq!(status, 200, "other ways to pay are not counted by WeChat account");
+        // Asking again with the account that holds the place is not a second place.
+        let (status, body) = pay_in_wechat(&app, &first, one).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(held(&app).await, 3, "two phones and one WeChat account");
+
+        // Five orders paid at once from one new account: exactly one may.
+        let mut orders = Vec::new();
+        for i in 0..5 {
+            orders.push(order_of(&app, &format!("1390000001{i}")).await);
+        }
+        let tries = orders.iter().map(|o| {
+            let app = &app;
+            async move { pay_in_wechat(app, o, two).await }
+        });
+        let results = futures_util::future::join_all(tries).await;
+        assert_eq!(results.iter().filter(|(s, _)| *s == 200).count(), 1, "{results:?}");
+        for (status, body) in results.iter().filter(|(s, _)| *s != 200) {
+            assert_eq!((*status, body["error"].as_str()), (409, Some("payer_limit")), "{body}");
+        }
+        assert_eq!(held(&app).await, 2 + 5 + 2);
+
+        // Closing the first order gives its phone's and its account's places back.
+        close(&app, &first).await;
+        assert_eq!(held(&app).await, 7);
+        let (status, body) = pay_in_wechat(&app, &second, one).await;
+        assert_eq!(status, 200, "the account's place is free again: {body}");
+        assert_eq!(held(&app).await, 8);
+    }
+}
