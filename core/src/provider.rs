@@ -147,6 +147,54 @@ pub enum ProviderError {
     NotFound,
 }
 
+/// What a line of a provider's daily trade bill (对账单) records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillKind {
+    Payment,
+    Refund,
+}
+
+/// One line of a daily trade bill, as the provider wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BillLine {
+    pub kind: BillKind,
+    /// `YYYY-MM-DD HH:MM:SS`, Beijing time (a refund: when it was asked for).
+    pub at: String,
+    pub app_id: String,
+    pub merchant_id: String,
+    pub transaction_id: String,
+    pub out_trade_no: String,
+    /// A refund's `out_refund_no` and the provider's refund id.
+    pub out_refund_no: Option<String>,
+    pub refund_id: Option<String>,
+    /// A payment: what the merchant is settled (应结订单金额); a refund: what
+    /// was refunded (退款金额). Never negative.
+    pub amount_fen: i64,
+    /// The provider's fee (手续费), rounded to the fen: negative on a refund
+    /// (the fee given back).
+    pub fee_fen: i64,
+}
+
+/// A day's trade bill, checked against its own totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bill {
+    pub lines: Vec<BillLine>,
+    /// The bill's own totals (its summary block): payments, refunds, fees.
+    pub paid_fen: i64,
+    pub refunded_fen: i64,
+    pub fee_fen: i64,
+}
+
+/// What asking for a day's bill gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BillAnswer {
+    /// The provider has made no bill for the day: nothing was paid or refunded.
+    NoBill,
+    /// The bill is being made (before about 10:00 Beijing time the next day).
+    NotReady,
+    Bill(Bill),
+}
+
 #[async_trait::async_trait]
 pub trait PaymentProvider: Send + Sync {
     fn provider(&self) -> Provider;
@@ -190,6 +238,14 @@ pub trait PaymentProvider: Send + Sync {
     /// WeChat OAuth, when this client can learn payers' openids.
     fn payer_identity(&self) -> Option<&dyn PayerIdentity> {
         None
+    }
+    /// The day's trade bill (`date`: a Beijing calendar day), downloaded and
+    /// checked (its hash, its totals).
+    async fn trade_bill(&self, date: chrono::NaiveDate) -> Result<BillAnswer, ProviderError> {
+        let _ = date;
+        Err(ProviderError::NotConfigured(
+            "this provider's bills are not read yet".into(),
+        ))
     }
     /// Fresh pay-sheet parameters for a JSAPI order already made
     /// (`package` is `prepay_id=…`): a payer who taps again.

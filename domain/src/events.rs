@@ -103,6 +103,8 @@ names!(
         Notify => "notify",
         /// Our query of the provider changed the order.
         Query => "query",
+        /// The provider's daily bill showed a payment we had not recorded.
+        Bill => "bill",
         /// Another payment arrived on an order that keeps its status.
         PaidAgain => "paid_again",
         RejectedReport => "rejected_report",

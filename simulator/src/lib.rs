@@ -12,6 +12,7 @@
 #![allow(clippy::result_large_err)]
 
 mod alipay;
+pub mod bills;
 mod faults;
 mod notify;
 mod pages;
@@ -147,6 +148,10 @@ pub(crate) struct Inner {
     pub oauth_codes: Mutex<HashMap<String, phone::OauthCode>>,
     /// How the provider API misbehaves now, if it does.
     pub fault: Mutex<Option<Fault>>,
+    /// Bill files issued, by download token, with when.
+    pub bill_files: Mutex<HashMap<String, (Vec<u8>, i64)>>,
+    /// Discrepancies the bills carry.
+    pub bill_faults: Mutex<bills::BillFaults>,
 }
 
 fn key_of(p: SimProvider, no: &str) -> (u8, String) {
@@ -183,6 +188,8 @@ impl Simulator {
             http: providers::http::client(),
             oauth_codes: Mutex::new(HashMap::new()),
             fault: Mutex::new(None),
+            bill_files: Mutex::new(HashMap::new()),
+            bill_faults: Mutex::new(bills::BillFaults::default()),
         })))
     }
 
@@ -210,6 +217,9 @@ impl Simulator {
                 get(wechat_refunds::query_refund),
             )
             .route("/wechat/v3/certificates", get(wechat::certificates))
+            .route("/wechat/v3/bill/tradebill", get(bills::trade_bill))
+            .route("/wechat/v3/billdownload/file", get(bills::download))
+            .route("/control/bill", post(bills::set_faults))
             .route(
                 "/wechat/v3/pay/transactions/jsapi",
                 post(wechat::jsapi_order),

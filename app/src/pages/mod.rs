@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod admin_accounts;
+pub mod admin_bills;
 pub mod admin_blocklist;
 pub mod admin_discounts;
 pub mod admin_forms;

@@ -9,6 +9,7 @@
 //! attempt that is no longer current is kept for an administrator, never refused.
 
 pub mod admin;
+pub mod bills;
 pub mod check;
 pub mod notify;
 pub mod reconcile;

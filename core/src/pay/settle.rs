@@ -32,13 +32,27 @@ pub enum SettleOutcome {
 /// only the account that made the order may settle it. Then merchant, app,
 /// currency and amount are checked, and the payment is recorded once on its
 /// attempt together with the order's change, in one transaction.
-#[tracing::instrument(name = "settle", skip_all, fields(out_trade_no = %info.out_trade_no, provider = %provider.provider().as_str(), account = account.unwrap_or("default"), %source, order = tracing::field::Empty))]
 pub async fn settle(
     state: &Core,
     account: Option<&str>,
     provider: &dyn PaymentProvider,
     info: &TradeInfo,
     source: OrderEventKind,
+) -> anyhow::Result<SettleOutcome> {
+    settle_as(state, account, provider, info, source, None).await
+}
+
+/// [`settle`], except that a payment that would make the order paid is kept
+/// for review with `review` as the reason (a payment known only from a
+/// provider's bill: money is never ignored, and an administrator decides).
+#[tracing::instrument(name = "settle", skip_all, fields(out_trade_no = %info.out_trade_no, provider = %provider.provider().as_str(), account = account.unwrap_or("default"), %source, order = tracing::field::Empty))]
+pub async fn settle_as(
+    state: &Core,
+    account: Option<&str>,
+    provider: &dyn PaymentProvider,
+    info: &TradeInfo,
+    source: OrderEventKind,
+    review: Option<String>,
 ) -> anyhow::Result<SettleOutcome> {
     let Some(attempt) = attempts::by_out_trade_no(&state.db, &info.out_trade_no).await? else {
         return Ok(SettleOutcome::Rejected("unknown out_trade_no".into()));
@@ -99,7 +113,10 @@ pub async fn settle(
                 order = reload(state, &order.id).await?;
                 continue;
             }
-            (true, OrderStatus::Pending) => (OrderStatus::Paid, None),
+            (true, OrderStatus::Pending) => match &review {
+                Some(why) => (OrderStatus::NeedsReview, Some(why.clone())),
+                None => (OrderStatus::Paid, None),
+            },
             (_, OrderStatus::Expired | OrderStatus::Closed) => (
                 OrderStatus::NeedsReview,
                 Some(format!("paid after the order was {}", order.status)),

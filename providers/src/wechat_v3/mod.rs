@@ -2,6 +2,7 @@
 //! Authorization header), verification of answers and callbacks, and the
 //! AES-GCM callback resource.
 
+pub mod bill;
 mod certificates;
 pub mod client;
 pub mod credentials;

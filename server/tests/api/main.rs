@@ -7,6 +7,7 @@ mod abuse;
 mod accounts;
 mod admin_forms;
 mod auth;
+mod bills;
 mod cli;
 mod crash;
 mod discounts;

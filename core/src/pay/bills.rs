@@ -1,0 +1,651 @@
+//! Daily reconciliation against a provider's trade bill (对账): for one
+//! receiving account, provider and Beijing day, every line of the bill is
+//! matched with what we recorded, and what does not match is kept as a
+//! discrepancy. A payment the bill shows and we did not record is booked on
+//! its order for review (money is never ignored). Running a day again
+//! replaces its run and finds the same: nothing is booked twice.
+
+use super::settle::{settle_as, SettleOutcome};
+use crate::provider::*;
+use crate::store::attempts::{self, AttemptState};
+use crate::{now_ms, random_token, Core};
+use anyhow::Context;
+use chrono::NaiveDate;
+use domain::{OrderEventKind, OrderStatus, Provider};
+use std::collections::{HashMap, HashSet};
+
+/// What a discrepancy is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DiscrepancyKind {
+    /// The bill shows a payment of an order number we never made.
+    UnknownPayment,
+    /// The bill shows a payment we had not recorded: now booked for review.
+    NotPaidHere,
+    /// Paid on both sides, for different amounts.
+    AmountMismatch,
+    /// We recorded a payment the bill does not show.
+    MissingFromBill,
+    /// The bill shows a refund we never asked for.
+    UnknownRefund,
+    /// A refund of a different amount on each side.
+    RefundMismatch,
+    /// We asked for a refund the bill does not show.
+    RefundMissingFromBill,
+}
+
+impl DiscrepancyKind {
+    pub const ALL: [DiscrepancyKind; 7] = [
+        DiscrepancyKind::UnknownPayment,
+        DiscrepancyKind::NotPaidHere,
+        DiscrepancyKind::AmountMismatch,
+        DiscrepancyKind::MissingFromBill,
+        DiscrepancyKind::UnknownRefund,
+        DiscrepancyKind::RefundMismatch,
+        DiscrepancyKind::RefundMissingFromBill,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscrepancyKind::UnknownPayment => "unknown_payment",
+            DiscrepancyKind::NotPaidHere => "not_paid_here",
+            DiscrepancyKind::AmountMismatch => "amount_mismatch",
+            DiscrepancyKind::MissingFromBill => "missing_from_bill",
+            DiscrepancyKind::UnknownRefund => "unknown_refund",
+            DiscrepancyKind::RefundMismatch => "refund_mismatch",
+            DiscrepancyKind::RefundMissingFromBill => "refund_missing_from_bill",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DiscrepancyKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discrepancy {
+    pub kind: DiscrepancyKind,
+    pub out_trade_no: String,
+    pub out_refund_no: Option<String>,
+    pub order_id: Option<String>,
+    pub ours_fen: Option<i64>,
+    pub bill_fen: Option<i64>,
+    pub detail: String,
+}
+
+/// A day's run, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct BillRun {
+    pub id: String,
+    pub account_key: String,
+    pub provider: String,
+    pub bill_date: String,
+    /// matched | discrepancies | no_bill | not_ready | failed
+    pub status: String,
+    pub bill_payments: i64,
+    pub bill_refunds: i64,
+    pub matched: i64,
+    pub discrepancies: i64,
+    pub ours_paid_fen: i64,
+    pub ours_refunded_fen: i64,
+    pub bill_paid_fen: i64,
+    pub bill_refunded_fen: i64,
+    pub fee_fen: i64,
+    pub error: Option<String>,
+    pub ran_at: i64,
+}
+
+/// Unix milliseconds of a Beijing day's start and end.
+pub fn beijing_day(date: NaiveDate) -> (i64, i64) {
+    let start = date
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc().timestamp_millis() - 8 * 3_600_000)
+        .unwrap_or_default();
+    (start, start + 86_400_000)
+}
+
+/// What we recorded: a paid attempt, or a refund.
+#[derive(Clone, Debug)]
+struct Ours {
+    order_id: String,
+    amount_fen: i64,
+}
+
+/// Reconciles one day of one account's bill at one provider, and stores the run.
+#[tracing::instrument(name = "reconcile_bill", skip(state), fields(account = account.unwrap_or("default"), provider = %provider.as_str(), %date))]
+pub async fn reconcile_day(
+    state: &Core,
+    account: Option<&str>,
+    provider: Provider,
+    date: NaiveDate,
+) -> anyhow::Result<BillRun> {
+    let account_key = account.unwrap_or("").to_owned();
+    let mut run = BillRun {
+        id: random_token().to_string(),
+        account_key,
+        provider: provider.as_str().to_owned(),
+        bill_date: date.format("%Y-%m-%d").to_string(),
+        status: "failed".into(),
+        bill_payments: 0,
+        bill_refunds: 0,
+        matched: 0,
+        discrepancies: 0,
+        ours_paid_fen: 0,
+        ours_refunded_fen: 0,
+        bill_paid_fen: 0,
+        bill_refunded_fen: 0,
+        fee_fen: 0,
+        error: None,
+        ran_at: now_ms(),
+    };
+    let client = match crate::accounts::providers(state, account).await {
+        Ok(p) => p.for_provider(provider).cloned(),
+        Err(e) => {
+            run.error = Some(e.to_string());
+            None
+        }
+    };
+    let Some(client) = client else {
+        run.error
+            .get_or_insert_with(|| "the account has no such provider".into());
+        store(state, &run, &[], &[]).await?;
+        return Ok(run);
+    };
+    let bill = match client.trade_bill(date).await {
+        Ok(BillAnswer::Bill(b)) => b,
+        Ok(BillAnswer::NoBill) => {
+            run.status = "no_bill".into();
+            Bill::default()
+        }
+        Ok(BillAnswer::NotReady) => {
+            run.status = "not_ready".into();
+            store(state, &run, &[], &[]).await?;
+            return Ok(run);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the bill");
+            run.error = Some(e.to_string());
+            store(state, &run, &[], &[]).await?;
+            return Ok(run);
+        }
+    };
+    let (found, fees) = compare(state, account, client.as_ref(), date, &bill, &mut run).await?;
+    run.discrepancies = found.len() as i64;
+    if run.status != "no_bill" || !found.is_empty() {
+        run.status = if found.is_empty() {
+            "matched"
+        } else {
+            "discrepancies"
+        }
+        .into();
+    }
+    store(state, &run, &found, &fees).await?;
+    tracing::info!(status = %run.status, matched = run.matched, discrepancies = run.discrepancies, "bill reconciled");
+    Ok(run)
+}
+
+/// Matches the bill's lines with our records of the day.
+async fn compare(
+    state: &Core,
+    account: Option<&str>,
+    client: &dyn PaymentProvider,
+    date: NaiveDate,
+    bill: &Bill,
+    run: &mut BillRun,
+) -> anyhow::Result<(Vec<Discrepancy>, Vec<(String, Option<String>, i64)>)> {
+    let provider = client.provider();
+    let (start, end) = beijing_day(date);
+    let account_key = account.unwrap_or("");
+    // Our payments of the day, by the attempt's number.
+    let paid: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT a.out_trade_no, a.order_id, a.amount_fen FROM payment_attempts a JOIN orders o ON o.id = a.order_id \
+         WHERE a.provider = $1 AND a.state = $2 AND a.paid_at >= $3 AND a.paid_at < $4 AND COALESCE(o.account_id, '') = $5",
+    )
+    .bind(provider.as_str())
+    .bind(AttemptState::Paid.as_str())
+    .bind(start)
+    .bind(end)
+    .bind(account_key)
+    .fetch_all(&state.db.pool)
+    .await
+    .context("cannot read the day's payments")?;
+    let ours_paid: HashMap<String, Ours> = paid
+        .into_iter()
+        .map(|(no, order_id, amount_fen)| {
+            (
+                no,
+                Ours {
+                    order_id,
+                    amount_fen,
+                },
+            )
+        })
+        .collect();
+    // Our refunds asked for that day (the bill dates a refund by its request).
+    let refunds: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT r.out_refund_no, r.order_id, r.amount_fen FROM refunds r JOIN orders o ON o.id = r.order_id \
+         WHERE r.provider = $1 AND r.status IN ('processing', 'succeeded') AND r.created_at >= $2 AND r.created_at < $3 AND COALESCE(o.account_id, '') = $4",
+    )
+    .bind(provider.as_str())
+    .bind(start)
+    .bind(end)
+    .bind(account_key)
+    .fetch_all(&state.db.pool)
+    .await
+    .context("cannot read the day's refunds")?;
+    let ours_refunds: HashMap<String, Ours> = refunds
+        .into_iter()
+        .map(|(no, order_id, amount_fen)| {
+            (
+                no,
+                Ours {
+                    order_id,
+                    amount_fen,
+                },
+            )
+        })
+        .collect();
+    run.ours_paid_fen = ours_paid.values().map(|o| o.amount_fen).sum();
+    run.ours_refunded_fen = ours_refunds.values().map(|o| o.amount_fen).sum();
+    run.bill_paid_fen = bill.paid_fen;
+    run.bill_refunded_fen = bill.refunded_fen;
+    run.fee_fen = bill.fee_fen;
+
+    let mut found = Vec::new();
+    let mut fees = Vec::new();
+    let mut seen_payments = HashSet::new();
+    let mut seen_refunds = HashSet::new();
+    let yuan = |fen: i64| {
+        domain::Money::from_fen(fen)
+            .map(|m| m.to_string())
+            .unwrap_or_else(|_| fen.to_string())
+    };
+    for line in &bill.lines {
+        match line.kind {
+            BillKind::Payment => {
+                run.bill_payments += 1;
+                seen_payments.insert(line.out_trade_no.clone());
+                let d = |kind, order_id: Option<String>, ours: Option<i64>, detail: String| {
+                    Discrepancy {
+                        kind,
+                        out_trade_no: line.out_trade_no.clone(),
+                        out_refund_no: None,
+                        order_id,
+                        ours_fen: ours,
+                        bill_fen: Some(line.amount_fen),
+                        detail,
+                    }
+                };
+                if let Some(o) = ours_paid.get(&line.out_trade_no) {
+                    fees.push((
+                        line.out_trade_no.clone(),
+                        Some(o.order_id.clone()),
+                        line.fee_fen,
+                    ));
+                    if o.amount_fen != line.amount_fen {
+                        found.push(d(
+                            DiscrepancyKind::AmountMismatch,
+                            Some(o.order_id.clone()),
+                            Some(o.amount_fen),
+                            format!(
+                                "ours {}, the bill's {}",
+                                yuan(o.amount_fen),
+                                yuan(line.amount_fen)
+                            ),
+                        ));
+                    } else if in_review(state, &o.order_id).await? {
+                        found.push(d(
+                            DiscrepancyKind::NotPaidHere,
+                            Some(o.order_id.clone()),
+                            Some(o.amount_fen),
+                            unrecorded(date, line),
+                        ));
+                    } else {
+                        run.matched += 1;
+                    }
+                    continue;
+                }
+                // Not paid here that day: paid on another day, not recorded
+                // at all, or not ours.
+                let Some(attempt) =
+                    attempts::by_out_trade_no(&state.db, &line.out_trade_no).await?
+                else {
+                    found.push(d(
+                        DiscrepancyKind::UnknownPayment,
+                        None,
+                        None,
+                        format!(
+                            "{} paid {} (transaction {}) for an order number we never made",
+                            line.at,
+                            yuan(line.amount_fen),
+                            line.transaction_id
+                        ),
+                    ));
+                    continue;
+                };
+                fees.push((
+                    line.out_trade_no.clone(),
+                    Some(attempt.order_id.clone()),
+                    line.fee_fen,
+                ));
+                if attempt.state == AttemptState::Paid {
+                    if attempt.amount.fen() != line.amount_fen {
+                        found.push(d(
+                            DiscrepancyKind::AmountMismatch,
+                            Some(attempt.order_id.clone()),
+                            Some(attempt.amount.fen()),
+                            format!(
+                                "ours {}, the bill's {}",
+                                yuan(attempt.amount.fen()),
+                                yuan(line.amount_fen)
+                            ),
+                        ));
+                    } else if in_review(state, &attempt.order_id).await? {
+                        found.push(d(
+                            DiscrepancyKind::NotPaidHere,
+                            Some(attempt.order_id.clone()),
+                            Some(attempt.amount.fen()),
+                            unrecorded(date, line),
+                        ));
+                    } else {
+                        // Recorded just across midnight: the same payment.
+                        run.matched += 1;
+                    }
+                    continue;
+                }
+                let reason = unrecorded(date, line);
+                let info = TradeInfo {
+                    out_trade_no: line.out_trade_no.clone(),
+                    state: TradeState::Paid,
+                    transaction_id: Some(line.transaction_id.clone()),
+                    amount: domain::Money::from_fen(line.amount_fen).ok(),
+                    merchant_id: Some(line.merchant_id.clone()).filter(|m| !m.is_empty()),
+                    app_id: Some(line.app_id.clone()).filter(|a| !a.is_empty()),
+                    currency: None,
+                    paid_at: Some(line.at.clone()),
+                };
+                match settle_as(
+                    state,
+                    account,
+                    client,
+                    &info,
+                    OrderEventKind::Bill,
+                    Some(reason.clone()),
+                )
+                .await?
+                {
+                    SettleOutcome::Rejected(why) | SettleOutcome::Foreign(why) => {
+                        found.push(d(
+                            DiscrepancyKind::AmountMismatch,
+                            Some(attempt.order_id.clone()),
+                            Some(attempt.amount.fen()),
+                            why,
+                        ));
+                    }
+                    _ => {
+                        // Booked now: ours as well from here on (a second run reads it so).
+                        run.ours_paid_fen += attempt.amount.fen();
+                        found.push(d(
+                            DiscrepancyKind::NotPaidHere,
+                            Some(attempt.order_id.clone()),
+                            Some(attempt.amount.fen()),
+                            reason,
+                        ));
+                    }
+                }
+            }
+            BillKind::Refund => {
+                run.bill_refunds += 1;
+                let no = line.out_refund_no.clone().unwrap_or_default();
+                seen_refunds.insert(no.clone());
+                let ours = match ours_refunds.get(&no) {
+                    Some(o) => Some(o.clone()),
+                    None => sqlx::query_as::<_, (String, i64)>(
+                        "SELECT order_id, amount_fen FROM refunds WHERE out_refund_no = $1",
+                    )
+                    .bind(&no)
+                    .fetch_optional(&state.db.pool)
+                    .await
+                    .context("cannot read the refund")?
+                    .map(|(order_id, amount_fen)| Ours {
+                        order_id,
+                        amount_fen,
+                    }),
+                };
+                let d = |kind, ours: Option<&Ours>, detail: String| Discrepancy {
+                    kind,
+                    out_trade_no: line.out_trade_no.clone(),
+                    out_refund_no: Some(no.clone()),
+                    order_id: ours.map(|o| o.order_id.clone()),
+                    ours_fen: ours.map(|o| o.amount_fen),
+                    bill_fen: Some(line.amount_fen),
+                    detail,
+                };
+                match ours {
+                    None => found.push(d(
+                        DiscrepancyKind::UnknownRefund,
+                        None,
+                        format!(
+                            "{} refunded {} that we never asked for",
+                            line.at,
+                            yuan(line.amount_fen)
+                        ),
+                    )),
+                    Some(o) => {
+                        fees.push((no.clone(), Some(o.order_id.clone()), line.fee_fen));
+                        if o.amount_fen == line.amount_fen {
+                            run.matched += 1;
+                        } else {
+                            found.push(d(
+                                DiscrepancyKind::RefundMismatch,
+                                Some(&o),
+                                format!(
+                                    "ours {}, the bill's {}",
+                                    yuan(o.amount_fen),
+                                    yuan(line.amount_fen)
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (no, o) in &ours_paid {
+        if !seen_payments.contains(no) {
+            found.push(Discrepancy {
+                kind: DiscrepancyKind::MissingFromBill,
+                out_trade_no: no.clone(),
+                out_refund_no: None,
+                order_id: Some(o.order_id.clone()),
+                ours_fen: Some(o.amount_fen),
+                bill_fen: None,
+                detail: "recorded as paid here; the provider's bill does not show it".into(),
+            });
+        }
+    }
+    for (no, o) in &ours_refunds {
+        if !seen_refunds.contains(no) {
+            found.push(Discrepancy {
+                kind: DiscrepancyKind::RefundMissingFromBill,
+                out_trade_no: String::new(),
+                out_refund_no: Some(no.clone()),
+                order_id: Some(o.order_id.clone()),
+                ours_fen: Some(o.amount_fen),
+                bill_fen: None,
+                detail: "asked for here; the provider's bill does not show it".into(),
+            });
+        }
+    }
+    found.sort_by(|a, b| {
+        (a.kind.as_str(), &a.out_trade_no, &a.out_refund_no).cmp(&(
+            b.kind.as_str(),
+            &b.out_trade_no,
+            &b.out_refund_no,
+        ))
+    });
+    Ok((found, fees))
+}
+
+/// Why an order paid only according to the bill awaits review (its review
+/// reason, and the discrepancy's detail on every run).
+fn unrecorded(date: NaiveDate, line: &BillLine) -> String {
+    let paid = domain::Money::from_fen(line.amount_fen)
+        .map(|m| m.to_string())
+        .unwrap_or_else(|_| line.amount_fen.to_string());
+    format!(
+        "对账单 bill of {date}: paid {paid} at {} (transaction {}), never recorded here; the order awaits review",
+        line.at, line.transaction_id
+    )
+}
+
+async fn in_review(state: &Core, order_id: &str) -> anyhow::Result<bool> {
+    let status: Option<(OrderStatus,)> = sqlx::query_as("SELECT status FROM orders WHERE id = $1")
+        .bind(order_id)
+        .fetch_optional(&state.db.pool)
+        .await
+        .context("cannot read the order")?;
+    Ok(status.is_some_and(|(s,)| s == OrderStatus::NeedsReview))
+}
+
+/// Replaces the day's run (same id as before, if there was one) with `run`,
+/// its discrepancies and its fees, in one transaction.
+async fn store(
+    state: &Core,
+    run: &BillRun,
+    found: &[Discrepancy],
+    fees: &[(String, Option<String>, i64)],
+) -> anyhow::Result<()> {
+    let mut tx = state.db.pool.begin().await.context("cannot begin")?;
+    let previous: Option<(String,)> = sqlx::query_as(
+        "SELECT id FROM bill_runs WHERE account_key = $1 AND provider = $2 AND bill_date = $3",
+    )
+    .bind(&run.account_key)
+    .bind(&run.provider)
+    .bind(&run.bill_date)
+    .fetch_optional(&mut *tx)
+    .await
+    .context("cannot read the earlier run")?;
+    let id = previous.map(|(id,)| id).unwrap_or_else(|| run.id.clone());
+    for table in ["bill_discrepancies", "bill_fees"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE run_id = $1"))
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .context("cannot replace the earlier run")?;
+    }
+    sqlx::query("DELETE FROM bill_runs WHERE id = $1")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .context("cannot replace the earlier run")?;
+    sqlx::query(
+        "INSERT INTO bill_runs (id, account_key, provider, bill_date, status, bill_payments, bill_refunds, matched, discrepancies, ours_paid_fen, ours_refunded_fen, bill_paid_fen, bill_refunded_fen, fee_fen, error, ran_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(&id)
+    .bind(&run.account_key)
+    .bind(&run.provider)
+    .bind(&run.bill_date)
+    .bind(&run.status)
+    .bind(run.bill_payments)
+    .bind(run.bill_refunds)
+    .bind(run.matched)
+    .bind(run.discrepancies)
+    .bind(run.ours_paid_fen)
+    .bind(run.ours_refunded_fen)
+    .bind(run.bill_paid_fen)
+    .bind(run.bill_refunded_fen)
+    .bind(run.fee_fen)
+    .bind(run.error.as_deref())
+    .bind(run.ran_at)
+    .execute(&mut *tx)
+    .await
+    .context("cannot store the run")?;
+    for d in found {
+        sqlx::query(
+            "INSERT INTO bill_discrepancies (id, run_id, kind, out_trade_no, out_refund_no, order_id, ours_fen, bill_fen, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(random_token().to_string())
+        .bind(&id)
+        .bind(d.kind.as_str())
+        .bind(&d.out_trade_no)
+        .bind(d.out_refund_no.as_deref())
+        .bind(d.order_id.as_deref())
+        .bind(d.ours_fen)
+        .bind(d.bill_fen)
+        .bind(&d.detail)
+        .execute(&mut *tx)
+        .await
+        .context("cannot store a discrepancy")?;
+    }
+    // Fees in batches of rows per statement (a day may have 100,000 lines).
+    for chunk in fees.chunks(200) {
+        let mut q = crate::store::sql::Sql::new(
+            "INSERT INTO bill_fees (run_id, line_key, order_id, fee_fen) VALUES ",
+        );
+        for (i, (key, order, fee)) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push("(")
+                .bind(id.clone())
+                .push(", ")
+                .bind(key.clone())
+                .push(", ")
+                .bind(order.clone())
+                .push(", ")
+                .bind(*fee)
+                .push(")");
+        }
+        q.push(" ON CONFLICT (run_id, line_key) DO NOTHING");
+        q.execute(&mut *tx).await.context("cannot store the fees")?;
+    }
+    tx.commit().await.context("cannot commit the run")?;
+    Ok(())
+}
+
+/// The stored run of a day, and its discrepancies.
+pub async fn run_of(
+    state: &Core,
+    account: Option<&str>,
+    provider: Provider,
+    date: NaiveDate,
+) -> anyhow::Result<Option<(BillRun, Vec<Discrepancy>)>> {
+    let run: Option<BillRun> = sqlx::query_as(
+        "SELECT id, account_key, provider, bill_date, status, bill_payments, bill_refunds, matched, discrepancies, ours_paid_fen, ours_refunded_fen, bill_paid_fen, bill_refunded_fen, fee_fen, error, ran_at \
+         FROM bill_runs WHERE account_key = $1 AND provider = $2 AND bill_date = $3",
+    )
+    .bind(account.unwrap_or(""))
+    .bind(provider.as_str())
+    .bind(date.format("%Y-%m-%d").to_string())
+    .fetch_optional(&state.db.pool)
+    .await
+    .context("cannot read the run")?;
+    let Some(run) = run else {
+        return Ok(None);
+    };
+    let rows: Vec<(String, String, Option<String>, Option<String>, Option<i64>, Option<i64>, String)> = sqlx::query_as(
+        "SELECT kind, out_trade_no, out_refund_no, order_id, ours_fen, bill_fen, detail FROM bill_discrepancies WHERE run_id = $1 ORDER BY kind, out_trade_no, out_refund_no",
+    )
+    .bind(&run.id)
+    .fetch_all(&state.db.pool)
+    .await
+    .context("cannot read the discrepancies")?;
+    let found = rows
+        .into_iter()
+        .filter_map(
+            |(kind, out_trade_no, out_refund_no, order_id, ours_fen, bill_fen, detail)| {
+                Some(Discrepancy {
+                    kind: DiscrepancyKind::parse(&kind)?,
+                    out_trade_no,
+                    out_refund_no,
+                    order_id,
+                    ours_fen,
+                    bill_fen,
+                    detail,
+                })
+            },
+        )
+        .collect();
+    Ok(Some((run, found)))
+}

@@ -1,0 +1,348 @@
+//! WeChat Pay's daily trade bills, made from the simulator's ledger (its
+//! orders and refunds) in WeChat's exact format: `GET /v3/bill/tradebill`
+//! answers a signed `download_url` and the SHA-1 of the file, the file
+//! (gzip when asked) is served to a signed request and is itself unsigned.
+//! The simulator serves a day's bill at once (WeChat: after 10:00 the next
+//! day), and `POST /control/bill` injects discrepancies.
+
+use super::wechat::{authenticate, error, signed};
+use super::{dev_keys, new_token, SimProvider, SimRefundStatus, SimState, Simulator};
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use formpay_core::provider::{BillKind, BillLine};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// How long a download URL works (WeChat: 5 minutes in its current text).
+const DOWNLOAD_TTL_MS: i64 = 5 * 60 * 1000;
+
+/// Discrepancies the next bills carry, to test a merchant's reconciliation.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct BillFaults {
+    /// Payments the merchant never heard of, added to every bill.
+    #[serde(default)]
+    pub extra: Vec<ExtraPayment>,
+    /// Orders (`out_trade_no`) and refunds (`out_refund_no`) left out of the bills.
+    #[serde(default)]
+    pub drop: Vec<String>,
+    /// Orders and refunds whose amount the bills state differently (fen).
+    #[serde(default)]
+    pub amounts: BTreeMap<String, i64>,
+    /// Refunds the merchant never asked for, added to every bill.
+    #[serde(default)]
+    pub extra_refunds: Vec<ExtraRefund>,
+    /// The bills are not made yet (`STATEMENT_CREATING`).
+    #[serde(default)]
+    pub not_ready: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ExtraRefund {
+    pub out_trade_no: String,
+    pub out_refund_no: String,
+    pub amount_fen: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ExtraPayment {
+    pub out_trade_no: String,
+    pub amount_fen: i64,
+}
+
+/// WeChat's usual rate, 0.6 %, rounded to the fen.
+pub fn fee_of(fen: i64) -> i64 {
+    (fen * 6 + 500) / 1000
+}
+
+/// A stable provider number for an injected line (a bill says the same each time).
+fn stable_number(prefix: &str, of: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, of.as_bytes());
+    let digits: String = digest
+        .as_ref()
+        .iter()
+        .take(14)
+        .map(|b| char::from(b'0' + b % 10))
+        .collect();
+    format!("{prefix}{digits}")
+}
+
+/// Beijing time, as bills write it.
+fn beijing(ms: i64) -> chrono::NaiveDateTime {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .naive_utc()
+        + chrono::Duration::hours(8)
+}
+
+impl Simulator {
+    pub fn set_bill_faults(&self, faults: BillFaults) {
+        if let Ok(mut f) = self.0.bill_faults.lock() {
+            *f = faults;
+        }
+    }
+
+    /// The lines of WeChat's bill for a Beijing day: each payment on the day
+    /// it was paid, each refund on the day it was asked for.
+    pub fn wechat_bill_lines(&self, date: chrono::NaiveDate) -> Vec<BillLine> {
+        let faults = self
+            .0
+            .bill_faults
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default();
+        let on_day = |ms: i64| beijing(ms).date() == date;
+        let at = |ms: i64| beijing(ms).format("%Y-%m-%d %H:%M:%S").to_string();
+        let mut lines = Vec::new();
+        let orders = self.0.orders.lock().map(|o| o.clone()).unwrap_or_default();
+        for o in orders
+            .values()
+            .filter(|o| o.provider == SimProvider::Wechat)
+        {
+            let Some(paid) = o.paid_at_ms.filter(|ms| on_day(*ms)) else {
+                continue;
+            };
+            if o.state != SimState::Paid || faults.drop.contains(&o.out_trade_no) {
+                continue;
+            }
+            let amount = *faults.amounts.get(&o.out_trade_no).unwrap_or(&o.amount_fen);
+            lines.push(BillLine {
+                kind: BillKind::Payment,
+                at: at(paid),
+                app_id: dev_keys::WECHAT_APP_ID.into(),
+                merchant_id: dev_keys::WECHAT_MCH_ID.into(),
+                transaction_id: o.transaction_id.clone(),
+                out_trade_no: o.out_trade_no.clone(),
+                out_refund_no: None,
+                refund_id: None,
+                amount_fen: amount,
+                fee_fen: fee_of(amount),
+            });
+        }
+        let refunds = self.0.refunds.lock().map(|r| r.clone()).unwrap_or_default();
+        for r in refunds
+            .values()
+            .filter(|r| r.provider == SimProvider::Wechat)
+        {
+            if !on_day(r.created_at_ms)
+                || matches!(
+                    r.status,
+                    SimRefundStatus::Closed | SimRefundStatus::Abnormal
+                )
+                || faults.drop.contains(&r.out_refund_no)
+            {
+                continue;
+            }
+            let amount = *faults
+                .amounts
+                .get(&r.out_refund_no)
+                .unwrap_or(&r.amount_fen);
+            let transaction_id = orders
+                .values()
+                .find(|o| o.provider == SimProvider::Wechat && o.out_trade_no == r.out_trade_no)
+                .map(|o| o.transaction_id.clone())
+                .unwrap_or_default();
+            lines.push(BillLine {
+                kind: BillKind::Refund,
+                at: at(r.created_at_ms),
+                app_id: dev_keys::WECHAT_APP_ID.into(),
+                merchant_id: dev_keys::WECHAT_MCH_ID.into(),
+                transaction_id,
+                out_trade_no: r.out_trade_no.clone(),
+                out_refund_no: Some(r.out_refund_no.clone()),
+                refund_id: Some(r.refund_id.clone()),
+                amount_fen: amount,
+                fee_fen: -fee_of(amount),
+            });
+        }
+        let noon = date
+            .and_hms_opt(12, 0, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+        for e in &faults.extra {
+            lines.push(BillLine {
+                kind: BillKind::Payment,
+                at: noon.clone(),
+                app_id: dev_keys::WECHAT_APP_ID.into(),
+                merchant_id: dev_keys::WECHAT_MCH_ID.into(),
+                transaction_id: stable_number("4200", &e.out_trade_no),
+                out_trade_no: e.out_trade_no.clone(),
+                out_refund_no: None,
+                refund_id: None,
+                amount_fen: e.amount_fen,
+                fee_fen: fee_of(e.amount_fen),
+            });
+        }
+        for e in &faults.extra_refunds {
+            lines.push(BillLine {
+                kind: BillKind::Refund,
+                at: noon.clone(),
+                app_id: dev_keys::WECHAT_APP_ID.into(),
+                merchant_id: dev_keys::WECHAT_MCH_ID.into(),
+                transaction_id: stable_number("4200", &e.out_trade_no),
+                out_trade_no: e.out_trade_no.clone(),
+                out_refund_no: Some(e.out_refund_no.clone()),
+                refund_id: Some(stable_number("5030", &e.out_refund_no)),
+                amount_fen: e.amount_fen,
+                fee_fen: -fee_of(e.amount_fen),
+            });
+        }
+        lines.sort_by(|a, b| a.at.cmp(&b.at));
+        lines
+    }
+}
+
+fn query_pairs(uri: &OriginalUri) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(uri.0.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `GET /v3/bill/tradebill?bill_date=…&bill_type=ALL[&tar_type=GZIP]`.
+pub async fn trade_bill(
+    State(sim): State<Simulator>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let serial = match authenticate(&sim, &method, &uri, &headers, b"") {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let q = query_pairs(&uri);
+    let bad = |msg: &str| error(&sim, StatusCode::BAD_REQUEST, "PARAM_ERROR", msg, &serial);
+    let Some(date) = q
+        .get("bill_date")
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    else {
+        return bad("bill_date 格式错误");
+    };
+    if q.get("bill_type").is_some_and(|t| t != "ALL") {
+        return bad("本模拟器只提供 ALL 账单");
+    }
+    let gzip = match q.get("tar_type").map(String::as_str) {
+        None => false,
+        Some("GZIP") => true,
+        Some(_) => return bad("tar_type 错误"),
+    };
+    let today = beijing(formpay_core::now_ms()).date();
+    if date > today {
+        return error(
+            &sim,
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "账单日期错误",
+            &serial,
+        );
+    }
+    if sim
+        .0
+        .bill_faults
+        .lock()
+        .map(|f| f.not_ready)
+        .unwrap_or(false)
+    {
+        return error(
+            &sim,
+            StatusCode::BAD_REQUEST,
+            "STATEMENT_CREATING",
+            "账单生成中",
+            &serial,
+        );
+    }
+    let lines = sim.wechat_bill_lines(date);
+    if lines.is_empty() {
+        return error(
+            &sim,
+            StatusCode::BAD_REQUEST,
+            "NO_STATEMENT_EXIST",
+            "请求的账单文件不存在",
+            &serial,
+        );
+    }
+    let mut text = Vec::new();
+    if providers::wechat_v3::bill::write(&lines, &mut text).is_err() {
+        return error(
+            &sim,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "SYSTEM_ERROR",
+            "系统错误",
+            &serial,
+        );
+    }
+    let hash = hex::encode(ring::digest::digest(
+        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        &text,
+    ));
+    let file = if gzip {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let _ = gz.write_all(&text);
+        gz.finish().unwrap_or_default()
+    } else {
+        text
+    };
+    let token = new_token();
+    if let Ok(mut files) = sim.0.bill_files.lock() {
+        let now = formpay_core::now_ms();
+        files.retain(|_, (_, issued)| now - *issued < DOWNLOAD_TTL_MS);
+        files.insert(token.clone(), (file, now));
+    }
+    let download_url = format!(
+        "{}/wechat/v3/billdownload/file?token={token}{}",
+        sim.0.settings.public_base.trim_end_matches('/'),
+        if gzip { "&tartype=gzip" } else { "" }
+    );
+    signed(
+        &sim,
+        StatusCode::OK,
+        serde_json::json!({"hash_type": "SHA1", "hash_value": hash, "download_url": download_url})
+            .to_string(),
+        &serial,
+    )
+}
+
+/// `GET /v3/billdownload/file?token=…`: the file, to a signed request,
+/// without a signature of its own.
+pub async fn download(
+    State(sim): State<Simulator>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let serial = match authenticate(&sim, &method, &uri, &headers, b"") {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let token = query_pairs(&uri).get("token").cloned().unwrap_or_default();
+    let file = sim.0.bill_files.lock().ok().and_then(|files| {
+        files
+            .get(&token)
+            .filter(|(_, issued)| formpay_core::now_ms() - issued < DOWNLOAD_TTL_MS)
+            .map(|(f, _)| f.clone())
+    });
+    match file {
+        Some(bytes) => {
+            let mut r = (StatusCode::OK, bytes).into_response();
+            r.headers_mut().insert(
+                "content-type",
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            r
+        }
+        None => error(
+            &sim,
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+            "下载链接已失效",
+            &serial,
+        ),
+    }
+}
+
+/// `POST /control/bill`: the discrepancies the next bills carry.
+pub async fn set_faults(State(sim): State<Simulator>, Json(f): Json<BillFaults>) -> Response {
+    sim.set_bill_faults(f);
+    StatusCode::NO_CONTENT.into_response()
+}
