@@ -604,6 +604,17 @@ async fn store(
     Ok(())
 }
 
+/// A stored discrepancy: kind, out_trade_no, out_refund_no, order, ours, the bill's, detail.
+type DiscrepancyRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    String,
+);
+
 /// The stored run of a day, and its discrepancies.
 pub async fn run_of(
     state: &Core,
@@ -624,7 +635,7 @@ pub async fn run_of(
     let Some(run) = run else {
         return Ok(None);
     };
-    let rows: Vec<(String, String, Option<String>, Option<String>, Option<i64>, Option<i64>, String)> = sqlx::query_as(
+    let rows: Vec<DiscrepancyRow> = sqlx::query_as(
         "SELECT kind, out_trade_no, out_refund_no, order_id, ours_fen, bill_fen, detail FROM bill_discrepancies WHERE run_id = $1 ORDER BY kind, out_trade_no, out_refund_no",
     )
     .bind(&run.id)
