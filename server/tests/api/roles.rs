@@ -82,6 +82,11 @@ const SERVER_FNS: &[Row] = &[
         ],
     ),
     (
+        "admin_reconcile_bill",
+        "of",
+        &[("date", "nope"), ("account", ""), ("provider", "wechat")],
+    ),
+    (
         "admin_stats",
         "ofv",
         &[("from", ""), ("to", ""), ("form", ""), ("days", "")],
