@@ -4,7 +4,7 @@
 //! bill of 100,000 lines is never held as text), each line bounded, and
 //! checked against the summary: a truncated or altered file is refused.
 
-use formpay_core::provider::{Bill, BillKind, BillLine};
+use formpay_core::provider::{Bill, BillKind, BillLine, ProviderError};
 use std::io::BufRead;
 
 /// The detail header of an `ALL` bill, as WeChat writes it.
@@ -16,6 +16,49 @@ pub const SUMMARY_HEADER: &str =
 /// The longest line read (a product name and the attach field are bounded
 /// by WeChat; anything longer is not a bill).
 const MAX_LINE: usize = 16 * 1024;
+
+/// The most text a bill may decompress to (a gzip bomb stops here).
+const MAX_BILL_TEXT: u64 = 1024 * 1024 * 1024;
+
+/// Reads through, hashing what is read (SHA-1, as WeChat names the file).
+struct Hashing<R> {
+    inner: R,
+    sha1: ring::digest::Context,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha1.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The bill in `bytes` (gzip or plain), read line by line while its SHA-1
+/// (of the text) is taken; refused unless the SHA-1 is `hash`.
+pub fn read_file(bytes: &[u8], hash: &str) -> Result<Bill, ProviderError> {
+    use std::io::Read;
+    let text: Box<dyn Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(bytes))
+    } else {
+        Box::new(bytes)
+    };
+    let mut reader = Hashing {
+        inner: text.take(MAX_BILL_TEXT),
+        sha1: ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
+    };
+    let parsed = parse(std::io::BufReader::new(&mut reader));
+    // Whatever the parser left unread counts in the hash too.
+    std::io::copy(&mut reader, &mut std::io::sink())
+        .map_err(|e| ProviderError::Malformed(format!("the bill cannot be read: {e}")))?;
+    let digest = hex::encode(reader.sha1.finish());
+    if !digest.eq_ignore_ascii_case(hash.trim()) {
+        return Err(ProviderError::Verification(
+            "the bill's SHA-1 is not the one WeChat announced".into(),
+        ));
+    }
+    parsed.map_err(|e| ProviderError::Malformed(e.to_string()))
+}
 
 /// Why a bill file was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -365,6 +408,27 @@ mod tests {
         assert_eq!(parse(&b""[..]), Err(BillError::Header));
         let long = format!("{HEADER}\n`{}\n", "x".repeat(MAX_LINE));
         assert!(matches!(parse(long.as_bytes()), Err(BillError::Io(_))));
+    }
+
+    #[test]
+    fn a_file_is_read_gzip_or_plain_and_only_with_its_sha1() {
+        use std::io::Write;
+        let sha1 = hex::encode(ring::digest::digest(
+            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            REAL.as_bytes(),
+        ));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(REAL.as_bytes()).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        let plain = read_file(REAL.as_bytes(), &sha1).expect("plain");
+        assert_eq!(read_file(&gz, &sha1.to_uppercase()).expect("gzip"), plain);
+        let other = "0".repeat(40);
+        assert!(matches!(
+            read_file(&gz, &other),
+            Err(ProviderError::Verification(_))
+        ));
+        // A broken gzip stream is refused, not half read.
+        assert!(read_file(&gz[..gz.len() / 2], &sha1).is_err());
     }
 
     proptest! {

@@ -274,24 +274,9 @@ struct BillApplied {
     download_url: String,
 }
 
-/// The largest bill downloaded (compressed) and read (decompressed): a bill
-/// of 100,000 lines is about 40 MB of text.
+/// The largest bill downloaded (compressed; a bill of 100,000 lines is about
+/// 40 MB of text, a few MB compressed).
 const MAX_BILL_DOWNLOAD: usize = 128 * 1024 * 1024;
-const MAX_BILL_TEXT: u64 = 1024 * 1024 * 1024;
-
-/// Reads through, hashing what is read (SHA-1, as WeChat names the file).
-struct Hashing<R> {
-    inner: R,
-    sha1: ring::digest::Context,
-}
-
-impl<R: std::io::Read> std::io::Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sha1.update(&buf[..n]);
-        Ok(n)
-    }
-}
 
 impl WechatPayV3 {
     /// `GET /v3/bill/tradebill` (signed, answer verified), then the file at
@@ -383,36 +368,8 @@ impl WechatPayV3 {
         if !(200..300).contains(&status) {
             return Err(wire::api_error(status, &bytes));
         }
-        read_bill(&bytes, &applied.hash_value)
+        super::bill::read_file(&bytes, &applied.hash_value).map(BillAnswer::Bill)
     }
-}
-
-/// The bill in `bytes` (gzip or plain), read line by line while its SHA-1
-/// (of the text) is taken; refused unless the SHA-1 is `hash`.
-fn read_bill(bytes: &[u8], hash: &str) -> Result<BillAnswer, ProviderError> {
-    use std::io::Read;
-    let text: Box<dyn Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::GzDecoder::new(bytes))
-    } else {
-        Box::new(bytes)
-    };
-    let mut reader = Hashing {
-        inner: text.take(MAX_BILL_TEXT),
-        sha1: ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
-    };
-    let parsed = super::bill::parse(std::io::BufReader::new(&mut reader));
-    // Whatever the parser left unread counts in the hash too.
-    std::io::copy(&mut reader, &mut std::io::sink())
-        .map_err(|e| ProviderError::Malformed(format!("the bill cannot be read: {e}")))?;
-    let digest = hex::encode(reader.sha1.finish());
-    if !digest.eq_ignore_ascii_case(hash.trim()) {
-        return Err(ProviderError::Verification(
-            "the bill's SHA-1 is not the one WeChat announced".into(),
-        ));
-    }
-    parsed
-        .map(BillAnswer::Bill)
-        .map_err(|e| ProviderError::Malformed(e.to_string()))
 }
 
 /// Larger callbacks are refused unread.
