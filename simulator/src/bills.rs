@@ -6,7 +6,7 @@
 //! day), and `POST /control/bill` injects discrepancies.
 
 use super::wechat::{authenticate, error, signed};
-use super::{dev_keys, new_token, SimProvider, SimRefundStatus, SimState, Simulator};
+use super::{dev_keys, new_token, SimProvider, SimRefund, SimRefundStatus, SimState, Simulator};
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -95,8 +95,56 @@ impl Simulator {
             .unwrap_or_default();
         let on_day = |ms: i64| beijing(ms).date() == date;
         let at = |ms: i64| beijing(ms).format("%Y-%m-%d %H:%M:%S").to_string();
+        // What every line says the same way: the merchant, and the fee of
+        // the amount (given back on a refund).
+        let line = |refund: Option<(String, String)>,
+                    at: String,
+                    transaction_id: String,
+                    out_trade_no: String,
+                    amount: i64| {
+            let (kind, fee) = match refund {
+                Some(_) => (BillKind::Refund, -fee_of(amount)),
+                None => (BillKind::Payment, fee_of(amount)),
+            };
+            let (out_refund_no, refund_id) = refund.unzip();
+            BillLine {
+                kind,
+                at,
+                app_id: dev_keys::WECHAT_APP_ID.into(),
+                merchant_id: dev_keys::WECHAT_MCH_ID.into(),
+                transaction_id,
+                out_trade_no,
+                out_refund_no,
+                refund_id,
+                amount_fen: amount,
+                fee_fen: fee,
+            }
+        };
+        // The day's refunds first, then the orders: one lock at a time.
+        let refunds: Vec<SimRefund> = self
+            .0
+            .refunds
+            .lock()
+            .map(|refunds| {
+                refunds
+                    .values()
+                    .filter(|r| {
+                        r.provider == SimProvider::Wechat
+                            && on_day(r.created_at_ms)
+                            && !matches!(
+                                r.status,
+                                SimRefundStatus::Closed | SimRefundStatus::Abnormal
+                            )
+                            && !faults.drop.contains(&r.out_refund_no)
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut lines = Vec::new();
-        let orders = self.0.orders.lock().map(|o| o.clone()).unwrap_or_default();
+        let Ok(orders) = self.0.orders.lock() else {
+            return lines;
+        };
         for o in orders
             .values()
             .filter(|o| o.provider == SimProvider::Wechat)
@@ -108,86 +156,59 @@ impl Simulator {
                 continue;
             }
             let amount = *faults.amounts.get(&o.out_trade_no).unwrap_or(&o.amount_fen);
-            lines.push(BillLine {
-                kind: BillKind::Payment,
-                at: at(paid),
-                app_id: dev_keys::WECHAT_APP_ID.into(),
-                merchant_id: dev_keys::WECHAT_MCH_ID.into(),
-                transaction_id: o.transaction_id.clone(),
-                out_trade_no: o.out_trade_no.clone(),
-                out_refund_no: None,
-                refund_id: None,
-                amount_fen: amount,
-                fee_fen: fee_of(amount),
-            });
+            lines.push(line(
+                None,
+                at(paid),
+                o.transaction_id.clone(),
+                o.out_trade_no.clone(),
+                amount,
+            ));
         }
-        let refunds = self.0.refunds.lock().map(|r| r.clone()).unwrap_or_default();
-        for r in refunds
-            .values()
-            .filter(|r| r.provider == SimProvider::Wechat)
-        {
-            if !on_day(r.created_at_ms)
-                || matches!(
-                    r.status,
-                    SimRefundStatus::Closed | SimRefundStatus::Abnormal
-                )
-                || faults.drop.contains(&r.out_refund_no)
-            {
-                continue;
-            }
+        for r in refunds {
             let amount = *faults
                 .amounts
                 .get(&r.out_refund_no)
                 .unwrap_or(&r.amount_fen);
             let transaction_id = orders
-                .values()
-                .find(|o| o.provider == SimProvider::Wechat && o.out_trade_no == r.out_trade_no)
+                .get(&super::key_of(SimProvider::Wechat, &r.out_trade_no))
                 .map(|o| o.transaction_id.clone())
                 .unwrap_or_default();
-            lines.push(BillLine {
-                kind: BillKind::Refund,
-                at: at(r.created_at_ms),
-                app_id: dev_keys::WECHAT_APP_ID.into(),
-                merchant_id: dev_keys::WECHAT_MCH_ID.into(),
+            lines.push(line(
+                Some((r.out_refund_no, r.refund_id)),
+                at(r.created_at_ms),
                 transaction_id,
-                out_trade_no: r.out_trade_no.clone(),
-                out_refund_no: Some(r.out_refund_no.clone()),
-                refund_id: Some(r.refund_id.clone()),
-                amount_fen: amount,
-                fee_fen: -fee_of(amount),
-            });
+                r.out_trade_no,
+                amount,
+            ));
         }
+        drop(orders);
         let noon = date
             .and_hms_opt(12, 0, 0)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_default();
         for e in &faults.extra {
-            lines.push(BillLine {
-                kind: BillKind::Payment,
-                at: noon.clone(),
-                app_id: dev_keys::WECHAT_APP_ID.into(),
-                merchant_id: dev_keys::WECHAT_MCH_ID.into(),
-                transaction_id: stable_number("4200", &e.out_trade_no),
-                out_trade_no: e.out_trade_no.clone(),
-                out_refund_no: None,
-                refund_id: None,
-                amount_fen: e.amount_fen,
-                fee_fen: fee_of(e.amount_fen),
-            });
+            let transaction_id = stable_number("4200", &e.out_trade_no);
+            lines.push(line(
+                None,
+                noon.clone(),
+                transaction_id,
+                e.out_trade_no.clone(),
+                e.amount_fen,
+            ));
         }
         for e in &faults.extra_refunds {
-            lines.push(BillLine {
-                kind: BillKind::Refund,
-                at: noon.clone(),
-                app_id: dev_keys::WECHAT_APP_ID.into(),
-                merchant_id: dev_keys::WECHAT_MCH_ID.into(),
-                transaction_id: stable_number("4200", &e.out_trade_no),
-                out_trade_no: e.out_trade_no.clone(),
-                out_refund_no: Some(e.out_refund_no.clone()),
-                refund_id: Some(stable_number("5030", &e.out_refund_no)),
-                amount_fen: e.amount_fen,
-                fee_fen: -fee_of(e.amount_fen),
-            });
+            let refund = (
+                e.out_refund_no.clone(),
+                stable_number("5030", &e.out_refund_no),
+            );
+            let transaction_id = stable_number("4200", &e.out_trade_no);
+            lines.push(line(
+                Some(refund),
+                noon.clone(),
+                transaction_id,
+                e.out_trade_no.clone(),
+                e.amount_fen,
+            ));
         }
         lines.sort_by(|a, b| a.at.cmp(&b.at));
         lines

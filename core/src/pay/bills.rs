@@ -108,6 +108,50 @@ pub fn beijing_day(date: NaiveDate) -> (i64, i64) {
 struct Ours {
     order_id: String,
     amount_fen: i64,
+    /// Its order awaits an administrator's review.
+    in_review: bool,
+}
+
+impl Ours {
+    fn new(order_id: String, amount_fen: i64, status: OrderStatus) -> Ours {
+        Ours {
+            order_id,
+            amount_fen,
+            in_review: status == OrderStatus::NeedsReview,
+        }
+    }
+}
+
+/// What we know of a number a bill shows paid.
+enum Known {
+    /// A payment we recorded.
+    Recorded(Ours),
+    /// An attempt of ours we never recorded paid.
+    Unpaid(attempts::Attempt),
+}
+
+/// Our records of a Beijing day by the number the provider knows them by:
+/// `sql` selects number, order id, amount and the order's status, with the
+/// provider, the day's start and end and the account as `$1`..`$4`.
+async fn day_records(
+    state: &Core,
+    sql: &str,
+    provider: Provider,
+    (start, end): (i64, i64),
+    account_key: &str,
+) -> anyhow::Result<HashMap<String, Ours>> {
+    let rows: Vec<(String, String, i64, OrderStatus)> = sqlx::query_as(sql)
+        .bind(provider.as_str())
+        .bind(start)
+        .bind(end)
+        .bind(account_key)
+        .fetch_all(&state.db.pool)
+        .await
+        .context("cannot read the day's records")?;
+    Ok(rows
+        .into_iter()
+        .map(|(no, order_id, amount, status)| (no, Ours::new(order_id, amount, status)))
+        .collect())
 }
 
 /// Reconciles one day of one account's bill at one provider, and stores the run.
@@ -193,57 +237,31 @@ async fn compare(
     run: &mut BillRun,
 ) -> anyhow::Result<(Vec<Discrepancy>, Vec<(String, Option<String>, i64)>)> {
     let provider = client.provider();
-    let (start, end) = beijing_day(date);
+    let day = beijing_day(date);
     let account_key = account.unwrap_or("");
     // Our payments of the day, by the attempt's number.
-    let paid: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT a.out_trade_no, a.order_id, a.amount_fen FROM payment_attempts a JOIN orders o ON o.id = a.order_id \
-         WHERE a.provider = $1 AND a.state = $2 AND a.paid_at >= $3 AND a.paid_at < $4 AND COALESCE(o.account_id, '') = $5",
+    let ours_paid = day_records(
+        state,
+        &format!(
+            "SELECT a.out_trade_no, a.order_id, a.amount_fen, o.status FROM payment_attempts a JOIN orders o ON o.id = a.order_id \
+             WHERE a.provider = $1 AND a.state = '{}' AND a.paid_at >= $2 AND a.paid_at < $3 AND COALESCE(o.account_id, '') = $4",
+            AttemptState::Paid.as_str()
+        ),
+        provider,
+        day,
+        account_key,
     )
-    .bind(provider.as_str())
-    .bind(AttemptState::Paid.as_str())
-    .bind(start)
-    .bind(end)
-    .bind(account_key)
-    .fetch_all(&state.db.pool)
-    .await
-    .context("cannot read the day's payments")?;
-    let ours_paid: HashMap<String, Ours> = paid
-        .into_iter()
-        .map(|(no, order_id, amount_fen)| {
-            (
-                no,
-                Ours {
-                    order_id,
-                    amount_fen,
-                },
-            )
-        })
-        .collect();
+    .await?;
     // Our refunds asked for that day (the bill dates a refund by its request).
-    let refunds: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT r.out_refund_no, r.order_id, r.amount_fen FROM refunds r JOIN orders o ON o.id = r.order_id \
+    let ours_refunds = day_records(
+        state,
+        "SELECT r.out_refund_no, r.order_id, r.amount_fen, o.status FROM refunds r JOIN orders o ON o.id = r.order_id \
          WHERE r.provider = $1 AND r.status IN ('processing', 'succeeded') AND r.created_at >= $2 AND r.created_at < $3 AND COALESCE(o.account_id, '') = $4",
+        provider,
+        day,
+        account_key,
     )
-    .bind(provider.as_str())
-    .bind(start)
-    .bind(end)
-    .bind(account_key)
-    .fetch_all(&state.db.pool)
-    .await
-    .context("cannot read the day's refunds")?;
-    let ours_refunds: HashMap<String, Ours> = refunds
-        .into_iter()
-        .map(|(no, order_id, amount_fen)| {
-            (
-                no,
-                Ours {
-                    order_id,
-                    amount_fen,
-                },
-            )
-        })
-        .collect();
+    .await?;
     run.ours_paid_fen = ours_paid.values().map(|o| o.amount_fen).sum();
     run.ours_refunded_fen = ours_refunds.values().map(|o| o.amount_fen).sum();
     run.bill_paid_fen = bill.paid_fen;
@@ -275,83 +293,73 @@ async fn compare(
                         detail,
                     }
                 };
-                if let Some(o) = ours_paid.get(&line.out_trade_no) {
-                    fees.push((
-                        line.out_trade_no.clone(),
-                        Some(o.order_id.clone()),
-                        line.fee_fen,
-                    ));
-                    if o.amount_fen != line.amount_fen {
-                        found.push(d(
-                            DiscrepancyKind::AmountMismatch,
+                // Paid here that day, or on another (recorded just across
+                // midnight), or not recorded at all, or not ours.
+                let known = match ours_paid.get(&line.out_trade_no) {
+                    Some(o) => Known::Recorded(o.clone()),
+                    None => match attempts::by_out_trade_no(&state.db, &line.out_trade_no).await? {
+                        Some(a) if a.state == AttemptState::Paid => {
+                            let review = in_review(state, &a.order_id).await?;
+                            Known::Recorded(Ours {
+                                order_id: a.order_id,
+                                amount_fen: a.amount.fen(),
+                                in_review: review,
+                            })
+                        }
+                        Some(a) => Known::Unpaid(a),
+                        None => {
+                            found.push(d(
+                                DiscrepancyKind::UnknownPayment,
+                                None,
+                                None,
+                                format!(
+                                    "{} paid {} (transaction {}) for an order number we never made",
+                                    line.at,
+                                    yuan(line.amount_fen),
+                                    line.transaction_id
+                                ),
+                            ));
+                            continue;
+                        }
+                    },
+                };
+                let attempt = match known {
+                    Known::Unpaid(attempt) => attempt,
+                    Known::Recorded(o) => {
+                        fees.push((
+                            line.out_trade_no.clone(),
                             Some(o.order_id.clone()),
-                            Some(o.amount_fen),
-                            format!(
-                                "ours {}, the bill's {}",
-                                yuan(o.amount_fen),
-                                yuan(line.amount_fen)
-                            ),
+                            line.fee_fen,
                         ));
-                    } else if in_review(state, &o.order_id).await? {
-                        found.push(d(
-                            DiscrepancyKind::NotPaidHere,
-                            Some(o.order_id.clone()),
-                            Some(o.amount_fen),
-                            unrecorded(date, line),
-                        ));
-                    } else {
-                        run.matched += 1;
+                        if o.amount_fen != line.amount_fen {
+                            found.push(d(
+                                DiscrepancyKind::AmountMismatch,
+                                Some(o.order_id.clone()),
+                                Some(o.amount_fen),
+                                format!(
+                                    "ours {}, the bill's {}",
+                                    yuan(o.amount_fen),
+                                    yuan(line.amount_fen)
+                                ),
+                            ));
+                        } else if o.in_review {
+                            found.push(d(
+                                DiscrepancyKind::NotPaidHere,
+                                Some(o.order_id.clone()),
+                                Some(o.amount_fen),
+                                unrecorded(date, line),
+                            ));
+                        } else {
+                            run.matched += 1;
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                // Not paid here that day: paid on another day, not recorded
-                // at all, or not ours.
-                let Some(attempt) =
-                    attempts::by_out_trade_no(&state.db, &line.out_trade_no).await?
-                else {
-                    found.push(d(
-                        DiscrepancyKind::UnknownPayment,
-                        None,
-                        None,
-                        format!(
-                            "{} paid {} (transaction {}) for an order number we never made",
-                            line.at,
-                            yuan(line.amount_fen),
-                            line.transaction_id
-                        ),
-                    ));
-                    continue;
                 };
                 fees.push((
                     line.out_trade_no.clone(),
                     Some(attempt.order_id.clone()),
                     line.fee_fen,
                 ));
-                if attempt.state == AttemptState::Paid {
-                    if attempt.amount.fen() != line.amount_fen {
-                        found.push(d(
-                            DiscrepancyKind::AmountMismatch,
-                            Some(attempt.order_id.clone()),
-                            Some(attempt.amount.fen()),
-                            format!(
-                                "ours {}, the bill's {}",
-                                yuan(attempt.amount.fen()),
-                                yuan(line.amount_fen)
-                            ),
-                        ));
-                    } else if in_review(state, &attempt.order_id).await? {
-                        found.push(d(
-                            DiscrepancyKind::NotPaidHere,
-                            Some(attempt.order_id.clone()),
-                            Some(attempt.amount.fen()),
-                            unrecorded(date, line),
-                        ));
-                    } else {
-                        // Recorded just across midnight: the same payment.
-                        run.matched += 1;
-                    }
-                    continue;
-                }
                 let reason = unrecorded(date, line);
                 let info = TradeInfo {
                     out_trade_no: line.out_trade_no.clone(),
@@ -399,17 +407,14 @@ async fn compare(
                 seen_refunds.insert(no.clone());
                 let ours = match ours_refunds.get(&no) {
                     Some(o) => Some(o.clone()),
-                    None => sqlx::query_as::<_, (String, i64)>(
-                        "SELECT order_id, amount_fen FROM refunds WHERE out_refund_no = $1",
+                    None => sqlx::query_as::<_, (String, i64, OrderStatus)>(
+                        "SELECT r.order_id, r.amount_fen, o.status FROM refunds r JOIN orders o ON o.id = r.order_id WHERE r.out_refund_no = $1",
                     )
                     .bind(&no)
                     .fetch_optional(&state.db.pool)
                     .await
                     .context("cannot read the refund")?
-                    .map(|(order_id, amount_fen)| Ours {
-                        order_id,
-                        amount_fen,
-                    }),
+                    .map(|(order_id, amount, status)| Ours::new(order_id, amount, status)),
                 };
                 let d = |kind, ours: Option<&Ours>, detail: String| Discrepancy {
                     kind,

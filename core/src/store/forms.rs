@@ -512,27 +512,38 @@ async fn hold_payer(
     // Counted by a digest, so that the counters and the order hold no phone
     // number or address (erasing the answers leaves nothing readable here).
     let key = notice_hash(&format!("{}:{key}", form.id));
-    sqlx::query("INSERT INTO payer_holds (form_id, payer_key, held) VALUES ($1, $2, 0) ON CONFLICT (form_id, payer_key) DO NOTHING")
-        .bind(&form.id)
-        .bind(&key)
-        .execute(&mut *tx)
-        .await
-        .context("cannot count the payer's submissions")?;
-    let taken = sqlx::query(
-        "UPDATE payer_holds SET held = held + 1 WHERE form_id = $1 AND payer_key = $2 AND held < $3",
-    )
-    .bind(&form.id)
-    .bind(&key)
-    .bind(limit)
-    .execute(&mut *tx)
-    .await
-    .context("cannot count the payer's submissions")?;
-    if taken.rows_affected() != 1 {
+    if !take_payer_place(tx, &form.id, &key, limit).await? {
         return Err(SubmitError::Refused(
             [(field, AnswerError::PayerLimit)].into(),
         ));
     }
     Ok(Some(key))
+}
+
+/// Takes one of the places of payer `key` in a form that allows `limit`: a
+/// compare-and-set on the payer's counter. False when none is left.
+pub(crate) async fn take_payer_place(
+    tx: &mut sqlx::AnyConnection,
+    form_id: &str,
+    key: &str,
+    limit: i64,
+) -> anyhow::Result<bool> {
+    sqlx::query("INSERT INTO payer_holds (form_id, payer_key, held) VALUES ($1, $2, 0) ON CONFLICT (form_id, payer_key) DO NOTHING")
+        .bind(form_id)
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .context("cannot count the payer's places")?;
+    let taken = sqlx::query(
+        "UPDATE payer_holds SET held = held + 1 WHERE form_id = $1 AND payer_key = $2 AND held < $3",
+    )
+    .bind(form_id)
+    .bind(key)
+    .bind(limit)
+    .execute(&mut *tx)
+    .await
+    .context("cannot count the payer's places")?;
+    Ok(taken.rows_affected() == 1)
 }
 
 /// Takes the items an order asks for from their stock (a compare-and-set

@@ -400,22 +400,7 @@ pub async fn hold_openid(db: &Db, order_id: &str, key: &str, limit: i64) -> anyh
         return Ok(false);
     }
     if seated == 1 {
-        sqlx::query("INSERT INTO payer_holds (form_id, payer_key, held) VALUES ($1, $2, 0) ON CONFLICT (form_id, payer_key) DO NOTHING")
-            .bind(&form_id)
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .context("cannot count the payer's orders")?;
-        let taken = sqlx::query(
-            "UPDATE payer_holds SET held = held + 1 WHERE form_id = $1 AND payer_key = $2 AND held < $3",
-        )
-        .bind(&form_id)
-        .bind(key)
-        .bind(limit)
-        .execute(&mut *tx)
-        .await
-        .context("cannot count the payer's orders")?;
-        if taken.rows_affected() != 1 {
+        if !super::forms::take_payer_place(&mut tx, &form_id, key, limit).await? {
             return Ok(false);
         }
         if let Some(old) = &old {

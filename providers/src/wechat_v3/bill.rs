@@ -191,33 +191,26 @@ pub fn parse<R: BufRead>(mut r: R) -> Result<Bill, BillError> {
             return Err(line_error(n, "no order number, transaction or time"));
         }
         let fee_fen = amount(22)?;
-        let line = match kind {
-            BillKind::Payment => BillLine {
-                kind,
-                at: c[0].to_owned(),
-                app_id: c[1].to_owned(),
-                merchant_id: c[2].to_owned(),
-                transaction_id,
-                out_trade_no,
-                out_refund_no: None,
-                refund_id: None,
-                amount_fen: amount(12)?,
-                fee_fen,
-            },
-            BillKind::Refund => BillLine {
-                kind,
-                at: c[0].to_owned(),
-                app_id: c[1].to_owned(),
-                merchant_id: c[2].to_owned(),
-                transaction_id,
-                out_trade_no,
-                out_refund_no: Some(
-                    text_cell(15).ok_or_else(|| line_error(n, "a refund without its number"))?,
-                ),
-                refund_id: text_cell(14),
-                amount_fen: amount(16)?,
-                fee_fen,
-            },
+        // A payment's amount is what is settled; a refund's, what was refunded.
+        let (amount_fen, out_refund_no, refund_id) = match kind {
+            BillKind::Payment => (amount(12)?, None, None),
+            BillKind::Refund => (
+                amount(16)?,
+                Some(text_cell(15).ok_or_else(|| line_error(n, "a refund without its number"))?),
+                text_cell(14),
+            ),
+        };
+        let line = BillLine {
+            kind,
+            at: c[0].to_owned(),
+            app_id: c[1].to_owned(),
+            merchant_id: c[2].to_owned(),
+            transaction_id,
+            out_trade_no,
+            out_refund_no,
+            refund_id,
+            amount_fen,
+            fee_fen,
         };
         match kind {
             BillKind::Payment => paid += line.amount_fen,
