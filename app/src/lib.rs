@@ -127,6 +127,8 @@ fn AppRoutes() -> impl IntoView {
             <Route path=path!("/admin/audit") view=pages::admin_stats::AuditPage ssr=SsrMode::Async />
             <Route path=path!("/admin/people") view=pages::admin_people::PeoplePage ssr=SsrMode::Async />
             <Route path=path!("/admin/blocklist") view=pages::admin_blocklist::BlocklistPage ssr=SsrMode::Async />
+            <Route path=path!("/admin/bills") view=pages::admin_bills::BillsPage ssr=SsrMode::Async />
+            <Route path=path!("/admin/shares") view=pages::admin_shares::SharesPage ssr=SsrMode::Async />
             <Route path=path!("/admin/me") view=pages::admin_me::MePage ssr=SsrMode::Async />
             <Route path=path!("/admin/invite/:token") view=pages::admin_people::JoinPage ssr=SsrMode::Async />
             <Route path=path!("/f/:slug") view=pages::form_page::FormPage ssr=SsrMode::Async />

@@ -25,6 +25,8 @@ pub struct NewPayment {
     pub client_ip: Option<String>,
     /// The payer's WeChat `openid` for our app id (JSAPI only).
     pub payer_openid: Option<String>,
+    /// The money is held for a split (WeChat `settle_info.profit_sharing`).
+    pub profit_sharing: bool,
 }
 
 /// What the payer does next.
@@ -195,6 +197,110 @@ pub enum BillAnswer {
     Bill(Bill),
 }
 
+/// A receiver of profit sharing, as the provider registers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareReceiver {
+    /// `MERCHANT_ID` or `PERSONAL_OPENID`.
+    pub kind: String,
+    pub account: String,
+    pub name: Option<String>,
+    /// WeChat's `relation_type`.
+    pub relation: String,
+}
+
+/// One receiver's share in a split request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareLineRequest {
+    pub kind: String,
+    pub account: String,
+    pub amount_fen: i64,
+    pub description: String,
+}
+
+/// A split of a paid payment (WeChat `POST /v3/profitsharing/orders`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareRequest {
+    pub transaction_id: String,
+    /// Ours, unique per merchant: the idempotency key.
+    pub out_order_no: String,
+    pub lines: Vec<ShareLineRequest>,
+    /// Release what is not shared to the merchant once the split is done.
+    pub unfreeze_unsplit: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareState {
+    Processing,
+    Finished,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareResult {
+    Pending,
+    Success,
+    Closed,
+}
+
+impl ShareResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareResult::Pending => "PENDING",
+            ShareResult::Success => "SUCCESS",
+            ShareResult::Closed => "CLOSED",
+        }
+    }
+}
+
+/// One receiver's line of a split, as the provider reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareLineInfo {
+    pub kind: String,
+    pub account: String,
+    pub amount_fen: i64,
+    pub result: ShareResult,
+    pub fail_reason: Option<String>,
+}
+
+/// A provider's view of a split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareInfo {
+    pub out_order_no: String,
+    /// The provider's id of the split.
+    pub order_id: Option<String>,
+    pub state: ShareState,
+    pub lines: Vec<ShareLineInfo>,
+}
+
+/// A share given back by a merchant receiver (WeChat `return-orders`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareReturn {
+    pub out_order_no: String,
+    pub out_return_no: String,
+    pub return_mchid: String,
+    pub amount_fen: i64,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShareReturnState {
+    Processing,
+    Success,
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareReturnInfo {
+    pub out_return_no: String,
+    pub amount_fen: i64,
+    pub state: ShareReturnState,
+}
+
+fn no_sharing<T>() -> Result<T, ProviderError> {
+    Err(ProviderError::NotConfigured(
+        "this provider does not split payments".into(),
+    ))
+}
+
 #[async_trait::async_trait]
 pub trait PaymentProvider: Send + Sync {
     fn provider(&self) -> Provider;
@@ -239,6 +345,11 @@ pub trait PaymentProvider: Send + Sync {
     fn payer_identity(&self) -> Option<&dyn PayerIdentity> {
         None
     }
+    /// Whether [`Self::trade_bill`] reads this provider's bills (the daily
+    /// reconciliation runs only where it does).
+    fn reads_bills(&self) -> bool {
+        false
+    }
     /// The day's trade bill (`date`: a Beijing calendar day), downloaded and
     /// checked (its hash, its totals).
     async fn trade_bill(&self, date: chrono::NaiveDate) -> Result<BillAnswer, ProviderError> {
@@ -246,6 +357,43 @@ pub trait PaymentProvider: Send + Sync {
         Err(ProviderError::NotConfigured(
             "this provider's bills are not read yet".into(),
         ))
+    }
+    /// Whether this client splits payments (profit sharing, 分账).
+    fn shares_profit(&self) -> bool {
+        false
+    }
+    /// Registers a receiver (idempotent at the provider).
+    async fn add_share_receiver(&self, receiver: &ShareReceiver) -> Result<(), ProviderError> {
+        let _ = receiver;
+        no_sharing()
+    }
+    /// Sends a split of a paid payment made with profit sharing on.
+    async fn share(&self, request: &ShareRequest) -> Result<ShareInfo, ProviderError> {
+        let _ = request;
+        no_sharing()
+    }
+    async fn query_share(
+        &self,
+        transaction_id: &str,
+        out_order_no: &str,
+    ) -> Result<ShareInfo, ProviderError> {
+        let _ = (transaction_id, out_order_no);
+        no_sharing()
+    }
+    /// Releases a payment's frozen money to the merchant without a split.
+    async fn unfreeze_share(
+        &self,
+        transaction_id: &str,
+        out_order_no: &str,
+        description: &str,
+    ) -> Result<ShareInfo, ProviderError> {
+        let _ = (transaction_id, out_order_no, description);
+        no_sharing()
+    }
+    /// Asks a merchant receiver to give back (part of) its share.
+    async fn return_share(&self, request: &ShareReturn) -> Result<ShareReturnInfo, ProviderError> {
+        let _ = request;
+        no_sharing()
     }
     /// Fresh pay-sheet parameters for a JSAPI order already made
     /// (`package` is `prepay_id=…`): a payer who taps again.

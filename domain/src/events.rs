@@ -86,6 +86,15 @@ names!(
         /// A phone number (masked) or an address put on the blocklist.
         Block => "block",
         Unblock => "unblock",
+        /// A day's bill reconciled on demand (account, provider, date).
+        ReconcileBill => "reconcile_bill",
+        /// A reconciliation discrepancy marked resolved, with a note.
+        ResolveDiscrepancy => "resolve_discrepancy",
+        /// A profit-sharing receiver registered or removed.
+        AddShareReceiver => "add_share_receiver",
+        RemoveShareReceiver => "remove_share_receiver",
+        /// A form's share to a receiver set or removed.
+        SetShare => "set_share",
     }
 );
 
@@ -105,6 +114,8 @@ names!(
         Query => "query",
         /// The provider's daily bill showed a payment we had not recorded.
         Bill => "bill",
+        /// Profit sharing: a split finished or failed, a share returned.
+        Share => "share",
         /// Another payment arrived on an order that keeps its status.
         PaidAgain => "paid_again",
         RejectedReport => "rejected_report",

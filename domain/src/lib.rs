@@ -26,3 +26,17 @@ pub use money::{Money, MoneyError};
 pub use order_status::{InvalidTransition, OrderStatus};
 pub use roles::{Permission, Role};
 pub use states::{AttemptState, RefundState};
+
+/// WeChat's relation types of a profit-sharing (分账) receiver to the merchant.
+pub const SHARE_RELATIONS: [&str; 10] = [
+    "PARTNER",
+    "SUPPLIER",
+    "STAFF",
+    "STORE",
+    "STORE_OWNER",
+    "HEADQUARTER",
+    "BRAND",
+    "DISTRIBUTOR",
+    "SERVICE_PROVIDER",
+    "USER",
+];

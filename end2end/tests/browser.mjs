@@ -72,8 +72,8 @@ export async function adminLogin(page) {
   await page.waitForSelector('[data-testid=signed-in-as]');
 }
 
-/// A demo order paid with Alipay at the simulator, over plain HTTP.
-export async function paidOrder(amount, name = '退款测试', phone = '13800138000') {
+/// A demo order paid at the simulator (Alipay QR unless `channel` says), over plain HTTP.
+export async function paidOrder(amount, name = '退款测试', phone = '13800138000', channel = 'alipay_qr') {
   const submitted = await fetch(BASE_URL + '/api/v1/forms/demo/submissions', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -84,7 +84,7 @@ export async function paidOrder(amount, name = '退款测试', phone = '13800138
   const started = await fetch(`${BASE_URL}/api/v1/orders/${order.id}/pay`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ channel: 'alipay_qr' }),
+    body: JSON.stringify({ channel }),
   });
   const { qr_code } = await started.json();
   const paid = await fetch(qr_code + '/pay', { method: 'POST', redirect: 'manual' });

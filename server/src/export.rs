@@ -129,10 +129,16 @@ where
     }
 }
 
+/// Fen as yuan, with a minus sign for a negative figure.
 fn yuan(fen: i64) -> String {
-    Money::from_fen(fen)
+    let m = Money::from_fen(fen.abs())
         .map(|m| m.to_yuan_string())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if fen < 0 {
+        format!("-{m}")
+    } else {
+        m
+    }
 }
 
 /// The orders list as CSV, with the same filters as the page (query string).
@@ -161,6 +167,9 @@ pub async fn orders_csv(
         "支付单号 Transaction",
         "支付时间 Paid at",
         "待处理原因 Review",
+        "手续费 Fee (CNY)",
+        "分账 Shared (CNY)",
+        "净额 Net (CNY)",
     ]
     .map(String::from)
     .to_vec();
@@ -182,6 +191,18 @@ pub async fn orders_csv(
                 o.transaction_id.clone().unwrap_or_default(),
                 o.paid_at.map(forms::beijing_time).unwrap_or_default(),
                 o.review_reason.clone().unwrap_or_default(),
+                o.fee_fen.map(yuan).unwrap_or_default(),
+                o.share_fen.map(yuan).unwrap_or_default(),
+                if o.status.is_paid() {
+                    yuan(
+                        o.amount.fen()
+                            - o.refunded_fen
+                            - o.fee_fen.unwrap_or(0)
+                            - o.share_fen.unwrap_or(0),
+                    )
+                } else {
+                    String::new()
+                },
             ])
         },
         |o| (o.created_at, o.id.clone()),
@@ -299,6 +320,125 @@ pub async fn submissions_csv(
         |s| (s.created_at, s.id.clone()),
     );
     csv_response(&format!("{}-submissions.csv", form.def.slug), head, rows)
+}
+
+/// The day a bills export is of: `date` (`YYYY-MM-DD`, Beijing), `account`
+/// (id; empty for the environment's) and `provider`.
+#[derive(serde::Deserialize)]
+pub struct BillDay {
+    date: String,
+    #[serde(default)]
+    account: String,
+    provider: String,
+}
+
+/// A reconciled day's totals and discrepancies as CSV: one line per
+/// discrepancy after a line of totals.
+pub async fn bills_csv(
+    State(state): State<AppState>,
+    session: AdminSession,
+    Query(q): Query<BillDay>,
+) -> Response {
+    use app::pages::admin_bills::{kind_label, status_label};
+    use app::ssr::pay::bills;
+    let admin = match session.permit(Permission::ExportOrders) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let (Ok(date), Some(provider)) = (
+        chrono::NaiveDate::parse_from_str(q.date.trim(), "%Y-%m-%d"),
+        app::domain::Provider::parse(q.provider.trim()),
+    ) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "date is YYYY-MM-DD and provider a provider",
+        )
+            .into_response();
+    };
+    let account = Some(q.account.trim()).filter(|a| !a.is_empty());
+    let (run, found) = match bills::run_of(&state, account, provider, date).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return (StatusCode::NOT_FOUND, "that day was not reconciled").into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "bills export");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let name = format!(
+        "bills-{}-{}-{}.csv",
+        run.bill_date,
+        run.provider,
+        if run.account_key.is_empty() {
+            "env"
+        } else {
+            &run.account_key
+        }
+    );
+    if let Err(r) = audited(&state, &admin, AuditAction::ExportOrders, &name, "").await {
+        return r;
+    }
+    let head = [
+        "账单日期 Bill date",
+        "渠道 Provider",
+        "差异 Kind",
+        "商户订单号 out_trade_no",
+        "退款单号 out_refund_no",
+        "订单 Order",
+        "我方 Ours (CNY)",
+        "账单 Bill (CNY)",
+        "说明 Detail",
+        "处理人 Resolved by",
+        "处理时间 Resolved at",
+        "处理说明 Resolution",
+    ]
+    .map(String::from)
+    .to_vec();
+    let amount = |f: Option<i64>| f.map(yuan).unwrap_or_default();
+    let mut body = line([
+        run.bill_date.clone(),
+        run.provider.clone(),
+        status_label(&run.status).to_owned(),
+        String::new(),
+        String::new(),
+        String::new(),
+        yuan(run.ours_paid_fen - run.ours_refunded_fen),
+        yuan(run.bill_paid_fen - run.bill_refunded_fen),
+        format!(
+            "fees {} · net {} · {} lines, {} matched",
+            yuan(run.fee_fen),
+            yuan(run.bill_paid_fen - run.bill_refunded_fen - run.fee_fen),
+            run.bill_payments + run.bill_refunds,
+            run.matched
+        ),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+    for d in found {
+        let (by, at, note) = d
+            .resolved
+            .map(|r| (r.by, forms::beijing_time(r.at), r.note))
+            .unwrap_or_default();
+        body.push_str(&line([
+            run.bill_date.clone(),
+            run.provider.clone(),
+            kind_label(d.found.kind.as_str()).to_owned(),
+            d.found.out_trade_no,
+            d.found.out_refund_no.unwrap_or_default(),
+            d.found.order_id.unwrap_or_default(),
+            amount(d.found.ours_fen),
+            amount(d.found.bill_fen),
+            d.found.detail,
+            by,
+            at,
+            note,
+        ]));
+    }
+    csv_response(
+        &name,
+        head,
+        futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) }),
+    )
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub fn site_root() -> String {
 
 pub struct Application {
     reconcile_tick: std::time::Duration,
+    /// The daily bills job: its Beijing hour and tick (None: off).
+    bills: Option<(u32, std::time::Duration)>,
     webhook_tick: std::time::Duration,
     webhook_retry_scale: f64,
     /// The mail server and sender (`SMTP_URL`, `MAIL_FROM`), when configured.
@@ -260,6 +262,9 @@ impl Application {
             metrics,
             db_gate: settings.db_gate,
             reconcile_tick: std::time::Duration::from_millis(config.reconcile_tick_ms),
+            bills: config
+                .bill_hour
+                .map(|h| (h, std::time::Duration::from_millis(config.bill_tick_ms))),
             webhook_tick: std::time::Duration::from_millis(config.webhook_tick_ms),
             webhook_retry_scale: config.webhook_retry_scale,
             listener,
@@ -314,6 +319,9 @@ impl Application {
             self.state.clone(),
             self.reconcile_tick,
         ));
+        let bills = self
+            .bills
+            .map(|(hour, tick)| tokio::spawn(tasks::bills_forever(self.state.clone(), hour, tick)));
         let watcher = tokio::spawn(self.db_gate.clone().watch(self.state.db.clone()));
         let purger = tokio::spawn(tasks::purge_forever(
             self.state.db.clone(),
@@ -359,6 +367,9 @@ impl Application {
             tracing::warn!(error = ?e, "the last form views were not counted");
         }
         reconciler.abort();
+        if let Some(b) = bills {
+            b.abort();
+        }
         watcher.abort();
         purger.abort();
         webhooks.abort();
@@ -525,6 +536,7 @@ fn router(
         )
         .route("/admin/orders.csv", get(export::orders_csv))
         .route("/admin/refunds.csv", get(export::refunds_csv))
+        .route("/admin/bills.csv", get(export::bills_csv))
         .route("/admin/payer.json", get(payer_export::payer_json))
         .route("/admin/uploads/{id}", get(uploads::download))
         .route(

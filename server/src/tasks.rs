@@ -102,7 +102,8 @@ pub(crate) async fn alert_forever(db: Db, mail: bool) {
     }
 }
 
-/// Recovery of late callbacks and expired orders, forever. Its state is in the
+/// Recovery of late callbacks and expired orders, and the profit-sharing
+/// splits, forever. Its state is in the
 /// database, so it survives restarts; several instances share the work.
 pub(crate) async fn reconcile_forever(state: AppState, tick: std::time::Duration) {
     loop {
@@ -111,6 +112,26 @@ pub(crate) async fn reconcile_forever(state: AppState, tick: std::time::Duration
             Ok(0) => {}
             Ok(n) => tracing::debug!(orders = n, "reconciled"),
             Err(e) => tracing::warn!(error = ?e, "reconcile pass failed"),
+        }
+        // Profit sharing: splits of payments now paid, due splits followed up.
+        match app::ssr::pay::shares::advance_once(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(splits = n, "splits moved"),
+            Err(e) => tracing::warn!(error = ?e, "profit sharing pass failed"),
+        }
+    }
+}
+
+/// The daily reconciliation against the providers' bills: at every tick,
+/// the bills of the last days not read yet (from `hour`, Beijing, for
+/// yesterday's), so a bill not ready or a failed download is retried.
+pub(crate) async fn bills_forever(state: AppState, hour: u32, tick: std::time::Duration) {
+    loop {
+        tokio::time::sleep(tick).await;
+        match app::ssr::pay::bills::run_due(&state, app::ssr::now_ms(), hour).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(days = n, "bills read"),
+            Err(e) => tracing::warn!(error = ?e, "the daily bills pass failed"),
         }
     }
 }

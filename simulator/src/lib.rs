@@ -17,6 +17,7 @@ mod faults;
 mod notify;
 mod pages;
 mod phone;
+pub mod profitsharing;
 mod standalone;
 mod wechat;
 mod wechat_refunds;
@@ -152,6 +153,8 @@ pub(crate) struct Inner {
     pub bill_files: Mutex<HashMap<String, (Vec<u8>, i64)>>,
     /// Discrepancies the bills carry.
     pub bill_faults: Mutex<bills::BillFaults>,
+    /// Profit sharing: receivers, payments open to sharing, splits, returns.
+    pub shares: Mutex<profitsharing::ShareBook>,
 }
 
 fn key_of(p: SimProvider, no: &str) -> (u8, String) {
@@ -190,6 +193,7 @@ impl Simulator {
             fault: Mutex::new(None),
             bill_files: Mutex::new(HashMap::new()),
             bill_faults: Mutex::new(bills::BillFaults::default()),
+            shares: Mutex::new(profitsharing::ShareBook::default()),
         })))
     }
 
@@ -220,6 +224,26 @@ impl Simulator {
             .route("/wechat/v3/bill/tradebill", get(bills::trade_bill))
             .route("/wechat/v3/billdownload/file", get(bills::download))
             .route("/control/bill", post(bills::set_faults))
+            .route(
+                "/wechat/v3/profitsharing/receivers/add",
+                post(profitsharing::add_receiver),
+            )
+            .route(
+                "/wechat/v3/profitsharing/orders",
+                post(profitsharing::share),
+            )
+            .route(
+                "/wechat/v3/profitsharing/orders/unfreeze",
+                post(profitsharing::unfreeze),
+            )
+            .route(
+                "/wechat/v3/profitsharing/orders/{no}",
+                get(profitsharing::query),
+            )
+            .route(
+                "/wechat/v3/profitsharing/return-orders",
+                post(profitsharing::return_share),
+            )
             .route(
                 "/wechat/v3/pay/transactions/jsapi",
                 post(wechat::jsapi_order),

@@ -407,6 +407,9 @@ fn create_order(
         quit_url: None,
     };
     let answer = mode.answer(&sim, &order.token);
+    if req.settle_info.is_some_and(|s| s.profit_sharing) {
+        sim.open_to_sharing(&order.out_trade_no);
+    }
     sim.insert(order);
     signed(&sim, StatusCode::OK, answer.to_string(), &serial)
 }

@@ -123,6 +123,19 @@ pub async fn refund(
                 &serial,
             );
         }
+        // Money shared with receivers and not returned is not the merchant's
+        // to refund: it must be returned first.
+        if sim.is_open_to_sharing(&req.out_trade_no)
+            && already + req.amount.refund + sim.shared_of(&req.out_trade_no) > order.amount_fen
+        {
+            return error(
+                &sim,
+                StatusCode::FORBIDDEN,
+                "NOT_ENOUGH",
+                "可退款金额不足：订单已分账，请先分账回退",
+                &serial,
+            );
+        }
         let refund = SimRefund {
             provider: SimProvider::Wechat,
             out_trade_no: req.out_trade_no.clone(),

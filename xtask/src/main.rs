@@ -471,12 +471,14 @@ fn browser_tests(build_server: bool) -> Result<()> {
             .map_err(|e| format!("cannot start the server: {e}"))?,
     );
     wait_until_healthy(&addr, &mut server.0)?;
+    // `E2E_ONLY=tests/bills.test.mjs cargo xtask e2e`: one file, while working on it.
+    let only = env::var("E2E_ONLY").ok().filter(|f| !f.trim().is_empty());
     let result = run(Command::new("node")
         .args([
             "--test",
             "--test-concurrency=1",
             "--test-timeout=180000",
-            "tests/",
+            only.as_deref().unwrap_or("tests/"),
         ])
         .current_dir(root().join("end2end"))
         .env("BASE_URL", format!("http://{addr}"))

@@ -163,6 +163,10 @@ pub struct AdminStrings {
     pub stat_net_income: &'static str,
     pub stat_received: &'static str,
     pub stat_refunded: &'static str,
+    /// The providers' fees, from the reconciled bills.
+    pub stat_fees: &'static str,
+    /// Shared with receivers (分账).
+    pub stat_shares: &'static str,
     pub stat_count: &'static str,
     pub stat_average_per_order: &'static str,
     pub col_net: &'static str,
@@ -307,6 +311,8 @@ pub const ADMIN_ZH: AdminStrings = AdminStrings {
     stat_net_income: "净收入",
     stat_received: "收款",
     stat_refunded: "退款",
+    stat_fees: "手续费（对账后）",
+    stat_shares: "分账",
     stat_count: "笔数",
     stat_average_per_order: "平均每笔",
     col_net: "净收入",
@@ -450,6 +456,8 @@ pub const ADMIN_EN: AdminStrings = AdminStrings {
     stat_net_income: "Net income",
     stat_received: "Received",
     stat_refunded: "Refunded",
+    stat_fees: "Fees (once reconciled)",
+    stat_shares: "Shared (profit sharing)",
     stat_count: "Orders",
     stat_average_per_order: "Average",
     col_net: "Net",

@@ -360,6 +360,8 @@ pub struct Overview {
     pub income: Vec<(String, String, i64)>,
     pub review: Vec<OrderLineView>,
     pub recent: Vec<OrderLineView>,
+    /// Reconciliation discrepancies no administrator resolved yet.
+    pub unresolved_discrepancies: i64,
 }
 
 #[server(endpoint = "admin_overview")]
@@ -395,6 +397,9 @@ pub async fn admin_overview() -> Result<Overview, ServerFnError> {
         created_at: forms::beijing_time(l.created_at),
     };
     Ok(Overview {
+        unresolved_discrepancies: crate::ssr::pay::bills::unresolved_count(&state)
+            .await
+            .map_err(fail)?,
         income,
         review: stats::orders_needing_review(&state.db, 50)
             .await
@@ -447,6 +452,11 @@ fn OverviewPanel() -> impl IntoView {
                                 view! { <div class="stat"><p class="muted">{move || adm().income_period(&label)}</p><p class="amount">{amount}</p><p class="muted">{n} {move || adm().orders_suffix}</p></div> }
                             }).collect_view()}
                         </div>
+                        {(o.unresolved_discrepancies > 0).then(|| view! {
+                            <p class="error" data-testid="open-discrepancies">
+                                <a href="/admin/bills">{format!("对账有 {n} 条未处理差异 · {n} open reconciliation discrepancies", n = o.unresolved_discrepancies)}</a>
+                            </p>
+                        })}
                         <Show when={let empty = o.review.is_empty(); move || !empty}>
                             <h2 class="error">{move || t().status_needs_review}</h2>
                         </Show>

@@ -134,6 +134,7 @@ pub async fn admin_refund(
         Err(RefundError::ProviderMissing) => Ok(ActionOutcome::ProviderFailed(
             "provider not configured".into(),
         )),
+        Err(RefundError::Shares(why)) => Ok(ActionOutcome::ProviderFailed(why)),
         Err(RefundError::Unexpected(e)) => {
             Err(crate::errors::Failure::Save("the refund").because(e))
         }

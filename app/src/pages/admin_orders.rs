@@ -303,6 +303,8 @@ pub fn AdminNav() -> impl IntoView {
                 <a class="button" hidden=move || !can(Permission::ViewStats) href="/admin/stats" data-testid="nav-stats">{move || adm().nav_stats}</a>
                 <a class="button" hidden=move || !can(Permission::ManageAccounts) href="/admin/accounts" data-testid="nav-accounts">{move || adm().nav_accounts}</a>
                 <a class="button" hidden=move || !can(Permission::ViewAudit) href="/admin/audit" data-testid="nav-audit">{move || adm().nav_audit}</a>
+                <a class="button" hidden=move || !can(Permission::ViewOrders) href="/admin/bills" data-testid="nav-bills">"对账 Reconciliation"</a>
+                <a class="button" hidden=move || !can(Permission::ViewOrders) href="/admin/shares" data-testid="nav-shares">"分账 Profit sharing"</a>
                 <a class="button" hidden=move || !can(Permission::EditForms) href="/admin/blocklist" data-testid="nav-blocklist">"风控 Blocklist"</a>
                 <a class="button" hidden=move || !can(Permission::ManagePeople) href="/admin/people" data-testid="nav-people">{move || ppl().nav_people}</a>
             </Suspense>

@@ -17,6 +17,10 @@ pub struct TotalsView {
     pub count: i64,
     pub gross_fen: i64,
     pub refunded_fen: i64,
+    /// The providers' fees, from the reconciled bills.
+    pub fee_fen: i64,
+    /// Shared with receivers (分账) and not returned.
+    pub share_fen: i64,
     pub net_fen: i64,
     pub average_fen: i64,
 }
@@ -87,6 +91,8 @@ pub async fn admin_stats(
         count: t.count,
         gross_fen: t.gross_fen,
         refunded_fen: t.refunded_fen,
+        fee_fen: t.fee_fen,
+        share_fen: t.share_fen,
     };
     let date = |ms: i64| ms_to_beijing_local(ms)[..10].to_owned();
     Ok(StatsView {
@@ -171,6 +177,8 @@ fn StatsBody(s: StatsView) -> impl IntoView {
                         <th>{move || adm().stat_count}</th>
                         <th>{move || adm().stat_received}</th>
                         <th>{move || adm().stat_refunded}</th>
+                        <th>{move || adm().stat_fees}</th>
+                        <th>{move || adm().stat_shares}</th>
                         <th>{move || adm().col_net}</th>
                         <th>{move || adm().col_average}</th>
                     </tr></thead>
@@ -184,6 +192,8 @@ fn StatsBody(s: StatsView) -> impl IntoView {
                                     <td>{r.count}</td>
                                     <td>{yuan(r.gross_fen)}</td>
                                     <td>{yuan(r.refunded_fen)}</td>
+                                    <td>{yuan(r.fee_fen)}</td>
+                                    <td>{yuan(r.share_fen)}</td>
                                     <td>{yuan(r.net_fen)}</td>
                                     <td>{yuan(r.average_fen)}</td>
                                 </tr>
@@ -215,6 +225,8 @@ fn StatsBody(s: StatsView) -> impl IntoView {
             {card(|adm| adm.stat_net_income, yuan(total.net_fen), "stats-net")}
             {card(|adm| adm.stat_received, yuan(total.gross_fen), "stats-gross")}
             {card(|adm| adm.stat_refunded, yuan(total.refunded_fen), "stats-refunded")}
+            {card(|adm| adm.stat_fees, yuan(total.fee_fen), "stats-fees")}
+            {card(|adm| adm.stat_shares, yuan(total.share_fen), "stats-shares")}
             {card(|adm| adm.stat_count, total.count.to_string(), "stats-count")}
             {card(|adm| adm.stat_average_per_order, yuan(total.average_fen), "stats-average")}
         </div>

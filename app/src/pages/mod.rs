@@ -10,6 +10,7 @@ pub mod admin_order;
 pub mod admin_order_actions;
 pub mod admin_orders;
 pub mod admin_people;
+pub mod admin_shares;
 pub mod admin_stats;
 pub mod admin_submissions;
 pub mod admin_webhooks;

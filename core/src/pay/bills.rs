@@ -227,6 +227,64 @@ pub async fn reconcile_day(
     Ok(run)
 }
 
+/// How many days back the daily job looks for a bill not read yet.
+pub const DAYS_BACK: i64 = 3;
+
+/// The daily job's pass at `now` (Unix ms): every receiving account's bill of
+/// each of the last [`DAYS_BACK`] Beijing days that was never read, or was not
+/// ready or failed, is read; yesterday's only once Beijing's hour reaches
+/// `hour` (the providers publish bills in the morning). Run at every tick, it
+/// retries what is not read yet. Answers how many days it read.
+pub async fn run_due(state: &Core, now: i64, hour: u32) -> anyhow::Result<usize> {
+    use chrono::Timelike;
+    let Some(local) = chrono::DateTime::from_timestamp_millis(now + 8 * 3_600_000) else {
+        return Ok(0);
+    };
+    let today = local.date_naive();
+    let first = if local.hour() >= hour { 1 } else { 2 };
+    let days: Vec<NaiveDate> = (first..=DAYS_BACK)
+        .map(|n| today - chrono::Duration::days(n))
+        .collect();
+    let mut keys: Vec<Option<String>> = vec![None];
+    keys.extend(
+        crate::accounts::list(&state.db)
+            .await?
+            .into_iter()
+            .filter(|a| a.enabled)
+            .map(|a| Some(a.id)),
+    );
+    let mut read = 0;
+    for key in keys {
+        let Ok(clients) = crate::accounts::providers(state, key.as_deref()).await else {
+            continue;
+        };
+        for provider in [Provider::Wechat, Provider::Alipay] {
+            if !clients
+                .for_provider(provider)
+                .is_some_and(|c| c.reads_bills())
+            {
+                continue;
+            }
+            for &date in &days {
+                let done: Option<(String,)> = sqlx::query_as(
+                    "SELECT status FROM bill_runs WHERE account_key = $1 AND provider = $2 AND bill_date = $3 AND status NOT IN ('not_ready', 'failed')",
+                )
+                .bind(key.as_deref().unwrap_or(""))
+                .bind(provider.as_str())
+                .bind(date.format("%Y-%m-%d").to_string())
+                .fetch_optional(&state.db.pool)
+                .await
+                .context("cannot read the runs")?;
+                if done.is_none() {
+                    reconcile_day(state, key.as_deref(), provider, date).await?;
+                    read += 1;
+                }
+            }
+        }
+    }
+    Ok(read)
+}
+
 /// Matches the bill's lines with our records of the day.
 async fn compare(
     state: &Core,
@@ -521,8 +579,20 @@ async fn store(
     fees: &[(String, Option<String>, i64)],
 ) -> anyhow::Result<()> {
     let mut tx = state.db.pool.begin().await.context("cannot begin")?;
-    let previous: Option<(String,)> = sqlx::query_as(
-        "SELECT id FROM bill_runs WHERE account_key = $1 AND provider = $2 AND bill_date = $3",
+    // A write first: on SQLite the transaction then holds the write lock
+    // (waiting for it under the busy timeout) before it reads, instead of
+    // failing when another writer commits between its read and its write.
+    sqlx::query(
+        "UPDATE bill_runs SET ran_at = ran_at WHERE account_key = $1 AND provider = $2 AND bill_date = $3",
+    )
+    .bind(&run.account_key)
+    .bind(&run.provider)
+    .bind(&run.bill_date)
+    .execute(&mut *tx)
+    .await
+    .context("cannot lock the day's run")?;
+    let previous: Option<(String, String)> = sqlx::query_as(
+        "SELECT id, status FROM bill_runs WHERE account_key = $1 AND provider = $2 AND bill_date = $3",
     )
     .bind(&run.account_key)
     .bind(&run.provider)
@@ -530,7 +600,47 @@ async fn store(
     .fetch_optional(&mut *tx)
     .await
     .context("cannot read the earlier run")?;
-    let id = previous.map(|(id,)| id).unwrap_or_else(|| run.id.clone());
+    // A bill that cannot be read now does not undo a day read before: the
+    // earlier run (its discrepancies and their marks) stays, with the error.
+    let unread = matches!(run.status.as_str(), "failed" | "not_ready");
+    if let Some((id, _)) = previous
+        .as_ref()
+        .filter(|(_, status)| unread && !matches!(status.as_str(), "failed" | "not_ready"))
+    {
+        let error = match run.status.as_str() {
+            "not_ready" => {
+                "the bill was not ready at the last run; these are the earlier run's results"
+                    .to_owned()
+            }
+            _ => format!(
+                "the last run could not read the bill ({}); these are the earlier run's results",
+                run.error.as_deref().unwrap_or("unknown error")
+            ),
+        };
+        sqlx::query("UPDATE bill_runs SET error = $1 WHERE id = $2")
+            .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("cannot note the error")?;
+        tx.commit().await.context("cannot commit the run")?;
+        return Ok(());
+    }
+    let id = previous.map(|(id, _)| id).unwrap_or_else(|| run.id.clone());
+    // A discrepancy found again keeps its id and an administrator's mark.
+    let kept: Vec<KeptRow> = sqlx::query_as(
+        "SELECT id, kind, out_trade_no, COALESCE(out_refund_no, ''), COALESCE(ours_fen, -1), COALESCE(bill_fen, -1), resolved_at, resolved_by, resolution FROM bill_discrepancies WHERE run_id = $1",
+    )
+    .bind(&id)
+    .fetch_all(&mut *tx)
+    .await
+    .context("cannot read the earlier discrepancies")?;
+    let kept: HashMap<DiscrepancyKey, Kept> = kept
+        .into_iter()
+        .map(|(did, kind, no, refund_no, ours, bill, at, by, note)| {
+            ((kind, no, refund_no, ours, bill), (did, at, by, note))
+        })
+        .collect();
     for table in ["bill_discrepancies", "bill_fees"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE run_id = $1"))
             .bind(&id)
@@ -567,10 +677,14 @@ async fn store(
     .await
     .context("cannot store the run")?;
     for d in found {
+        let (did, at, by, note) = kept
+            .get(&d.key())
+            .cloned()
+            .unwrap_or_else(|| (random_token().to_string(), None, None, None));
         sqlx::query(
-            "INSERT INTO bill_discrepancies (id, run_id, kind, out_trade_no, out_refund_no, order_id, ours_fen, bill_fen, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO bill_discrepancies (id, run_id, kind, out_trade_no, out_refund_no, order_id, ours_fen, bill_fen, detail, resolved_at, resolved_by, resolution) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
-        .bind(random_token().to_string())
+        .bind(did)
         .bind(&id)
         .bind(d.kind.as_str())
         .bind(&d.out_trade_no)
@@ -579,6 +693,9 @@ async fn store(
         .bind(d.ours_fen)
         .bind(d.bill_fen)
         .bind(&d.detail)
+        .bind(at)
+        .bind(by)
+        .bind(note)
         .execute(&mut *tx)
         .await
         .context("cannot store a discrepancy")?;
@@ -609,16 +726,90 @@ async fn store(
     Ok(())
 }
 
-/// A stored discrepancy: kind, out_trade_no, out_refund_no, order, ours, the bill's, detail.
-type DiscrepancyRow = (
+/// What identifies a discrepancy found again: kind, out_trade_no,
+/// out_refund_no (or ''), ours and the bill's amounts (or -1).
+type DiscrepancyKey = (String, String, String, i64, i64);
+/// What a discrepancy found again keeps: id, resolved at, by, note.
+type Kept = (String, Option<i64>, Option<String>, Option<String>);
+/// A stored discrepancy's key and what it keeps, as read.
+type KeptRow = (
     String,
     String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
     Option<String>,
     Option<String>,
-    Option<i64>,
-    Option<i64>,
-    String,
 );
+
+impl Discrepancy {
+    fn key(&self) -> DiscrepancyKey {
+        (
+            self.kind.as_str().to_owned(),
+            self.out_trade_no.clone(),
+            self.out_refund_no.clone().unwrap_or_default(),
+            self.ours_fen.unwrap_or(-1),
+            self.bill_fen.unwrap_or(-1),
+        )
+    }
+}
+
+/// A discrepancy as stored: its id, and whether an administrator resolved it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredDiscrepancy {
+    pub id: String,
+    pub found: Discrepancy,
+    pub resolved: Option<Resolution>,
+}
+
+/// An administrator's mark on a discrepancy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolution {
+    pub at: i64,
+    pub by: String,
+    pub note: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct DiscrepancyRow {
+    id: String,
+    kind: String,
+    out_trade_no: String,
+    out_refund_no: Option<String>,
+    order_id: Option<String>,
+    ours_fen: Option<i64>,
+    bill_fen: Option<i64>,
+    detail: String,
+    resolved_at: Option<i64>,
+    resolved_by: Option<String>,
+    resolution: Option<String>,
+}
+
+impl DiscrepancyRow {
+    fn stored(self) -> Option<StoredDiscrepancy> {
+        Some(StoredDiscrepancy {
+            id: self.id,
+            found: Discrepancy {
+                kind: DiscrepancyKind::parse(&self.kind)?,
+                out_trade_no: self.out_trade_no,
+                out_refund_no: self.out_refund_no,
+                order_id: self.order_id,
+                ours_fen: self.ours_fen,
+                bill_fen: self.bill_fen,
+                detail: self.detail,
+            },
+            resolved: self.resolved_at.map(|at| Resolution {
+                at,
+                by: self.resolved_by.unwrap_or_default(),
+                note: self.resolution.unwrap_or_default(),
+            }),
+        })
+    }
+}
+
+const RUN_COLUMNS: &str = "id, account_key, provider, bill_date, status, bill_payments, bill_refunds, matched, discrepancies, ours_paid_fen, ours_refunded_fen, bill_paid_fen, bill_refunded_fen, fee_fen, error, ran_at";
 
 /// The stored run of a day, and its discrepancies.
 pub async fn run_of(
@@ -626,11 +817,10 @@ pub async fn run_of(
     account: Option<&str>,
     provider: Provider,
     date: NaiveDate,
-) -> anyhow::Result<Option<(BillRun, Vec<Discrepancy>)>> {
-    let run: Option<BillRun> = sqlx::query_as(
-        "SELECT id, account_key, provider, bill_date, status, bill_payments, bill_refunds, matched, discrepancies, ours_paid_fen, ours_refunded_fen, bill_paid_fen, bill_refunded_fen, fee_fen, error, ran_at \
-         FROM bill_runs WHERE account_key = $1 AND provider = $2 AND bill_date = $3",
-    )
+) -> anyhow::Result<Option<(BillRun, Vec<StoredDiscrepancy>)>> {
+    let run: Option<BillRun> = sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS} FROM bill_runs WHERE account_key = $1 AND provider = $2 AND bill_date = $3"
+    ))
     .bind(account.unwrap_or(""))
     .bind(provider.as_str())
     .bind(date.format("%Y-%m-%d").to_string())
@@ -641,27 +831,54 @@ pub async fn run_of(
         return Ok(None);
     };
     let rows: Vec<DiscrepancyRow> = sqlx::query_as(
-        "SELECT kind, out_trade_no, out_refund_no, order_id, ours_fen, bill_fen, detail FROM bill_discrepancies WHERE run_id = $1 ORDER BY kind, out_trade_no, out_refund_no",
+        "SELECT id, kind, out_trade_no, out_refund_no, order_id, ours_fen, bill_fen, detail, resolved_at, resolved_by, resolution \
+         FROM bill_discrepancies WHERE run_id = $1 ORDER BY kind, out_trade_no, out_refund_no",
     )
     .bind(&run.id)
     .fetch_all(&state.db.pool)
     .await
     .context("cannot read the discrepancies")?;
-    let found = rows
-        .into_iter()
-        .filter_map(
-            |(kind, out_trade_no, out_refund_no, order_id, ours_fen, bill_fen, detail)| {
-                Some(Discrepancy {
-                    kind: DiscrepancyKind::parse(&kind)?,
-                    out_trade_no,
-                    out_refund_no,
-                    order_id,
-                    ours_fen,
-                    bill_fen,
-                    detail,
-                })
-            },
-        )
-        .collect();
-    Ok(Some((run, found)))
+    Ok(Some((
+        run,
+        rows.into_iter()
+            .filter_map(DiscrepancyRow::stored)
+            .collect(),
+    )))
+}
+
+/// The latest runs, newest day first.
+pub async fn recent_runs(state: &Core, limit: i64) -> anyhow::Result<Vec<BillRun>> {
+    sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS} FROM bill_runs ORDER BY bill_date DESC, provider, account_key LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(&state.db.pool)
+    .await
+    .context("cannot read the runs")
+}
+
+/// How many discrepancies no administrator has resolved yet.
+pub async fn unresolved_count(state: &Core) -> anyhow::Result<i64> {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM bill_discrepancies WHERE resolved_at IS NULL")
+            .fetch_one(&state.db.pool)
+            .await
+            .context("cannot count the discrepancies")?;
+    Ok(n)
+}
+
+/// Marks discrepancy `id` resolved by `by`, with `note`. False when there is
+/// no such discrepancy or it was resolved already.
+pub async fn resolve(state: &Core, id: &str, by: &str, note: &str) -> anyhow::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE bill_discrepancies SET resolved_at = $1, resolved_by = $2, resolution = $3 WHERE id = $4 AND resolved_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(by)
+    .bind(note)
+    .bind(id)
+    .execute(&state.db.pool)
+    .await
+    .context("cannot resolve the discrepancy")?;
+    Ok(done.rows_affected() == 1)
 }

@@ -15,6 +15,7 @@ pub mod notify;
 pub mod reconcile;
 pub mod refund;
 pub mod settle;
+pub mod shares;
 pub mod start;
 pub mod submit;
 pub mod wechat_login;

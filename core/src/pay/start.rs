@@ -133,6 +133,8 @@ async fn start_locked(
     .await?
     .ok_or(PayError::Busy)?;
     tracing::Span::current().record("out_trade_no", attempt.out_trade_no.as_str());
+    let profit_sharing =
+        super::shares::prepare(state, &order, &attempt.out_trade_no, provider.as_ref()).await?;
     let payment = NewPayment {
         out_trade_no: attempt.out_trade_no()?,
         amount: order.amount,
@@ -143,6 +145,7 @@ async fn start_locked(
         quit_url: format!("{}/pay/{}", state.pay.return_base, order.id),
         client_ip: payer.client_ip,
         payer_openid: payer.openid,
+        profit_sharing,
     };
     let action = match provider.create(channel, &payment).await {
         Ok(a) => a,

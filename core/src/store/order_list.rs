@@ -91,9 +91,16 @@ pub struct OrderListLine {
     pub review_reason: Option<String>,
     pub created_at: i64,
     pub paid_at: Option<i64>,
+    /// The providers' fees of its payments and refunds, from the reconciled
+    /// bills (None until a day holding it is reconciled).
+    pub fee_fen: Option<i64>,
+    /// Shared with receivers (分账) and not returned.
+    pub share_fen: Option<i64>,
 }
 
-const LIST_SELECT: &str = "SELECT o.id, o.out_trade_no, o.form_id, f.title, o.amount_fen, o.refunded_fen, o.status, o.channel, o.transaction_id, o.review_reason, o.created_at, o.paid_at \
+const LIST_SELECT: &str = "SELECT o.id, o.out_trade_no, o.form_id, f.title, o.amount_fen, o.refunded_fen, o.status, o.channel, o.transaction_id, o.review_reason, o.created_at, o.paid_at, \
+    (SELECT CAST(SUM(b.fee_fen) AS BIGINT) FROM bill_fees b WHERE b.order_id = o.id) AS fee_fen, \
+    (SELECT CAST(SUM(l.amount_fen - l.returned_fen) AS BIGINT) FROM share_lines l JOIN share_orders s ON s.id = l.share_order_id WHERE s.order_id = o.id AND l.result = 'SUCCESS') AS share_fen \
     FROM orders o JOIN forms f ON f.id = o.form_id";
 
 /// The submissions are joined only when the answers are searched.

@@ -72,11 +72,18 @@ pub struct Totals {
     pub count: i64,
     pub gross_fen: i64,
     pub refunded_fen: i64,
+    /// The providers' fees, from the reconciled bills (a refund's fee given
+    /// back counts against it): 0 until a day is reconciled.
+    pub fee_fen: i64,
+    /// Shared with receivers (分账) and not returned.
+    pub share_fen: i64,
 }
 
 impl Totals {
+    /// What is left: received, less refunds, the providers' fees and the
+    /// shares given to receivers.
     pub fn net_fen(&self) -> i64 {
-        self.gross_fen - self.refunded_fen
+        self.gross_fen - self.refunded_fen - self.fee_fen - self.share_fen
     }
 
     /// The average amount paid per order, rounded half up to the fen.
@@ -98,9 +105,13 @@ struct Group {
     n: i64,
     gross: i64,
     refunded: i64,
+    fee: i64,
+    share: i64,
 }
 
-const SUMS: &str = "COUNT(*) AS n, CAST(COALESCE(SUM(o.received_fen), 0) AS BIGINT) AS gross, CAST(COALESCE(SUM(o.refunded_fen), 0) AS BIGINT) AS refunded";
+const SUMS: &str = "COUNT(*) AS n, CAST(COALESCE(SUM(o.received_fen), 0) AS BIGINT) AS gross, CAST(COALESCE(SUM(o.refunded_fen), 0) AS BIGINT) AS refunded, \
+     CAST(COALESCE(SUM((SELECT SUM(f.fee_fen) FROM bill_fees f WHERE f.order_id = o.id)), 0) AS BIGINT) AS fee, \
+     CAST(COALESCE(SUM((SELECT SUM(l.amount_fen - l.returned_fen) FROM share_lines l JOIN share_orders s ON s.id = l.share_order_id WHERE s.order_id = o.id AND l.result = 'SUCCESS')), 0) AS BIGINT) AS share";
 
 /// Income between two instants (`from` included, `to` excluded), optionally of one form.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -134,6 +145,8 @@ pub async fn report(db: &Db, from: i64, to: i64, form_id: Option<&str>) -> anyho
         t.count += r.count;
         t.gross_fen += r.gross_fen;
         t.refunded_fen += r.refunded_fen;
+        t.fee_fen += r.fee_fen;
+        t.share_fen += r.share_fen;
     };
     let mut total = Totals {
         key: "all".into(),
@@ -148,6 +161,8 @@ pub async fn report(db: &Db, from: i64, to: i64, form_id: Option<&str>) -> anyho
             count: g.n,
             gross_fen: g.gross,
             refunded_fen: g.refunded,
+            fee_fen: g.fee,
+            share_fen: g.share,
             ..Totals::default()
         };
         add(&mut total, &t);

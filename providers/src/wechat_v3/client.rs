@@ -46,9 +46,9 @@ pub(super) fn now_secs() -> i64 {
     formpay_core::now_ms() / 1000
 }
 
-struct Answer {
-    status: u16,
-    body: String,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) body: String,
 }
 
 impl WechatPayV3 {
@@ -126,7 +126,7 @@ impl WechatPayV3 {
     }
 
     /// Signs and sends one request; verifies the answer's signature whatever its status.
-    async fn call(
+    pub(super) async fn call(
         &self,
         operation: &'static str,
         method: reqwest::Method,
@@ -396,6 +396,44 @@ impl PaymentProvider for WechatPayV3 {
         &self.app_id
     }
 
+    fn reads_bills(&self) -> bool {
+        true
+    }
+
+    fn shares_profit(&self) -> bool {
+        true
+    }
+
+    async fn add_share_receiver(&self, receiver: &ShareReceiver) -> Result<(), ProviderError> {
+        self.add_receiver(receiver).await
+    }
+
+    async fn share(&self, request: &ShareRequest) -> Result<ShareInfo, ProviderError> {
+        self.split(request).await
+    }
+
+    async fn query_share(
+        &self,
+        transaction_id: &str,
+        out_order_no: &str,
+    ) -> Result<ShareInfo, ProviderError> {
+        self.query_split(transaction_id, out_order_no).await
+    }
+
+    async fn unfreeze_share(
+        &self,
+        transaction_id: &str,
+        out_order_no: &str,
+        description: &str,
+    ) -> Result<ShareInfo, ProviderError> {
+        self.unfreeze(transaction_id, out_order_no, description)
+            .await
+    }
+
+    async fn return_share(&self, request: &ShareReturn) -> Result<ShareReturnInfo, ProviderError> {
+        self.return_split(request).await
+    }
+
     async fn trade_bill(&self, date: chrono::NaiveDate) -> Result<BillAnswer, ProviderError> {
         self.fetch_trade_bill(date).await
     }
@@ -425,6 +463,9 @@ impl PaymentProvider for WechatPayV3 {
                 h5_info: None,
             }),
             payer: None,
+            settle_info: p.profit_sharing.then_some(wire::SettleInfo {
+                profit_sharing: true,
+            }),
         };
         let (operation, path) = match channel {
             Channel::WechatJsapi => {

@@ -62,6 +62,14 @@ pub struct OrderRequest {
     pub scene_info: Option<SceneInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payer: Option<PayerRequest>,
+    /// `{"profit_sharing": true}`: the money is held for a split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_info: Option<SettleInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SettleInfo {
+    pub profit_sharing: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -426,9 +434,13 @@ mod tests {
             payer: Some(PayerRequest {
                 openid: "oUser".into(),
             }),
+            settle_info: Some(SettleInfo {
+                profit_sharing: true,
+            }),
         };
         let v = serde_json::to_value(&request).expect("json");
         assert_eq!(v["payer"]["openid"], "oUser");
+        assert_eq!(v["settle_info"]["profit_sharing"], true);
         assert_eq!(v["scene_info"]["h5_info"]["type"], "Wap");
         assert_eq!(v["scene_info"]["payer_client_ip"], "1.2.3.4");
     }

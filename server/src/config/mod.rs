@@ -72,6 +72,12 @@ pub struct Config {
     pub reconcile_first_check_ms: i64,
     /// How often the reconciler looks for due orders.
     pub reconcile_tick_ms: u64,
+    /// `BILL_HOUR`: the Beijing hour (0–23) from which yesterday's bills are
+    /// read and reconciled; None (`off`): no daily job.
+    pub bill_hour: Option<u32>,
+    /// `BILL_TICK_MS`: how often the daily job looks for bills not read yet
+    /// (each look retries those not ready or failed).
+    pub bill_tick_ms: u64,
     /// How often new events become webhook deliveries and due ones are sent.
     pub webhook_tick_ms: u64,
     /// The webhooks' retry schedule is multiplied by this (tests shorten it).
@@ -539,6 +545,32 @@ impl Config {
             },
         };
 
+        let bill_hour = match r.opt("BILL_HOUR").map(|v| v.to_ascii_lowercase()) {
+            None => Some(10),
+            Some(v) if matches!(v.as_str(), "off" | "false" | "no") => None,
+            Some(v) => match v.parse::<u32>() {
+                Ok(h) if h < 24 => Some(h),
+                _ => {
+                    r.errors
+                        .push("BILL_HOUR", "must be a Beijing hour from 0 to 23, or off");
+                    None
+                }
+            },
+        };
+        let bill_tick_ms = match r.opt("BILL_TICK_MS") {
+            None => 600_000,
+            Some(v) => match v.parse::<u64>() {
+                Ok(x) if (10..=3_600_000).contains(&x) => x,
+                _ => {
+                    r.errors.push(
+                        "BILL_TICK_MS",
+                        "must be whole milliseconds from 10 to 3600000",
+                    );
+                    600_000
+                }
+            },
+        };
+
         let webhook_tick_ms = match r.opt("WEBHOOK_TICK_MS") {
             None => 1_000,
             Some(v) => match v.parse::<u64>() {
@@ -696,6 +728,8 @@ impl Config {
                 simulator_time_scale,
                 reconcile_first_check_ms,
                 reconcile_tick_ms,
+                bill_hour,
+                bill_tick_ms,
                 webhook_tick_ms,
                 webhook_retry_scale,
                 default_account,

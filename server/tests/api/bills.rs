@@ -178,8 +178,177 @@ both_backends! {
             .expect("received");
         assert_eq!(received, 1300, "booked once");
 
-        // Not ready yet: said so, and the day is not marked reconciled.
+        // An administrator resolves a discrepancy with a note: the count of
+        // open ones drops, and a run of the day again keeps the mark.
+        let open = |v: &Value| v["unresolved_discrepancies"].as_i64().expect("count");
+        assert_eq!(open(&app.call("admin_overview", &[]).await), 7);
+        let unknown = run["discrepancies"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|d| d["kind"] == "unknown_payment")
+            .expect("an unknown payment")
+            .clone();
+        let did = unknown["id"].as_str().expect("id");
+        let refused = app.call("admin_resolve_discrepancy", &[("id", did), ("note", "  ")]).await;
+        assert!(refused.get("Refused").is_some(), "a note is needed: {refused}");
+        let done = app.call("admin_resolve_discrepancy", &[("id", did), ("note", "银行测试款 a test by the bank")]).await;
+        assert_eq!(done, json!("Done"));
+        let twice = app.call("admin_resolve_discrepancy", &[("id", did), ("note", "again")]).await;
+        assert!(twice.get("Refused").is_some(), "resolved once: {twice}");
+        assert_eq!(open(&app.call("admin_overview", &[]).await), 6);
+        let kept = reconcile(&app).await;
+        let resolved: Vec<&Value> = kept["discrepancies"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter(|d| !d["resolved"].is_null())
+            .collect();
+        assert_eq!(resolved.len(), 1, "{kept}");
+        assert_eq!(resolved[0]["id"], unknown["id"]);
+        assert_eq!(resolved[0]["resolved"][0], ADMIN_EMAIL);
+        assert_eq!(resolved[0]["resolved"][2], "银行测试款 a test by the bank");
+        assert_eq!(open(&app.call("admin_overview", &[]).await), 6);
+
+        // The statistics count the fees of our orders from the bill, and
+        // the net is what is left after refunds and fees.
+        // (The order in review is not income yet.)
+        let (order_fees,): (i64,) = sqlx::query_as("SELECT CAST(COALESCE(SUM(fee_fen), 0) AS BIGINT) FROM bill_fees WHERE order_id IS NOT NULL AND order_id <> $1")
+            .bind(&unrecorded_id)
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("fees");
+        assert!(order_fees > 0);
+        let stats = app.call("admin_stats", &[("from", ""), ("to", ""), ("form", ""), ("days", "1")]).await;
+        let total = &stats["total"];
+        assert_eq!(total["fee_fen"], order_fees, "{total}");
+        assert_eq!(
+            total["net_fen"].as_i64().expect("net"),
+            total["gross_fen"].as_i64().expect("gross") - total["refunded_fen"].as_i64().expect("refunded") - order_fees
+        );
+
+        // The page's data, and the day as CSV.
+        let page = app
+            .call("admin_bills", &[("date", &today_in_beijing()), ("account", ""), ("provider", "wechat")])
+            .await;
+        assert_eq!(page["runs"].as_array().expect("runs").len(), 1, "{page}");
+        assert_eq!(page["selected"]["discrepancies"], kept["discrepancies"]);
+        assert_eq!(page["unresolved"], 6);
+        let net = kept["bill_paid_fen"].as_i64().expect("paid")
+            - kept["bill_refunded_fen"].as_i64().expect("refunded")
+            - kept["fee_fen"].as_i64().expect("fee");
+        assert_eq!(page["selected"]["net_fen"], net);
+        let csv = app
+            .client
+            .get(app.url(&format!("/admin/bills.csv?date={}&account=&provider=wechat", today_in_beijing())))
+            .send()
+            .await
+            .expect("csv");
+        assert_eq!(csv.status(), 200);
+        let csv = csv.text().await.expect("text");
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 1 + 1 + 7, "header, totals, one per discrepancy: {csv}");
+        assert!(csv.contains(&no(&unrecorded)), "{csv}");
+        assert!(csv.contains("银行测试款 a test by the bank"), "{csv}");
+        let bad = app.client.get(app.url("/admin/bills.csv?date=yesterday&provider=wechat")).send().await.expect("bad");
+        assert_eq!(bad.status(), 400);
+
+        // Not ready at a later run: the day read before stays, with its
+        // discrepancies and their marks, and the run says why.
         sim.set_bill_faults(serde_json::from_value(json!({"not_ready": true})).expect("faults"));
-        assert_eq!(reconcile(&app).await["status"], "not_ready");
+        let later = reconcile(&app).await;
+        assert_eq!(later["status"], "discrepancies", "{later}");
+        assert_eq!(later["discrepancies"], kept["discrepancies"]);
+        assert!(later["error"].as_str().expect("error").contains("not ready"), "{later}");
+        // A day never read before is marked not ready, not reconciled.
+        let yesterday = (chrono::Utc::now() + chrono::Duration::hours(8) - chrono::Duration::days(1))
+            .format("%Y-%m-%d")
+            .to_string();
+        let fresh = app
+            .call("admin_reconcile_bill", &[("date", &yesterday), ("account", ""), ("provider", "wechat")])
+            .await;
+        assert_eq!(fresh["status"], "not_ready", "{fresh}");
+    }
+}
+
+/// The statuses of the environment account's WeChat runs, oldest day first.
+async fn run_statuses(app: &TestApp) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT bill_date, status FROM bill_runs WHERE account_key = '' AND provider = 'wechat' ORDER BY bill_date")
+        .fetch_all(&app.db.pool)
+        .await
+        .expect("runs")
+}
+
+/// The daily job (`BILL_HOUR`, here from midnight so it is due now): the
+/// last three days' bills are read without anyone asking; while WeChat says
+/// they are not ready the job tries again at its next tick, and a day read
+/// is not read again.
+async fn the_daily_job_reads_the_last_days_and_retries(backend: app::ssr::Backend) {
+    let app =
+        crate::helpers::spawn_app_with(backend, &[("BILL_HOUR", "0"), ("BILL_TICK_MS", "300")])
+            .await;
+    let sim = app.simulator.as_ref().expect("simulator");
+    sim.set_bill_faults(serde_json::from_value(json!({"not_ready": true})).expect("faults"));
+    let days: Vec<String> = (1..=3)
+        .rev()
+        .map(|n| {
+            (chrono::Utc::now() + chrono::Duration::hours(8) - chrono::Duration::days(n))
+                .format("%Y-%m-%d")
+                .to_string()
+        })
+        .collect();
+    let until = |want: &'static str| {
+        let (app, days) = (&app, days.clone());
+        async move {
+            for _ in 0..200 {
+                let runs = run_statuses(app).await;
+                if runs.len() == 3 && runs.iter().all(|(_, s)| s == want) {
+                    assert_eq!(
+                        runs.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
+                        days
+                    );
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!(
+                "the job did not reach {want}: {:?}",
+                run_statuses(app).await
+            );
+        }
+    };
+    until("not_ready").await;
+    sim.set_bill_faults(Default::default());
+    // Nothing was paid on those days: WeChat has no bill, and that is a day read.
+    until("no_bill").await;
+    let (ran,): (i64,) = sqlx::query_as("SELECT MAX(ran_at) FROM bill_runs")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("ran_at");
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    let (again,): (i64,) = sqlx::query_as("SELECT MAX(ran_at) FROM bill_runs")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("ran_at");
+    assert_eq!(ran, again, "a day read is not read again");
+}
+
+mod the_daily_job {
+    #[tokio::test]
+    async fn sqlite() {
+        crate::helpers::deadline(
+            "daily_job",
+            super::the_daily_job_reads_the_last_days_and_retries(app::ssr::Backend::Sqlite),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        crate::helpers::deadline(
+            "daily_job",
+            super::the_daily_job_reads_the_last_days_and_retries(app::ssr::Backend::Postgres),
+        )
+        .await;
     }
 }

@@ -140,6 +140,8 @@ pub fn test_settings(database_url: &str) -> HashMap<String, String> {
         ("RECONCILE_TICK_MS", "50"),
         // Webhooks are sent and retried at once (the day of retries in ~10 s).
         ("WEBHOOK_TICK_MS", "20"),
+        // The daily bills job has its own test.
+        ("BILL_HOUR", "off"),
         ("WEBHOOK_RETRY_SCALE", "0.0001"),
         // Tests send bursts to one form; the proof of work has its own test.
         ("POW_BURST_PER_MINUTE", "1000000"),

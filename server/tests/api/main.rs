@@ -30,6 +30,7 @@ mod privacy;
 mod process;
 mod providers;
 mod roles;
+mod shares;
 mod trust;
 mod upgrade;
 mod uploads;

@@ -386,6 +386,7 @@ async fn api_v2_merchants_get_jsapi_and_mweb_signed_the_v2_way() {
         quit_url: app.url("/pay/x"),
         client_ip: Some("127.0.0.1".into()),
         payer_openid: openid,
+        profit_sharing: false,
     };
     let no = format!("V2J{}", &app::ssr::random_token().to_string()[..16]);
     let action = v2

@@ -33,6 +33,7 @@ fn payment(no: &OutTradeNo, amount: i64, notify_url: &str) -> NewPayment {
         quit_url: "http://127.0.0.1:9/return".into(),
         client_ip: Some("127.0.0.1".into()),
         payer_openid: None,
+        profit_sharing: false,
     }
 }
 

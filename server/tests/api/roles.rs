@@ -87,6 +87,44 @@ const SERVER_FNS: &[Row] = &[
         &[("date", "nope"), ("account", ""), ("provider", "wechat")],
     ),
     (
+        "admin_bills",
+        "ofv",
+        &[("date", ""), ("account", ""), ("provider", "wechat")],
+    ),
+    ("admin_shares", "ofv", &[]),
+    (
+        "admin_add_receiver",
+        "o",
+        &[
+            ("account", ""),
+            ("kind", "MERCHANT_ID"),
+            ("receiver", "bad"),
+            ("name", ""),
+            ("relation", "PARTNER"),
+        ],
+    ),
+    ("admin_remove_receiver", "o", &[("id", "nope")]),
+    (
+        "admin_set_share",
+        "o",
+        &[
+            ("form_id", "nope"),
+            ("receiver_id", "nope"),
+            ("percent", "10"),
+            ("fixed", ""),
+        ],
+    ),
+    (
+        "admin_remove_share",
+        "o",
+        &[("form_id", "nope"), ("receiver_id", "nope")],
+    ),
+    (
+        "admin_resolve_discrepancy",
+        "of",
+        &[("id", "nope"), ("note", "checked with the bank")],
+    ),
+    (
         "admin_stats",
         "ofv",
         &[("from", ""), ("to", ""), ("form", ""), ("days", "")],
@@ -203,6 +241,10 @@ const SERVER_FNS: &[Row] = &[
 const ROUTES: &[(&str, &str)] = &[
     ("/admin/orders.csv", "of"),
     ("/admin/refunds.csv", "of"),
+    (
+        "/admin/bills.csv?date=2026-12-01&account=&provider=wechat",
+        "of",
+    ),
     ("/admin/forms/nope/submissions.csv", "oe"),
     ("/admin/payer.json?q=13800138000", "oe"),
     ("/admin/uploads/00000000000000000000000000000000", "oe"),

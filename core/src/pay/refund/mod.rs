@@ -38,6 +38,9 @@ pub enum RefundError {
     ChoosePayment,
     #[error("this order is kept for review: accept the payment, or refund it from the review")]
     ReviewFirst,
+    /// Profit sharing: the split is in flight, or its shares cannot come back.
+    #[error("{0}")]
+    Shares(String),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -99,6 +102,17 @@ pub async fn request(
     let providers = super::providers_of(state, &order)
         .await
         .map_err(|_| RefundError::ProviderMissing)?;
+    if order.refundable_fen() < amount.fen() {
+        return Err(RefundError::ExceedsRemaining {
+            remaining: Money::from_fen(order.refundable_fen()).unwrap_or(Money::ZERO),
+        });
+    }
+    // Shared money the refund needs comes back from the receivers first.
+    match super::shares::return_for_refund(state, &order, amount.fen()).await {
+        Ok(()) => {}
+        Err(super::shares::ShareBlock::Unexpected(e)) => return Err(RefundError::Unexpected(e)),
+        Err(e) => return Err(RefundError::Shares(e.to_string())),
+    }
     let now = now_ms();
     let mut tx = state
         .db
