@@ -41,7 +41,7 @@ pub struct Receiver {
 }
 
 /// One receiver's part of a form's rule, as kept with each payment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct RulePart {
     pub receiver_id: String,
     pub kind: String,
@@ -191,27 +191,13 @@ pub async fn remove_receiver(state: &Core, id: &str) -> anyhow::Result<bool> {
 
 /// A form's rule: each receiver's part.
 pub async fn rule_of(state: &Core, form_id: &str) -> anyhow::Result<Vec<RulePart>> {
-    let rows: Vec<(String, String, String, String, String, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT r.id, r.kind, r.account, r.name, r.relation, s.basis_points, s.fixed_fen FROM form_shares s JOIN share_receivers r ON r.id = s.receiver_id WHERE s.form_id = $1 ORDER BY r.created_at, r.id",
+    sqlx::query_as(
+        "SELECT r.id AS receiver_id, r.kind, r.account, r.name, r.relation, s.basis_points, s.fixed_fen FROM form_shares s JOIN share_receivers r ON r.id = s.receiver_id WHERE s.form_id = $1 ORDER BY r.created_at, r.id",
     )
     .bind(form_id)
     .fetch_all(&state.db.pool)
     .await
-    .context("cannot read the form's shares")?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(receiver_id, kind, account, name, relation, basis_points, fixed_fen)| RulePart {
-                receiver_id,
-                kind,
-                account,
-                name,
-                relation,
-                basis_points,
-                fixed_fen,
-            },
-        )
-        .collect())
+    .context("cannot read the form's shares")
 }
 
 /// Every form's rule: (form id, the part).
