@@ -41,6 +41,8 @@ pub enum CryptoError {
     CiphertextEncoding,
     #[error("decryption failed: wrong key, nonce, associated data or a tampered ciphertext")]
     Decrypt,
+    #[error("encryption failed")]
+    Encrypt,
 }
 
 /// Produces a base64 signature over a message.
@@ -78,6 +80,19 @@ impl RsaSigner {
     /// The matching public key (the simulator and tests verify with it).
     pub fn public_key(&self) -> PublicKey {
         self.key.as_ref().to_public_key()
+    }
+
+    /// Decrypts a base64 RSAES-OAEP (SHA-1) ciphertext: what WeChat Pay does
+    /// with the sensitive fields a merchant encrypts with its platform key
+    /// (the simulator plays that part).
+    pub fn decrypt_oaep_sha1_base64(&self, ciphertext_b64: &str) -> Result<Vec<u8>, CryptoError> {
+        let raw = B64
+            .decode(ciphertext_b64.trim())
+            .map_err(|_| CryptoError::CiphertextEncoding)?;
+        self.key
+            .as_ref()
+            .oaep_decrypt::<sha1::Sha1>(&raw)
+            .map_err(|_| CryptoError::Decrypt)
     }
 
     /// Signs with the `rsa` crate alone (the tests compare both paths).
@@ -138,6 +153,18 @@ impl RsaVerifier {
             key: VerifyingKey::<Sha256>::new(key),
             fast,
         }
+    }
+
+    /// Encrypts a sensitive field for WeChat Pay (RSAES-OAEP with SHA-1 and
+    /// MGF1-SHA-1 under its platform key, base64), as its API asks for a
+    /// receiver's name.
+    pub fn encrypt_oaep_sha1_base64(&self, plaintext: &[u8]) -> Result<String, CryptoError> {
+        let ciphertext = self
+            .key
+            .as_ref()
+            .oaep_encrypt::<sha1::Sha1>(plaintext)
+            .map_err(|_| CryptoError::Encrypt)?;
+        Ok(B64.encode(ciphertext))
     }
 
     /// Verifies with the `rsa` crate alone (the tests compare both paths).

@@ -259,6 +259,16 @@ pub async fn gateway(
             Err(_) => business(&sim, &node, "ACQ.TRADE_STATUS_ERROR", "交易状态不合法"),
         },
         "alipay.trade.refund" => refund(&sim, &node, &biz, &no),
+        "alipay.data.dataservice.bill.downloadurl.query" => {
+            match super::bills::alipay_bill_url(&sim, &biz) {
+                Ok(url) => answer(
+                    &sim,
+                    &node,
+                    json!({"code": "10000", "msg": "Success", "bill_download_url": url}),
+                ),
+                Err((code, msg)) => business(&sim, &node, code, msg),
+            }
+        }
         "alipay.trade.fastpay.refund.query" => {
             let request_no = biz
                 .get("out_request_no")

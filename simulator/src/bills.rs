@@ -87,6 +87,22 @@ impl Simulator {
     /// The lines of WeChat's bill for a Beijing day: each payment on the day
     /// it was paid, each refund on the day it was asked for.
     pub fn wechat_bill_lines(&self, date: chrono::NaiveDate) -> Vec<BillLine> {
+        self.bill_lines(SimProvider::Wechat, date)
+    }
+
+    /// The lines of a provider's bill for a Beijing day (the faults apply to both).
+    pub fn bill_lines(&self, provider: SimProvider, date: chrono::NaiveDate) -> Vec<BillLine> {
+        let wechat = provider == SimProvider::Wechat;
+        let (app_id, merchant_id, trade_prefix, refund_prefix) = if wechat {
+            (
+                dev_keys::WECHAT_APP_ID,
+                dev_keys::WECHAT_MCH_ID,
+                "4200",
+                "5030",
+            )
+        } else {
+            ("", dev_keys::ALIPAY_SELLER_ID, "2026", "")
+        };
         let faults = self
             .0
             .bill_faults
@@ -107,11 +123,12 @@ impl Simulator {
                 None => (BillKind::Payment, fee_of(amount)),
             };
             let (out_refund_no, refund_id) = refund.unzip();
+            let refund_id = refund_id.filter(|id: &String| !id.is_empty());
             BillLine {
                 kind,
                 at,
-                app_id: dev_keys::WECHAT_APP_ID.into(),
-                merchant_id: dev_keys::WECHAT_MCH_ID.into(),
+                app_id: app_id.into(),
+                merchant_id: merchant_id.into(),
                 transaction_id,
                 out_trade_no,
                 out_refund_no,
@@ -129,7 +146,7 @@ impl Simulator {
                 refunds
                     .values()
                     .filter(|r| {
-                        r.provider == SimProvider::Wechat
+                        r.provider == provider
                             && on_day(r.created_at_ms)
                             && !matches!(
                                 r.status,
@@ -145,10 +162,7 @@ impl Simulator {
         let Ok(orders) = self.0.orders.lock() else {
             return lines;
         };
-        for o in orders
-            .values()
-            .filter(|o| o.provider == SimProvider::Wechat)
-        {
+        for o in orders.values().filter(|o| o.provider == provider) {
             let Some(paid) = o.paid_at_ms.filter(|ms| on_day(*ms)) else {
                 continue;
             };
@@ -170,11 +184,13 @@ impl Simulator {
                 .get(&r.out_refund_no)
                 .unwrap_or(&r.amount_fen);
             let transaction_id = orders
-                .get(&super::key_of(SimProvider::Wechat, &r.out_trade_no))
+                .get(&super::key_of(provider, &r.out_trade_no))
                 .map(|o| o.transaction_id.clone())
                 .unwrap_or_default();
+            // Alipay has no refund id of its own: the request number says it.
+            let refund_id = wechat.then_some(r.refund_id).unwrap_or_default();
             lines.push(line(
-                Some((r.out_refund_no, r.refund_id)),
+                Some((r.out_refund_no, refund_id)),
                 at(r.created_at_ms),
                 transaction_id,
                 r.out_trade_no,
@@ -187,7 +203,7 @@ impl Simulator {
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_default();
         for e in &faults.extra {
-            let transaction_id = stable_number("4200", &e.out_trade_no);
+            let transaction_id = stable_number(trade_prefix, &e.out_trade_no);
             lines.push(line(
                 None,
                 noon.clone(),
@@ -199,9 +215,13 @@ impl Simulator {
         for e in &faults.extra_refunds {
             let refund = (
                 e.out_refund_no.clone(),
-                stable_number("5030", &e.out_refund_no),
+                if wechat {
+                    stable_number(refund_prefix, &e.out_refund_no)
+                } else {
+                    String::new()
+                },
             );
-            let transaction_id = stable_number("4200", &e.out_trade_no);
+            let transaction_id = stable_number(trade_prefix, &e.out_trade_no);
             lines.push(line(
                 Some(refund),
                 noon.clone(),
@@ -366,4 +386,69 @@ pub async fn download(
 pub async fn set_faults(State(sim): State<Simulator>, Json(f): Json<BillFaults>) -> Response {
     sim.set_bill_faults(f);
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// `alipay.data.dataservice.bill.downloadurl.query` (`bill_type=trade`): the
+/// signed answer names where the day's zip is (no bill: `isp.bill_not_exist`).
+pub(super) fn alipay_bill_url(
+    sim: &Simulator,
+    biz: &serde_json::Value,
+) -> Result<String, (&'static str, &'static str)> {
+    if biz.get("bill_type").and_then(|v| v.as_str()) != Some("trade") {
+        return Err(("isv.invalid-bill-type", "账单类型不正确"));
+    }
+    let Some(date) = biz
+        .get("bill_date")
+        .and_then(|v| v.as_str())
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    else {
+        return Err(("isv.invalid-bill-date", "账单日期格式不正确"));
+    };
+    let not_ready = sim
+        .0
+        .bill_faults
+        .lock()
+        .map(|f| f.not_ready)
+        .unwrap_or(false);
+    if date > beijing(formpay_core::now_ms()).date() || not_ready {
+        return Err(("isp.bill_not_exist", "账单不存在"));
+    }
+    let lines = sim.bill_lines(SimProvider::Alipay, date);
+    if lines.is_empty() {
+        return Err(("isp.bill_not_exist", "账单不存在"));
+    }
+    let zip = providers::alipay::bill::write_zip(dev_keys::ALIPAY_SELLER_ID, date, &lines)
+        .map_err(|_| ("isp.unknow-error", "系统繁忙"))?;
+    let token = new_token();
+    if let Ok(mut files) = sim.0.bill_files.lock() {
+        let now = formpay_core::now_ms();
+        files.retain(|_, (_, issued)| now - *issued < DOWNLOAD_TTL_MS);
+        files.insert(token.clone(), (zip, now));
+    }
+    Ok(format!(
+        "{}/alipay/downloadBillFile.resource?bizType=trade&fileType=csv.zip&bizDates={}&token={token}",
+        sim.0.settings.public_base.trim_end_matches('/'),
+        date.format("%Y%m%d")
+    ))
+}
+
+/// `GET /alipay/downloadBillFile.resource?…&token=…`: the zip, unsigned (its
+/// URL is the credential, as Alipay's is).
+pub async fn alipay_download(State(sim): State<Simulator>, uri: OriginalUri) -> Response {
+    let token = query_pairs(&uri).get("token").cloned().unwrap_or_default();
+    let file = sim.0.bill_files.lock().ok().and_then(|files| {
+        files
+            .get(&token)
+            .filter(|(_, issued)| formpay_core::now_ms() - issued < DOWNLOAD_TTL_MS)
+            .map(|(f, _)| f.clone())
+    });
+    match file {
+        Some(bytes) => {
+            let mut r = (StatusCode::OK, bytes).into_response();
+            r.headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/zip"));
+            r
+        }
+        None => (StatusCode::NOT_FOUND, "the link has expired").into_response(),
+    }
 }

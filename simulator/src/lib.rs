@@ -225,6 +225,10 @@ impl Simulator {
             .route("/wechat/v3/billdownload/file", get(bills::download))
             .route("/control/bill", post(bills::set_faults))
             .route(
+                "/alipay/downloadBillFile.resource",
+                get(bills::alipay_download),
+            )
+            .route(
                 "/wechat/v3/profitsharing/receivers/add",
                 post(profitsharing::add_receiver),
             )

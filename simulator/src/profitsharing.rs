@@ -144,6 +144,28 @@ pub async fn add_receiver(
     if req.kind == "MERCHANT_ID" && req.name.as_deref().is_none_or(str::is_empty) {
         return bad(&sim, "PARAM_ERROR", "分账接收方全称不能为空", &serial);
     }
+    // A name comes encrypted under our platform key, which the request names.
+    if let Some(sealed) = req.name.as_deref() {
+        let named = headers
+            .get("wechatpay-serial")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|s| s.eq_ignore_ascii_case(&serial));
+        let opened = sim
+            .0
+            .wechat_platform
+            .decrypt_oaep_sha1_base64(sealed)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .filter(|n| !n.is_empty());
+        if !named || opened.is_none() {
+            return bad(
+                &sim,
+                "PARAM_ERROR",
+                "分账接收方全称解密失败（须用平台公钥加密并在 Wechatpay-Serial 中注明）",
+                &serial,
+            );
+        }
+    }
     if req.relation_type.is_empty() {
         return bad(&sim, "PARAM_ERROR", "与分账方的关系类型不能为空", &serial);
     }

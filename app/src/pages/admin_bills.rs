@@ -211,7 +211,7 @@ pub async fn admin_bills(
 
 /// Reads and reconciles the bill of `date` (`YYYY-MM-DD`, Beijing) for the
 /// receiving account `account` (empty: the environment's) at `provider`
-/// (`wechat`), now; answers the stored run.
+/// (`wechat` or `alipay`), now; answers the stored run.
 #[server(endpoint = "admin_reconcile_bill")]
 pub async fn admin_reconcile_bill(
     date: String,
@@ -366,6 +366,10 @@ fn BillsBody(
         .as_ref()
         .map(|s| s.account.clone())
         .unwrap_or_default();
+    let chosen_provider = v
+        .selected
+        .as_ref()
+        .map_or_else(|| "wechat".to_owned(), |s| s.provider.clone());
     view! {
         <p class="muted" data-testid="bills-unresolved">
             "未处理差异 Open discrepancies: " <strong>{v.unresolved}</strong>
@@ -384,7 +388,8 @@ fn BillsBody(
             </label>
             <label>"渠道 Provider"
                 <select name="provider" data-testid="reconcile-provider">
-                    <option value="wechat">"微信支付 WeChat Pay"</option>
+                    <option value="wechat" selected=chosen_provider == "wechat">"微信支付 WeChat Pay"</option>
+                    <option value="alipay" selected=chosen_provider == "alipay">"支付宝 Alipay"</option>
                 </select>
             </label>
             <button type="submit" class="button primary" disabled=move || reconcile.pending().get() data-testid="reconcile-run">

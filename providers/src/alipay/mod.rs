@@ -2,6 +2,7 @@
 //! the raw bytes of their `*_response` node, and verification of asynchronous
 //! notifications. Amounts cross this edge as yuan strings ("12.34").
 
+pub mod bill;
 pub mod client;
 pub mod credentials;
 pub mod transformers;

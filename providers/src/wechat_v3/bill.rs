@@ -65,7 +65,7 @@ pub fn read_file(bytes: &[u8], hash: &str) -> Result<Bill, ProviderError> {
 pub enum BillError {
     #[error("the bill cannot be read: {0}")]
     Io(String),
-    #[error("the bill does not start with WeChat's header")]
+    #[error("the bill does not start with the provider's header")]
     Header,
     #[error("line {0} of the bill is malformed: {1}")]
     Line(usize, String),
@@ -112,7 +112,7 @@ fn line_error(n: usize, why: &str) -> BillError {
 
 /// Reads one line into `buf` (without its line ending), refusing one longer
 /// than [`MAX_LINE`]. False at the end.
-fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> Result<bool, BillError> {
+pub(crate) fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> Result<bool, BillError> {
     buf.clear();
     loop {
         let available = r.fill_buf().map_err(|e| BillError::Io(e.to_string()))?;

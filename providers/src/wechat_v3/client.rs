@@ -134,9 +134,24 @@ impl WechatPayV3 {
         body: Option<String>,
         out_trade_no: Option<&str>,
     ) -> Result<Answer, ProviderError> {
+        self.call_as(operation, method, path_with_query, body, out_trade_no, None)
+            .await
+    }
+
+    /// [`Self::call`], naming in `Wechatpay-Serial` the platform key `serial`
+    /// that encrypted a field of the body.
+    pub(super) async fn call_as(
+        &self,
+        operation: &'static str,
+        method: reqwest::Method,
+        path_with_query: &str,
+        body: Option<String>,
+        out_trade_no: Option<&str>,
+        serial: Option<&str>,
+    ) -> Result<Answer, ProviderError> {
         let started = Instant::now();
         let result = self
-            .call_inner(method, path_with_query, body.as_deref())
+            .call_inner(method, path_with_query, body.as_deref(), serial)
             .await;
         let (status, response, error) = match &result {
             Ok(a) => (Some(a.status), redact_json(&a.body), None),
@@ -163,6 +178,7 @@ impl WechatPayV3 {
         method: reqwest::Method,
         path_with_query: &str,
         body: Option<&str>,
+        serial: Option<&str>,
     ) -> Result<Answer, ProviderError> {
         // The path that is signed must be the one that is sent: take it from the final URL.
         let url = self.url(path_with_query)?;
@@ -187,7 +203,7 @@ impl WechatPayV3 {
             .request(method, url)
             .header("Authorization", auth)
             .header("Accept", "application/json");
-        if let Some(id) = &self.public_key_id {
+        if let Some(id) = serial.or(self.public_key_id.as_deref()) {
             request = request.header("Wechatpay-Serial", id);
         }
         if let Some(b) = body {

@@ -14,8 +14,8 @@ pub struct AddReceiverRequest {
     #[serde(rename = "type")]
     pub kind: String,
     pub account: String,
-    /// Required for a merchant; WeChat takes it encrypted with its platform
-    /// key when `Wechatpay-Serial` names the key (the simulator takes it as is).
+    /// Required for a merchant: RSAES-OAEP (SHA-1) under the platform key
+    /// named in `Wechatpay-Serial`, base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub relation_type: String,
@@ -183,21 +183,55 @@ fn path_safe(s: &str) -> Result<&str, ProviderError> {
 }
 
 impl WechatPayV3 {
+    /// The platform key sensitive fields are encrypted with, and its id (the
+    /// WeChat Pay public key, or a platform certificate's serial).
+    async fn encryption_key(&self) -> Result<(String, crate::crypto::RsaVerifier), ProviderError> {
+        let pick = |this: &Self| -> Option<(String, crate::crypto::RsaVerifier)> {
+            let ring = this.keys.read().ok()?;
+            let id = match &this.public_key_id {
+                Some(id) => id.clone(),
+                None => ring.ids().next()?.to_owned(),
+            };
+            let key = ring.get(&id)?.clone();
+            Some((id, key))
+        };
+        if let Some(found) = pick(self) {
+            return Ok(found);
+        }
+        self.refresh_certificates().await?;
+        pick(self).ok_or_else(|| {
+            ProviderError::NotConfigured("no WeChat Pay platform key to encrypt with".into())
+        })
+    }
+
     pub(super) async fn add_receiver(&self, r: &ShareReceiver) -> Result<(), ProviderError> {
+        // The name is sensitive: encrypted under the platform key, named in
+        // `Wechatpay-Serial`.
+        let (serial, name) = match r.name.as_deref().filter(|n| !n.is_empty()) {
+            Some(name) => {
+                let (serial, key) = self.encryption_key().await?;
+                let sealed = key
+                    .encrypt_oaep_sha1_base64(name.as_bytes())
+                    .map_err(|e| ProviderError::NotConfigured(e.to_string()))?;
+                (Some(serial), Some(sealed))
+            }
+            None => (None, None),
+        };
         let request = AddReceiverRequest {
             appid: self.app_id.clone(),
             kind: r.kind.clone(),
             account: r.account.clone(),
-            name: r.name.clone(),
+            name,
             relation_type: r.relation.clone(),
         };
         let a = self
-            .call(
+            .call_as(
                 "share_receiver_add",
                 reqwest::Method::POST,
                 "/v3/profitsharing/receivers/add",
                 Some(body(&request)?),
                 None,
+                serial.as_deref(),
             )
             .await?;
         answer::<serde_json::Value>(a.status, &a.body).map(|_| ())

@@ -352,3 +352,67 @@ mod the_daily_job {
         .await;
     }
 }
+
+/// Alipay's bill (a zip of GBK files, fetched from the URL of a signed
+/// answer) is matched the same way: an amount that differs, a payment left
+/// out, a refund, and an unknown payment, found exactly.
+async fn alipay_paid(app: &TestApp, amount: &str) -> Value {
+    let order = submit_demo(app, amount).await;
+    let id = id(&order);
+    let qr = pay(app, &id, "alipay_qr").await["qr_code"]
+        .as_str()
+        .expect("qr")
+        .to_owned();
+    press(app, &qr, "pay").await;
+    wait_status(app, &id, "paid").await;
+    order
+}
+
+both_backends! {
+    async fn an_alipay_day_is_reconciled_from_its_zip(app) {
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let day = [("date", today_in_beijing()), ("account", String::new()), ("provider", "alipay".to_owned())];
+        let day: Vec<(&str, &str)> = day.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        // Nothing paid today: no bill yet (today's is not published).
+        let empty = app.call("admin_reconcile_bill", &day).await;
+        assert_eq!(empty["status"], "not_ready", "{empty}");
+
+        let matched = alipay_paid(&app, "10.00").await;
+        let differs = alipay_paid(&app, "12.00").await;
+        let dropped = alipay_paid(&app, "13.00").await;
+        let done = app
+            .call("admin_refund", &[("id", &id(&matched)), ("amount", "4.00"), ("reason", "对账测试"), ("request_key", "alipay-bill-refund")])
+            .await;
+        assert!(done.get("Done").is_some(), "{done}");
+        wait_status(&app, &id(&matched), "partially_refunded").await;
+        let sim = app.simulator.as_ref().expect("simulator");
+        sim.set_bill_faults(serde_json::from_value(json!({
+            "drop": [no(&dropped)],
+            "amounts": {no(&differs): 1100},
+            "extra": [{"out_trade_no": "ALINOTOURS0001", "amount_fen": 500}]
+        })).expect("faults"));
+        let run = app.call("admin_reconcile_bill", &day).await;
+        assert_eq!(run["status"], "discrepancies", "{run}");
+        let mut kinds: Vec<(String, String)> = run["discrepancies"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|d| (d["kind"].as_str().unwrap_or("").to_owned(), d["out_trade_no"].as_str().unwrap_or("").to_owned()))
+            .collect();
+        kinds.sort();
+        let mut want = vec![
+            ("amount_mismatch".to_owned(), no(&differs)),
+            ("missing_from_bill".to_owned(), no(&dropped)),
+            ("unknown_payment".to_owned(), "ALINOTOURS0001".to_owned()),
+        ];
+        want.sort();
+        assert_eq!(kinds, want, "{run}");
+        // The payment and its refund match; the fees are the bill's (0.6 %).
+        assert_eq!(run["matched"], 2, "{run}");
+        assert_eq!(run["bill_paid_fen"], 1000 + 1100 + 500);
+        assert_eq!(run["bill_refunded_fen"], 400);
+        assert_eq!(run["fee_fen"], 6 + 7 + 3 - 2);
+        let again = app.call("admin_reconcile_bill", &day).await;
+        assert_eq!(again["discrepancies"], run["discrepancies"]);
+    }
+}
