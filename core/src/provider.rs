@@ -99,6 +99,10 @@ pub struct RefundOrder {
     pub total: Money,
     pub reason: Option<String>,
     pub notify_url: String,
+    /// Shares taken back from receivers with this refund, where the
+    /// provider does it in the refund itself (Alipay's 退分账): kind and
+    /// account of the receiver, amount.
+    pub royalty_returns: Vec<ShareLineRequest>,
 }
 
 pub use domain::RefundState;
@@ -360,6 +364,11 @@ pub trait PaymentProvider: Send + Sync {
     }
     /// Whether this client splits payments (profit sharing, 分账).
     fn shares_profit(&self) -> bool {
+        false
+    }
+    /// Whether shares come back inside the refund (Alipay) rather than by a
+    /// return asked before it (WeChat).
+    fn returns_shares_in_refund(&self) -> bool {
         false
     }
     /// Registers a receiver (idempotent at the provider).

@@ -193,6 +193,13 @@ fn ensure_order(
             .and_then(Value::as_str)
             .map(str::to_owned),
     };
+    if biz
+        .pointer("/extend_params/royalty_freeze")
+        .and_then(Value::as_str)
+        == Some("true")
+    {
+        sim.open_to_sharing(no);
+    }
     sim.insert(order.clone());
     Ok(order)
 }
@@ -259,6 +266,22 @@ pub async fn gateway(
             Err(_) => business(&sim, &node, "ACQ.TRADE_STATUS_ERROR", "交易状态不合法"),
         },
         "alipay.trade.refund" => refund(&sim, &node, &biz, &no),
+        "alipay.trade.royalty.relation.bind" => {
+            match super::profitsharing::alipay_bind(&sim, &biz) {
+                Ok(content) => answer(&sim, &node, content),
+                Err((code, msg)) => business(&sim, &node, code, msg),
+            }
+        }
+        "alipay.trade.order.settle" => match super::profitsharing::alipay_settle(&sim, &biz) {
+            Ok(content) => answer(&sim, &node, content),
+            Err((code, msg)) => business(&sim, &node, code, msg),
+        },
+        "alipay.trade.order.settle.query" => {
+            match super::profitsharing::alipay_settle_query(&sim, &biz) {
+                Ok(content) => answer(&sim, &node, content),
+                Err((code, msg)) => business(&sim, &node, code, msg),
+            }
+        }
         "alipay.data.dataservice.bill.downloadurl.query" => {
             match super::bills::alipay_bill_url(&sim, &biz) {
                 Ok(url) => answer(
@@ -343,6 +366,23 @@ fn refund(sim: &Simulator, node: &str, biz: &Value, no: &str) -> Response {
     }
     if refunded_so_far(&refunds) + amount > order.amount_fen {
         return business(sim, node, "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限");
+    }
+    // Shared money comes back only when the refund says from whom (退分账);
+    // otherwise the merchant's own part must cover the refund.
+    if sim.is_open_to_sharing(no) {
+        let taken = match super::profitsharing::alipay_refund_royalties(sim, no, &request_no, biz) {
+            Ok(t) => t,
+            Err((code, msg)) => return business(sim, node, code, msg),
+        };
+        if refunded_so_far(&refunds) + amount + sim.shared_of(no) - taken > order.amount_fen {
+            return business(
+                sim,
+                node,
+                "ACQ.SELLER_BALANCE_NOT_ENOUGH",
+                "卖家余额不足（分账金额未退回）",
+            );
+        }
+        super::profitsharing::alipay_take_back(sim, no, &request_no, biz);
     }
     refunds.insert(
         (1u8, request_no.clone()),

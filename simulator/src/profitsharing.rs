@@ -181,13 +181,19 @@ pub async fn add_receiver(
 
 /// The paid WeChat payment of a transaction id, if any: (out_trade_no, amount, refunded).
 fn paid_payment(sim: &Simulator, transaction: &str) -> Option<(String, i64, i64)> {
+    paid_at(sim, SimProvider::Wechat, transaction)
+}
+
+fn paid_at(
+    sim: &Simulator,
+    provider: SimProvider,
+    transaction: &str,
+) -> Option<(String, i64, i64)> {
     let orders = sim.0.orders.lock().ok()?;
     orders
         .values()
         .find(|o| {
-            o.provider == SimProvider::Wechat
-                && o.transaction_id == transaction
-                && o.state == SimState::Paid
+            o.provider == provider && o.transaction_id == transaction && o.state == SimState::Paid
         })
         .map(|o| (o.out_trade_no.clone(), o.amount_fen, o.refunded_fen))
 }
@@ -480,4 +486,288 @@ pub async fn return_share(
     };
     b.returns.insert(req.out_return_no.clone(), done.clone());
     answer(&sim, &done, &serial)
+}
+
+// Alipay's royalty (分账): relations, `alipay.trade.order.settle` (processing
+// until first queried), its query, and shares taken back in a refund.
+
+type Refusal = (&'static str, &'static str);
+
+fn fen_of(v: &serde_json::Value) -> Option<i64> {
+    v.as_str()
+        .and_then(|s| domain::Money::parse_yuan(s).ok())
+        .map(domain::Money::fen)
+        .filter(|f| *f > 0)
+}
+
+fn alipay_yuan(fen: i64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+/// `alipay.trade.royalty.relation.bind`
+pub(super) fn alipay_bind(
+    sim: &Simulator,
+    biz: &serde_json::Value,
+) -> Result<serde_json::Value, Refusal> {
+    let list = biz
+        .get("receiver_list")
+        .and_then(|v| v.as_array())
+        .filter(|l| !l.is_empty() && l.len() <= 20)
+        .ok_or(("ACQ.INVALID_PARAMETER", "receiver_list 不合法"))?;
+    let mut found = Vec::new();
+    for r in list {
+        let kind = r.get("type").and_then(|v| v.as_str()).unwrap_or("");
+        let account = r.get("account").and_then(|v| v.as_str()).unwrap_or("");
+        let ok = match kind {
+            "userId" => account.len() == 16 && account.starts_with("2088"),
+            "loginName" => {
+                !account.is_empty()
+                    && r.get("name")
+                        .and_then(|v| v.as_str())
+                        .is_some_and(|n| !n.is_empty())
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(("ACQ.INVALID_PARAMETER", "分账接收方不合法"));
+        }
+        found.push((kind.to_owned(), account.to_owned()));
+    }
+    if let Ok(mut b) = sim.0.shares.lock() {
+        b.receivers.extend(found);
+    }
+    Ok(serde_json::json!({"code": "10000", "msg": "Success", "result_code": "SUCCESS"}))
+}
+
+/// `alipay.trade.order.settle`: a split of a frozen payment (or, with no
+/// parameters, the release of its rest), once per payment.
+pub(super) fn alipay_settle(
+    sim: &Simulator,
+    biz: &serde_json::Value,
+) -> Result<serde_json::Value, Refusal> {
+    let trade_no = biz.get("trade_no").and_then(|v| v.as_str()).unwrap_or("");
+    let request_no = biz
+        .get("out_request_no")
+        .and_then(|v| v.as_str())
+        .filter(|n| !n.is_empty() && n.len() <= 32)
+        .ok_or(("ACQ.INVALID_PARAMETER", "out_request_no 不合法"))?;
+    let (out_trade_no, amount, refunded) =
+        paid_at(sim, SimProvider::Alipay, trade_no).ok_or(("ACQ.TRADE_NOT_EXIST", "交易不存在"))?;
+    if !sim.is_open_to_sharing(&out_trade_no) {
+        return Err((
+            "ACQ.TRADE_SETTLE_ERROR",
+            "交易未冻结资金（royalty_freeze），不能分账",
+        ));
+    }
+    let mut b = sim
+        .0
+        .shares
+        .lock()
+        .map_err(|_| ("ACQ.SYSTEM_ERROR", "系统错误"))?;
+    if let Some(existing) = b.shares.get(request_no) {
+        return Ok(
+            serde_json::json!({"code": "10000", "msg": "Success", "trade_no": trade_no, "settle_no": existing.order.order_id}),
+        );
+    }
+    if b.shares.values().any(|s| s.out_trade_no == out_trade_no) {
+        return Err(("ACQ.TRADE_SETTLE_ERROR", "该交易已完结分账"));
+    }
+    let params = biz
+        .get("royalty_parameters")
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let mut receivers = Vec::new();
+    for p in &params {
+        let kind = p
+            .get("trans_in_type")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let account = p.get("trans_in").and_then(|v| v.as_str()).unwrap_or("");
+        let fen = p
+            .get("amount")
+            .and_then(fen_of)
+            .ok_or(("ACQ.INVALID_PARAMETER", "分账金额不合法"))?;
+        if !b.receivers.contains(&(kind.to_owned(), account.to_owned())) {
+            return Err(("ACQ.INVALID_PARAMETER", "分账关系不存在，请先绑定分账关系"));
+        }
+        receivers.push(wire::ReceiverResult {
+            kind: kind.to_owned(),
+            account: account.to_owned(),
+            amount: fen,
+            description: p
+                .get("desc")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned(),
+            result: "PENDING".into(),
+            fail_reason: None,
+            detail_id: None,
+            create_time: None,
+            finish_time: None,
+        });
+    }
+    let total: i64 = receivers.iter().map(|r| r.amount).sum();
+    if total > amount * MAX_SHARE_PERCENT / 100 || total > amount - refunded {
+        return Err((
+            "ACQ.ALLOC_AMOUNT_VALIDATE_ERROR",
+            "分账金额超过最大可分账金额",
+        ));
+    }
+    let settle_no = transaction_id("2026");
+    b.shares.insert(
+        request_no.to_owned(),
+        SimShare {
+            order: wire::ShareOrder {
+                transaction_id: trade_no.to_owned(),
+                out_order_no: request_no.to_owned(),
+                order_id: settle_no.clone(),
+                state: if receivers.is_empty() {
+                    "FINISHED"
+                } else {
+                    "PROCESSING"
+                }
+                .into(),
+                receivers,
+            },
+            out_trade_no,
+        },
+    );
+    Ok(
+        serde_json::json!({"code": "10000", "msg": "Success", "trade_no": trade_no, "settle_no": settle_no}),
+    )
+}
+
+/// `alipay.trade.order.settle.query`: done by the time it is asked about.
+pub(super) fn alipay_settle_query(
+    sim: &Simulator,
+    biz: &serde_json::Value,
+) -> Result<serde_json::Value, Refusal> {
+    let request_no = biz
+        .get("out_request_no")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let trade_no = biz.get("trade_no").and_then(|v| v.as_str()).unwrap_or("");
+    let mut b = sim
+        .0
+        .shares
+        .lock()
+        .map_err(|_| ("ACQ.SYSTEM_ERROR", "系统错误"))?;
+    let share = b
+        .shares
+        .get_mut(request_no)
+        .filter(|s| s.order.transaction_id == trade_no)
+        .ok_or(("ACQ.TRADE_NOT_EXIST", "分账单不存在"))?;
+    if share.order.state == "PROCESSING" {
+        share.order.state = "FINISHED".into();
+        for r in &mut share.order.receivers {
+            r.result = "SUCCESS".into();
+        }
+    }
+    let list: Vec<serde_json::Value> = share
+        .order
+        .receivers
+        .iter()
+        .map(|r| serde_json::json!({"operation_type": "transfer", "trans_in": r.account, "trans_in_type": r.kind, "amount": alipay_yuan(r.amount), "state": if r.result == "SUCCESS" { "SUCCESS" } else { "PROCESSING" }, "detail_id": share.order.order_id}))
+        .collect();
+    Ok(
+        serde_json::json!({"code": "10000", "msg": "Success", "out_request_no": request_no, "settle_no": share.order.order_id, "royalty_detail_list": list}),
+    )
+}
+
+/// The shares a refund takes back (`refund_refund_royalty_parameters`), checked
+/// against what each receiver still holds: their sum.
+pub(super) fn alipay_refund_royalties(
+    sim: &Simulator,
+    out_trade_no: &str,
+    request_no: &str,
+    biz: &serde_json::Value,
+) -> Result<i64, Refusal> {
+    let b = sim
+        .0
+        .shares
+        .lock()
+        .map_err(|_| ("ACQ.SYSTEM_ERROR", "系统错误"))?;
+    let params = biz
+        .get("refund_royalty_parameters")
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let mut total = 0;
+    for p in &params {
+        let account = p.get("trans_out").and_then(|v| v.as_str()).unwrap_or("");
+        let fen = p
+            .get("amount")
+            .and_then(fen_of)
+            .ok_or(("ACQ.INVALID_PARAMETER", "退分账金额不合法"))?;
+        let held: i64 = b
+            .shares
+            .values()
+            .filter(|s| s.out_trade_no == out_trade_no)
+            .flat_map(|s| {
+                s.order
+                    .receivers
+                    .iter()
+                    .filter(|r| r.account == account && r.result == "SUCCESS")
+                    .map(|r| r.amount - returned(&b, &s.order.out_order_no, account))
+            })
+            .sum();
+        let again = b.returns.contains_key(&format!("{request_no}-{account}"));
+        if !again && fen > held {
+            return Err(("ACQ.ALLOC_AMOUNT_VALIDATE_ERROR", "退分账金额超限"));
+        }
+        if !again {
+            total += fen;
+        }
+    }
+    Ok(total)
+}
+
+/// Records the shares a refund took back.
+pub(super) fn alipay_take_back(
+    sim: &Simulator,
+    out_trade_no: &str,
+    request_no: &str,
+    biz: &serde_json::Value,
+) {
+    let Ok(mut b) = sim.0.shares.lock() else {
+        return;
+    };
+    let params = biz
+        .get("refund_royalty_parameters")
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for p in &params {
+        let account = p
+            .get("trans_out")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned();
+        let Some(fen) = p.get("amount").and_then(fen_of) else {
+            continue;
+        };
+        let Some((order_id, out_order_no)) = b
+            .shares
+            .values()
+            .find(|s| {
+                s.out_trade_no == out_trade_no
+                    && s.order.receivers.iter().any(|r| r.account == account)
+            })
+            .map(|s| (s.order.order_id.clone(), s.order.out_order_no.clone()))
+        else {
+            continue;
+        };
+        let key = format!("{request_no}-{account}");
+        b.returns.entry(key.clone()).or_insert(wire::ReturnOrder {
+            order_id,
+            out_order_no,
+            out_return_no: key,
+            return_id: transaction_id("2026"),
+            return_mchid: account,
+            amount: fen,
+            result: "SUCCESS".into(),
+            fail_reason: None,
+        });
+    }
 }

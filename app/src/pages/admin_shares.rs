@@ -384,6 +384,8 @@ fn SharesBody(
             <select name="kind" aria-label="类型 Kind" data-testid="receiver-kind">
                 <option value="MERCHANT_ID">"商户 Merchant (MERCHANT_ID)"</option>
                 <option value="PERSONAL_OPENID">"个人 Person (PERSONAL_OPENID)"</option>
+                <option value="userId">"支付宝用户 Alipay user id (2088…)"</option>
+                <option value="loginName">"支付宝账号 Alipay login (email / phone)"</option>
             </select>
             <input type="text" name="receiver" required aria-label="商户号或 openid · Merchant id or openid" placeholder="1900000109" data-testid="receiver-account" />
             <input type="text" name="name" aria-label="全称 Registered name" placeholder="全称 Registered name" data-testid="receiver-name" />

@@ -22,8 +22,17 @@ pub const MAX_SHARE_BP: i64 = 3000;
 /// A split is tried this many times before it is left `failed` for an administrator.
 pub const MAX_ATTEMPTS: i64 = 12;
 
-/// A receiver's kind, as WeChat names it.
-pub const KINDS: [&str; 2] = ["MERCHANT_ID", "PERSONAL_OPENID"];
+/// A receiver's kind, as its provider names it: WeChat's merchant or person
+/// (openid), Alipay's user id (2088…) or login name (email or phone).
+pub const KINDS: [&str; 4] = ["MERCHANT_ID", "PERSONAL_OPENID", "userId", "loginName"];
+
+/// The provider a receiver of this kind is paid through.
+pub fn provider_of_kind(kind: &str) -> Provider {
+    match kind {
+        "userId" | "loginName" => Provider::Alipay,
+        _ => Provider::Wechat,
+    }
+}
 /// WeChat's relation types of a receiver to the merchant.
 pub const RELATIONS: [&str; 10] = domain::SHARE_RELATIONS;
 
@@ -95,15 +104,30 @@ pub fn split(rule: &[RulePart], paid_fen: i64) -> Result<Vec<(RulePart, i64)>, S
     Ok(parts)
 }
 
-/// A receiver's account checked: a merchant id is 8 to 32 digits, an openid
-/// 1 to 128 letters, digits, `-` or `_`.
+/// A receiver's account checked: a WeChat merchant id is 8 to 32 digits, an
+/// openid 1 to 128 letters, digits, `-` or `_`; an Alipay user id is 2088
+/// and 12 more digits, a login name an email address or a phone number.
 pub fn check_receiver(kind: &str, account: &str, name: &str, relation: &str) -> Result<(), String> {
     if !KINDS.contains(&kind) {
-        return Err("the kind is MERCHANT_ID or PERSONAL_OPENID".into());
+        return Err(
+            "the kind is MERCHANT_ID or PERSONAL_OPENID (WeChat), userId or loginName (Alipay)"
+                .into(),
+        );
     }
     let ok = match kind {
         "MERCHANT_ID" => {
             (8..=32).contains(&account.len()) && account.bytes().all(|b| b.is_ascii_digit())
+        }
+        "userId" => {
+            account.len() == 16
+                && account.starts_with("2088")
+                && account.bytes().all(|b| b.is_ascii_digit())
+        }
+        "loginName" => {
+            domain::Email::parse(account).is_ok()
+                || (account.len() == 11
+                    && account.starts_with('1')
+                    && account.bytes().all(|b| b.is_ascii_digit()))
         }
         _ => {
             (1..=128).contains(&account.len())
@@ -115,6 +139,8 @@ pub fn check_receiver(kind: &str, account: &str, name: &str, relation: &str) -> 
     if !ok {
         return Err(match kind {
             "MERCHANT_ID" => "a merchant id is 8 to 32 digits".into(),
+            "userId" => "an Alipay user id is 2088 and 12 more digits".into(),
+            "loginName" => "an Alipay login name is an email address or a mobile number".into(),
             _ => "an openid is 1 to 128 letters, digits, - or _".into(),
         });
     }
@@ -152,10 +178,11 @@ pub async fn add_receiver(
     }
     let id = random_token().to_string();
     let inserted = sqlx::query(
-        "INSERT INTO share_receivers (id, account_key, provider, kind, account, name, relation, created_at) VALUES ($1, $2, 'wechat', $3, $4, $5, $6, $7) ON CONFLICT (account_key, provider, kind, account) DO NOTHING",
+        "INSERT INTO share_receivers (id, account_key, provider, kind, account, name, relation, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (account_key, provider, kind, account) DO NOTHING",
     )
     .bind(&id)
     .bind(account_key)
+    .bind(provider_of_kind(kind).as_str())
     .bind(kind)
     .bind(account)
     .bind(name)
@@ -313,7 +340,9 @@ pub async fn prepare(
     if !provider.shares_profit() {
         return Ok(false);
     }
-    let rule = rule_of(state, &order.form_id).await?;
+    // The parts of the receivers this provider pays.
+    let mut rule = rule_of(state, &order.form_id).await?;
+    rule.retain(|p| provider_of_kind(&p.kind) == provider.provider());
     if rule.is_empty() {
         return Ok(false);
     }
@@ -676,6 +705,94 @@ async fn apply(state: &Core, s: &ShareOrder, info: &ShareInfo) -> anyhow::Result
     Ok(())
 }
 
+/// Where the provider takes shares back inside the refund itself (Alipay's
+/// 退分账): what a refund of `refund_fen` of payment `out_trade_no` takes from
+/// each receiver, in proportion to its share (rounded up, so that refunds of
+/// the whole payment take back the whole share), never more than it still
+/// holds. The same at the refund's request and at its success.
+pub async fn royalty_plan(
+    state: &Core,
+    order: &OrderRecord,
+    out_trade_no: &str,
+    refund_fen: i64,
+) -> anyhow::Result<Vec<(ShareOrder, ShareLine, i64)>> {
+    let mut plan = Vec::new();
+    let paid = order.received_fen.max(1);
+    for (s, lines) in of_order(state, &order.id).await? {
+        if s.out_trade_no != out_trade_no || s.state != "finished" {
+            continue;
+        }
+        for l in lines.into_iter().filter(|l| l.result == "SUCCESS") {
+            let open = l.amount_fen - l.returned_fen;
+            let part = (l.amount_fen * refund_fen + paid - 1) / paid;
+            let take = part.min(open);
+            if take > 0 {
+                plan.push((s.clone(), l, take));
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// The shares a refund takes back inside itself (see [`royalty_plan`]), as
+/// the provider is asked for them.
+pub async fn royalty_returns(
+    state: &Core,
+    order: &OrderRecord,
+    out_trade_no: &str,
+    refund_fen: i64,
+) -> anyhow::Result<Vec<ShareLineRequest>> {
+    Ok(royalty_plan(state, order, out_trade_no, refund_fen)
+        .await?
+        .into_iter()
+        .map(|(_, l, take)| ShareLineRequest {
+            kind: l.kind,
+            account: l.account,
+            amount_fen: take,
+            description: format!("退款退分账 {}", order.out_trade_no),
+        })
+        .collect())
+}
+
+/// A refund that took shares back inside itself succeeded: they are
+/// recorded as returned.
+pub async fn returned_with_refund(
+    state: &Core,
+    order_id: &str,
+    out_trade_no: &str,
+    refund_fen: i64,
+) -> anyhow::Result<()> {
+    let Some(order) = orders::by_id(&state.db, order_id).await? else {
+        return Ok(());
+    };
+    for (s, l, take) in royalty_plan(state, &order, out_trade_no, refund_fen).await? {
+        sqlx::query(
+            "UPDATE share_lines SET returned_fen = returned_fen + $1 WHERE share_order_id = $2 AND receiver_id = $3 AND returned_fen = $4",
+        )
+        .bind(take)
+        .bind(&s.id)
+        .bind(&l.receiver_id)
+        .bind(l.returned_fen)
+        .execute(&state.db.pool)
+        .await
+        .context("cannot record the return")?;
+        orders::log_event(
+            &state.db,
+            order_id,
+            OrderEventKind::Share,
+            &format!(
+                "{} taken back from {} with the refund",
+                domain::Money::from_fen(take)
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+                l.account
+            ),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Why a refund waits for, or cannot have, the shared money back.
 #[derive(Debug, thiserror::Error)]
 pub enum ShareBlock {
@@ -696,7 +813,9 @@ pub async fn return_for_refund(
     order: &OrderRecord,
     refund_fen: i64,
 ) -> Result<(), ShareBlock> {
-    let splits = of_order(state, &order.id).await?;
+    let mut splits = of_order(state, &order.id).await?;
+    // Alipay takes shares back inside the refund ([`royalty_returns`]).
+    splits.retain(|(s, _)| s.provider != Provider::Alipay.as_str());
     if splits.is_empty() {
         return Ok(());
     }
@@ -794,7 +913,7 @@ pub async fn return_for_refund(
     }
     if need > 0 {
         return Err(ShareBlock::CannotReturn(format!(
-            "{} of this refund was shared to receivers that cannot return it (a person's share is not returned by WeChat): refund at most what the merchant kept",
+            "{} of this refund was shared to receivers that cannot return it (WeChat returns a merchant's share, not a person's): refund at most what the merchant kept",
             domain::Money::from_fen(need).map(|m| m.to_string()).unwrap_or_default()
         )));
     }
@@ -850,6 +969,11 @@ mod tests {
         .is_ok());
         assert!(check_receiver("PERSONAL_OPENID", "o p", "", "STAFF").is_err());
         assert!(check_receiver("BANK", "1", "", "STAFF").is_err());
+        assert!(check_receiver("userId", "2088000000000002", "", "PARTNER").is_ok());
+        assert!(check_receiver("userId", "1088000000000002", "", "PARTNER").is_err());
+        assert!(check_receiver("loginName", "club@example.com", "", "PARTNER").is_ok());
+        assert!(check_receiver("loginName", "13800138000", "", "PARTNER").is_ok());
+        assert!(check_receiver("loginName", "not a login", "", "PARTNER").is_err());
         assert!(check_receiver("MERCHANT_ID", "1900000109", "a", "FRIEND").is_err());
     }
 }

@@ -23,6 +23,23 @@ pub struct PagePayBiz {
     pub time_expire: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passback_params: Option<String>,
+    /// `{"royalty_freeze": "true"}`: the money is frozen for a split (分账).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extend_params: Option<ExtendParams>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExtendParams {
+    pub royalty_freeze: String,
+}
+
+impl ExtendParams {
+    /// Frozen for a split when `profit_sharing`.
+    pub fn for_sharing(profit_sharing: bool) -> Option<ExtendParams> {
+        profit_sharing.then(|| ExtendParams {
+            royalty_freeze: "true".into(),
+        })
+    }
 }
 
 /// `alipay.trade.wap.pay`: the phone cashier; `quit_url` is where a payer
@@ -38,6 +55,9 @@ pub struct WapPayBiz {
     pub time_expire: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quit_url: Option<String>,
+    /// `{"royalty_freeze": "true"}`: the money is frozen for a split (分账).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extend_params: Option<ExtendParams>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -47,6 +67,9 @@ pub struct PrecreateBiz {
     pub subject: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_expire: Option<String>,
+    /// `{"royalty_freeze": "true"}`: the money is frozen for a split (分账).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extend_params: Option<ExtendParams>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -62,6 +85,111 @@ pub struct RefundBiz {
     pub out_request_no: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_reason: Option<String>,
+    /// Shares taken back from royalty receivers with this refund (退分账).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refund_royalty_parameters: Vec<RoyaltyParameter>,
+}
+
+/// One transfer of a split (`royalty_parameters`) or of its return
+/// (`refund_royalty_parameters`, money going out of the receiver).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RoyaltyParameter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub royalty_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trans_out: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trans_out_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trans_in: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trans_in_type: Option<String>,
+    /// Yuan, as a string.
+    pub amount: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desc: Option<String>,
+}
+
+/// `alipay.trade.royalty.relation.bind`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RelationBindBiz {
+    pub out_request_no: String,
+    pub receiver_list: Vec<RoyaltyReceiver>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RoyaltyReceiver {
+    /// userId | loginName
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+}
+
+/// `alipay.trade.order.settle`: a split, or with no parameters and
+/// `royalty_finish` the release of the rest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrderSettleBiz {
+    pub out_request_no: String,
+    pub trade_no: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub royalty_parameters: Vec<RoyaltyParameter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extend_params: Option<SettleExtendParams>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SettleExtendParams {
+    pub royalty_finish: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OrderSettleResponse {
+    #[serde(flatten)]
+    pub common: Common,
+    #[serde(default)]
+    pub trade_no: Option<String>,
+    #[serde(default)]
+    pub settle_no: Option<String>,
+}
+
+/// `alipay.trade.order.settle.query`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SettleQueryBiz {
+    pub out_request_no: String,
+    pub trade_no: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SettleQueryResponse {
+    #[serde(flatten)]
+    pub common: Common,
+    #[serde(default)]
+    pub out_request_no: Option<String>,
+    #[serde(default)]
+    pub settle_no: Option<String>,
+    #[serde(default)]
+    pub royalty_detail_list: Vec<RoyaltyDetail>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RoyaltyDetail {
+    /// transfer | replenish | transfer_refund | replenish_refund
+    pub operation_type: String,
+    #[serde(default)]
+    pub trans_in: Option<String>,
+    #[serde(default)]
+    pub trans_in_type: Option<String>,
+    pub amount: String,
+    /// SUCCESS | FAIL | PROCESSING
+    pub state: String,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_desc: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

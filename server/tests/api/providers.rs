@@ -175,6 +175,7 @@ async fn wechat_native_order_query_pay_refund_round_trip() {
         total: fen(1234),
         reason: Some("部分退款".into()),
         notify_url: notify_url.clone(),
+        royalty_returns: Vec::new(),
     };
     let started = wechat.refund(&refund).await.expect("refund");
     assert_eq!(started.state, RefundState::Processing);
@@ -397,6 +398,7 @@ async fn alipay_precreate_page_pay_query_refund_round_trip() {
         total: fen(9999),
         reason: None,
         notify_url: notify_url.clone(),
+        royalty_returns: Vec::new(),
     };
     assert_eq!(
         alipay.refund(&refund).await.expect("refund").state,

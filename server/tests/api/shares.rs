@@ -152,3 +152,60 @@ both_backends! {
         assert_eq!(events, 2, "split finished, share returned");
     }
 }
+
+both_backends! {
+    async fn an_alipay_share_is_settled_and_taken_back_with_the_refunds(app) {
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let (form_id,): (String,) = sqlx::query_as("SELECT id FROM forms WHERE slug = 'demo'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("the demo form");
+        const USER: &str = "2088000000000002";
+        let added = app
+            .call("admin_add_receiver", &[("account", ""), ("kind", "userId"), ("receiver", USER), ("name", ""), ("relation", "PARTNER")])
+            .await;
+        assert_eq!(added, json!("Done"));
+        let receiver = shares(&app).await["receivers"][0]["id"].as_str().expect("id").to_owned();
+        let set = app
+            .call("admin_set_share", &[("form_id", &form_id), ("receiver_id", &receiver), ("percent", "10"), ("fixed", "")])
+            .await;
+        assert_eq!(set, json!("Done"));
+
+        // Paid by Alipay (the money frozen with royalty_freeze), then settled.
+        let order = submit_demo(&app, "50.00").await;
+        let id = order["id"].as_str().expect("id").to_owned();
+        let no = order["out_trade_no"].as_str().expect("no").to_owned();
+        let qr = pay(&app, &id, "alipay_qr").await["qr_code"].as_str().expect("qr").to_owned();
+        press(&app, &qr, "pay").await;
+        wait_status(&app, &id, "paid").await;
+        let mut split = Value::Null;
+        for _ in 0..200 {
+            split = shares(&app).await["splits"][0].clone();
+            if split["state"] == "finished" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(split["state"], "finished", "{split}");
+        assert_eq!(split["lines"][0]["result"], "SUCCESS");
+        let sim = app.simulator.as_ref().expect("simulator");
+        assert_eq!(sim.shares_of(&no), vec![(USER.to_owned(), 500, "SUCCESS".to_owned(), 0)]);
+        let t = totals(&app).await;
+        assert_eq!((t["gross_fen"].as_i64(), t["share_fen"].as_i64()), (Some(5000), Some(500)), "{t}");
+
+        // Each refund takes back the receiver's part in proportion, as
+        // Alipay is told in refund_royalty_parameters.
+        let done = refund(&app, &id, "10.00", "alipay-share-refund-1").await;
+        assert!(done.get("Done").is_some(), "{done}");
+        wait_status(&app, &id, "partially_refunded").await;
+        assert_eq!(sim.shares_of(&no)[0].3, 100);
+        let done = refund(&app, &id, "40.00", "alipay-share-refund-2").await;
+        assert!(done.get("Done").is_some(), "{done}");
+        wait_status(&app, &id, "refunded").await;
+        assert_eq!(sim.shares_of(&no)[0].3, 500);
+        let split = shares(&app).await["splits"][0].clone();
+        assert_eq!(split["lines"][0]["returned_fen"], 500, "{split}");
+        let t = totals(&app).await;
+        assert_eq!((t["share_fen"].as_i64(), t["refunded_fen"].as_i64(), t["net_fen"].as_i64()), (Some(0), Some(5000), Some(0)), "{t}");
+    }
+}

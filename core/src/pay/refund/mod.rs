@@ -305,6 +305,12 @@ async fn submit(
     order: &orders::OrderRecord,
     refund: &RefundRecord,
 ) -> anyhow::Result<()> {
+    let royalty_returns = if provider.returns_shares_in_refund() {
+        super::shares::royalty_returns(state, order, &refund.out_trade_no, refund.amount.fen())
+            .await?
+    } else {
+        Vec::new()
+    };
     let ask = RefundOrder {
         out_trade_no: OutTradeNo::parse(&refund.out_trade_no).map_err(|e| anyhow::anyhow!(e))?,
         out_refund_no: refund.out_refund_no.clone(),
@@ -312,6 +318,7 @@ async fn submit(
         total: order.amount,
         reason: Some(refund.reason.clone()),
         notify_url: super::notify_url(state, order, provider),
+        royalty_returns,
     };
     match provider.refund(&ask).await {
         Ok(info) => {
@@ -487,6 +494,16 @@ async fn finish(
         .await?;
     if !settled {
         return Ok(false);
+    }
+    if to == RefundState::Succeeded && refund.provider == domain::Provider::Alipay {
+        // Shares Alipay took back with it.
+        super::shares::returned_with_refund(
+            state,
+            &refund.order_id,
+            &refund.out_trade_no,
+            refund.amount.fen(),
+        )
+        .await?;
     }
     tracing::info!(refund = %refund.out_refund_no, state = %to, source, "refund settled");
     super::publish_status(state, &refund.order_id).await;
