@@ -188,7 +188,7 @@ impl Simulator {
                 .map(|o| o.transaction_id.clone())
                 .unwrap_or_default();
             // Alipay has no refund id of its own: the request number says it.
-            let refund_id = wechat.then_some(r.refund_id).unwrap_or_default();
+            let refund_id = if wechat { r.refund_id } else { String::new() };
             lines.push(line(
                 Some((r.out_refund_no, refund_id)),
                 at(r.created_at_ms),
