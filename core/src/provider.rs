@@ -201,6 +201,60 @@ pub enum BillAnswer {
     Bill(Bill),
 }
 
+/// One line of a day's fund flow bill (资金账单): money in or out of the
+/// merchant's basic account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FundFlowLine {
+    /// `YYYY-MM-DD HH:MM:SS`, Beijing time (记账时间).
+    pub at: String,
+    /// The provider's number of the business (a transaction, a refund).
+    pub business_no: String,
+    pub flow_no: String,
+    /// 业务名称: 交易, 退款, 充值/提现, 分账, …
+    pub name: String,
+    /// 业务类型: 交易, 扣除交易手续费, 退款, 退还交易手续费, …
+    pub kind: String,
+    /// 收入 (true) or 支出.
+    pub income: bool,
+    pub amount_fen: i64,
+    pub balance_fen: i64,
+    /// 业务凭证号: usually our order or refund number.
+    pub voucher: String,
+}
+
+/// A day's fund flow bill, checked against its own totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FundFlow {
+    pub lines: Vec<FundFlowLine>,
+    pub income_fen: i64,
+    pub expense_fen: i64,
+}
+
+impl FundFlow {
+    /// What the day's payments and refunds moved (their fees included):
+    /// the lines of 业务名称 交易 and 退款, in less out.
+    pub fn trade_net_fen(&self) -> i64 {
+        self.lines
+            .iter()
+            .filter(|l| l.name == "交易" || l.name == "退款")
+            .map(|l| {
+                if l.income {
+                    l.amount_fen
+                } else {
+                    -l.amount_fen
+                }
+            })
+            .sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FundFlowAnswer {
+    NoBill,
+    NotReady,
+    Flow(FundFlow),
+}
+
 /// A receiver of profit sharing, as the provider registers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareReceiver {
@@ -403,6 +457,15 @@ pub trait PaymentProvider: Send + Sync {
     async fn return_share(&self, request: &ShareReturn) -> Result<ShareReturnInfo, ProviderError> {
         let _ = request;
         no_sharing()
+    }
+    /// The day's fund flow bill of the basic account (资金账单), where the
+    /// provider has one (WeChat).
+    async fn fund_flow_bill(
+        &self,
+        date: chrono::NaiveDate,
+    ) -> Result<Option<FundFlowAnswer>, ProviderError> {
+        let _ = date;
+        Ok(None)
     }
     /// Fresh pay-sheet parameters for a JSAPI order already made
     /// (`package` is `prepay_id=…`): a payer who taps again.

@@ -37,6 +37,9 @@ pub struct BillFaults {
     /// The bills are not made yet (`STATEMENT_CREATING`).
     #[serde(default)]
     pub not_ready: bool,
+    /// Orders and refunds whose money the fund flow bill leaves out.
+    #[serde(default)]
+    pub fund_flow_drop: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -248,6 +251,75 @@ pub async fn trade_bill(
     uri: OriginalUri,
     headers: HeaderMap,
 ) -> Response {
+    serve_bill(sim, method, uri, headers, false)
+}
+
+/// `GET /v3/bill/fundflowbill?bill_date=…&account_type=BASIC[&tar_type=GZIP]`:
+/// the basic account's movements of the day, from the same ledger (each
+/// payment in, its fee out; each refund out, its fee back in).
+pub async fn fund_flow_bill(
+    State(sim): State<Simulator>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    serve_bill(sim, method, uri, headers, true)
+}
+
+/// The fund flow lines of a day's bill lines (less those of the numbers
+/// the faults leave out of the fund flow).
+fn fund_lines(lines: &[BillLine], drop: &[String]) -> Vec<formpay_core::provider::FundFlowLine> {
+    let mut balance = 0i64;
+    let mut out = Vec::new();
+    for l in lines {
+        let voucher = l
+            .out_refund_no
+            .clone()
+            .unwrap_or_else(|| l.out_trade_no.clone());
+        if drop.contains(&voucher) {
+            continue;
+        }
+        let refund = l.kind == BillKind::Refund;
+        let name = if refund { "退款" } else { "交易" };
+        let business_no = l
+            .refund_id
+            .clone()
+            .unwrap_or_else(|| l.transaction_id.clone());
+        let mut push = |kind: &str, income: bool, amount: i64| {
+            if amount == 0 {
+                return;
+            }
+            balance += if income { amount } else { -amount };
+            out.push(formpay_core::provider::FundFlowLine {
+                at: l.at.clone(),
+                business_no: business_no.clone(),
+                flow_no: l.transaction_id.clone(),
+                name: name.into(),
+                kind: kind.into(),
+                income,
+                amount_fen: amount,
+                balance_fen: balance,
+                voucher: voucher.clone(),
+            });
+        };
+        if refund {
+            push("退款", false, l.amount_fen);
+            push("退还交易手续费", true, -l.fee_fen);
+        } else {
+            push("交易", true, l.amount_fen);
+            push("扣除交易手续费", false, l.fee_fen);
+        }
+    }
+    out
+}
+
+fn serve_bill(
+    sim: Simulator,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    fund_flow: bool,
+) -> Response {
     let serial = match authenticate(&sim, &method, &uri, &headers, b"") {
         Ok(s) => s,
         Err(r) => return r,
@@ -260,8 +332,11 @@ pub async fn trade_bill(
     else {
         return bad("bill_date 格式错误");
     };
-    if q.get("bill_type").is_some_and(|t| t != "ALL") {
+    if !fund_flow && q.get("bill_type").is_some_and(|t| t != "ALL") {
         return bad("本模拟器只提供 ALL 账单");
+    }
+    if fund_flow && q.get("account_type").is_some_and(|t| t != "BASIC") {
+        return bad("本模拟器只提供基本账户（BASIC）的资金账单");
     }
     let gzip = match q.get("tar_type").map(String::as_str) {
         None => false,
@@ -304,7 +379,18 @@ pub async fn trade_bill(
         );
     }
     let mut text = Vec::new();
-    if providers::wechat_v3::bill::write(&lines, &mut text).is_err() {
+    let written = if fund_flow {
+        let drop = sim
+            .0
+            .bill_faults
+            .lock()
+            .map(|f| f.fund_flow_drop.clone())
+            .unwrap_or_default();
+        providers::wechat_v3::fundflow::write(&fund_lines(&lines, &drop), &mut text)
+    } else {
+        providers::wechat_v3::bill::write(&lines, &mut text)
+    };
+    if written.is_err() {
         return error(
             &sim,
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -222,6 +222,7 @@ impl Simulator {
             )
             .route("/wechat/v3/certificates", get(wechat::certificates))
             .route("/wechat/v3/bill/tradebill", get(bills::trade_bill))
+            .route("/wechat/v3/bill/fundflowbill", get(bills::fund_flow_bill))
             .route("/wechat/v3/billdownload/file", get(bills::download))
             .route("/control/bill", post(bills::set_faults))
             .route(

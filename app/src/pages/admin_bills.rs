@@ -42,6 +42,8 @@ pub struct BillRunView {
     pub fee_fen: i64,
     /// What the bill says was received, less refunds and fees.
     pub net_fen: i64,
+    /// What the fund flow bill moved for the day's payments and refunds.
+    pub fund_net_fen: Option<i64>,
     pub ran_at: String,
     /// What went wrong when the bill could not be read.
     pub error: Option<String>,
@@ -78,6 +80,7 @@ pub fn kind_label(kind: &str) -> &'static str {
         "unknown_refund" => "未知退款 Unknown refund",
         "refund_mismatch" => "退款金额不符 Refund mismatch",
         "refund_missing_from_bill" => "账单缺退款 Refund missing from the bill",
+        "fund_flow_mismatch" => "资金流水不符 Fund flow differs",
         _ => "其他 Other",
     }
 }
@@ -104,6 +107,7 @@ fn view_of(
     BillRunView {
         account_name: names.get(&run.account_key).cloned().unwrap_or_default(),
         net_fen: run.bill_paid_fen - run.bill_refunded_fen - run.fee_fen,
+        fund_net_fen: run.fund_net_fen,
         ran_at: beijing_time(run.ran_at),
         bill_date: run.bill_date,
         account: run.account_key,
@@ -454,6 +458,7 @@ fn RunDetail(run: BillRunView, resolve: ServerAction<AdminResolveDiscrepancy>) -
             {stat("账单退款 Bill, refunded", yuan(run.bill_refunded_fen), "bill-refunded")}
             {stat("手续费 Fees", yuan(run.fee_fen), "bill-fees")}
             {stat("净额 Net", yuan(run.net_fen), "bill-net")}
+            {run.fund_net_fen.map(|f| stat("资金流水 Fund flow", yuan(f), "bill-fund-flow"))}
         </div>
         <p><a class="button" href=csv data-testid="bills-csv">"导出 CSV Export"</a></p>
         <div class="table-wrap">

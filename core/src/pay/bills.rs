@@ -31,10 +31,13 @@ pub enum DiscrepancyKind {
     RefundMismatch,
     /// We asked for a refund the bill does not show.
     RefundMissingFromBill,
+    /// The fund flow bill moved another amount for the day's payments and
+    /// refunds than the trade bill says (after fees).
+    FundFlowMismatch,
 }
 
 impl DiscrepancyKind {
-    pub const ALL: [DiscrepancyKind; 7] = [
+    pub const ALL: [DiscrepancyKind; 8] = [
         DiscrepancyKind::UnknownPayment,
         DiscrepancyKind::NotPaidHere,
         DiscrepancyKind::AmountMismatch,
@@ -42,6 +45,7 @@ impl DiscrepancyKind {
         DiscrepancyKind::UnknownRefund,
         DiscrepancyKind::RefundMismatch,
         DiscrepancyKind::RefundMissingFromBill,
+        DiscrepancyKind::FundFlowMismatch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +57,7 @@ impl DiscrepancyKind {
             DiscrepancyKind::UnknownRefund => "unknown_refund",
             DiscrepancyKind::RefundMismatch => "refund_mismatch",
             DiscrepancyKind::RefundMissingFromBill => "refund_missing_from_bill",
+            DiscrepancyKind::FundFlowMismatch => "fund_flow_mismatch",
         }
     }
 
@@ -92,6 +97,8 @@ pub struct BillRun {
     pub fee_fen: i64,
     pub error: Option<String>,
     pub ran_at: i64,
+    /// What the fund flow bill moved for the day's payments and refunds.
+    pub fund_net_fen: Option<i64>,
 }
 
 /// Unix milliseconds of a Beijing day's start and end.
@@ -180,6 +187,7 @@ pub async fn reconcile_day(
         fee_fen: 0,
         error: None,
         ran_at: now_ms(),
+        fund_net_fen: None,
     };
     let client = match crate::accounts::providers(state, account).await {
         Ok(p) => p.for_provider(provider).cloned(),
@@ -212,7 +220,8 @@ pub async fn reconcile_day(
             return Ok(run);
         }
     };
-    let (found, fees) = compare(state, account, client.as_ref(), date, &bill, &mut run).await?;
+    let (mut found, fees) = compare(state, account, client.as_ref(), date, &bill, &mut run).await?;
+    fund_flow(client.as_ref(), date, &bill, &mut run, &mut found).await;
     run.discrepancies = found.len() as i64;
     if run.status != "no_bill" || !found.is_empty() {
         run.status = if found.is_empty() {
@@ -225,6 +234,46 @@ pub async fn reconcile_day(
     store(state, &run, &found, &fees).await?;
     tracing::info!(status = %run.status, matched = run.matched, discrepancies = run.discrepancies, "bill reconciled");
     Ok(run)
+}
+
+/// Checks the day's fund flow bill (where the provider has one) against the
+/// trade bill: the money its payments and refunds moved, fees included.
+async fn fund_flow(
+    client: &dyn PaymentProvider,
+    date: NaiveDate,
+    bill: &Bill,
+    run: &mut BillRun,
+    found: &mut Vec<Discrepancy>,
+) {
+    let expected = bill.paid_fen - bill.refunded_fen - bill.fee_fen;
+    let moved = match client.fund_flow_bill(date).await {
+        Ok(None) => return,
+        Ok(Some(FundFlowAnswer::Flow(f))) => f.trade_net_fen(),
+        Ok(Some(FundFlowAnswer::NoBill)) => 0,
+        Ok(Some(FundFlowAnswer::NotReady)) => {
+            run.error = Some("the fund flow bill is not ready yet: run the day again later".into());
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the fund flow bill");
+            run.error = Some(format!("the fund flow bill cannot be read: {e}"));
+            return;
+        }
+    };
+    run.fund_net_fen = Some(moved);
+    if moved != expected {
+        found.push(Discrepancy {
+            kind: DiscrepancyKind::FundFlowMismatch,
+            out_trade_no: String::new(),
+            out_refund_no: None,
+            order_id: None,
+            ours_fen: Some(expected),
+            bill_fen: Some(moved),
+            detail: format!(
+                "the trade bill nets {expected} fen for the day (payments less refunds and fees), the fund flow bill moved {moved} fen"
+            ),
+        });
+    }
 }
 
 /// How many days back the daily job looks for a bill not read yet.
@@ -654,8 +703,8 @@ async fn store(
         .await
         .context("cannot replace the earlier run")?;
     sqlx::query(
-        "INSERT INTO bill_runs (id, account_key, provider, bill_date, status, bill_payments, bill_refunds, matched, discrepancies, ours_paid_fen, ours_refunded_fen, bill_paid_fen, bill_refunded_fen, fee_fen, error, ran_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        "INSERT INTO bill_runs (id, account_key, provider, bill_date, status, bill_payments, bill_refunds, matched, discrepancies, ours_paid_fen, ours_refunded_fen, bill_paid_fen, bill_refunded_fen, fee_fen, error, ran_at, fund_net_fen) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&id)
     .bind(&run.account_key)
@@ -673,6 +722,7 @@ async fn store(
     .bind(run.fee_fen)
     .bind(run.error.as_deref())
     .bind(run.ran_at)
+    .bind(run.fund_net_fen)
     .execute(&mut *tx)
     .await
     .context("cannot store the run")?;
@@ -809,7 +859,7 @@ impl DiscrepancyRow {
     }
 }
 
-const RUN_COLUMNS: &str = "id, account_key, provider, bill_date, status, bill_payments, bill_refunds, matched, discrepancies, ours_paid_fen, ours_refunded_fen, bill_paid_fen, bill_refunded_fen, fee_fen, error, ran_at";
+const RUN_COLUMNS: &str = "id, account_key, provider, bill_date, status, bill_payments, bill_refunds, matched, discrepancies, ours_paid_fen, ours_refunded_fen, bill_paid_fen, bill_refunded_fen, fee_fen, error, ran_at, fund_net_fen";
 
 /// The stored run of a day, and its discrepancies.
 pub async fn run_of(

@@ -37,6 +37,16 @@ impl<R: std::io::Read> std::io::Read for Hashing<R> {
 /// The bill in `bytes` (gzip or plain), read line by line while its SHA-1
 /// (of the text) is taken; refused unless the SHA-1 is `hash`.
 pub fn read_file(bytes: &[u8], hash: &str) -> Result<Bill, ProviderError> {
+    read_hashed(bytes, hash, |r| parse(r))
+}
+
+/// A bill file of WeChat's (gzip or plain) read by `parse` line by line
+/// while its SHA-1 (of the text) is taken; refused unless it is `hash`.
+pub fn read_hashed<T>(
+    bytes: &[u8],
+    hash: &str,
+    parse: impl FnOnce(&mut dyn BufRead) -> Result<T, BillError>,
+) -> Result<T, ProviderError> {
     use std::io::Read;
     let text: Box<dyn Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::GzDecoder::new(bytes))
@@ -47,7 +57,7 @@ pub fn read_file(bytes: &[u8], hash: &str) -> Result<Bill, ProviderError> {
         inner: text.take(MAX_BILL_TEXT),
         sha1: ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
     };
-    let parsed = parse(std::io::BufReader::new(&mut reader));
+    let parsed = parse(&mut std::io::BufReader::new(&mut reader));
     // Whatever the parser left unread counts in the hash too.
     std::io::copy(&mut reader, &mut std::io::sink())
         .map_err(|e| ProviderError::Malformed(format!("the bill cannot be read: {e}")))?;

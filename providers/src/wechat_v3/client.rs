@@ -282,6 +282,13 @@ fn parse<T: serde::de::DeserializeOwned>(a: &Answer) -> Result<T, ProviderError>
     serde_json::from_str(&a.body).map_err(|e| ProviderError::Malformed(e.to_string()))
 }
 
+/// What asking for a bill file gave.
+enum Fetched {
+    NoBill,
+    NotReady,
+    File(Vec<u8>, String),
+}
+
 /// The answer to `GET /v3/bill/tradebill`.
 #[derive(serde::Deserialize)]
 struct BillApplied {
@@ -303,16 +310,50 @@ impl WechatPayV3 {
             "/v3/bill/tradebill?bill_date={}&bill_type=ALL&tar_type=GZIP",
             date.format("%Y-%m-%d")
         );
+        Ok(match self.fetch_bill_file("trade_bill", &path).await? {
+            Fetched::NoBill => BillAnswer::NoBill,
+            Fetched::NotReady => BillAnswer::NotReady,
+            Fetched::File(bytes, hash) => BillAnswer::Bill(super::bill::read_file(&bytes, &hash)?),
+        })
+    }
+
+    /// `GET /v3/bill/fundflowbill` of the basic account, read the same way.
+    async fn fetch_fund_flow(
+        &self,
+        date: chrono::NaiveDate,
+    ) -> Result<FundFlowAnswer, ProviderError> {
+        let path = format!(
+            "/v3/bill/fundflowbill?bill_date={}&account_type=BASIC&tar_type=GZIP",
+            date.format("%Y-%m-%d")
+        );
+        Ok(match self.fetch_bill_file("fund_flow_bill", &path).await? {
+            Fetched::NoBill => FundFlowAnswer::NoBill,
+            Fetched::NotReady => FundFlowAnswer::NotReady,
+            Fetched::File(bytes, hash) => {
+                FundFlowAnswer::Flow(super::bill::read_hashed(&bytes, &hash, |r| {
+                    super::fundflow::parse(r)
+                })?)
+            }
+        })
+    }
+
+    /// Asks for a bill (signed, answer verified), then downloads its file
+    /// from the announced URL; answers the bytes and the announced SHA-1.
+    async fn fetch_bill_file(
+        &self,
+        operation: &'static str,
+        path: &str,
+    ) -> Result<Fetched, ProviderError> {
         let answer = self
-            .call("trade_bill", reqwest::Method::GET, &path, None, None)
+            .call(operation, reqwest::Method::GET, path, None, None)
             .await?;
         if answer.status == 400 {
             match wire::api_error(answer.status, answer.body.as_bytes()) {
                 ProviderError::Api { code, .. } if code == "NO_STATEMENT_EXIST" => {
-                    return Ok(BillAnswer::NoBill)
+                    return Ok(Fetched::NoBill)
                 }
                 ProviderError::Api { code, .. } if code == "STATEMENT_CREATING" => {
-                    return Ok(BillAnswer::NotReady)
+                    return Ok(Fetched::NotReady)
                 }
                 e => return Err(e),
             }
@@ -384,7 +425,7 @@ impl WechatPayV3 {
         if !(200..300).contains(&status) {
             return Err(wire::api_error(status, &bytes));
         }
-        super::bill::read_file(&bytes, &applied.hash_value).map(BillAnswer::Bill)
+        Ok(Fetched::File(bytes, applied.hash_value))
     }
 }
 
@@ -452,6 +493,13 @@ impl PaymentProvider for WechatPayV3 {
 
     async fn trade_bill(&self, date: chrono::NaiveDate) -> Result<BillAnswer, ProviderError> {
         self.fetch_trade_bill(date).await
+    }
+
+    async fn fund_flow_bill(
+        &self,
+        date: chrono::NaiveDate,
+    ) -> Result<Option<FundFlowAnswer>, ProviderError> {
+        self.fetch_fund_flow(date).await.map(Some)
     }
 
     async fn create(&self, channel: Channel, p: &NewPayment) -> Result<PayAction, ProviderError> {

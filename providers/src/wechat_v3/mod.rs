@@ -6,6 +6,7 @@ pub mod bill;
 mod certificates;
 pub mod client;
 pub mod credentials;
+pub mod fundflow;
 pub mod profitsharing;
 pub mod transformers;
 pub mod verify;

@@ -416,3 +416,25 @@ both_backends! {
         assert_eq!(again["discrepancies"], run["discrepancies"]);
     }
 }
+
+both_backends! {
+    async fn the_fund_flow_is_checked_against_the_trade_bill(app) {
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        paid(&app, "10.00").await;
+        let second = paid(&app, "20.00").await;
+        // In: 10.00 and 20.00; out: their fees, 0.06 and 0.12.
+        let run = reconcile(&app).await;
+        assert_eq!(run["status"], "matched", "{run}");
+        assert_eq!(run["fund_net_fen"], 1000 + 2000 - 6 - 12);
+        // The money of the second payment never reached the account.
+        let sim = app.simulator.as_ref().expect("simulator");
+        sim.set_bill_faults(serde_json::from_value(json!({"fund_flow_drop": [no(&second)]})).expect("faults"));
+        let run = reconcile(&app).await;
+        assert_eq!(run["status"], "discrepancies", "{run}");
+        let found = run["discrepancies"].as_array().expect("list");
+        assert_eq!(found.len(), 1, "{run}");
+        assert_eq!(found[0]["kind"], "fund_flow_mismatch");
+        assert_eq!((found[0]["ours_fen"].as_i64(), found[0]["bill_fen"].as_i64()), (Some(2982), Some(994)));
+        assert_eq!(run["fund_net_fen"], 994);
+    }
+}
