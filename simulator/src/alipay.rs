@@ -370,10 +370,15 @@ fn refund(sim: &Simulator, node: &str, biz: &Value, no: &str) -> Response {
     // Shared money comes back only when the refund says from whom (退分账);
     // otherwise the merchant's own part must cover the refund.
     if sim.is_open_to_sharing(no) {
-        let taken = match super::profitsharing::alipay_refund_royalties(sim, no, &request_no, biz) {
-            Ok(t) => t,
+        let royalties = match super::profitsharing::refund_royalties(biz) {
+            Ok(r) => r,
             Err((code, msg)) => return business(sim, node, code, msg),
         };
+        let taken =
+            match super::profitsharing::alipay_refund_royalties(sim, no, &request_no, &royalties) {
+                Ok(t) => t,
+                Err((code, msg)) => return business(sim, node, code, msg),
+            };
         if refunded_so_far(&refunds) + amount + sim.shared_of(no) - taken > order.amount_fen {
             return business(
                 sim,
@@ -382,7 +387,7 @@ fn refund(sim: &Simulator, node: &str, biz: &Value, no: &str) -> Response {
                 "卖家余额不足（分账金额未退回）",
             );
         }
-        super::profitsharing::alipay_take_back(sim, no, &request_no, biz);
+        super::profitsharing::alipay_take_back(sim, no, &request_no, &royalties);
     }
     refunds.insert(
         (1u8, request_no.clone()),

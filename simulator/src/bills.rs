@@ -410,12 +410,7 @@ fn serve_bill(
     } else {
         text
     };
-    let token = new_token();
-    if let Ok(mut files) = sim.0.bill_files.lock() {
-        let now = formpay_core::now_ms();
-        files.retain(|_, (_, issued)| now - *issued < DOWNLOAD_TTL_MS);
-        files.insert(token.clone(), (file, now));
-    }
+    let token = issue_file(&sim, file);
     let download_url = format!(
         "{}/wechat/v3/billdownload/file?token={token}{}",
         sim.0.settings.public_base.trim_end_matches('/'),
@@ -428,6 +423,27 @@ fn serve_bill(
             .to_string(),
         &serial,
     )
+}
+
+/// Keeps a bill file for download (a few minutes); answers its token.
+fn issue_file(sim: &Simulator, file: Vec<u8>) -> String {
+    let token = new_token();
+    if let Ok(mut files) = sim.0.bill_files.lock() {
+        let now = formpay_core::now_ms();
+        files.retain(|_, (_, issued)| now - *issued < DOWNLOAD_TTL_MS);
+        files.insert(token.clone(), (file, now));
+    }
+    token
+}
+
+/// The file issued under `token`, while it has not expired.
+fn issued_file(sim: &Simulator, token: &str) -> Option<Vec<u8>> {
+    sim.0.bill_files.lock().ok().and_then(|files| {
+        files
+            .get(token)
+            .filter(|(_, issued)| formpay_core::now_ms() - issued < DOWNLOAD_TTL_MS)
+            .map(|(f, _)| f.clone())
+    })
 }
 
 /// `GET /v3/billdownload/file?token=…`: the file, to a signed request,
@@ -443,12 +459,7 @@ pub async fn download(
         Err(r) => return r,
     };
     let token = query_pairs(&uri).get("token").cloned().unwrap_or_default();
-    let file = sim.0.bill_files.lock().ok().and_then(|files| {
-        files
-            .get(&token)
-            .filter(|(_, issued)| formpay_core::now_ms() - issued < DOWNLOAD_TTL_MS)
-            .map(|(f, _)| f.clone())
-    });
+    let file = issued_file(&sim, &token);
     match file {
         Some(bytes) => {
             let mut r = (StatusCode::OK, bytes).into_response();
@@ -505,12 +516,7 @@ pub(super) fn alipay_bill_url(
     }
     let zip = providers::alipay::bill::write_zip(dev_keys::ALIPAY_SELLER_ID, date, &lines)
         .map_err(|_| ("isp.unknow-error", "系统繁忙"))?;
-    let token = new_token();
-    if let Ok(mut files) = sim.0.bill_files.lock() {
-        let now = formpay_core::now_ms();
-        files.retain(|_, (_, issued)| now - *issued < DOWNLOAD_TTL_MS);
-        files.insert(token.clone(), (zip, now));
-    }
+    let token = issue_file(sim, zip);
     Ok(format!(
         "{}/alipay/downloadBillFile.resource?bizType=trade&fileType=csv.zip&bizDates={}&token={token}",
         sim.0.settings.public_base.trim_end_matches('/'),
@@ -522,12 +528,7 @@ pub(super) fn alipay_bill_url(
 /// URL is the credential, as Alipay's is).
 pub async fn alipay_download(State(sim): State<Simulator>, uri: OriginalUri) -> Response {
     let token = query_pairs(&uri).get("token").cloned().unwrap_or_default();
-    let file = sim.0.bill_files.lock().ok().and_then(|files| {
-        files
-            .get(&token)
-            .filter(|(_, issued)| formpay_core::now_ms() - issued < DOWNLOAD_TTL_MS)
-            .map(|(f, _)| f.clone())
-    });
+    let file = issued_file(&sim, &token);
     match file {
         Some(bytes) => {
             let mut r = (StatusCode::OK, bytes).into_response();

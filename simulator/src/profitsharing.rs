@@ -500,10 +500,6 @@ fn fen_of(v: &serde_json::Value) -> Option<i64> {
         .filter(|f| *f > 0)
 }
 
-fn alipay_yuan(fen: i64) -> String {
-    format!("{}.{:02}", fen / 100, fen % 100)
-}
-
 /// `alipay.trade.royalty.relation.bind`
 pub(super) fn alipay_bind(
     sim: &Simulator,
@@ -668,38 +664,50 @@ pub(super) fn alipay_settle_query(
         .order
         .receivers
         .iter()
-        .map(|r| serde_json::json!({"operation_type": "transfer", "trans_in": r.account, "trans_in_type": r.kind, "amount": alipay_yuan(r.amount), "state": if r.result == "SUCCESS" { "SUCCESS" } else { "PROCESSING" }, "detail_id": share.order.order_id}))
+        .map(|r| serde_json::json!({"operation_type": "transfer", "trans_in": r.account, "trans_in_type": r.kind, "amount": providers::wechat_v3::bill::fen_to_yuan(r.amount), "state": if r.result == "SUCCESS" { "SUCCESS" } else { "PROCESSING" }, "detail_id": share.order.order_id}))
         .collect();
     Ok(
         serde_json::json!({"code": "10000", "msg": "Success", "out_request_no": request_no, "settle_no": share.order.order_id, "royalty_detail_list": list}),
     )
 }
 
-/// The shares a refund takes back (`refund_refund_royalty_parameters`), checked
-/// against what each receiver still holds: their sum.
+/// The shares a refund takes back (`refund_royalty_parameters`): receiver
+/// (`trans_out`) and amount.
+pub(super) fn refund_royalties(biz: &serde_json::Value) -> Result<Vec<(String, i64)>, Refusal> {
+    biz.get("refund_royalty_parameters")
+        .and_then(|v| v.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            let account = p.get("trans_out").and_then(|v| v.as_str()).unwrap_or("");
+            let fen = p
+                .get("amount")
+                .and_then(fen_of)
+                .ok_or(("ACQ.INVALID_PARAMETER", "退分账金额不合法"))?;
+            Ok((account.to_owned(), fen))
+        })
+        .collect()
+}
+
+/// Checks the shares a refund takes back against what each receiver still
+/// holds of the payment: their sum (a refund asked again takes nothing more).
 pub(super) fn alipay_refund_royalties(
     sim: &Simulator,
     out_trade_no: &str,
     request_no: &str,
-    biz: &serde_json::Value,
+    taken: &[(String, i64)],
 ) -> Result<i64, Refusal> {
     let b = sim
         .0
         .shares
         .lock()
         .map_err(|_| ("ACQ.SYSTEM_ERROR", "系统错误"))?;
-    let params = biz
-        .get("refund_royalty_parameters")
-        .and_then(|v| v.as_array())
-        .cloned()
-        .unwrap_or_default();
     let mut total = 0;
-    for p in &params {
-        let account = p.get("trans_out").and_then(|v| v.as_str()).unwrap_or("");
-        let fen = p
-            .get("amount")
-            .and_then(fen_of)
-            .ok_or(("ACQ.INVALID_PARAMETER", "退分账金额不合法"))?;
+    for (account, fen) in taken {
+        if b.returns.contains_key(&format!("{request_no}-{account}")) {
+            continue;
+        }
         let held: i64 = b
             .shares
             .values()
@@ -708,17 +716,14 @@ pub(super) fn alipay_refund_royalties(
                 s.order
                     .receivers
                     .iter()
-                    .filter(|r| r.account == account && r.result == "SUCCESS")
+                    .filter(|r| r.account == *account && r.result == "SUCCESS")
                     .map(|r| r.amount - returned(&b, &s.order.out_order_no, account))
             })
             .sum();
-        let again = b.returns.contains_key(&format!("{request_no}-{account}"));
-        if !again && fen > held {
+        if *fen > held {
             return Err(("ACQ.ALLOC_AMOUNT_VALIDATE_ERROR", "退分账金额超限"));
         }
-        if !again {
-            total += fen;
-        }
+        total += fen;
     }
     Ok(total)
 }
@@ -728,31 +733,18 @@ pub(super) fn alipay_take_back(
     sim: &Simulator,
     out_trade_no: &str,
     request_no: &str,
-    biz: &serde_json::Value,
+    taken: &[(String, i64)],
 ) {
     let Ok(mut b) = sim.0.shares.lock() else {
         return;
     };
-    let params = biz
-        .get("refund_royalty_parameters")
-        .and_then(|v| v.as_array())
-        .cloned()
-        .unwrap_or_default();
-    for p in &params {
-        let account = p
-            .get("trans_out")
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_owned();
-        let Some(fen) = p.get("amount").and_then(fen_of) else {
-            continue;
-        };
+    for (account, fen) in taken {
         let Some((order_id, out_order_no)) = b
             .shares
             .values()
             .find(|s| {
                 s.out_trade_no == out_trade_no
-                    && s.order.receivers.iter().any(|r| r.account == account)
+                    && s.order.receivers.iter().any(|r| r.account == *account)
             })
             .map(|s| (s.order.order_id.clone(), s.order.out_order_no.clone()))
         else {
@@ -764,8 +756,8 @@ pub(super) fn alipay_take_back(
             out_order_no,
             out_return_no: key,
             return_id: transaction_id("2026"),
-            return_mchid: account,
-            amount: fen,
+            return_mchid: account.clone(),
+            amount: *fen,
             result: "SUCCESS".into(),
             fail_reason: None,
         });

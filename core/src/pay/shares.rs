@@ -412,12 +412,7 @@ pub async fn recent(state: &Core, limit: i64) -> anyhow::Result<Vec<(ShareOrder,
     .fetch_all(&state.db.pool)
     .await
     .context("cannot read the splits")?;
-    let mut all = Vec::with_capacity(splits.len());
-    for s in splits {
-        let lines = lines_of(state, &s.id).await?;
-        all.push((s, lines));
-    }
-    Ok(all)
+    with_lines(state, splits).await
 }
 
 /// The splits of an order, with their lines.
@@ -432,6 +427,14 @@ pub async fn of_order(
     .fetch_all(&state.db.pool)
     .await
     .context("cannot read the order's splits")?;
+    with_lines(state, splits).await
+}
+
+/// Each split with its lines.
+async fn with_lines(
+    state: &Core,
+    splits: Vec<ShareOrder>,
+) -> anyhow::Result<Vec<(ShareOrder, Vec<ShareLine>)>> {
     let mut all = Vec::with_capacity(splits.len());
     for s in splits {
         let lines = lines_of(state, &s.id).await?;

@@ -7,7 +7,7 @@
 //! zip entry (bounded), each line decoded from GBK, and checked against the
 //! footer: a truncated or altered file is refused.
 
-use crate::wechat_v3::bill::{read_line, yuan_to_fen, BillError};
+use crate::wechat_v3::bill::{fen_to_yuan as yuan, read_line, yuan_to_fen, BillError};
 use formpay_core::provider::{Bill, BillKind, BillLine, ProviderError};
 use std::io::{BufRead, Read, Write};
 
@@ -172,11 +172,6 @@ pub fn parse<R: BufRead>(mut r: R) -> Result<Bill, BillError> {
         )));
     }
     Ok(bill)
-}
-
-fn yuan(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", fen.abs() / 100, fen.abs() % 100)
 }
 
 /// Writes `lines` as Alipay writes a trade bill's detail file (UTF-8 here;

@@ -399,24 +399,7 @@ impl AlipayClient {
                 message: format!("the bill download answered HTTP {status}"),
             });
         }
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_BILL_DOWNLOAD as u64)
-        {
-            return Err(ProviderError::Malformed("the bill is too large".into()));
-        }
-        let mut bytes = Vec::new();
-        let mut stream = response;
-        while let Some(chunk) = stream
-            .chunk()
-            .await
-            .map_err(|e| ProviderError::Transport(e.without_url().to_string()))?
-        {
-            if bytes.len() + chunk.len() > MAX_BILL_DOWNLOAD {
-                return Err(ProviderError::Malformed("the bill is too large".into()));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = crate::http::body_capped(response, MAX_BILL_DOWNLOAD).await?;
         tracing::debug!(
             bytes = bytes.len(),
             ms = started.elapsed().as_millis() as u64,

@@ -92,6 +92,12 @@ fn cells(line: &str) -> Option<Vec<&str>> {
         .collect::<Option<Vec<_>>>()
 }
 
+/// Fen as the bills write yuan: two decimals, a minus sign when negative.
+pub fn fen_to_yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", fen.abs() / 100, fen.abs() % 100)
+}
+
 /// An amount in yuan with up to five decimals, in fen rounded half away
 /// from zero (fees are written `0.32000`, `-0.27000`).
 pub fn yuan_to_fen(s: &str) -> Option<i64> {
@@ -256,10 +262,7 @@ pub fn parse<R: BufRead>(mut r: R) -> Result<Bill, BillError> {
 /// Writes `lines` as WeChat writes an `ALL` bill (the simulator's bills and
 /// the tests'): amounts in yuan, fees with five decimals, `\r\n` endings.
 pub fn write(lines: &[BillLine], mut out: impl std::io::Write) -> std::io::Result<()> {
-    fn yuan(fen: i64) -> String {
-        let sign = if fen < 0 { "-" } else { "" };
-        format!("{sign}{}.{:02}", fen.abs() / 100, fen.abs() % 100)
-    }
+    use fen_to_yuan as yuan;
     fn fee(fen: i64) -> String {
         format!("{}000", yuan(fen))
     }

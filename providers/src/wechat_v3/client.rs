@@ -389,7 +389,7 @@ impl WechatPayV3 {
         )
         .map_err(|e| ProviderError::NotConfigured(e.to_string()))?;
         let started = Instant::now();
-        let mut response = self
+        let response = self
             .http
             .get(url)
             .header("Authorization", auth)
@@ -398,17 +398,7 @@ impl WechatPayV3 {
             .await
             .map_err(|e| ProviderError::Transport(e.without_url().to_string()))?;
         let status = response.status().as_u16();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| ProviderError::Transport(e.without_url().to_string()))?
-        {
-            if bytes.len() + chunk.len() > MAX_BILL_DOWNLOAD {
-                return Err(ProviderError::Malformed("the bill is too large".into()));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = crate::http::body_capped(response, MAX_BILL_DOWNLOAD).await?;
         self.log
             .write(LogEntry {
                 provider: "wechat",

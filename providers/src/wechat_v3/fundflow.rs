@@ -121,10 +121,7 @@ pub fn parse<R: BufRead>(mut r: R) -> Result<FundFlow, BillError> {
 
 /// Writes `lines` as WeChat writes a fund flow bill (the simulator's).
 pub fn write(lines: &[FundFlowLine], mut out: impl std::io::Write) -> std::io::Result<()> {
-    fn yuan(fen: i64) -> String {
-        let sign = if fen < 0 { "-" } else { "" };
-        format!("{sign}{}.{:02}", fen.abs() / 100, fen.abs() % 100)
-    }
+    use super::bill::fen_to_yuan as yuan;
     write!(out, "{HEADER}\r\n")?;
     let (mut ins, mut outs, mut income, mut expense) = (0, 0, 0, 0);
     for l in lines {
