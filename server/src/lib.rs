@@ -515,7 +515,10 @@ fn router(
             "/f/{slug}",
             post(plain_form::submit)
                 .layer::<_, std::convert::Infallible>(per_address(rate)?)
-                .layer(limited.clone()),
+                .layer((
+                    axum::middleware::from_fn(serve::refuse_over_plain_form),
+                    axum::extract::DefaultBodyLimit::max(plain_form::MAX_BODY),
+                )),
         )
         // The payer's page calls these server functions; same limits.
         .route(

@@ -98,6 +98,20 @@ pub async fn refuse_over_small(
     refuse_oversized(SMALL_BODY, req, next).await
 }
 
+/// The same for the form posted without JavaScript: small, unless it is
+/// multipart and carries files (then up to `plain_form::MAX_BODY`).
+pub async fn refuse_over_plain_form(
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let limit = if crate::plain_form::is_multipart(req.headers()) {
+        crate::plain_form::MAX_BODY as u64
+    } else {
+        SMALL_BODY
+    };
+    refuse_oversized(limit, req, next).await
+}
+
 /// Refuses from its `Content-Length` a body larger than `limit`, before
 /// reading any of it. (`DefaultBodyLimit` alone reads up to the limit first,
 /// so a client announcing 50 MB and sending 10 bytes held the request open.)

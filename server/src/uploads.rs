@@ -3,13 +3,14 @@
 //! administrator's download of one (audited, served as an attachment).
 
 use crate::guard::AdminSession;
-use app::domain::form::{sniff, Availability, FieldKind};
+use app::domain::form::{sniff, Availability, FieldKind, UploadAccept};
 use app::ssr::{audit, forms, AppState};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use formpay_core::store::forms::FormRecord;
 use formpay_core::store::uploads;
 
 /// The largest body the upload route reads (the largest field limit).
@@ -21,6 +22,128 @@ fn refuse(status: StatusCode, error: &str, message: String) -> Response {
         Json(serde_json::json!({"error": error, "message": message})),
     )
         .into_response()
+}
+
+/// Why a file was not kept: the status and error code the upload route
+/// answers, and a message for the payer.
+pub(crate) struct Refusal {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            error,
+            message: message.into(),
+        }
+    }
+
+    fn into_response(self) -> Response {
+        let unavailable = self.status == StatusCode::SERVICE_UNAVAILABLE;
+        let mut resp = refuse(self.status, self.error, self.message);
+        if unavailable {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        resp
+    }
+}
+
+/// A file kept for a form's upload field, not yet attached to a submission.
+pub(crate) struct Kept {
+    pub id: String,
+    pub content_type: &'static str,
+}
+
+/// An upload field's limits: at most `max_files` files of `max_mb` MB each,
+/// of the kinds it accepts.
+#[derive(Clone, Copy)]
+pub(crate) struct Limits {
+    pub max_files: u32,
+    pub max_mb: u32,
+    pub accept: UploadAccept,
+}
+
+impl Limits {
+    pub fn max_bytes(self) -> usize {
+        self.max_mb as usize * 1024 * 1024
+    }
+}
+
+/// The limits of the form's upload field `key`, if it is one.
+pub(crate) fn field_limits(form: &FormRecord, key: &str) -> Option<Limits> {
+    form.def.fields.iter().find_map(|f| match &f.kind {
+        FieldKind::Upload {
+            max_files,
+            max_mb,
+            accept,
+        } if f.key == key => Some(Limits {
+            max_files: *max_files,
+            max_mb: *max_mb,
+            accept: *accept,
+        }),
+        _ => None,
+    })
+}
+
+/// Checks a file by its size and content (never its name) against the
+/// field's limits and stores it: what the upload route and the form posted
+/// without JavaScript both do.
+pub(crate) async fn keep(
+    state: &AppState,
+    form_id: &str,
+    key: &str,
+    limits: Limits,
+    name: &str,
+    body: Bytes,
+) -> Result<Kept, Refusal> {
+    if body.is_empty() {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "the file is empty",
+        ));
+    }
+    if body.len() > limits.max_bytes() {
+        return Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("a file of this field is at most {} MB", limits.max_mb),
+        ));
+    }
+    let Some(content_type) = sniff(&body).filter(|ct| limits.accept.allows(ct)) else {
+        return Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported",
+            format!("this field takes {}", limits.accept.input_accept()),
+        ));
+    };
+    match uploads::store(
+        &state.db,
+        &state.uploads,
+        form_id,
+        key,
+        content_type,
+        name,
+        body,
+    )
+    .await
+    {
+        Ok(id) => Ok(Kept { id, content_type }),
+        Err(e) => {
+            // The storage (directory or bucket) or the database failed:
+            // nothing is kept, and the payer's page offers to try again.
+            tracing::error!(error = ?e, "cannot store an upload");
+            Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the file cannot be stored right now; try again in a moment",
+            ))
+        }
+    }
 }
 
 /// `POST /api/v1/forms/{slug}/uploads/{field}`: the file is the body; its
@@ -51,35 +174,11 @@ pub async fn upload(
             "the form does not take submissions".into(),
         );
     }
-    let Some((max_mb, accept)) = form.def.fields.iter().find_map(|f| match &f.kind {
-        FieldKind::Upload { max_mb, accept, .. } if f.key == key => Some((*max_mb, *accept)),
-        _ => None,
-    }) else {
+    let Some(limits) = field_limits(&form, &key) else {
         return refuse(
             StatusCode::NOT_FOUND,
             "not_found",
             "no such upload field".into(),
-        );
-    };
-    if body.is_empty() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "malformed",
-            "the file is empty".into(),
-        );
-    }
-    if body.len() > max_mb as usize * 1024 * 1024 {
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("a file of this field is at most {max_mb} MB"),
-        );
-    }
-    let Some(content_type) = sniff(&body).filter(|ct| accept.allows(ct)) else {
-        return refuse(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported",
-            format!("this field takes {}", accept.input_accept()),
         );
     };
     let name = headers
@@ -91,41 +190,19 @@ pub async fn upload(
                 .into_owned()
         })
         .unwrap_or_default();
-    match uploads::store(
-        &state.db,
-        &state.uploads,
-        &form.id,
-        &key,
-        content_type,
-        &name,
-        body.clone(),
-    )
-    .await
-    {
-        Ok(id) => (
+    let size = body.len();
+    match keep(&state, &form.id, &key, limits, &name, body).await {
+        Ok(kept) => (
             StatusCode::CREATED,
             Json(serde_json::json!({
-                "id": id,
+                "id": kept.id,
                 "name": uploads::clean_name(&name),
-                "size": body.len(),
-                "content_type": content_type,
+                "size": size,
+                "content_type": kept.content_type,
             })),
         )
             .into_response(),
-        Err(e) => {
-            // The storage (directory or bucket) or the database failed:
-            // nothing is kept, and the payer's page offers to try again.
-            tracing::error!(error = ?e, "cannot store an upload");
-            let mut refused = refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the file cannot be stored right now; try again in a moment".into(),
-            );
-            refused
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            refused
-        }
+        Err(refusal) => refusal.into_response(),
     }
 }
 

@@ -295,6 +295,12 @@ fn FormView(form: PublicForm) -> impl IntoView {
     let availability = form.availability;
     let description = form.description.clone();
     let action_url = StoredValue::new(format!("/f/{slug}"));
+    // Without JavaScript the files travel with the answers.
+    let enctype = fields.with_value(|fs| {
+        fs.iter()
+            .any(|f| matches!(f.kind, FieldKind::Upload { .. }))
+            .then_some("multipart/form-data")
+    });
     let on_submit = StoredValue::new(on_submit);
     view! {
         <section class="card form-card">
@@ -315,7 +321,7 @@ fn FormView(form: PublicForm) -> impl IntoView {
                         <p class="success" data-testid="form-done">{move || t().submitted} " · " {done_message.get().unwrap_or_default()}</p>
                     }
                 >
-                    <form class="stack" method="post" action=action_url.get_value() on:submit=move |ev| on_submit.with_value(|f| f(ev)) novalidate>
+                    <form class="stack" method="post" action=action_url.get_value() enctype=enctype on:submit=move |ev| on_submit.with_value(|f| f(ev)) novalidate>
                         <Show when=move || !errors.get().is_empty()>
                             <p class="error" role="alert" data-testid="error-summary">{move || t().fix_errors}</p>
                         </Show>
@@ -803,7 +809,8 @@ fn UploadInput(
     };
     view! {
         <div class="upload" id=id.clone()>
-            <input type="file" accept=accept multiple=multiple data-testid=format!("input-{key}") on:change=on_change />
+            // Named for the form posted without JavaScript (multipart).
+            <input type="file" name=key.clone() accept=accept multiple=multiple data-testid=format!("input-{key}") on:change=on_change />
             <Show when=move || busy.get()>
                 <p class="help" role="status">{move || t().uploading}</p>
             </Show>

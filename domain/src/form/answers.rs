@@ -629,7 +629,7 @@ pub fn answers_from_form(
         }
         let value = match (&f.kind, values.as_slice()) {
             (_, []) => continue,
-            (FieldKind::MultiChoice { .. }, vs) => {
+            (FieldKind::MultiChoice { .. } | FieldKind::Upload { .. }, vs) => {
                 Value::Array(vs.iter().map(|v| Value::String((*v).to_owned())).collect())
             }
             (FieldKind::Payment(PaymentMode::PricedOptions { .. }), [v, ..]) => match quantity {

@@ -550,3 +550,43 @@ fn items_add_up_on_the_server_within_their_bounds() {
         Err(FormDefError::BadAmount("tickets".into()))
     );
 }
+
+#[test]
+fn a_plain_post_gives_an_upload_fields_files_as_its_answer() {
+    let fields = vec![Field {
+        key: "card".into(),
+        label: "学生证".into(),
+        help: String::new(),
+        required: true,
+        logic: None,
+        kind: FieldKind::Upload {
+            max_files: 2,
+            max_mb: 1,
+            accept: UploadAccept::Images,
+        },
+    }];
+    let (a, b) = (
+        "0123456789abcdef0123456789abcdef",
+        "fedcba9876543210fedcba9876543210",
+    );
+    // One file and two files alike come as repeated pairs (multipart parts).
+    let one = answers_from_form(&fields, &[("card".into(), a.into())]);
+    assert_eq!(one["card"], json!([a]));
+    let two = answers_from_form(
+        &fields,
+        &[("card".into(), a.into()), ("card".into(), b.into())],
+    );
+    assert!(check_answers(&fields, &two).is_ok());
+    let three = answers_from_form(
+        &fields,
+        &[
+            ("card".into(), a.into()),
+            ("card".into(), b.into()),
+            ("card".into(), "00000000000000000000000000000000".into()),
+        ],
+    );
+    assert_eq!(
+        check_answers(&fields, &three).expect_err("too many")["card"],
+        AnswerError::BadUpload
+    );
+}

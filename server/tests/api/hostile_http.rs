@@ -37,13 +37,19 @@ async fn oversized_bodies_are_refused_before_they_are_read() {
         "/payment/alipay/notify",
         "/api/v1/forms/demo/submissions",
         "/f/demo",
+        // The form posted with files (without JavaScript) takes up to 64 MB.
+        "/f/demo multipart",
     ] {
         let mut stream = connect(&app).await;
-        // Announces 50 MB, sends 10 bytes, then waits: a server that reads
-        // before refusing would wait with it.
+        // Announces 50 MB (100 MB with files), sends 10 bytes, then waits: a
+        // server that reads before refusing would wait with it.
+        let (path, kind, length) = match path.split_once(' ') {
+            Some((path, _)) => (path, "multipart/form-data; boundary=x", 104_857_600),
+            None => (path, "application/json", 52_428_800),
+        };
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
-             Content-Length: 52428800\r\n\r\n0123456789"
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {kind}\r\n\
+             Content-Length: {length}\r\n\r\n0123456789"
         );
         stream.write_all(head.as_bytes()).await.expect("write");
         let started = Instant::now();

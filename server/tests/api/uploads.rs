@@ -397,3 +397,165 @@ async fn an_unreachable_bucket_refuses_the_upload_and_records_nothing() {
         .expect("count");
     assert_eq!(n, 0);
 }
+
+/// Posts the form as a browser without JavaScript does: multipart, the file
+/// inputs named after their fields. Answers the status and where it leads.
+async fn post_plain(app: &TestApp, form: reqwest::multipart::Form) -> (u16, String) {
+    let resp = app
+        .client
+        .post(app.url("/f/club"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("post");
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (resp.status().as_u16(), location)
+}
+
+fn png_part(name: &str, bytes: Vec<u8>) -> reqwest::multipart::Part {
+    reqwest::multipart::Part::bytes(bytes)
+        .file_name(name.to_owned())
+        .mime_str("image/png")
+        .expect("mime")
+}
+
+async fn counts(app: &TestApp) -> (i64, i64) {
+    let (submissions,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM submissions")
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("count");
+    let (attached,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM uploads WHERE submission_id IS NOT NULL")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("count");
+    (submissions, attached)
+}
+
+/// A payer whose page has no JavaScript (or who presses the button before it
+/// is ready on a slow phone) sends the file with the answers: checked by its
+/// content and size like an upload, attached to the submission; a refused
+/// file marks its field and stores no submission.
+#[tokio::test]
+async fn a_file_is_sent_with_the_form_without_javascript() {
+    let dir = crate::helpers::upload_dir();
+    let app = spawn_app_with(app::ssr::Backend::Sqlite, &[("UPLOAD_DIR", &dir)]).await;
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let saved = save(&app, None, &json!({
+        "slug": "club", "title": "社团报名",
+        "fields": [
+            {"key": "name", "label": "姓名", "required": true, "type": "short_text"},
+            {"key": "card", "label": "学生证", "required": true, "type": "upload", "max_files": 2, "max_mb": 1, "accept": "images"}
+        ]
+    })).await;
+    let form_id = saved["Saved"]["id"].as_str().expect("saved").to_owned();
+    app.call(
+        "admin_form_status",
+        &[("id", &form_id), ("status", "published")],
+    )
+    .await;
+    let page = app
+        .client
+        .get(app.url("/f/club"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("enctype=\"multipart/form-data\"")
+            && page.contains("type=\"file\" name=\"card\""),
+        "the form posts its files without JavaScript"
+    );
+
+    let form = || reqwest::multipart::Form::new().text("name", "王五");
+    // Refused by content, size and count: the field is marked, nothing stored.
+    let disguised = form().part(
+        "card",
+        png_part("photo.png", b"<html><script>alert(1)</script>".to_vec()),
+    );
+    assert_eq!(
+        post_plain(&app, disguised).await,
+        (303, "/f/club?invalid=card".to_owned())
+    );
+    let mut big = PNG.to_vec();
+    big.resize(1024 * 1024 + 1, 0);
+    let too_big = form().part("card", png_part("big.png", big));
+    assert_eq!(
+        post_plain(&app, too_big).await,
+        (303, "/f/club?invalid=card".to_owned())
+    );
+    let three = form()
+        .part("card", png_part("a.png", PNG.to_vec()))
+        .part("card", png_part("b.png", PNG.to_vec()))
+        .part("card", png_part("c.png", PNG.to_vec()));
+    assert_eq!(
+        post_plain(&app, three).await,
+        (303, "/f/club?invalid=card".to_owned())
+    );
+    // No file chosen: the browser sends an empty part, and the field is required.
+    let none = form().part(
+        "card",
+        reqwest::multipart::Part::bytes(Vec::new())
+            .file_name(String::new())
+            .mime_str("application/octet-stream")
+            .expect("mime"),
+    );
+    assert_eq!(
+        post_plain(&app, none).await,
+        (303, "/f/club?invalid=card".to_owned())
+    );
+    assert_eq!(counts(&app).await, (0, 0), "nothing submitted");
+    let marked = app
+        .client
+        .get(app.url("/f/club?invalid=card"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(marked.contains("field-error"));
+
+    // Two files and a name: one submission, both files attached to it.
+    let good = form()
+        .part("card", png_part("学生证.png", PNG.to_vec()))
+        .part("card", png_part("背面.png", PNG.to_vec()));
+    assert_eq!(
+        post_plain(&app, good).await,
+        (303, "/f/club?submitted=1".to_owned())
+    );
+    assert_eq!(counts(&app).await, (1, 2));
+    let names: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, content_type FROM uploads WHERE submission_id IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .expect("uploads");
+    assert_eq!(
+        names,
+        vec![
+            ("学生证.png".to_owned(), "image/png".to_owned()),
+            ("背面.png".to_owned(), "image/png".to_owned())
+        ]
+    );
+
+    // A form without files keeps its small limit.
+    let long = "x".repeat(70 * 1024);
+    let resp = app
+        .client
+        .post(app.url("/f/club"))
+        .form(&[("name", long.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 413);
+    assert_eq!(counts(&app).await, (1, 2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
