@@ -189,6 +189,29 @@ test('an image is uploaded from a phone-sized viewport and reaches the submissio
     assert.equal(got.status(), 200);
     assert.equal(got.headers()['content-type'], 'image/png');
     assert.deepEqual(Buffer.from(await got.body()), png);
+
+    // Without JavaScript (or before the page is ready on a slow phone) the
+    // file travels with the answers, and reaches the submission the same way.
+    const plain = await launch({ javaScriptEnabled: false });
+    try {
+      await plain.page.setViewportSize({ width: 375, height: 740 });
+      await plain.page.goto(`${BASE_URL}/f/${slug}`);
+      await plain.page.fill('[data-testid=input-f1]', '小明');
+      await plain.page.setInputFiles('[data-testid=input-f2]', { name: '无脚本.png', mimeType: 'image/png', buffer: png });
+      await Promise.all([plain.page.waitForURL(/\?submitted=1$/), plain.page.click('[data-testid=submit]')]);
+      await plain.page.waitForSelector('[data-testid=form-done]');
+    } finally {
+      await plain.close();
+    }
+    await page.reload();
+    await waitForHydration(page);
+    // Each submission's file, once per submission (a row may show it twice: table and card).
+    const links = [...new Set(await page.$$eval('[data-testid=upload-link]', (as) => as.map((a) => a.getAttribute('href'))))];
+    assert.equal(links.length, 2, links.join(', '));
+    for (const link of links) {
+      const file = await page.request.get(BASE_URL + link);
+      assert.deepEqual(Buffer.from(await file.body()), png, link);
+    }
     assert.deepEqual(b.errors, []);
   } finally {
     await b.close();
