@@ -3,7 +3,7 @@
 //! events (polling when they are unavailable). Also Alipay's return page:
 //! it only shows the status, it never settles anything.
 
-use super::qr::QrCode;
+use super::qr::{QrPicture, Scan};
 use crate::domain::{Channel, JsapiParams, Money, OrderStatus, PayerBrowser};
 use crate::i18n::use_lang;
 use leptos::prelude::*;
@@ -26,7 +26,9 @@ pub struct PayView {
     /// The other ways the account serves, one tap further.
     pub others: Vec<Channel>,
     pub channel: Option<Channel>,
-    pub pay_target: Option<String>,
+    /// The code to scan, drawn on the server, when the order is being paid
+    /// by one (not a redirect or WeChat's pay sheet).
+    pub pay_target: Option<Scan>,
     pub receipt_token: String,
     /// The simulator's stand-in for WeChat's bridge (development only).
     pub bridge_script: Option<String>,
@@ -80,7 +82,12 @@ pub async fn get_pay_view(id: String) -> Result<Option<PayView>, ServerFnError> 
         others: browser.others(&available),
         offer,
         channel: o.channel,
-        pay_target: o.pay_target,
+        pay_target: match (o.channel, o.pay_target) {
+            (Some(c), Some(target)) if !c.redirects() && c != Channel::WechatJsapi => {
+                Some(Scan::new(target))
+            }
+            _ => None,
+        },
         receipt_token: o.receipt_token,
         bridge_script,
     }))
@@ -88,7 +95,8 @@ pub async fn get_pay_view(id: String) -> Result<Option<PayView>, ServerFnError> 
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum StartOutcome {
-    QrCode(String),
+    /// A code to scan, drawn on the server.
+    QrCode(Scan),
     Redirect(String),
     /// Open WeChat's pay sheet with these parameters.
     Jsapi(JsapiParams),
@@ -120,7 +128,7 @@ pub async fn start_pay(id: String, channel: String) -> Result<StartOutcome, Serv
     Ok(
         match start_payment(&state, &id, channel, Payer { client_ip, openid }).await {
             Ok(s) => match s.action {
-                PayAction::QrCode(q) => StartOutcome::QrCode(q),
+                PayAction::QrCode(q) => StartOutcome::QrCode(Scan::new(q)),
                 PayAction::Redirect(u) => StartOutcome::Redirect(u),
                 PayAction::Jsapi(p) => StartOutcome::Jsapi(p),
             },
@@ -185,11 +193,7 @@ fn PayView(view: PayView) -> impl IntoView {
     let id = view.id.clone();
     let browser = view.browser;
     let status = RwSignal::new(view.status);
-    let initial_target = match (view.channel, view.pay_target.clone()) {
-        (Some(c), Some(target)) if !c.redirects() && c != Channel::WechatJsapi => Some((c, target)),
-        _ => None,
-    };
-    let target = RwSignal::new(initial_target);
+    let target = RwSignal::new(view.channel.zip(view.pay_target.clone()));
     let remaining = RwSignal::new((view.expires_at - view.now_ms) / 1000);
     let start = ServerAction::<StartPay>::new();
     let check = ServerAction::<CheckPaid>::new();
@@ -364,7 +368,7 @@ fn PayView(view: PayView) -> impl IntoView {
                 <Show when=move || failed.get()>
                     <p class="error">{move || t().pay_failed}</p>
                 </Show>
-                {move || target.get().map(|(c, q)| {
+                {move || target.get().map(|(c, Scan { url: q, svg })| {
                     let is_link = q.starts_with("http://") || q.starts_with("https://");
                     let caption = match (c.provider(), browser) {
                         (_, PayerBrowser::Wechat | PayerBrowser::Phone) => t().qr_on_phone,
@@ -374,7 +378,7 @@ fn PayView(view: PayView) -> impl IntoView {
                     let link = q.clone();
                     view! {
                         <div class="qr-box">
-                            <QrCode data=q testid="qr-code".to_string() label=format!("{} · {}", amount.get_value(), caption) />
+                            <QrPicture svg testid="qr-code".to_string() label=format!("{} · {}", amount.get_value(), caption) />
                             <p>{caption}</p>
                             {is_link.then(|| view! { <a href=link.clone() target="_blank" data-testid="simulator-link">{move || t().open_simulator}</a> })}
                         </div>

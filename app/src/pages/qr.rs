@@ -1,7 +1,38 @@
-//! QR codes as inline SVG, drawn by the `qrcode` crate: in the browser (WASM)
-//! and, for the first paint, on the server.
+//! QR codes as inline SVG, drawn by the `qrcode` crate. The payer's code
+//! is drawn on the server only (`Scan`), so the payers' bundle carries no QR
+//! encoder (issue 14); the administrators' pages draw theirs in the browser.
 
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A code for the payer to scan: what it says, and its picture drawn on the
+/// server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scan {
+    pub url: String,
+    /// The SVG markup (empty for content too long to encode).
+    pub svg: String,
+}
+
+#[cfg(feature = "ssr")]
+impl Scan {
+    pub fn new(url: String) -> Scan {
+        let svg = qr_svg(&url).unwrap_or_default();
+        Scan { url, svg }
+    }
+}
+
+/// A code drawn on the server (`Scan::svg`).
+#[component]
+pub fn QrPicture(
+    svg: String,
+    #[prop(into, optional)] testid: String,
+    /// What the code is for, read instead of the picture (the amount and what to do).
+    #[prop(into)]
+    label: String,
+) -> impl IntoView {
+    view! { <div class="qr" role="img" aria-label=label data-testid=testid inner_html=svg></div> }
+}
 
 /// The SVG markup of a QR code, or `None` for content too long to encode.
 pub fn qr_svg(data: &str) -> Option<String> {
