@@ -70,6 +70,9 @@ export async function adminLogin(page) {
   await page.fill('input[name=password]', process.env.ADMIN_PASSWORD);
   await page.click('button[type=submit]');
   await page.waitForSelector('[data-testid=signed-in-as]');
+  // The overview is live before a test goes on: leaving it mid-hydration
+  // cuts its server call short, and the half-hydrated page logs a mismatch.
+  await waitForHydration(page);
 }
 
 /// A demo order paid at the simulator (Alipay QR unless `channel` says), over plain HTTP.
