@@ -171,19 +171,37 @@ impl Storage {
     }
 }
 
-async fn uploads_are_checked_kept_and_deleted(backend: app::ssr::Backend, storage: Storage) {
-    let settings = storage.settings();
-    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let app = spawn_app_with(backend, &settings).await;
-    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let saved = save(&app, None, &json!({
+/// Saves the club's form (a name, and a student card: up to two images of
+/// 1 MB), still a draft; its id.
+async fn save_club(app: &TestApp) -> String {
+    let saved = save(app, None, &json!({
         "slug": "club", "title": "社团报名",
         "fields": [
             {"key": "name", "label": "姓名", "required": true, "type": "short_text"},
             {"key": "card", "label": "学生证", "required": true, "type": "upload", "max_files": 2, "max_mb": 1, "accept": "images"}
         ]
     })).await;
-    let form_id = saved["Saved"]["id"].as_str().expect("saved").to_owned();
+    saved["Saved"]["id"].as_str().expect("saved").to_owned()
+}
+
+/// The HTML of a page of the app.
+async fn page_html(app: &TestApp, path: &str) -> String {
+    app.client
+        .get(app.url(path))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html")
+}
+
+async fn uploads_are_checked_kept_and_deleted(backend: app::ssr::Backend, storage: Storage) {
+    let settings = storage.settings();
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = spawn_app_with(backend, &settings).await;
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let form_id = save_club(&app).await;
     let (status, _) = upload(&app, "card", "a.png", PNG.to_vec()).await;
     assert_eq!(status, 404, "a draft form takes no uploads");
     assert_eq!(
@@ -446,28 +464,13 @@ async fn a_file_is_sent_with_the_form_without_javascript() {
     let dir = crate::helpers::upload_dir();
     let app = spawn_app_with(app::ssr::Backend::Sqlite, &[("UPLOAD_DIR", &dir)]).await;
     app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let saved = save(&app, None, &json!({
-        "slug": "club", "title": "社团报名",
-        "fields": [
-            {"key": "name", "label": "姓名", "required": true, "type": "short_text"},
-            {"key": "card", "label": "学生证", "required": true, "type": "upload", "max_files": 2, "max_mb": 1, "accept": "images"}
-        ]
-    })).await;
-    let form_id = saved["Saved"]["id"].as_str().expect("saved").to_owned();
+    let form_id = save_club(&app).await;
     app.call(
         "admin_form_status",
         &[("id", &form_id), ("status", "published")],
     )
     .await;
-    let page = app
-        .client
-        .get(app.url("/f/club"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let page = page_html(&app, "/f/club").await;
     assert!(
         page.contains("enctype=\"multipart/form-data\"")
             && page.contains("type=\"file\" name=\"card\""),
@@ -512,15 +515,7 @@ async fn a_file_is_sent_with_the_form_without_javascript() {
         (303, "/f/club?invalid=card".to_owned())
     );
     assert_eq!(counts(&app).await, (0, 0), "nothing submitted");
-    let marked = app
-        .client
-        .get(app.url("/f/club?invalid=card"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+    let marked = page_html(&app, "/f/club?invalid=card").await;
     assert!(marked.contains("field-error"));
 
     // Two files and a name: one submission, both files attached to it.
