@@ -358,9 +358,34 @@ pub static EN: Strings = Strings {
     not_paid_yet: "Not paid yet",
 };
 
-/// The language signal shared by every component.
+/// The language signal shared by every component. An island hydrated on its
+/// own has no `App` above it: it reads the language from the cookie, as the
+/// server did, and shares it with the components below it.
 pub fn use_lang() -> RwSignal<Lang> {
-    use_context::<RwSignal<Lang>>().unwrap_or_else(|| RwSignal::new(Lang::Zh))
+    use_context::<RwSignal<Lang>>().unwrap_or_else(|| {
+        let lang = RwSignal::new(initial_lang());
+        provide_context(lang);
+        lang
+    })
+}
+
+/// Loads the page again (the browser's reload), e.g. to show it in another
+/// language where only its islands are hydrated.
+pub fn reload() {
+    #[cfg(feature = "hydrate")]
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().reload();
+    }
+}
+
+/// Goes to another page with a full page load: an island has no router.
+pub fn go_to(url: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().set_href(url);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = url;
 }
 
 /// The language the request (server) or the document (browser) asks for. Both

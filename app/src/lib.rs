@@ -10,7 +10,7 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
-use i18n::{initial_lang, store_lang, use_lang};
+use i18n::{initial_lang, store_lang, use_lang, Lang};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Html, Link, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
@@ -28,11 +28,10 @@ const STYLE: &str = include_str!("../../style/main.css");
 /// under `/admin` load the administrators' bundle; the others the payers'
 /// one, which leaves the admin pages out and is much smaller.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
+    let admin = !islands_only();
     let options = {
         let mut options = options;
-        if use_context::<http::request::Parts>().is_some_and(|p| p.uri.path().starts_with("/admin"))
-        {
+        if admin {
             options.output_name = ADMIN_BUNDLE_NAME.into();
         }
         options
@@ -48,7 +47,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // request before the first paint is a round trip of half a
                 // second (issue 14).
                 <style nonce=leptos::nonce::use_nonce() inner_html=STYLE></style>
-                <HydrationScripts options />
+                // The payers' pages hydrate only their islands (the form, the
+                // payment panel, the language switch): a bundle without the
+                // router or the page shell, and less work on a slow phone.
+                // The admin pages hydrate in full.
+                <HydrationScripts options islands=!admin />
                 <MetaTags />
             </head>
             <body>
@@ -94,7 +97,7 @@ pub fn App() -> impl IntoView {
                 <nav>
                     // A full page load: the admin pages come with their own bundle.
                     <a href="/admin" rel="external">{move || t().admin}</a>
-                    <LangSwitch />
+                    <PageLangSwitch />
                 </nav>
             </header>
             <main class="page">
@@ -153,10 +156,49 @@ fn AppRoutes() -> impl IntoView {
     }
 }
 
+/// Whether the page being rendered hydrates only its islands (the payers'
+/// pages, with the payers' bundle) rather than in full (the pages under
+/// `/admin`, with the admin bundle, whose router may then show any page).
+fn islands_only() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        !use_context::<http::request::Parts>().is_some_and(|p| p.uri.path().starts_with("/admin"))
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        false
+    }
+}
+
+/// The language switch of the page: an island on the payers' pages. (An
+/// island inside a fully hydrated page leaves the hydration cursor inside
+/// it, which breaks on the markers after it: the admin pages get the plain
+/// component.)
+#[component]
+fn PageLangSwitch() -> impl IntoView {
+    if islands_only() {
+        view! { <LangSwitchIsland /> }.into_any()
+    } else {
+        view! { <LangSwitch /> }.into_any()
+    }
+}
+
 /// Switches between Chinese and English in place, and remembers the choice.
 #[component]
 fn LangSwitch() -> impl IntoView {
     let lang = use_lang();
+    lang_button(lang, move |next| lang.set(next))
+}
+
+/// Switches between Chinese and English by loading the page again (its text
+/// was written by the server; only islands are hydrated), and remembers the
+/// choice.
+#[island]
+fn LangSwitchIsland() -> impl IntoView {
+    lang_button(use_lang(), |_| i18n::reload())
+}
+
+fn lang_button(lang: RwSignal<Lang>, then: impl Fn(Lang) + 'static) -> impl IntoView {
     view! {
         <button
             class="lang-switch"
@@ -164,7 +206,7 @@ fn LangSwitch() -> impl IntoView {
             on:click=move |_| {
                 let next = lang.get_untracked().other();
                 store_lang(next);
-                lang.set(next);
+                then(next);
             }
         >
             {move || lang.get().t().switch_to_other}

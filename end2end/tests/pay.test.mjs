@@ -11,9 +11,12 @@ async function fillDemo(page, amount) {
     (want) => document.querySelector('[data-testid=total]')?.textContent.includes(want),
     '¥' + amount,
   );
-  await page.evaluate(() => { window.__no_reload = true; });
   await page.click('[data-testid=submit]');
   await page.waitForURL(/\/pay\/[0-9a-f]{32}$/);
+  // The pay page is a page load of its own (the payers' pages hydrate as
+  // islands, without a router); from here on it must turn by itself.
+  await waitForHydration(page);
+  await page.evaluate(() => { window.__no_reload = true; });
 }
 
 test('inline validation speaks Chinese and nothing is submitted', TEST_OPTIONS, async () => {

@@ -8,7 +8,7 @@ use crate::domain::form::{
 };
 use crate::i18n::{answer_error_text, use_lang};
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -134,13 +134,25 @@ pub fn FormPage() -> impl IntoView {
     let params = use_params_map();
     let slug = move || params.read().get("slug").unwrap_or_default();
     let form = Resource::new(slug, get_public_form);
+    let query = use_query_map();
     let lang = use_lang();
     let t = move || lang.get().t();
     view! {
         <Suspense fallback=move || view! { <p>{move || t().loading}</p> }>
             {move || Suspend::new(async move {
                 match form.await {
-                    Ok(Some(f)) => view! { <FormView form=f /> }.into_any(),
+                    Ok(Some(f)) => {
+                        // What the link's query says, read here: the island
+                        // below has no router in the browser.
+                        let (hidden, invalid, submitted) = query.with_untracked(|q| {
+                            (
+                                hidden_answers(&f.fields, |k| q.get(k)),
+                                q.get("invalid").unwrap_or_default(),
+                                q.get("submitted").is_some(),
+                            )
+                        });
+                        view! { <FormView form=f hidden invalid submitted /> }.into_any()
+                    }
                     Ok(None) => view! { <section class="card narrow"><h1>{move || t().form_not_found}</h1></section> }.into_any(),
                     Err(_) => view! { <p class="error">{move || t().server_error}</p> }.into_any(),
                 }
@@ -149,33 +161,28 @@ pub fn FormPage() -> impl IntoView {
     }
 }
 
-#[component]
-fn FormView(form: PublicForm) -> impl IntoView {
+/// The form itself: an island, hydrated on its own in the payers' bundle.
+/// `hidden` holds the hidden fields' answers from the link, `invalid` the
+/// fields a plain (no-JavaScript) POST marked, `submitted` whether one was
+/// stored.
+#[island]
+fn FormView(
+    form: PublicForm,
+    hidden: Map<String, Value>,
+    invalid: String,
+    submitted: bool,
+) -> impl IntoView {
     let lang = use_lang();
     let t = move || lang.get().t();
-    let query = use_query_map();
     let fields = StoredValue::new(form.fields.clone());
-    let values = RwSignal::new(hidden_answers(&form.fields, |k| {
-        query.read_untracked().get(k)
-    }));
-    // Errors marked by a plain (no-JavaScript) POST come back in the query.
-    let initial_errors: BTreeMap<String, AnswerError> = query
-        .read_untracked()
-        .get("invalid")
-        .map(|s| {
-            s.split(',')
-                .filter(|k| !k.is_empty())
-                .map(|k| (k.to_owned(), AnswerError::WrongType))
-                .collect()
-        })
-        .unwrap_or_default();
+    let values = RwSignal::new(hidden);
+    let initial_errors: BTreeMap<String, AnswerError> = invalid
+        .split(',')
+        .filter(|k| !k.is_empty())
+        .map(|k| (k.to_owned(), AnswerError::WrongType))
+        .collect();
     let errors = RwSignal::new(initial_errors);
-    let done_message = RwSignal::new(
-        query
-            .read_untracked()
-            .get("submitted")
-            .map(|_| form.success_message.clone()),
-    );
+    let done_message = RwSignal::new(submitted.then(|| form.success_message.clone()));
     let unavailable = RwSignal::new(None::<Availability>);
     let refused = RwSignal::new(false);
     let last_answers = StoredValue::new(None::<Map<String, Value>>);
@@ -209,10 +216,9 @@ fn FormView(form: PublicForm) -> impl IntoView {
         });
     }
     let action = ServerAction::<SubmitForm>::new();
-    let navigate = use_navigate();
     Effect::new(move |_| match action.value().get() {
         Some(Ok(SubmitOutcome::Pay { order_id })) => {
-            navigate(&format!("/pay/{order_id}"), Default::default())
+            crate::i18n::go_to(&format!("/pay/{order_id}"))
         }
         Some(Ok(SubmitOutcome::Done { message })) => done_message.set(Some(message)),
         Some(Ok(SubmitOutcome::Invalid { errors: e })) => {

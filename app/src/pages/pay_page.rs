@@ -165,13 +165,21 @@ pub fn PayPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
     let view = Resource::new(id, get_pay_view);
+    let query = use_query_map();
     let lang = use_lang();
     let t = move || lang.get().t();
     view! {
         <Suspense fallback=move || view! { <p>{move || t().loading}</p> }>
             {move || Suspend::new(async move {
                 match view.await {
-                    Ok(Some(v)) => view! { <PayView view=v /> }.into_any(),
+                    Ok(Some(v)) => {
+                        // What the link's query says, read here: the island
+                        // below has no router in the browser.
+                        let (login_failed, method) = query.with_untracked(|q| {
+                            (q.get("wechat_login").as_deref() == Some("failed"), q.get("method"))
+                        });
+                        view! { <PayView view=v login_failed method /> }.into_any()
+                    }
                     Ok(None) => view! { <section class="card narrow"><h1>{move || t().order_not_found}</h1></section> }.into_any(),
                     Err(_) => view! { <p class="error">{move || t().server_error}</p> }.into_any(),
                 }
@@ -185,11 +193,12 @@ fn format_countdown(secs: i64) -> String {
     format!("{:02}:{:02}", s / 60, s % 60)
 }
 
-#[component]
-fn PayView(view: PayView) -> impl IntoView {
+/// The payment panel: an island, hydrated on its own in the payers' bundle.
+/// `login_failed` and `method` come from the link back from WeChat's login.
+#[island]
+fn PayView(view: PayView, login_failed: bool, method: Option<String>) -> impl IntoView {
     let lang = use_lang();
     let t = move || lang.get().t();
-    let query = use_query_map();
     let id = view.id.clone();
     let browser = view.browser;
     let status = RwSignal::new(view.status);
@@ -203,7 +212,6 @@ fn PayView(view: PayView) -> impl IntoView {
     let guide = RwSignal::new(false);
     let cancelled = RwSignal::new(false);
     let show_others = RwSignal::new(false);
-    let login_failed = query.with_untracked(|q| q.get("wechat_login").as_deref() == Some("failed"));
 
     let id_for_sheet = id.clone();
     Effect::new(move |_| match start.value().get() {
@@ -271,9 +279,7 @@ fn PayView(view: PayView) -> impl IntoView {
         });
         // Back from WeChat's login: open the pay sheet at once (the tap was
         // before the hop).
-        let auto = query
-            .with_untracked(|q| q.get("method"))
-            .and_then(|m| Channel::parse(&m));
+        let auto = method.as_deref().and_then(Channel::parse);
         if auto == Some(Channel::WechatJsapi)
             && view.offer.contains(&Channel::WechatJsapi)
             && matches!(view.status, OrderStatus::Created | OrderStatus::Pending)
@@ -288,6 +294,9 @@ fn PayView(view: PayView) -> impl IntoView {
             });
         }
     }
+
+    #[cfg(not(feature = "hydrate"))]
+    let _ = &method;
 
     let receipt = format!("/r/{}", view.receipt_token);
     let payable = move || {

@@ -106,13 +106,22 @@ fn Receipt(r: ReceiptView) -> impl IntoView {
                 {r.answers.iter().map(|(label, text)| view! { <dt>{label.clone()}</dt><dd>{text.clone()}</dd> }).collect_view()}
             </dl>
             <p class="muted">{move || t().receipt_keep}</p>
-            // No inline handler: the Content Security Policy allows none.
-            <button class="button no-print" on:click=move |_| {
-                #[cfg(feature = "hydrate")]
-                if let Some(w) = web_sys::window() {
-                    let _ = w.print();
-                }
-            }>{move || t().print}</button>
+            <PrintButton />
         </section>
+    }
+}
+
+/// The receipt's print button: an island (no inline handler: the Content
+/// Security Policy allows none).
+#[island]
+fn PrintButton() -> impl IntoView {
+    let lang = use_lang();
+    view! {
+        <button class="button no-print" on:click=move |_| {
+            #[cfg(feature = "hydrate")]
+            if let Some(w) = web_sys::window() {
+                let _ = w.print();
+            }
+        }>{move || lang.get().t().print}</button>
     }
 }
