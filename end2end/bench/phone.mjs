@@ -119,18 +119,19 @@ async function typeAmount(page) {
   );
 }
 
-// On the pay page: the language switch re-renders the page in place.
-async function switchLanguage(page) {
+// On the pay page: "other methods" opens the list (a reactive signal in the
+// payment island). (The language switch of a payer's page loads it again.)
+async function openOtherMethods(page) {
   return page.evaluate(
     () =>
       new Promise((resolve) => {
-        const button = document.querySelector('[data-testid=lang-switch]');
+        const button = document.querySelector('[data-testid=other-methods]');
         if (!button) return resolve(NaN);
         const started = performance.now();
         new MutationObserver((_, observer) => {
           observer.disconnect();
           resolve(performance.now() - started);
-        }).observe(document.body, { subtree: true, childList: true, characterData: true });
+        }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
         button.click();
       }),
   );
@@ -146,5 +147,5 @@ const { order } = await submitted.json();
 
 console.log(`phone bench against ${BASE_URL} (Debian chromium, fresh profile per load)`);
 await measure('demo form /f/demo', '/f/demo', typeAmount);
-await measure(`pay page /pay/${order.id.slice(0, 8)}…`, `/pay/${order.id}`, switchLanguage);
+await measure(`pay page /pay/${order.id.slice(0, 8)}…`, `/pay/${order.id}`, openOtherMethods);
 process.exit(0);
