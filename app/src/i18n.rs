@@ -378,16 +378,6 @@ pub fn reload() {
     }
 }
 
-/// Goes to another page with a full page load: an island has no router.
-pub fn go_to(url: &str) {
-    #[cfg(feature = "hydrate")]
-    if let Some(w) = web_sys::window() {
-        let _ = w.location().set_href(url);
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = url;
-}
-
 /// The language the request (server) or the document (browser) asks for. Both
 /// read the same cookie, so hydration sees the same text the server rendered.
 pub fn initial_lang() -> Lang {

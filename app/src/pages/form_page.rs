@@ -217,9 +217,7 @@ fn FormView(
     }
     let action = ServerAction::<SubmitForm>::new();
     Effect::new(move |_| match action.value().get() {
-        Some(Ok(SubmitOutcome::Pay { order_id })) => {
-            crate::i18n::go_to(&format!("/pay/{order_id}"))
-        }
+        Some(Ok(SubmitOutcome::Pay { order_id })) => super::go_to(&format!("/pay/{order_id}")),
         Some(Ok(SubmitOutcome::Done { message })) => done_message.set(Some(message)),
         Some(Ok(SubmitOutcome::Invalid { errors: e })) => {
             if e.values().any(|e| *e == AnswerError::SoldOut) {

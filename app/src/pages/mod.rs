@@ -23,3 +23,13 @@ pub mod receipt_page;
 /// The last page number a list accepts: far beyond any real list, and small
 /// enough that `(page - 1) * size` cannot overflow whatever a caller sends.
 pub const MAX_PAGE: i64 = 1_000_000;
+
+/// Goes to another page with a full page load (an island has no router).
+pub fn go_to(url: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().set_href(url);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = url;
+}

@@ -222,12 +222,7 @@ fn PayView(view: PayView, login_failed: bool, method: Option<String>) -> impl In
             }
         }
         Some(Ok(StartOutcome::Redirect(url))) | Some(Ok(StartOutcome::WechatLogin(url))) => {
-            #[cfg(feature = "hydrate")]
-            if let Some(w) = web_sys::window() {
-                let _ = w.location().set_href(&url);
-            }
-            #[cfg(not(feature = "hydrate"))]
-            let _ = url;
+            super::go_to(&url)
         }
         Some(Ok(StartOutcome::Jsapi(params))) => {
             failed.set(false);

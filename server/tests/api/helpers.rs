@@ -50,6 +50,18 @@ impl TestApp {
         serde_json::from_str(&text).expect("json")
     }
 
+    /// The HTML of a page of the app.
+    pub async fn page(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html")
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
         self.server_fn("login", &[("email", email), ("password", password)])
             .await

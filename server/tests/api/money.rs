@@ -391,25 +391,12 @@ both_backends! {
 #[tokio::test]
 async fn payers_load_the_small_bundle_and_administrators_the_full_one() {
     let app = crate::helpers::spawn_app(app::ssr::Backend::Sqlite).await;
-    let page = |path: &'static str| {
-        let app = &app;
-        async move {
-            app.client
-                .get(app.url(path))
-                .send()
-                .await
-                .expect("page")
-                .text()
-                .await
-                .expect("html")
-        }
-    };
-    let public = page("/f/demo").await;
+    let public = app.page("/f/demo").await;
     assert!(public.contains("/pkg/formpay.js"), "the payers' bundle");
     assert!(
         !public.contains("formpay_admin"),
         "no admin code for payers"
     );
-    let admin = page("/admin/login").await;
+    let admin = app.page("/admin/login").await;
     assert!(admin.contains("/pkg/formpay_admin.js"), "the admin bundle");
 }

@@ -184,18 +184,6 @@ async fn save_club(app: &TestApp) -> String {
     saved["Saved"]["id"].as_str().expect("saved").to_owned()
 }
 
-/// The HTML of a page of the app.
-async fn page_html(app: &TestApp, path: &str) -> String {
-    app.client
-        .get(app.url(path))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html")
-}
-
 async fn uploads_are_checked_kept_and_deleted(backend: app::ssr::Backend, storage: Storage) {
     let settings = storage.settings();
     let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -470,7 +458,7 @@ async fn a_file_is_sent_with_the_form_without_javascript() {
         &[("id", &form_id), ("status", "published")],
     )
     .await;
-    let page = page_html(&app, "/f/club").await;
+    let page = app.page("/f/club").await;
     assert!(
         page.contains("enctype=\"multipart/form-data\"")
             && page.contains("type=\"file\" name=\"card\""),
@@ -515,7 +503,7 @@ async fn a_file_is_sent_with_the_form_without_javascript() {
         (303, "/f/club?invalid=card".to_owned())
     );
     assert_eq!(counts(&app).await, (0, 0), "nothing submitted");
-    let marked = page_html(&app, "/f/club?invalid=card").await;
+    let marked = app.page("/f/club?invalid=card").await;
     assert!(marked.contains("field-error"));
 
     // Two files and a name: one submission, both files attached to it.
