@@ -43,15 +43,16 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                // The payers' pages hydrate only their islands (the form, the
+                // payment panel, the language switch): a bundle without the
+                // router or the page shell, and less work on a slow phone.
+                // The admin pages hydrate in full. First in the head: the
+                // bundle's download starts with the page's first bytes.
+                <HydrationScripts options islands=!admin />
                 // The style sheet is in the page: on a phone network every
                 // request before the first paint is a round trip of half a
                 // second (issue 14).
                 <style nonce=leptos::nonce::use_nonce() inner_html=STYLE></style>
-                // The payers' pages hydrate only their islands (the form, the
-                // payment panel, the language switch): a bundle without the
-                // router or the page shell, and less work on a slow phone.
-                // The admin pages hydrate in full.
-                <HydrationScripts options islands=!admin />
                 <MetaTags />
             </head>
             <body>

@@ -7,7 +7,16 @@
 //! The writer takes whatever is waiting when it starts a batch (up to
 //! [`MAX_BATCH`]): alone, a write commits at once; under load, the writes
 //! that arrived during one commit go together in the next.
+//!
+//! That is SQLite's way, where one connection writes at a time. PostgreSQL
+//! takes many writers at once and groups the disk flushes of concurrent
+//! commits itself, while one writer there would pay a network round trip per
+//! statement in line: on PostgreSQL each write runs in its own transaction on
+//! a connection of the pool ([`GroupCommit::concurrent`]), with the same
+//! answers (nothing before its commit, a discarded or failed write rolled
+//! back alone).
 
+use anyhow::Context;
 use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool, Executor};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,8 +45,16 @@ struct Done {
 
 #[derive(Clone)]
 pub struct GroupCommit {
-    queue: mpsc::Sender<Work>,
+    way: Way,
     counts: Arc<Counts>,
+}
+
+#[derive(Clone)]
+enum Way {
+    /// One writer commits what is waiting in batches (SQLite).
+    Batches(mpsc::Sender<Work>),
+    /// Each write commits alone, concurrently (PostgreSQL).
+    Alone(AnyPool),
 }
 
 /// Batches committed and writes in them, since the start.
@@ -59,7 +76,19 @@ impl GroupCommit {
         let (queue, waiting) = mpsc::channel(4 * MAX_BATCH);
         let counts = Arc::new(Counts::default());
         tokio::spawn(writer(pool, waiting, counts.clone()));
-        GroupCommit { queue, counts }
+        GroupCommit {
+            way: Way::Batches(queue),
+            counts,
+        }
+    }
+
+    /// Each write in its own transaction, as many at once as the pool has
+    /// connections: for a database that groups concurrent commits itself.
+    pub fn concurrent(pool: AnyPool) -> GroupCommit {
+        GroupCommit {
+            way: Way::Alone(pool),
+            counts: Arc::default(),
+        }
     }
 
     /// (batches committed, writes in them) since the start.
@@ -80,6 +109,10 @@ impl GroupCommit {
             + Send
             + 'static,
     {
+        let queue = match &self.way {
+            Way::Batches(queue) => queue,
+            Way::Alone(pool) => return self.alone(pool, write).await,
+        };
         let (answer, answered) = oneshot::channel::<anyhow::Result<T>>();
         let work: Work = Box::new(move |conn| {
             Box::pin(async move {
@@ -94,13 +127,64 @@ impl GroupCommit {
                 Done { keep, deliver }
             })
         });
-        self.queue
+        queue
             .send(work)
             .await
             .map_err(|_| anyhow::anyhow!("the database writer has stopped"))?;
         answered.await.map_err(|_| {
             anyhow::anyhow!("the write was not committed: the database refused its batch")
         })?
+    }
+}
+
+impl GroupCommit {
+    /// One statement that is a write of its own (a log row, a
+    /// notification): in the next batch, or alone in its own implicit
+    /// transaction (one round trip, where a transaction would take three).
+    pub async fn single(
+        &self,
+        statement: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>>,
+    ) -> anyhow::Result<()> {
+        match &self.way {
+            Way::Alone(pool) => {
+                statement.execute(pool).await?;
+                self.counts.batches.fetch_add(1, Ordering::Relaxed);
+                self.counts.writes.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Way::Batches(_) => {
+                self.run(move |conn| {
+                    Box::pin(async move {
+                        statement.execute(&mut *conn).await?;
+                        Ok(Step::Keep(()))
+                    })
+                })
+                .await
+            }
+        }
+    }
+
+    /// One write, one transaction: committed when kept, rolled back when
+    /// discarded or failed; answered after the commit.
+    async fn alone<T, W>(&self, pool: &AnyPool, write: W) -> anyhow::Result<T>
+    where
+        W: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, anyhow::Result<Step<T>>>,
+    {
+        let mut tx = pool.begin().await.context("cannot start a write")?;
+        let (keep, result) = match write(&mut tx).await {
+            Ok(Step::Keep(v)) => (true, Ok(v)),
+            Ok(Step::Discard(v)) => (false, Ok(v)),
+            Err(e) => (false, Err(e)),
+        };
+        if keep {
+            tx.commit().await.context("cannot commit")?;
+            self.counts.batches.fetch_add(1, Ordering::Relaxed);
+        } else if let Err(e) = tx.rollback().await {
+            // Nothing of it stays either way: the connection is closed.
+            tracing::warn!(error = %e, "cannot roll back a write");
+        }
+        self.counts.writes.fetch_add(1, Ordering::Relaxed);
+        result
     }
 }
 

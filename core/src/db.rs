@@ -91,7 +91,10 @@ impl Db {
             .run(&pool)
             .await
             .context("cannot apply the database migrations")?;
-        let commits = crate::commit::GroupCommit::start(pool.clone());
+        let commits = match backend {
+            Backend::Sqlite => crate::commit::GroupCommit::start(pool.clone()),
+            Backend::Postgres => crate::commit::GroupCommit::concurrent(pool.clone()),
+        };
         Ok(Db {
             pool,
             backend,

@@ -150,22 +150,17 @@ impl StatusHub {
         match self.db.backend {
             Backend::Sqlite => self.watched.announce(&change),
             Backend::Postgres => {
-                // With the next group commit: one flush for many
-                // notifications (each alone would be a commit of its own).
+                // A notification is sent when its transaction commits: in
+                // one of its own (one round trip).
                 let payload = serde_json::to_string(&change).unwrap_or_default();
                 let sent = self
                     .db
                     .commits
-                    .run(move |conn| {
-                        Box::pin(async move {
-                            sqlx::query("SELECT pg_notify($1, $2)")
-                                .bind(CHANNEL)
-                                .bind(payload)
-                                .execute(&mut *conn)
-                                .await?;
-                            Ok(crate::commit::Step::Keep(()))
-                        })
-                    })
+                    .single(
+                        sqlx::query("SELECT pg_notify($1, $2)")
+                            .bind(CHANNEL)
+                            .bind(payload),
+                    )
                     .await;
                 if let Err(e) = sent {
                     // The payer's page still learns it by polling.

@@ -40,31 +40,22 @@ impl PaymentLog {
     pub async fn write(&self, e: LogEntry) {
         let Some(db) = &self.db else { return };
         let (id, at) = (random_token().to_string(), now_ms());
-        let result = db
-            .commits
-            .run(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO payment_log (id, created_at, provider, operation, direction, out_trade_no, status_code, latency_ms, request, response, error) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    )
-                    .bind(id)
-                    .bind(at)
-                    .bind(e.provider)
-                    .bind(e.operation)
-                    .bind(e.direction)
-                    .bind(e.out_trade_no)
-                    .bind(e.status_code.map(i64::from))
-                    .bind(e.latency_ms)
-                    .bind(truncate(&e.request))
-                    .bind(truncate(&e.response))
-                    .bind(e.error.map(|s| truncate(&s)))
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(crate::commit::Step::Keep(()))
-                })
-            })
-            .await;
+        let statement = sqlx::query(
+            "INSERT INTO payment_log (id, created_at, provider, operation, direction, out_trade_no, status_code, latency_ms, request, response, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(e.provider)
+        .bind(e.operation)
+        .bind(e.direction)
+        .bind(e.out_trade_no)
+        .bind(e.status_code.map(i64::from))
+        .bind(e.latency_ms)
+        .bind(truncate(&e.request))
+        .bind(truncate(&e.response))
+        .bind(e.error.map(|s| truncate(&s)));
+        let result = db.commits.single(statement).await;
         if let Err(err) = result {
             tracing::warn!(error = %err, "cannot write the payment log");
         }

@@ -29,6 +29,20 @@ fn fresh_nonce() -> Arc<str> {
         .into()
 }
 
+/// Administrators' pages are sent uncompressed. A page that holds a secret
+/// (a webhook's signing key, a second factor's seed) beside text an attacker
+/// can put there (a payer's answers), compressed, leaks the secret through
+/// its length when the attacker can make the administrator's browser load it
+/// again and again (BREACH). The payers' pages hold no secret: the CSRF check
+/// is by origin and the session stays in its cookie.
+pub async fn uncompressed_admin_pages(mut request: Request) -> Request {
+    let path = request.uri().path();
+    if path == "/admin" || path.starts_with("/admin/") {
+        request.headers_mut().remove(header::ACCEPT_ENCODING);
+    }
+    request
+}
+
 /// The policy of an HTML page.
 pub fn page_policy(nonce: &str, frameable: bool) -> String {
     format!(

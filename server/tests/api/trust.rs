@@ -389,6 +389,35 @@ both_backends! {
         assert!(!header(&again, "content-security-policy").contains(&nonce));
     }
 
+    // Issue 14: a payer's page travels compressed; an administrator's page
+    // (BREACH) and a live-status stream (never buffered) do not.
+    async fn payer_pages_are_compressed_admin_pages_and_streams_are_not(app) {
+        let get = |path: &str| app.client.get(app.url(path)).header("accept-encoding", "br, gzip").send();
+        let plain = app.page("/f/demo").await;
+        let resp = get("/f/demo").await.expect("page");
+        assert_eq!(resp.headers().get("content-encoding").map(|v| v.as_bytes()), Some(&b"br"[..]));
+        assert!(resp.headers().get("vary").is_some_and(|v| v.to_str().unwrap_or_default().contains("accept-encoding")));
+        let packed = resp.bytes().await.expect("body");
+        assert!(packed.len() * 2 < plain.len(), "{} bytes compressed for {}", packed.len(), plain.len());
+        let gz = app.client.get(app.url("/f/demo")).header("accept-encoding", "gzip").send().await.expect("page");
+        assert_eq!(gz.headers().get("content-encoding").map(|v| v.as_bytes()), Some(&b"gzip"[..]));
+        let mut html = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.bytes().await.expect("body")[..]), &mut html).expect("gunzip");
+        assert!(html.contains("<leptos-island"), "a whole page");
+        // The bundle's download is announced before the style sheet.
+        let (preload, style) = (html.find("formpay_bg.wasm").expect("preload"), html.find("<style").expect("style"));
+        assert!(preload < style, "the bundle's preload comes first in the head");
+        let admin = get("/admin/login").await.expect("admin page");
+        assert_eq!(admin.status(), 200);
+        assert!(admin.headers().get("content-encoding").is_none(), "an admin page compressed");
+        assert!(admin.text().await.expect("html").contains("</html>"));
+        let order = submit_demo(&app, "1.00").await;
+        let id = order["id"].as_str().expect("id");
+        let stream = get(&format!("/api/v1/orders/{id}/events")).await.expect("stream");
+        assert_eq!(stream.status(), 200);
+        assert!(stream.headers().get("content-encoding").is_none(), "an event stream compressed");
+    }
+
     // Finding 9: every callback must be in CNY.
     async fn a_callback_in_another_currency_is_refused(app) {
         let sim = app.simulator.clone().expect("simulator");
