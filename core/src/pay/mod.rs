@@ -146,15 +146,26 @@ pub fn notify_url(state: &Core, order: &OrderRecord, provider: &dyn PaymentProvi
 /// Tells every listener (SSE, other instances) the order's current status.
 pub async fn publish_status(state: &Core, order_id: &str) {
     if let Ok(Some(o)) = orders::by_id(&state.db, order_id).await {
-        state
-            .hub
-            .publish(StatusChange {
-                order_id: o.id,
-                status: o.status,
-                version: o.updated_at,
-            })
-            .await;
+        publish_change(state, o.id, o.status, o.updated_at).await;
     }
+}
+
+/// [`publish_status`] for a change whose status and version (`updated_at`)
+/// the caller wrote itself: no need to read the order again.
+pub(super) async fn publish_change(
+    state: &Core,
+    order_id: String,
+    status: domain::OrderStatus,
+    version: i64,
+) {
+    state
+        .hub
+        .publish(StatusChange {
+            order_id,
+            status,
+            version,
+        })
+        .await;
 }
 
 /// The order as it is now.

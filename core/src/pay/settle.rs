@@ -150,7 +150,7 @@ pub async fn settle_as(
         };
         // The order keeps the transaction of the payment it counts as paid by.
         let keeps_payment = to == OrderStatus::Paid || !order.status.is_paid();
-        let changes = Changes {
+        let mut changes = Changes {
             transaction_id: keeps_payment.then(|| info.transaction_id.clone()).flatten(),
             paid_at: keeps_payment.then_some(paid_at),
             review_reason: review.clone(),
@@ -169,6 +169,9 @@ pub async fn settle_as(
             .commits
             .run(move |conn| {
                 Box::pin(async move {
+                    // The order's new version, which its pages follow.
+                    let version = now_ms();
+                    changes.at = Some(version);
                     if !attempts::record_paid_in(
                         conn,
                         &attempt_id,
@@ -194,7 +197,7 @@ pub async fn settle_as(
                             .await?
                     };
                     Ok(if moved {
-                        Step::Keep(Written::Recorded)
+                        Step::Keep(Written::Recorded(version))
                     } else {
                         Step::Discard(Written::OrderMoved)
                     })
@@ -209,9 +212,10 @@ pub async fn settle_as(
                 order = reload(state, &order.id).await?;
                 continue;
             }
-            Written::Recorded => {}
+            Written::Recorded(version) => {
+                publish_change(state, order.id.clone(), to, version).await
+            }
         }
-        publish_status(state, &order.id).await;
         let outcome = if review.is_some() {
             SettleOutcome::Review
         } else {
@@ -225,7 +229,8 @@ pub async fn settle_as(
 
 /// What the settling write found.
 enum Written {
-    Recorded,
+    /// With the order's new version.
+    Recorded(i64),
     /// The attempt holds this payment already.
     AlreadyRecorded,
     /// Someone else changed the order since it was read.

@@ -185,6 +185,8 @@ pub struct Changes {
     pub refunded_add: i64,
     /// Money held for refunds, added to `refund_reserved_fen` (negative frees it).
     pub reserved_add: i64,
+    /// The change's time (`updated_at`, the version a page follows); now when None.
+    pub at: Option<i64>,
 }
 
 /// Moves the order from `from` to `to` if, and only if, it is still in `from`;
@@ -270,7 +272,7 @@ async fn update_in(
     let mut q = Sql::new("UPDATE orders SET status = ");
     q.bind(to)
         .push(", updated_at = ")
-        .bind(now_ms())
+        .bind(c.at.unwrap_or_else(now_ms))
         .push(", received_fen = received_fen + ")
         .bind(c.received_add)
         .push(", refunded_fen = refunded_fen + ")
