@@ -2,7 +2,8 @@
 //! WebAssembly (`wasm-bindgen-test-runner`, by `cargo xtask test`): the
 //! browser and the server evaluate the rules with this same code. The
 //! black-box test `server/tests/api/logic.rs` submits the same cases to the
-//! real server.
+//! real server. Also the proof of work, solved by the page and checked by
+//! the server.
 
 use domain::form::{check_answers, field_states, validate_fields, FormDef};
 use serde_json::Value;
@@ -77,4 +78,23 @@ fn rules_must_look_back_at_answerable_fields() {
     let mut f = def.fields.clone();
     f[1].logic.as_mut().expect("rule").conditions.clear();
     assert!(refused(&f), "a rule without conditions");
+}
+
+/// The proof of work a form asks for under a burst is solved in the browser
+/// (WebAssembly) and checked on the server (native) by the same code: both
+/// find the same first nonce, known here from an independent computation
+/// (Python's `hashlib.sha256` over `challenge:nonce`).
+#[test]
+fn a_proof_of_work_solved_in_the_browser_is_the_one_the_server_finds() {
+    use domain::pow::{check, parse_solution, solution, solve};
+    for (challenge, bits, first) in [
+        ("demo.1760000000.AbCd.tag", 12, 2049),
+        ("报名.1.x.y", 16, 104_078),
+    ] {
+        assert_eq!(solve(challenge, bits), first, "{challenge} at {bits} bits");
+        assert!(check(challenge, first, bits));
+        assert!(!check(challenge, first - 1, bits), "not a solution");
+        let sent = solution(challenge, first);
+        assert_eq!(parse_solution(&sent), Some((challenge, first)));
+    }
 }
