@@ -344,6 +344,7 @@ mod tests {
             .await
             .expect("table");
         db.pool.close().await;
+        db.writes().close().await;
         let answer = insert(&db, 1, Step::Keep).await;
         assert!(answer.is_err(), "a write answered Ok without a commit");
         let _ = std::fs::remove_dir_all(dir);

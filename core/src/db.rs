@@ -23,6 +23,8 @@ pub struct Db {
     pub url: String,
     /// The writer that commits settlements in batches.
     pub commits: crate::commit::GroupCommit,
+    /// Where the payment path writes (see [`Db::writes`]).
+    writer: AnyPool,
 }
 
 impl Backend {
@@ -58,41 +60,29 @@ impl Db {
         };
         let options = AnyConnectOptions::from_str(&url)
             .context("DATABASE_URL is not a valid database URL")?;
-        let pool = AnyPoolOptions::new()
+        let pool = pool_options(backend)
             .max_connections(match backend {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
             })
-            // Long enough for a burst to queue, short enough that a request
-            // made while the database is gone is answered (503) promptly.
-            .acquire_timeout(Duration::from_secs(5))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers work while a writer commits; the busy
-                        // timeout makes concurrent writers wait instead of failing.
-                        // FULL: a commit is on disk before it returns, so an
-                        // acknowledged callback survives a power cut too; group
-                        // commit (`commit.rs`) pays one flush for many of them.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        // 16 MiB of page cache per connection (the default is 2 MiB).
-                        conn.execute("PRAGMA cache_size = -16384").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .context("cannot connect to the database")?;
         MIGRATOR
             .run(&pool)
             .await
             .context("cannot apply the database migrations")?;
+        let writer = match backend {
+            // One connection that the payment path's writes take in turn.
+            Backend::Sqlite => pool_options(backend)
+                .max_connections(1)
+                .connect_with(options)
+                .await
+                .context("cannot connect to the database")?,
+            Backend::Postgres => pool.clone(),
+        };
         let commits = match backend {
-            Backend::Sqlite => crate::commit::GroupCommit::start(pool.clone()),
+            Backend::Sqlite => crate::commit::GroupCommit::start(writer.clone()),
             Backend::Postgres => crate::commit::GroupCommit::concurrent(pool.clone()),
         };
         Ok(Db {
@@ -100,13 +90,53 @@ impl Db {
             backend,
             url,
             commits,
+            writer,
         })
+    }
+
+    /// The pool the payment path writes through (submissions, payment
+    /// starts, settlements). On SQLite, one connection: a writer waits for
+    /// it in turn and is woken as soon as it is free, where writers on
+    /// connections of their own would meet at SQLite's lock and sleep in its
+    /// busy handler (1, 2, 5, 10 … ms) however short the wait. Reads, and
+    /// the rarer writes elsewhere, use [`Db::pool`]. On PostgreSQL, the same
+    /// pool. Never take it inside a transaction of the other pool, nor
+    /// twice at once.
+    pub fn writes(&self) -> &AnyPool {
+        &self.writer
     }
 
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
+}
+
+/// The pool settings both pools share: timeouts, and SQLite's pragmas on
+/// each new connection.
+fn pool_options(backend: Backend) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        // Long enough for a burst to queue, short enough that a request
+        // made while the database is gone is answered (503) promptly.
+        .acquire_timeout(Duration::from_secs(5))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    // WAL lets readers work while a writer commits; the busy
+                    // timeout makes concurrent writers wait instead of failing.
+                    // FULL: a commit is on disk before it returns, so an
+                    // acknowledged callback survives a power cut too; group
+                    // commit (`commit.rs`) pays one flush for many of them.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    // 16 MiB of page cache per connection (the default is 2 MiB).
+                    conn.execute("PRAGMA cache_size = -16384").await?;
+                }
+                Ok(())
+            })
+        })
 }
 
 /// Makes sure the folder of an SQLite file exists and that the file is created

@@ -110,7 +110,7 @@ pub async fn begin(
         created_at: now,
     };
     let mut tx = db
-        .pool
+        .writes()
         .begin()
         .await
         .context("cannot start a transaction")?;
@@ -150,7 +150,7 @@ pub async fn set_target(db: &Db, id: &str, target: &str) -> anyhow::Result<()> {
         .bind(target)
         .bind(now_ms())
         .bind(id)
-        .execute(&db.pool)
+        .execute(db.writes())
         .await
         .context("cannot store where the payer is sent")?;
     Ok(())
@@ -168,7 +168,7 @@ pub async fn set_state(
         .bind(next_check_at)
         .bind(now_ms())
         .bind(id)
-        .execute(&db.pool)
+        .execute(db.writes())
         .await
         .context("cannot change the attempt")?;
     Ok(done.rows_affected() == 1)

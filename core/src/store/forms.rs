@@ -309,7 +309,7 @@ pub async fn submit(
     }
     let now = now_ms();
     let mut tx = db
-        .pool
+        .writes()
         .begin()
         .await
         .context("cannot start a transaction")?;

@@ -143,7 +143,7 @@ pub async fn log_event(
     detail: &str,
 ) -> anyhow::Result<()> {
     let mut tx = db
-        .pool
+        .writes()
         .begin()
         .await
         .context("cannot start a transaction")?;
@@ -201,7 +201,7 @@ pub async fn transition(
     changes: Changes,
 ) -> anyhow::Result<bool> {
     let mut tx = db
-        .pool
+        .writes()
         .begin()
         .await
         .context("cannot start a transaction")?;
@@ -439,7 +439,7 @@ pub async fn lock_for_payment(
         .bind(until)
         .bind(order_id)
         .bind(now)
-        .execute(&db.pool)
+        .execute(db.writes())
         .await
         .context("cannot lock the order")?;
         if taken.rows_affected() == 1 {
@@ -455,7 +455,7 @@ pub async fn unlock_payment(db: &Db, order_id: &str, token: i64) -> anyhow::Resu
     sqlx::query("UPDATE orders SET pay_lock_until = 0 WHERE id = $1 AND pay_lock_until = $2")
         .bind(order_id)
         .bind(token)
-        .execute(&db.pool)
+        .execute(db.writes())
         .await
         .context("cannot unlock the order")?;
     Ok(())
@@ -470,7 +470,7 @@ pub async fn claim_public_query(db: &Db, order_id: &str, interval_ms: i64) -> an
             .bind(now)
             .bind(order_id)
             .bind(now - interval_ms)
-            .execute(&db.pool)
+            .execute(db.writes())
             .await
             .context("cannot throttle the query")?;
     Ok(done.rows_affected() == 1)
@@ -486,7 +486,7 @@ pub async fn update_pay_target(
     detail: &str,
 ) -> anyhow::Result<bool> {
     let mut tx = db
-        .pool
+        .writes()
         .begin()
         .await
         .context("cannot start a transaction")?;
