@@ -141,22 +141,23 @@ impl GroupCommit {
     /// One statement that is a write of its own (a log row, a
     /// notification): in the next batch, or alone in its own implicit
     /// transaction (one round trip, where a transaction would take three).
+    /// Answers the number of rows it changed.
     pub async fn single(
         &self,
         statement: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<u64> {
         match &self.way {
             Way::Alone(pool) => {
-                statement.execute(pool).await?;
+                let done = statement.execute(pool).await?;
                 self.counts.batches.fetch_add(1, Ordering::Relaxed);
                 self.counts.writes.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+                Ok(done.rows_affected())
             }
             Way::Batches(_) => {
                 self.run(move |conn| {
                     Box::pin(async move {
-                        statement.execute(&mut *conn).await?;
-                        Ok(Step::Keep(()))
+                        let done = statement.execute(&mut *conn).await?;
+                        Ok(Step::Keep(done.rows_affected()))
                     })
                 })
                 .await

@@ -4,6 +4,7 @@
 //! provider, and every payment a provider reports can be traced to exactly
 //! one attempt. The attempt row is also the gate that records a payment once.
 
+use crate::commit::Step;
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use domain::{Channel, Money, OrderStatus, OutTradeNo, Provider};
@@ -109,48 +110,54 @@ pub async fn begin(
         check_attempts: 0,
         created_at: now,
     };
-    let mut tx = db
-        .writes()
-        .begin()
+    // With the other writes of the payment path (group commit).
+    let (order_id, stored) = (order_id.to_owned(), attempt.clone());
+    db.commits
+        .run(move |tx| {
+            Box::pin(async move {
+                let moved = sqlx::query(
+                    "UPDATE orders SET attempt_seq = $1, updated_at = $2 WHERE id = $3 AND attempt_seq = $4",
+                )
+                .bind(seq)
+                .bind(now)
+                .bind(&order_id)
+                .bind(previous_seq)
+                .execute(&mut *tx)
+                .await
+                .context("cannot number the attempt")?;
+                if moved.rows_affected() != 1 {
+                    return Ok(Step::Discard(None));
+                }
+                sqlx::query("INSERT INTO payment_attempts (id, order_id, seq, out_trade_no, provider, channel, state, amount_fen, next_check_at, check_attempts, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, 0, $9, $9)")
+                    .bind(&stored.id)
+                    .bind(&order_id)
+                    .bind(seq)
+                    .bind(&stored.out_trade_no)
+                    .bind(stored.provider)
+                    .bind(channel)
+                    .bind(amount)
+                    .bind(next_check_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .context("cannot store the attempt")?;
+                Ok(Step::Keep(Some(stored)))
+            })
+        })
         .await
-        .context("cannot start a transaction")?;
-    let moved = sqlx::query(
-        "UPDATE orders SET attempt_seq = $1, updated_at = $2 WHERE id = $3 AND attempt_seq = $4",
-    )
-    .bind(seq)
-    .bind(now)
-    .bind(order_id)
-    .bind(previous_seq)
-    .execute(&mut *tx)
-    .await
-    .context("cannot number the attempt")?;
-    if moved.rows_affected() != 1 {
-        tx.rollback().await.context("cannot roll back")?;
-        return Ok(None);
-    }
-    sqlx::query("INSERT INTO payment_attempts (id, order_id, seq, out_trade_no, provider, channel, state, amount_fen, next_check_at, check_attempts, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, 0, $9, $9)")
-        .bind(&attempt.id)
-        .bind(order_id)
-        .bind(seq)
-        .bind(&attempt.out_trade_no)
-        .bind(attempt.provider)
-        .bind(channel)
-        .bind(amount)
-        .bind(next_check_at)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .context("cannot store the attempt")?;
-    tx.commit().await.context("cannot commit the attempt")?;
-    Ok(Some(attempt))
+        .context("cannot commit the attempt")
 }
 
 pub async fn set_target(db: &Db, id: &str, target: &str) -> anyhow::Result<()> {
-    sqlx::query("UPDATE payment_attempts SET pay_target = $1, updated_at = $2 WHERE id = $3")
-        .bind(target)
-        .bind(now_ms())
-        .bind(id)
-        .execute(db.writes())
+    db.commits
+        .single(
+            sqlx::query(
+                "UPDATE payment_attempts SET pay_target = $1, updated_at = $2 WHERE id = $3",
+            )
+            .bind(target.to_owned())
+            .bind(now_ms())
+            .bind(id.to_owned()),
+        )
         .await
         .context("cannot store where the payer is sent")?;
     Ok(())

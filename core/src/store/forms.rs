@@ -1,5 +1,6 @@
 //! Forms and submissions in the database.
 
+use crate::commit::Step;
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use domain::form::{
@@ -293,7 +294,11 @@ pub fn new_out_trade_no() -> String {
 
 /// Stores a checked submission, and its payment order when it has an amount,
 /// in one transaction. The submission counter is a compare-and-set, so
-/// concurrent submissions never exceed the form's maximum.
+/// concurrent submissions never exceed the form's maximum. The transaction
+/// goes with the settlements' writes (`commit.rs`): on SQLite one writer
+/// takes them in turn and commits them in batches, where concurrent
+/// checkouts would otherwise wait for the database's lock in its sleeping
+/// busy handler.
 pub async fn submit(
     db: &Db,
     form: &FormRecord,
@@ -307,12 +312,45 @@ pub async fn submit(
     if availability != Availability::Open {
         return Err(SubmitError::Unavailable(availability));
     }
+    let (form, checked) = (form.clone(), checked.clone());
+    let consent_notice = consent_notice.map(str::to_owned);
+    let discount_code = discount_code.map(str::to_owned);
+    db.commits
+        .run(move |tx| {
+            Box::pin(async move {
+                let stored = submit_in(
+                    tx,
+                    &form,
+                    &checked,
+                    consent_notice.as_deref(),
+                    discount_code.as_deref(),
+                    guard,
+                    order_ttl_ms,
+                )
+                .await;
+                Ok(match stored {
+                    Ok(submitted) => Step::Keep(Ok(submitted)),
+                    // A refusal writes nothing; a failure is the writer's error.
+                    Err(SubmitError::Unexpected(e)) => return Err(e),
+                    Err(refused) => Step::Discard(Err(refused)),
+                })
+            })
+        })
+        .await?
+}
+
+/// [`submit`] inside an open transaction (the caller commits, or rolls back
+/// on an error).
+async fn submit_in(
+    tx: &mut sqlx::AnyConnection,
+    form: &FormRecord,
+    checked: &CheckedAnswers,
+    consent_notice: Option<&str>,
+    discount_code: Option<&str>,
+    guard: Guard,
+    order_ttl_ms: i64,
+) -> Result<Submitted, SubmitError> {
     let now = now_ms();
-    let mut tx = db
-        .writes()
-        .begin()
-        .await
-        .context("cannot start a transaction")?;
     let counted = sqlx::query(
         "UPDATE forms SET submission_count = submission_count + 1 WHERE id = $1 AND status = 'published' AND (max_submissions IS NULL OR submission_count < max_submissions)",
     )
@@ -323,13 +361,13 @@ pub async fn submit(
     if counted.rows_affected() != 1 {
         return Err(SubmitError::Unavailable(Availability::Full));
     }
-    let payer = hold_payer(&mut tx, form, checked).await?;
-    let items = hold_items(&mut tx, form, checked).await?;
+    let payer = hold_payer(tx, form, checked).await?;
+    let items = hold_items(tx, form, checked).await?;
     // A discount code takes one use and its share off the total.
     let mut amount = checked.amount;
     let mut discount: Option<(String, i64)> = None;
     if let (Some(code), Some(total)) = (discount_code, amount) {
-        match super::discounts::take_in(&mut tx, &form.id, code).await? {
+        match super::discounts::take_in(tx, &form.id, code).await? {
             Some((id, d)) => {
                 let after = d.apply(total);
                 discount = Some((id, total.fen() - after.fen()));
@@ -356,7 +394,7 @@ pub async fn submit(
             _ => None,
         });
     match super::abuse::check_in(
-        &mut tx,
+        &mut *tx,
         guard.settings,
         guard.client,
         phone.as_ref().map(|(_, p)| p.as_str()),
@@ -410,7 +448,7 @@ pub async fn submit(
         if let (FieldKind::Upload { .. }, Some(Answer::Choices(ids))) =
             (&f.kind, checked.answers.get(&f.key))
         {
-            if !super::uploads::attach_in(&mut tx, &form.id, &f.key, ids, &submission_id).await? {
+            if !super::uploads::attach_in(tx, &form.id, &f.key, ids, &submission_id).await? {
                 return Err(SubmitError::Refused(
                     [(f.key.clone(), AnswerError::BadUpload)].into(),
                 ));
@@ -476,7 +514,7 @@ pub async fn submit(
                     .context("cannot store the order's payer")?;
             }
             super::orders::insert_event(
-                &mut tx,
+                &mut *tx,
                 &order.id,
                 OrderEventKind::Created,
                 None,
@@ -488,7 +526,6 @@ pub async fn submit(
         }
         None => None,
     };
-    tx.commit().await.context("cannot commit the submission")?;
     Ok(Submitted {
         submission_id,
         order,

@@ -3,6 +3,7 @@
 //! event-log row, so a duplicate or concurrent callback changes nothing.
 
 use super::sql::Sql;
+use crate::commit::Step;
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use domain::{Channel, Money, OrderEventKind, OrderStatus, Provider};
@@ -200,20 +201,23 @@ pub async fn transition(
     detail: &str,
     changes: Changes,
 ) -> anyhow::Result<bool> {
-    let mut tx = db
-        .writes()
-        .begin()
+    // With the other writes of the payment path (group commit): one flush
+    // for many.
+    let (order_id, detail) = (order_id.to_owned(), detail.to_owned());
+    db.commits
+        .run(move |tx| {
+            Box::pin(async move {
+                // Lost: someone else moved it first, nothing to write.
+                Ok(
+                    match transition_in(tx, &order_id, from, to, kind, &detail, changes).await? {
+                        true => Step::Keep(true),
+                        false => Step::Discard(false),
+                    },
+                )
+            })
+        })
         .await
-        .context("cannot start a transaction")?;
-    if !transition_in(&mut tx, order_id, from, to, kind, detail, changes).await? {
-        // Someone else moved it first: nothing to write.
-        tx.rollback().await.context("cannot roll back")?;
-        return Ok(false);
-    }
-    tx.commit()
-        .await
-        .context("cannot commit the order change")?;
-    Ok(true)
+        .context("cannot commit the order change")
 }
 
 /// [`transition`] inside an open transaction (the caller commits, or rolls
@@ -433,16 +437,19 @@ pub async fn lock_for_payment(
     for _ in 0..100 {
         let now = now_ms();
         let until = now + hold_ms;
-        let taken = sqlx::query(
-            "UPDATE orders SET pay_lock_until = $1 WHERE id = $2 AND pay_lock_until < $3",
-        )
-        .bind(until)
-        .bind(order_id)
-        .bind(now)
-        .execute(db.writes())
-        .await
-        .context("cannot lock the order")?;
-        if taken.rows_affected() == 1 {
+        let taken = db
+            .commits
+            .single(
+                sqlx::query(
+                    "UPDATE orders SET pay_lock_until = $1 WHERE id = $2 AND pay_lock_until < $3",
+                )
+                .bind(until)
+                .bind(order_id.to_owned())
+                .bind(now),
+            )
+            .await
+            .context("cannot lock the order")?;
+        if taken == 1 {
             return Ok(Some(until));
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -452,10 +459,14 @@ pub async fn lock_for_payment(
 
 /// Lets go of the lock taken by [`lock_for_payment`] (only if still ours).
 pub async fn unlock_payment(db: &Db, order_id: &str, token: i64) -> anyhow::Result<()> {
-    sqlx::query("UPDATE orders SET pay_lock_until = 0 WHERE id = $1 AND pay_lock_until = $2")
-        .bind(order_id)
-        .bind(token)
-        .execute(db.writes())
+    db.commits
+        .single(
+            sqlx::query(
+                "UPDATE orders SET pay_lock_until = 0 WHERE id = $1 AND pay_lock_until = $2",
+            )
+            .bind(order_id.to_owned())
+            .bind(token),
+        )
         .await
         .context("cannot unlock the order")?;
     Ok(())
