@@ -33,6 +33,26 @@ pub enum Step<T> {
     Discard(T),
 }
 
+impl<T> Step<T> {
+    /// Keeps the write's changes when `keep`, else rolls them back; answers `value` either way.
+    pub fn keep_if(keep: bool, value: T) -> Step<T> {
+        if keep {
+            Step::Keep(value)
+        } else {
+            Step::Discard(value)
+        }
+    }
+}
+
+/// Whether a write's changes stay, and what its caller is answered.
+fn decided<T>(step: anyhow::Result<Step<T>>) -> (bool, anyhow::Result<T>) {
+    match step {
+        Ok(Step::Keep(v)) => (true, Ok(v)),
+        Ok(Step::Discard(v)) => (false, Ok(v)),
+        Err(e) => (false, Err(e)),
+    }
+}
+
 type Deliver = Box<dyn FnOnce(anyhow::Result<()>) + Send>;
 type Work = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Done> + Send>;
 
@@ -116,11 +136,7 @@ impl GroupCommit {
         let (answer, answered) = oneshot::channel::<anyhow::Result<T>>();
         let work: Work = Box::new(move |conn| {
             Box::pin(async move {
-                let (keep, result) = match write(conn).await {
-                    Ok(Step::Keep(v)) => (true, Ok(v)),
-                    Ok(Step::Discard(v)) => (false, Ok(v)),
-                    Err(e) => (false, Err(e)),
-                };
+                let (keep, result) = decided(write(conn).await);
                 let deliver: Deliver = Box::new(move |committed| {
                     let _ = answer.send(committed.and(result));
                 });
@@ -135,9 +151,7 @@ impl GroupCommit {
             anyhow::anyhow!("the write was not committed: the database refused its batch")
         })?
     }
-}
 
-impl GroupCommit {
     /// One statement that is a write of its own (a log row, a
     /// notification): in the next batch, or alone in its own implicit
     /// transaction (one round trip, where a transaction would take three).
@@ -172,11 +186,7 @@ impl GroupCommit {
         W: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, anyhow::Result<Step<T>>>,
     {
         let mut tx = pool.begin().await.context("cannot start a write")?;
-        let (keep, result) = match write(&mut tx).await {
-            Ok(Step::Keep(v)) => (true, Ok(v)),
-            Ok(Step::Discard(v)) => (false, Ok(v)),
-            Err(e) => (false, Err(e)),
-        };
+        let (keep, result) = decided(write(&mut tx).await);
         if keep {
             tx.commit().await.context("cannot commit")?;
             self.counts.batches.fetch_add(1, Ordering::Relaxed);
@@ -257,8 +267,12 @@ mod tests {
             .expect("count")
     }
 
-    async fn insert(db: &Db, n: i64, step: fn(i64) -> Step<i64>) -> anyhow::Result<i64> {
-        db.commits
+    async fn insert(
+        commits: &GroupCommit,
+        n: i64,
+        step: fn(i64) -> Step<i64>,
+    ) -> anyhow::Result<i64> {
+        commits
             .run(move |conn| {
                 Box::pin(async move {
                     sqlx::query("INSERT INTO settings_probe (n) VALUES ($1)")
@@ -299,7 +313,7 @@ mod tests {
                 } else {
                     Step::Keep
                 };
-                (n, insert(&db, n, step).await)
+                (n, insert(&db.commits, n, step).await)
             }));
         }
         let mut kept = 0;
@@ -344,9 +358,9 @@ mod tests {
             .execute(&db.pool)
             .await
             .expect("table");
+        let commits = GroupCommit::start(db.pool.clone());
         db.pool.close().await;
-        db.writes().close().await;
-        let answer = insert(&db, 1, Step::Keep).await;
+        let answer = insert(&commits, 1, Step::Keep).await;
         assert!(answer.is_err(), "a write answered Ok without a commit");
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -21,10 +21,9 @@ pub struct Db {
     pub backend: Backend,
     /// The connection URL (PostgreSQL's LISTEN needs its own connection).
     pub url: String,
-    /// The writer that commits settlements in batches.
+    /// The writer that commits the payment path's writes (submissions,
+    /// payment starts, settlements, the payment log) in batches.
     pub commits: crate::commit::GroupCommit,
-    /// Where the payment path writes (see [`Db::writes`]).
-    writer: AnyPool,
 }
 
 impl Backend {
@@ -72,17 +71,20 @@ impl Db {
             .run(&pool)
             .await
             .context("cannot apply the database migrations")?;
-        let writer = match backend {
-            // One connection that the payment path's writes take in turn.
-            Backend::Sqlite => pool_options(backend)
-                .max_connections(1)
-                .connect_with(options)
-                .await
-                .context("cannot connect to the database")?,
-            Backend::Postgres => pool.clone(),
-        };
         let commits = match backend {
-            Backend::Sqlite => crate::commit::GroupCommit::start(writer.clone()),
+            // On a connection of its own, which the writes take in turn: a
+            // write waits in the queue and is woken as soon as it is free,
+            // where writers on connections of their own would meet at
+            // SQLite's lock and sleep in its busy handler (1, 2, 5, 10 … ms)
+            // however short the wait. Reads, and the rarer writes
+            // elsewhere, use the pool.
+            Backend::Sqlite => crate::commit::GroupCommit::start(
+                pool_options(backend)
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .context("cannot connect to the database")?,
+            ),
             Backend::Postgres => crate::commit::GroupCommit::concurrent(pool.clone()),
         };
         Ok(Db {
@@ -90,20 +92,7 @@ impl Db {
             backend,
             url,
             commits,
-            writer,
         })
-    }
-
-    /// The pool the payment path writes through (submissions, payment
-    /// starts, settlements). On SQLite, one connection: a writer waits for
-    /// it in turn and is woken as soon as it is free, where writers on
-    /// connections of their own would meet at SQLite's lock and sleep in its
-    /// busy handler (1, 2, 5, 10 … ms) however short the wait. Reads, and
-    /// the rarer writes elsewhere, use [`Db::pool`]. On PostgreSQL, the same
-    /// pool. Never take it inside a transaction of the other pool, nor
-    /// twice at once.
-    pub fn writes(&self) -> &AnyPool {
-        &self.writer
     }
 
     /// Whether the database answers a trivial query.

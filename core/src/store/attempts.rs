@@ -170,15 +170,18 @@ pub async fn set_state(
     to: AttemptState,
     next_check_at: Option<i64>,
 ) -> anyhow::Result<bool> {
-    let done = sqlx::query("UPDATE payment_attempts SET state = $1, next_check_at = COALESCE($2, next_check_at), updated_at = $3 WHERE id = $4 AND state <> 'paid'")
-        .bind(to)
-        .bind(next_check_at)
-        .bind(now_ms())
-        .bind(id)
-        .execute(db.writes())
+    let moved = db
+        .commits
+        .single(
+            sqlx::query("UPDATE payment_attempts SET state = $1, next_check_at = COALESCE($2, next_check_at), updated_at = $3 WHERE id = $4 AND state <> 'paid'")
+                .bind(to)
+                .bind(next_check_at)
+                .bind(now_ms())
+                .bind(id.to_owned()),
+        )
         .await
         .context("cannot change the attempt")?;
-    Ok(done.rows_affected() == 1)
+    Ok(moved == 1)
 }
 
 /// Records a reported payment on its attempt, inside the transaction that

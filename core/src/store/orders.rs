@@ -143,14 +143,16 @@ pub async fn log_event(
     kind: OrderEventKind,
     detail: &str,
 ) -> anyhow::Result<()> {
-    let mut tx = db
-        .writes()
-        .begin()
+    let (order_id, detail) = (order_id.to_owned(), detail.to_owned());
+    db.commits
+        .run(move |tx| {
+            Box::pin(async move {
+                insert_event(tx, &order_id, kind, None, None, &detail).await?;
+                Ok(Step::Keep(()))
+            })
+        })
         .await
-        .context("cannot start a transaction")?;
-    insert_event(&mut tx, order_id, kind, None, None, detail).await?;
-    tx.commit().await.context("cannot commit the event")?;
-    Ok(())
+        .context("cannot commit the event")
 }
 
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
@@ -208,12 +210,8 @@ pub async fn transition(
         .run(move |tx| {
             Box::pin(async move {
                 // Lost: someone else moved it first, nothing to write.
-                Ok(
-                    match transition_in(tx, &order_id, from, to, kind, &detail, changes).await? {
-                        true => Step::Keep(true),
-                        false => Step::Discard(false),
-                    },
-                )
+                let moved = transition_in(tx, &order_id, from, to, kind, &detail, changes).await?;
+                Ok(Step::keep_if(moved, moved))
             })
         })
         .await
@@ -476,15 +474,19 @@ pub async fn unlock_payment(db: &Db, order_id: &str, token: i64) -> anyhow::Resu
 /// per `interval_ms` per order, whatever the number of callers.
 pub async fn claim_public_query(db: &Db, order_id: &str, interval_ms: i64) -> anyhow::Result<bool> {
     let now = now_ms();
-    let done =
-        sqlx::query("UPDATE orders SET last_query_at = $1 WHERE id = $2 AND last_query_at <= $3")
+    let claimed = db
+        .commits
+        .single(
+            sqlx::query(
+                "UPDATE orders SET last_query_at = $1 WHERE id = $2 AND last_query_at <= $3",
+            )
             .bind(now)
-            .bind(order_id)
-            .bind(now - interval_ms)
-            .execute(db.writes())
-            .await
-            .context("cannot throttle the query")?;
-    Ok(done.rows_affected() == 1)
+            .bind(order_id.to_owned())
+            .bind(now - interval_ms),
+        )
+        .await
+        .context("cannot throttle the query")?;
+    Ok(claimed == 1)
 }
 
 /// Updates where the payer is sent (a new QR code, another channel) for an
@@ -496,29 +498,28 @@ pub async fn update_pay_target(
     target: &str,
     detail: &str,
 ) -> anyhow::Result<bool> {
-    let mut tx = db
-        .writes()
-        .begin()
+    let (order_id, detail) = (order_id.to_owned(), detail.to_owned());
+    let changes = Changes {
+        channel: Some(channel),
+        provider: Some(channel.provider()),
+        pay_target: Some(target.to_owned()),
+        ..Changes::default()
+    };
+    db.commits
+        .run(move |tx| {
+            Box::pin(async move {
+                let moved = annotate_in(
+                    tx,
+                    &order_id,
+                    OrderStatus::Pending,
+                    OrderEventKind::ProviderOrder,
+                    &detail,
+                    changes,
+                )
+                .await?;
+                Ok(Step::keep_if(moved, moved))
+            })
+        })
         .await
-        .context("cannot start a transaction")?;
-    let moved = annotate_in(
-        &mut tx,
-        order_id,
-        OrderStatus::Pending,
-        OrderEventKind::ProviderOrder,
-        detail,
-        Changes {
-            channel: Some(channel),
-            provider: Some(channel.provider()),
-            pay_target: Some(target.to_owned()),
-            ..Changes::default()
-        },
-    )
-    .await?;
-    if moved {
-        tx.commit().await.context("cannot commit")?;
-    } else {
-        tx.rollback().await.context("cannot roll back")?;
-    }
-    Ok(moved)
+        .context("cannot commit")
 }
