@@ -195,7 +195,7 @@ pub fn FormsPage() -> impl IntoView {
                                         view! {
                                             <tr>
                                                 <td><A href=format!("/admin/forms/{}", f.id)>{f.title.clone()}</A></td>
-                                                <td><a href=format!("/f/{}", f.slug)>{format!("/f/{}", f.slug)}</a></td>
+                                                <td><a href=format!("/f/{}", f.slug) rel="external">{format!("/f/{}", f.slug)}</a></td>
                                                 <td>{move || adm().form_status(status)}</td>
                                                 <td><A href=format!("/admin/forms/{}/submissions", f.id)>{f.submission_count}</A></td>
                                             </tr>

@@ -1,10 +1,11 @@
 //! The public form page `/f/{slug}`: server-rendered (a plain POST works
 //! without JavaScript), then hydrated with inline validation and a live total.
 
+use super::form_controller::{FormController, FormSpec};
 use crate::domain::discount::DISCOUNT_KEY;
 use crate::domain::form::{
-    answer_text, check_answers, field_states, preview_amount, AnswerError, Availability, Field,
-    FieldKind, PaymentMode, PublicForm, CONSENT_KEY, MAX_SHORT_TEXT,
+    answer_text, field_states, preview_amount, AnswerError, Availability, Field, FieldKind,
+    PaymentMode, PublicForm, CONSENT_KEY, MAX_SHORT_TEXT,
 };
 use crate::i18n::{answer_error_text, use_lang};
 use leptos::prelude::*;
@@ -161,236 +162,114 @@ pub fn FormPage() -> impl IntoView {
     }
 }
 
-/// The form itself: an island, hydrated on its own in the payers' bundle.
+/// The form itself, written by the server in full (a plain POST works
+/// without JavaScript). In the browser only [`FormController`] runs: it
+/// listens to this markup instead of drawing it again, so the view code of
+/// every field type stays out of the payers' bundle (issue 14).
 /// `hidden` holds the hidden fields' answers from the link, `invalid` the
 /// fields a plain (no-JavaScript) POST marked, `submitted` whether one was
 /// stored.
-#[island]
+#[component]
 fn FormView(
     form: PublicForm,
     hidden: Map<String, Value>,
     invalid: String,
     submitted: bool,
 ) -> impl IntoView {
-    let lang = use_lang();
-    let t = move || lang.get().t();
-    let fields = StoredValue::new(form.fields.clone());
-    let values = RwSignal::new(hidden);
+    let t = use_lang().get_untracked().t();
     let initial_errors: BTreeMap<String, AnswerError> = invalid
         .split(',')
         .filter(|k| !k.is_empty())
         .map(|k| (k.to_owned(), AnswerError::WrongType))
         .collect();
-    let errors = RwSignal::new(initial_errors);
-    let done_message = RwSignal::new(submitted.then(|| form.success_message.clone()));
-    let unavailable = RwSignal::new(None::<Availability>);
-    let refused = RwSignal::new(false);
-    let last_answers = StoredValue::new(None::<Map<String, Value>>);
-    let challenge_tries = StoredValue::new(0u32);
-    let form_slug = StoredValue::new(form.slug.clone());
+    let has_errors = !initial_errors.is_empty();
     let has_payment = form
         .fields
         .iter()
         .any(|f| matches!(f.kind, FieldKind::Payment(_)));
-    let total = Memo::new(move |_| fields.with_value(|f| preview_amount(f, &values.get())));
-    // Stock is kept current: every 15 s, and after a refused submission.
-    let stock = RwSignal::new(form.stock_left.clone());
-    provide_context(StockLeft(stock));
-    provide_context(FormSlug(form.slug.clone()));
-    let refresh_stock = {
-        let slug = form.slug.clone();
-        move || {
-            let slug = slug.clone();
-            leptos::task::spawn_local(async move {
-                if let Ok(s) = form_stock(slug).await {
-                    stock.set(s);
-                }
-            });
-        }
-    };
-    if !form.stock_left.is_empty() {
-        let refresh = refresh_stock.clone();
-        Effect::new(move |_| {
-            let refresh = refresh.clone();
-            let _ = set_interval_with_handle(refresh, std::time::Duration::from_secs(15));
-        });
-    }
-    let action = ServerAction::<SubmitForm>::new();
-    Effect::new(move |_| match action.value().get() {
-        Some(Ok(SubmitOutcome::Pay { order_id })) => super::go_to(&format!("/pay/{order_id}")),
-        Some(Ok(SubmitOutcome::Done { message })) => done_message.set(Some(message)),
-        Some(Ok(SubmitOutcome::Invalid { errors: e })) => {
-            if e.values().any(|e| *e == AnswerError::SoldOut) {
-                refresh_stock();
-            }
-            errors.set(e)
-        }
-        Some(Ok(SubmitOutcome::Unavailable { availability })) => {
-            unavailable.set(Some(availability))
-        }
-        Some(Ok(SubmitOutcome::Blocked)) => refused.set(true),
-        Some(Ok(SubmitOutcome::Challenge { challenge, bits })) => {
-            // Solved here, in WebAssembly, then sent again (a few times at most).
-            let tries = challenge_tries.get_value();
-            if let (Some(mut answers), true) = (last_answers.get_value(), tries < 3) {
-                challenge_tries.set_value(tries + 1);
-                let nonce = crate::domain::pow::solve(&challenge, bits);
-                answers.insert(
-                    crate::domain::pow::POW_KEY.to_owned(),
-                    Value::String(crate::domain::pow::solution(&challenge, nonce)),
-                );
-                action.dispatch(SubmitForm {
-                    slug: form_slug.get_value(),
-                    answers: Value::Object(answers).to_string(),
-                });
-            } else {
-                refused.set(true);
-            }
-        }
-        _ => {}
-    });
-    // After a refused submit, the first field in error gets the focus (the
-    // summary above the fields is announced by its role).
-    Effect::new(move |_| {
-        if !errors.with(|e| e.is_empty()) {
-            focus_first_invalid();
-        }
-    });
-    let slug = form.slug.clone();
+    let total = preview_amount(&form.fields, &hidden)
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| "—".into());
     let needs_consent = !form.privacy_notice.is_empty();
-    let notice = StoredValue::new(form.privacy_notice.clone());
-    let consent = RwSignal::new(false);
-    let discount_code = RwSignal::new(String::new());
-    let on_submit = {
-        let slug = slug.clone();
-        move |ev: leptos::ev::SubmitEvent| {
-            ev.prevent_default();
-            let mut answers = values.get_untracked();
-            let mut found = fields
-                .with_value(|f| check_answers(f, &answers))
-                .err()
-                .unwrap_or_default();
-            if needs_consent && !consent.get_untracked() {
-                found.insert(CONSENT_KEY.to_owned(), AnswerError::Required);
-            }
-            if !found.is_empty() {
-                errors.set(found);
-                return;
-            }
-            errors.set(BTreeMap::new());
-            if needs_consent {
-                answers.insert(CONSENT_KEY.to_owned(), Value::Bool(true));
-            }
-            let code = discount_code.get_untracked();
-            if !code.trim().is_empty() {
-                answers.insert(DISCOUNT_KEY.to_owned(), Value::String(code));
-            }
-            last_answers.set_value(Some(answers.clone()));
-            challenge_tries.set_value(0);
-            action.dispatch(SubmitForm {
-                slug: slug.clone(),
-                answers: Value::Object(answers).to_string(),
-            });
-        }
+    let spec = FormSpec {
+        slug: form.slug.clone(),
+        fields: form.fields.clone(),
+        hidden: hidden.clone(),
+        success_message: form.success_message.clone(),
+        needs_consent,
+        watch_stock: !form.stock_left.is_empty(),
     };
-    let consent_error = Memo::new(move |_| errors.with(|e| e.get(CONSENT_KEY).cloned()));
-    let takes_codes = form.takes_discount_codes;
-    let code_error = Memo::new(move |_| errors.with(|e| e.get(DISCOUNT_KEY).cloned()));
-    let availability = form.availability;
-    let description = form.description.clone();
-    let action_url = StoredValue::new(format!("/f/{slug}"));
+    provide_context(StockLeft(RwSignal::new(form.stock_left.clone())));
+    let values = RwSignal::new(hidden);
+    let errors = RwSignal::new(initial_errors);
     // Without JavaScript the files travel with the answers.
-    let enctype = fields.with_value(|fs| {
-        fs.iter()
-            .any(|f| matches!(f.kind, FieldKind::Upload { .. }))
-            .then_some("multipart/form-data")
-    });
-    let on_submit = StoredValue::new(on_submit);
-    view! {
-        <section class="card form-card">
-            <h1 data-testid="form-title">{form.title.clone()}</h1>
-            <div class="description">
-                {description.lines().map(|l| view! { <p>{l.to_owned()}</p> }).collect_view()}
-            </div>
-            <Show
-                when=move || availability == Availability::Open && unavailable.get().is_none()
-                fallback=move || {
-                    let a = unavailable.get().unwrap_or(availability);
-                    view! { <p class="notice" data-testid="form-unavailable">{move || t().availability(a)}</p> }
-                }
-            >
-                <Show
-                    when=move || done_message.get().is_none()
-                    fallback=move || view! {
-                        <p class="success" data-testid="form-done">{move || t().submitted} " · " {done_message.get().unwrap_or_default()}</p>
-                    }
-                >
-                    <form class="stack" method="post" action=action_url.get_value() enctype=enctype on:submit=move |ev| on_submit.with_value(|f| f(ev)) novalidate>
-                        <Show when=move || !errors.get().is_empty()>
-                            <p class="error" role="alert" data-testid="error-summary">{move || t().fix_errors}</p>
-                        </Show>
-                        <FieldList fields=fields.get_value() values errors />
-                        {needs_consent.then(|| view! {
-                            <fieldset class="privacy" data-testid="privacy-notice">
-                                <legend>{move || t().privacy_notice}</legend>
-                                <div class="notice-text">
-                                    {notice.with_value(|n| n.lines().map(|l| view! { <p>{l.to_owned()}</p> }).collect_view())}
-                                </div>
-                                <label class="check">
-                                    <input type="checkbox" name=CONSENT_KEY value="yes" required
-                                        aria-invalid=move || consent_error.get().is_some().to_string()
-                                        on:change=move |ev| consent.set(event_target_checked(&ev))
-                                        data-testid="privacy-consent" />
-                                    {move || t().privacy_consent}
-                                </label>
-                                {move || consent_error.get().map(|e| view! { <p class="field-error" role="alert">{move || answer_error_text(lang.get(), &e)}</p> })}
-                            </fieldset>
-                        })}
-                        {takes_codes.then(|| view! {
-                            <div class="field" class:has-error=move || code_error.get().is_some()>
-                                <label for="discount-code" class="field-label">{move || t().discount_code}</label>
-                                <p class="help" id="discount-help">{move || t().discount_note}</p>
-                                <input type="text" id="discount-code" name=DISCOUNT_KEY autocomplete="off" data-testid="discount-code"
-                                    aria-describedby="discount-help" aria-invalid=move || code_error.get().is_some().then_some("true")
-                                    on:input=move |ev| discount_code.set(event_target_value(&ev)) />
-                                {move || code_error.get().map(|e| view! { <p class="field-error" role="alert" data-testid="field-error">{move || answer_error_text(lang.get(), &e)}</p> })}
-                            </div>
-                        })}
-                        <Show when=move || has_payment>
-                            <p class="total" data-testid="total">
-                                {move || t().total_to_pay} ": "
-                                <strong>{move || total.get().map(|m| m.to_string()).unwrap_or_else(|| "—".into())}</strong>
-                            </p>
-                        </Show>
-                        <button type="submit" class="button primary wide" data-testid="submit" disabled=move || action.pending().get()>
-                            {move || if action.pending().get() { t().submitting } else if has_payment { t().submit_and_pay } else { t().submit }}
-                        </button>
-                        <Show when=move || refused.get()>
-                            <p class="error" role="alert" data-testid="form-refused">{move || t().refused}</p>
-                        </Show>
-                        <Show when=move || matches!(action.value().get(), Some(Err(_)))>
-                            <p class="error">{move || t().server_error}</p>
-                        </Show>
-                    </form>
-                </Show>
-            </Show>
-        </section>
-    }
-}
-
-/// Focuses the first control marked invalid, once the marks are drawn.
-fn focus_first_invalid() {
-    #[cfg(feature = "hydrate")]
-    request_animation_frame(|| {
-        use wasm_bindgen::JsCast;
-        if let Some(el) = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.query_selector("form [aria-invalid=true]").ok().flatten())
-            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
-        {
-            let _ = el.focus();
+    let enctype = form
+        .fields
+        .iter()
+        .any(|f| matches!(f.kind, FieldKind::Upload { .. }))
+        .then_some("multipart/form-data");
+    let lines = |text: &str| {
+        text.lines()
+            .map(|l| view! { <p>{l.to_owned()}</p> })
+            .collect_view()
+    };
+    let body = if form.availability != Availability::Open {
+        view! { <p class="notice" data-testid="form-unavailable">{t.availability(form.availability)}</p> }
+            .into_any()
+    } else if submitted {
+        view! { <p class="success" data-testid="form-done">{t.submitted} " · " {form.success_message.clone()}</p> }
+            .into_any()
+    } else {
+        let consent_error = errors.with_untracked(|e| e.get(CONSENT_KEY).cloned());
+        let code_error = errors.with_untracked(|e| e.get(DISCOUNT_KEY).cloned());
+        let lang = use_lang().get_untracked();
+        view! {
+            <form class="stack" method="post" action=format!("/f/{}", form.slug) enctype=enctype novalidate>
+                <p class="error" role="alert" data-testid="error-summary" hidden=!has_errors>{t.fix_errors}</p>
+                <FieldList fields=form.fields.clone() values errors />
+                {needs_consent.then(|| view! {
+                    <fieldset class="privacy" data-testid="privacy-notice" data-field=CONSENT_KEY>
+                        <legend>{t.privacy_notice}</legend>
+                        <div class="notice-text">{lines(&form.privacy_notice)}</div>
+                        <label class="check">
+                            <input type="checkbox" name=CONSENT_KEY value="yes" required
+                                aria-invalid=consent_error.is_some().then_some("true")
+                                data-testid="privacy-consent" />
+                            {t.privacy_consent}
+                        </label>
+                        {consent_error.map(|e| view! { <p class="field-error" role="alert" data-testid="field-error">{answer_error_text(lang, &e)}</p> })}
+                    </fieldset>
+                })}
+                {form.takes_discount_codes.then(|| view! {
+                    <div class="field" class:has-error=code_error.is_some() data-field=DISCOUNT_KEY>
+                        <label for="discount-code" class="field-label">{t.discount_code}</label>
+                        <p class="help" id=format!("help-{DISCOUNT_KEY}")>{t.discount_note}</p>
+                        <input type="text" id="discount-code" name=DISCOUNT_KEY autocomplete="off" data-testid="discount-code"
+                            aria-describedby=format!("help-{DISCOUNT_KEY}") aria-invalid=code_error.is_some().then_some("true") />
+                        {code_error.clone().map(|e| view! { <p class="field-error" role="alert" data-testid="field-error">{answer_error_text(lang, &e)}</p> })}
+                    </div>
+                })}
+                {has_payment.then(|| view! {
+                    <p class="total" data-testid="total">{t.total_to_pay} ": " <strong>{total}</strong></p>
+                })}
+                <button type="submit" class="button primary wide" data-testid="submit">
+                    {if has_payment { t.submit_and_pay } else { t.submit }}
+                </button>
+                <p class="error" role="alert" data-testid="form-refused" hidden>{t.refused}</p>
+                <p class="error" role="alert" data-testid="form-failed" hidden>{t.server_error}</p>
+            </form>
         }
-    });
+        .into_any()
+    };
+    view! {
+        <FormController spec>
+            <section class="card form-card" data-form-root>
+                <h1 data-testid="form-title">{form.title.clone()}</h1>
+                <div class="description">{lines(&form.description)}</div>
+                {body}
+            </section>
+        </FormController>
+    }
 }
 
 /// The hidden fields' answers, from the link's query string (`?source=poster`).
@@ -460,7 +339,7 @@ fn FieldInput(
     match &field.kind {
         FieldKind::Section => {
             return view! {
-                <div class="form-section" data-testid=format!("section-{key}") hidden=move || !shown.get()>
+                <div class="form-section" data-testid=format!("section-{key}") data-field=key.clone() hidden=move || !shown.get()>
                     <h2>{field.label.clone()}</h2>
                     {field.help.lines().map(|l| view! { <p>{l.to_owned()}</p> }).collect_view()}
                 </div>
@@ -564,7 +443,7 @@ fn FieldInput(
         FieldKind::Upload {
             max_files, accept, ..
         } => view! {
-            <UploadInput key=key.clone() id=id.clone() values max_files=*max_files accept=accept.input_accept() />
+            <UploadInput key=key.clone() id=id.clone() max_files=*max_files accept=accept.input_accept() />
         }
         .into_any(),
         FieldKind::Region => view! {
@@ -733,10 +612,10 @@ fn FieldInput(
         }
     };
     view! {
-        <div class="field" class:has-error=move || error.get().is_some() hidden=move || !shown.get() data-testid=format!("q-{}", field.key)>
+        <div class="field" class:has-error=move || error.get().is_some() hidden=move || !shown.get() data-testid=format!("q-{}", field.key) data-field=field.key.clone()>
             <label for=format!("field-{}", field.key) id=label_id.clone() class="field-label">
                 {field.label.clone()}
-                {move || required().then(|| view! { <span class="required" title=move || t().required_mark>" *"</span> })}
+                <span class="required" title=move || t().required_mark hidden=move || !required()>" *"</span>
             </label>
             {has_help.then(|| view! { <p class="help" id=help_id.clone()>{field.help.clone()}</p> })}
             {control}
@@ -746,120 +625,19 @@ fn FieldInput(
     .into_any()
 }
 
-/// The form's link name, for the upload field (absent in the builder's preview).
-#[derive(Clone)]
-struct FormSlug(String);
-
-/// Files chosen here are uploaded at once (each to the server, which checks
-/// its content and size); the answer is their ids.
+/// Files chosen here are uploaded at once on the public page (each to the
+/// server, which checks its content and size; see [`FormController`]); the
+/// answer is their ids. Without JavaScript they travel with the answers.
 #[component]
-fn UploadInput(
-    key: String,
-    id: String,
-    values: RwSignal<Map<String, Value>>,
-    max_files: u32,
-    accept: &'static str,
-) -> impl IntoView {
-    let lang = use_lang();
-    let t = move || lang.get().t();
-    let slug = use_context::<FormSlug>().map(|s| s.0);
-    let files = RwSignal::new(Vec::<(String, String)>::new());
+fn UploadInput(key: String, id: String, max_files: u32, accept: &'static str) -> impl IntoView {
     let multiple = max_files > 1;
-    let busy = RwSignal::new(false);
-    let failed = RwSignal::new(false);
-    let on_change = {
-        let key = key.clone();
-        move |ev: leptos::ev::Event| {
-            #[cfg(feature = "hydrate")]
-            {
-                use wasm_bindgen::JsCast;
-                let Some(slug) = slug.clone() else {
-                    return;
-                };
-                let Some(input) = ev
-                    .target()
-                    .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-                else {
-                    return;
-                };
-                let Some(list) = input.files() else {
-                    return;
-                };
-                let chosen: Vec<web_sys::File> = (0..list.length())
-                    .filter_map(|i| list.get(i))
-                    .take(max_files as usize)
-                    .collect();
-                let key = key.clone();
-                busy.set(true);
-                failed.set(false);
-                leptos::task::spawn_local(async move {
-                    let mut done = Vec::new();
-                    for file in chosen {
-                        match upload_one(&slug, &key, &file).await {
-                            Some(id) => done.push((id, file.name())),
-                            None => failed.set(true),
-                        }
-                    }
-                    files.set(done.clone());
-                    let ids: Vec<Value> =
-                        done.into_iter().map(|(id, _)| Value::String(id)).collect();
-                    set_value(values, &key, Value::Array(ids));
-                    busy.set(false);
-                });
-            }
-            #[cfg(not(feature = "hydrate"))]
-            let _ = (&ev, &slug, &key, values);
-        }
-    };
     view! {
-        <div class="upload" id=id.clone()>
+        <div class="upload" id=id>
             // Named for the form posted without JavaScript (multipart).
-            <input type="file" name=key.clone() accept=accept multiple=multiple data-testid=format!("input-{key}") on:change=on_change />
-            <Show when=move || busy.get()>
-                <p class="help" role="status">{move || t().uploading}</p>
-            </Show>
-            <Show when=move || failed.get()>
-                <p class="field-error" role="alert">{move || t().upload_failed}</p>
-            </Show>
-            <ul class="uploaded" data-testid=format!("uploaded-{key}")>
-                {move || files.get().into_iter().map(|(_, name)| view! { <li>{name}</li> }).collect_view()}
-            </ul>
+            <input type="file" name=key.clone() accept=accept multiple=multiple data-testid=format!("input-{key}") />
+            <ul class="uploaded" data-testid=format!("uploaded-{key}")></ul>
         </div>
     }
-}
-
-/// Uploads one file; its id, or None when the server refused it.
-#[cfg(feature = "hydrate")]
-async fn upload_one(slug: &str, key: &str, file: &web_sys::File) -> Option<String> {
-    use wasm_bindgen::JsCast;
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_body(file);
-    let headers = web_sys::Headers::new().ok()?;
-    headers
-        .set(
-            "x-file-name",
-            &String::from(js_sys::encode_uri_component(&file.name())),
-        )
-        .ok()?;
-    init.set_headers(&headers);
-    let url = format!("/api/v1/forms/{slug}/uploads/{key}");
-    let request = web_sys::Request::new_with_str_and_init(&url, &init).ok()?;
-    let window = web_sys::window()?;
-    let resp: web_sys::Response =
-        wasm_bindgen_futures::JsFuture::from(window.fetch_with_request(&request))
-            .await
-            .ok()?
-            .dyn_into()
-            .ok()?;
-    if resp.status() != 201 {
-        return None;
-    }
-    let text = wasm_bindgen_futures::JsFuture::from(resp.text().ok()?)
-        .await
-        .ok()?;
-    let body: Value = serde_json::from_str(&text.as_string()?).ok()?;
-    body.get("id")?.as_str().map(str::to_owned)
 }
 
 /// Province, city and district drop-downs, each filled from the server when

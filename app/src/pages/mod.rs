@@ -14,6 +14,7 @@ pub mod admin_shares;
 pub mod admin_stats;
 pub mod admin_submissions;
 pub mod admin_webhooks;
+pub mod form_controller;
 pub mod form_page;
 pub mod home;
 pub mod pay_page;
