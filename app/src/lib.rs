@@ -16,8 +16,11 @@ use leptos_meta::{provide_meta_context, Html, Link, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
-/// The name of the built browser bundle under `/pkg`: the payers' pages.
+/// The name of the built browser bundle under `/pkg`: the payers' form page
+/// (and the home page).
 pub const BUNDLE_NAME: &str = "formpay";
+/// The payers' bundle of the payment and receipt pages.
+pub const PAY_BUNDLE_NAME: &str = "formpay_pay";
 /// The administrators' bundle (every page), loaded by pages under `/admin`.
 pub const ADMIN_BUNDLE_NAME: &str = "formpay_admin";
 
@@ -25,14 +28,18 @@ pub const ADMIN_BUNDLE_NAME: &str = "formpay_admin";
 const STYLE: &str = include_str!("../../style/main.css");
 
 /// The HTML document around the application, rendered on the server. Pages
-/// under `/admin` load the administrators' bundle; the others the payers'
-/// one, which leaves the admin pages out and is much smaller.
+/// under `/admin` load the administrators' bundle; the others one of the
+/// payers' bundles, which leave the admin pages out and are much smaller:
+/// the form page's islands in one, the payment and receipt pages' in the
+/// other (a payer on a phone downloads only what the page runs).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let admin = !islands_only();
     let options = {
         let mut options = options;
         if admin {
             options.output_name = ADMIN_BUNDLE_NAME.into();
+        } else if pays() {
+            options.output_name = PAY_BUNDLE_NAME.into();
         }
         options
     };
@@ -164,6 +171,20 @@ fn islands_only() -> bool {
     #[cfg(feature = "ssr")]
     {
         !use_context::<http::request::Parts>().is_some_and(|p| p.uri.path().starts_with("/admin"))
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        false
+    }
+}
+
+/// Whether the page being rendered is a payment or a receipt page (the
+/// payers' bundle with their islands).
+fn pays() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>()
+            .is_some_and(|p| p.uri.path().starts_with("/pay/") || p.uri.path().starts_with("/r/"))
     }
     #[cfg(not(feature = "ssr"))]
     {

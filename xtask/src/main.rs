@@ -22,9 +22,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+/// The payers' bundles (`app::BUNDLE_NAME`: the form page's islands;
+/// `app::PAY_BUNDLE_NAME`: the payment and receipt pages').
 const BUNDLE: &str = "formpay";
+const PAY_BUNDLE: &str = "formpay_pay";
 /// The administrators' bundle (`app::ADMIN_BUNDLE_NAME`).
 const ADMIN_BUNDLE: &str = "formpay_admin";
+/// Every bundle, with the `frontend` feature that builds it.
+const BUNDLES: [(&str, &str); 3] = [
+    (BUNDLE, "form"),
+    (PAY_BUNDLE, "pay"),
+    (ADMIN_BUNDLE, "admin"),
+];
 type Result<T> = std::result::Result<T, String>;
 
 fn main() -> ExitCode {
@@ -191,8 +200,9 @@ fn build_site(release: bool) -> Result<PathBuf> {
     let pkg = site.join("pkg");
     let profile = if release { "wasm-release" } else { "dev" };
     fs::create_dir_all(&pkg).map_err(|e| format!("{}: {e}", pkg.display()))?;
-    // Two bundles: the payers' pages alone (small), and every page for /admin.
-    for (name, features) in [(BUNDLE, None), (ADMIN_BUNDLE, Some("admin"))] {
+    // Three bundles: two for the payers' pages (small: the form page's
+    // islands; the payment and receipt pages'), and every page for /admin.
+    for (name, feature) in BUNDLES {
         step(&format!("building the browser bundle {name} ({profile})"));
         let mut build = cargo();
         build.args([
@@ -206,10 +216,9 @@ fn build_site(release: bool) -> Result<PathBuf> {
             "target/front",
             "--profile",
             profile,
+            "--features",
+            feature,
         ]);
-        if let Some(f) = features {
-            build.args(["--features", f]);
-        }
         run(&mut build)?;
         let out_dir = if release { "wasm-release" } else { "debug" };
         let wasm = root()
@@ -262,7 +271,7 @@ fn build_site(release: bool) -> Result<PathBuf> {
     compress
         .arg(root().join("end2end/tools/precompress.mjs"))
         .arg(if release { "--brotli" } else { "--fast" });
-    for name in [BUNDLE, ADMIN_BUNDLE] {
+    for (name, _) in BUNDLES {
         compress
             .arg(pkg.join(format!("{name}_bg.wasm")))
             .arg(pkg.join(format!("{name}.js")));

@@ -30,7 +30,14 @@ pub struct FormSpec {
 
 /// Wraps the server-written form (its children are never drawn in the
 /// browser) and brings it to life once it is in the page.
-#[island]
+#[cfg_attr(
+    any(feature = "ssr", feature = "admin-pages", feature = "form-page"),
+    island
+)]
+#[cfg_attr(
+    not(any(feature = "ssr", feature = "admin-pages", feature = "form-page")),
+    component
+)]
 pub fn FormController(spec: FormSpec, children: Children) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| page::start(spec.clone()));

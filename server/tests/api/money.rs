@@ -392,11 +392,20 @@ both_backends! {
 async fn payers_load_the_small_bundle_and_administrators_the_full_one() {
     let app = crate::helpers::spawn_app(app::ssr::Backend::Sqlite).await;
     let public = app.page("/f/demo").await;
-    assert!(public.contains("/pkg/formpay.js"), "the payers' bundle");
+    assert!(public.contains("/pkg/formpay.js"), "the form page's bundle");
     assert!(
-        !public.contains("formpay_admin"),
-        "no admin code for payers"
+        !public.contains("formpay_admin") && !public.contains("formpay_pay"),
+        "no admin code for payers, no payment page code on the form"
     );
+    // The payment and receipt pages load the other payers' bundle.
+    let order = crate::flow::submit_demo(&app, "1.00").await;
+    let id = order["id"].as_str().expect("order id");
+    let pay = app.page(&format!("/pay/{id}")).await;
+    assert!(
+        pay.contains("/pkg/formpay_pay.js"),
+        "the payment page's bundle"
+    );
+    assert!(!pay.contains("/pkg/formpay.js") && !pay.contains("formpay_admin"));
     let admin = app.page("/admin/login").await;
     assert!(admin.contains("/pkg/formpay_admin.js"), "the admin bundle");
 }
