@@ -9,16 +9,16 @@
 //! nothing keeps the payers' bundle small (issue 14): the view code of every
 //! field type stays on the server.
 
-use crate::domain::form::Field;
+use crate::domain::form::{fields_from_json, Field};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// What the page needs to know of the form: the island's props.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FormSpec {
     pub slug: String,
-    pub fields: Vec<Field>,
+    pub fields: Fields,
     /// The hidden fields' answers, from the link's query string.
     pub hidden: Map<String, Value>,
     pub success_message: String,
@@ -26,6 +26,28 @@ pub struct FormSpec {
     pub needs_consent: bool,
     /// Some items have a stock: it is kept current.
     pub watch_stock: bool,
+}
+
+/// The form's fields as the island's props carry them: written by serde,
+/// read back in the browser by [`fields_from_json`], which is a fraction of
+/// the code serde's derive takes for them (a sixth of the form page's bundle;
+/// issue 14).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fields(pub Vec<Field>);
+
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        fields_from_json(&v)
+            .map(Fields)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// Wraps the server-written form (its children are never drawn in the
@@ -131,7 +153,7 @@ mod page {
         }
 
         fn field(&self, key: &str) -> Option<&Field> {
-            self.spec.fields.iter().find(|f| f.key == key)
+            self.spec.fields.0.iter().find(|f| f.key == key)
         }
 
         fn wrapper(&self, key: &str) -> Option<Element> {
@@ -182,8 +204,8 @@ mod page {
         /// far, and shows the total.
         fn refresh(&self) {
             let values = self.values.borrow();
-            let states = field_states(&self.spec.fields, &values);
-            for (field, state) in self.spec.fields.iter().zip(states) {
+            let states = field_states(&self.spec.fields.0, &values);
+            for (field, state) in self.spec.fields.0.iter().zip(states) {
                 let Some(w) = self.wrapper(&field.key) else {
                     continue;
                 };
@@ -213,7 +235,7 @@ mod page {
                 }
             }
             if let Some(total) = find(&self.root, "[data-testid=total] strong") {
-                let amount = preview_amount(&self.spec.fields, &values)
+                let amount = preview_amount(&self.spec.fields.0, &values)
                     .map(|m| m.to_string())
                     .unwrap_or_else(|| "—".into());
                 total.set_text_content(Some(&amount));
@@ -226,7 +248,7 @@ mod page {
                 return;
             }
             let mut answers = self.values.borrow().clone();
-            let mut found = check_answers(&self.spec.fields, &answers)
+            let mut found = check_answers(&self.spec.fields.0, &answers)
                 .err()
                 .unwrap_or_default();
             let consent = find(&self.form, &format!("input[name=\"{CONSENT_KEY}\"]"));
@@ -460,7 +482,7 @@ mod page {
                     return;
                 };
                 let t = self.t();
-                for field in &self.spec.fields {
+                for field in &self.spec.fields.0 {
                     let FieldKind::Payment(PaymentMode::Items { items }) = &field.kind else {
                         continue;
                     };
@@ -494,7 +516,7 @@ mod page {
         /// server when the one before it is chosen.
         fn regions(self: &Rc<Self>) {
             let t = self.t();
-            for field in &self.spec.fields {
+            for field in &self.spec.fields.0 {
                 if field.kind != FieldKind::Region {
                     continue;
                 }

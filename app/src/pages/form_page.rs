@@ -193,7 +193,7 @@ fn FormView(
     let needs_consent = !form.privacy_notice.is_empty();
     let spec = FormSpec {
         slug: form.slug.clone(),
-        fields: form.fields.clone(),
+        fields: super::form_controller::Fields(form.fields.clone()),
         hidden: hidden.clone(),
         success_message: form.success_message.clone(),
         needs_consent,
