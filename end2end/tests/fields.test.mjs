@@ -217,3 +217,61 @@ test('an image is uploaded from a phone-sized viewport and reaches the submissio
     await b.close();
   }
 });
+
+test('the privacy notice must be agreed in the page, and a discount code lowers the amount to pay', TEST_OPTIONS, async () => {
+  const b = await launch();
+  try {
+    const page = b.page;
+    await adminLogin(page);
+    await page.click('[data-testid=nav-forms]');
+    await page.click('[data-testid=new-form]');
+    await page.waitForSelector('[data-testid=form-title-input]');
+    await page.fill('[data-testid=form-title-input]', '社团会费');
+    const slug = 'dues-' + Date.now();
+    await page.fill('[data-testid=form-slug-input]', slug);
+    await page.click('[data-testid=add-field]');
+    await setText(page, 'field-label-0', '姓名');
+    await page.check('[data-testid=field-required-0]');
+    await page.click('[data-testid=add-field]');
+    await page.selectOption('[data-testid=field-type-1]', 'payment');
+    await setText(page, 'field-label-1', '会费');
+    await page.check('[data-testid=field-required-1]');
+    await page.selectOption('[data-testid=field-mode-1]', 'fixed');
+    await setText(page, 'field-amount-1', '80');
+    await page.fill('[data-testid=form-privacy-input]', '我们只用您的信息办理入会。');
+    await page.click('[data-testid=save-form]');
+    await page.waitForURL(/\/admin\/forms\/[0-9a-f]{32}$/);
+    await page.waitForSelector('[data-testid=publish-form]:not([disabled])');
+    await page.click('[data-testid=publish-form]');
+    await page.waitForSelector('[data-testid=share-link]');
+    await page.click('[data-testid=form-codes]');
+    await page.waitForSelector('[data-testid=code-form]');
+    await waitForHydration(page);
+    await page.fill('[data-testid=code-code]', 'CLUB10');
+    await page.selectOption('[data-testid=code-kind]', 'percent');
+    await page.fill('[data-testid=code-value]', '10');
+    await page.click('[data-testid=code-add]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=codes]')?.textContent.includes('CLUB10'));
+
+    const phone = await b.context.newPage();
+    await phone.setViewportSize({ width: 375, height: 740 });
+    await phone.goto(`${BASE_URL}/f/${slug}`);
+    await waitForHydration(phone);
+    assert.match(await phone.textContent('[data-testid=total]'), /¥80\.00/);
+    await phone.fill('[data-testid=input-f1]', '小李');
+    // Not agreed: refused in the page, the box focused, nothing sent.
+    await phone.click('[data-testid=submit]');
+    await phone.waitForSelector('[data-testid=privacy-notice] [data-testid=field-error]');
+    await phone.waitForSelector('[data-testid=error-summary]');
+    assert.equal(await phone.evaluate(() => document.activeElement?.getAttribute('name')), 'privacy.consent');
+    await phone.check('[data-testid=privacy-consent]');
+    await phone.fill('[data-testid=discount-code]', 'CLUB10');
+    await phone.click('[data-testid=submit]');
+    await phone.waitForURL(/\/pay\/[0-9a-f]{32}$/);
+    await waitForHydration(phone);
+    assert.equal(await phone.textContent('[data-testid=pay-amount]'), '¥72.00');
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await b.close();
+  }
+});
