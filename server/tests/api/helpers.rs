@@ -119,10 +119,14 @@ pub fn client_of(address: &str) -> reqwest::Client {
 }
 
 /// A fresh directory for one test instance's uploads (under the system's
-/// temporary directory).
+/// temporary directory). A test may restart its instance on the same
+/// directory, so none is removed while its run lasts; the first call of a
+/// run removes those of earlier runs whose process is gone.
 pub fn upload_dir() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(sweep_upload_dirs);
     std::env::temp_dir()
         .join(format!(
             "formpay-test-uploads-{}-{}-{}",
@@ -135,6 +139,31 @@ pub fn upload_dir() -> String {
         ))
         .display()
         .to_string()
+}
+
+/// Removes the upload directories of earlier test runs: their process id
+/// (the first number in the name) no longer runs. Only where `/proc` says so.
+fn sweep_upload_dirs() {
+    let proc_fs = std::path::Path::new("/proc/self");
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    if !proc_fs.exists() {
+        return;
+    }
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("formpay-test-uploads-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The settings of a test instance: port 0, the given database, a known administrator.
