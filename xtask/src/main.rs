@@ -278,8 +278,31 @@ fn build_site(release: bool) -> Result<PathBuf> {
     }
     compress.arg(pkg.join(format!("{BUNDLE}.css")));
     run(&mut compress)?;
+    if release {
+        for name in [BUNDLE, PAY_BUNDLE] {
+            report_bundle(&pkg, name);
+        }
+    }
     copy_dir(&root().join("public"), &site)?;
     Ok(site)
+}
+
+/// The size a payer downloads, beside its target (issue 14: ≤ 200 KiB gzip):
+/// the `.gz` the server sends to a browser without brotli, and the `.br`.
+fn report_bundle(pkg: &Path, name: &str) {
+    const TARGET: u64 = 200 * 1024;
+    let size = |ext: &str| {
+        fs::metadata(pkg.join(format!("{name}_bg.wasm.{ext}")))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    let (gz, br) = (size("gz"), size("br"));
+    eprintln!(
+        "    payers' bundle {name}: {gz} bytes gzip ({:.1} KiB; target ≤ 200 KiB: {}), {br} bytes brotli ({:.1} KiB)",
+        gz as f64 / 1024.0,
+        if gz > 0 && gz <= TARGET { "met" } else { "not met" },
+        br as f64 / 1024.0,
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
