@@ -165,29 +165,28 @@ fn AppRoutes() -> impl IntoView {
 }
 
 /// Whether the page being rendered hydrates only its islands (the payers'
-/// pages, with the payers' bundle) rather than in full (the pages under
+/// pages, with a payers' bundle) rather than in full (the pages under
 /// `/admin`, with the admin bundle, whose router may then show any page).
 fn islands_only() -> bool {
-    #[cfg(feature = "ssr")]
-    {
-        !use_context::<http::request::Parts>().is_some_and(|p| p.uri.path().starts_with("/admin"))
-    }
-    #[cfg(not(feature = "ssr"))]
-    {
-        false
-    }
+    cfg!(feature = "ssr") && !path_is(|p| p.starts_with("/admin"))
 }
 
 /// Whether the page being rendered is a payment or a receipt page (the
 /// payers' bundle with their islands).
 fn pays() -> bool {
+    path_is(|p| p.starts_with("/pay/") || p.starts_with("/r/"))
+}
+
+/// Whether the path of the page being rendered passes `test` (known on the
+/// server only).
+fn path_is(test: impl Fn(&str) -> bool) -> bool {
     #[cfg(feature = "ssr")]
     {
-        use_context::<http::request::Parts>()
-            .is_some_and(|p| p.uri.path().starts_with("/pay/") || p.uri.path().starts_with("/r/"))
+        use_context::<http::request::Parts>().is_some_and(|p| test(p.uri.path()))
     }
     #[cfg(not(feature = "ssr"))]
     {
+        let _ = test;
         false
     }
 }

@@ -12,17 +12,35 @@ async function setText(page, testid, value) {
   await el.dispatchEvent('change');
 }
 
+/// Signs the administrator in and opens a new form with this title and a
+/// fresh link name (`prefix-<time>`), which it answers.
+async function newForm(page, title, prefix) {
+  await adminLogin(page);
+  await page.click('[data-testid=nav-forms]');
+  await page.click('[data-testid=new-form]');
+  await page.waitForSelector('[data-testid=form-title-input]');
+  await page.fill('[data-testid=form-title-input]', title);
+  const slug = prefix + '-' + Date.now();
+  await page.fill('[data-testid=form-slug-input]', slug);
+  return slug;
+}
+
+/// Saves the form and publishes it; answers the editor's address.
+async function saveAndPublish(page) {
+  await page.click('[data-testid=save-form]');
+  await page.waitForURL(/\/admin\/forms\/[0-9a-f]{32}$/);
+  const url = page.url();
+  await page.waitForSelector('[data-testid=publish-form]:not([disabled])');
+  await page.click('[data-testid=publish-form]');
+  await page.waitForSelector('[data-testid=share-link]');
+  return url;
+}
+
 test('a form with logic hides and shows fields; a region is picked on a phone', TEST_OPTIONS, async () => {
   const b = await launch();
   try {
     const page = b.page;
-    await adminLogin(page);
-    await page.click('[data-testid=nav-forms]');
-    await page.click('[data-testid=new-form]');
-    await page.waitForSelector('[data-testid=form-title-input]');
-    await page.fill('[data-testid=form-title-input]', '运动会报名');
-    const slug = 'sports-' + Date.now();
-    await page.fill('[data-testid=form-slug-input]', slug);
+    const slug = await newForm(page, '运动会报名', 'sports');
     const fields = [
       { type: 'single_choice', label: '需要T恤吗', required: true, options: '需要\n不需要' },
       { type: 'dropdown', label: 'T恤尺码', required: true, options: 'S\nM\nL', rule: 'f1 = 需要' },
@@ -41,11 +59,7 @@ test('a form with logic hides and shows fields; a region is picked on a phone', 
         await setText(page, `field-logic-rules-${i}`, f.rule);
       }
     }
-    await page.click('[data-testid=save-form]');
-    await page.waitForURL(/\/admin\/forms\/[0-9a-f]{32}$/);
-    await page.waitForSelector('[data-testid=publish-form]:not([disabled])');
-    await page.click('[data-testid=publish-form]');
-    await page.waitForSelector('[data-testid=share-link]');
+    await saveAndPublish(page);
 
     // The payer, on a phone, from a poster's link.
     const phone = await b.context.newPage();
@@ -87,13 +101,7 @@ test('a multi-item order with stock is paid on a phone, and the stock goes down'
   const b = await launch();
   try {
     const page = b.page;
-    await adminLogin(page);
-    await page.click('[data-testid=nav-forms]');
-    await page.click('[data-testid=new-form]');
-    await page.waitForSelector('[data-testid=form-title-input]');
-    await page.fill('[data-testid=form-title-input]', '运动会门票');
-    const slug = 'tickets-' + Date.now();
-    await page.fill('[data-testid=form-slug-input]', slug);
+    const slug = await newForm(page, '运动会门票', 'tickets');
     await page.click('[data-testid=add-field]');
     await page.selectOption('[data-testid=field-type-0]', 'phone');
     await setText(page, 'field-label-0', '手机号');
@@ -104,11 +112,7 @@ test('a multi-item order with stock is paid on a phone, and the stock goes down'
     await page.selectOption('[data-testid=field-mode-1]', 'items');
     await setText(page, 'field-options-1', '成人票 = 80, 最多 5, 库存 2\n儿童票 = 40, 最多 5');
     await page.fill('[data-testid=form-per-payer-input]', '1');
-    await page.click('[data-testid=save-form]');
-    await page.waitForURL(/\/admin\/forms\/[0-9a-f]{32}$/);
-    await page.waitForSelector('[data-testid=publish-form]:not([disabled])');
-    await page.click('[data-testid=publish-form]');
-    await page.waitForSelector('[data-testid=share-link]');
+    await saveAndPublish(page);
 
     const phone = await b.context.newPage();
     await phone.setViewportSize({ width: 375, height: 740 });
@@ -146,13 +150,7 @@ test('an image is uploaded from a phone-sized viewport and reaches the submissio
   const b = await launch();
   try {
     const page = b.page;
-    await adminLogin(page);
-    await page.click('[data-testid=nav-forms]');
-    await page.click('[data-testid=new-form]');
-    await page.waitForSelector('[data-testid=form-title-input]');
-    await page.fill('[data-testid=form-title-input]', '社团报名');
-    const slug = 'club-' + Date.now();
-    await page.fill('[data-testid=form-slug-input]', slug);
+    const slug = await newForm(page, '社团报名', 'club');
     await page.click('[data-testid=add-field]');
     await setText(page, 'field-label-0', '姓名');
     await page.check('[data-testid=field-required-0]');
@@ -160,12 +158,7 @@ test('an image is uploaded from a phone-sized viewport and reaches the submissio
     await page.selectOption('[data-testid=field-type-1]', 'upload');
     await setText(page, 'field-label-1', '学生证照片');
     await page.check('[data-testid=field-required-1]');
-    await page.click('[data-testid=save-form]');
-    await page.waitForURL(/\/admin\/forms\/[0-9a-f]{32}$/);
-    const formUrl = page.url();
-    await page.waitForSelector('[data-testid=publish-form]:not([disabled])');
-    await page.click('[data-testid=publish-form]');
-    await page.waitForSelector('[data-testid=share-link]');
+    const formUrl = await saveAndPublish(page);
 
     const phone = await b.context.newPage();
     await phone.setViewportSize({ width: 375, height: 740 });
@@ -222,13 +215,7 @@ test('the privacy notice must be agreed in the page, and a discount code lowers 
   const b = await launch();
   try {
     const page = b.page;
-    await adminLogin(page);
-    await page.click('[data-testid=nav-forms]');
-    await page.click('[data-testid=new-form]');
-    await page.waitForSelector('[data-testid=form-title-input]');
-    await page.fill('[data-testid=form-title-input]', '社团会费');
-    const slug = 'dues-' + Date.now();
-    await page.fill('[data-testid=form-slug-input]', slug);
+    const slug = await newForm(page, '社团会费', 'dues');
     await page.click('[data-testid=add-field]');
     await setText(page, 'field-label-0', '姓名');
     await page.check('[data-testid=field-required-0]');
@@ -239,11 +226,7 @@ test('the privacy notice must be agreed in the page, and a discount code lowers 
     await page.selectOption('[data-testid=field-mode-1]', 'fixed');
     await setText(page, 'field-amount-1', '80');
     await page.fill('[data-testid=form-privacy-input]', '我们只用您的信息办理入会。');
-    await page.click('[data-testid=save-form]');
-    await page.waitForURL(/\/admin\/forms\/[0-9a-f]{32}$/);
-    await page.waitForSelector('[data-testid=publish-form]:not([disabled])');
-    await page.click('[data-testid=publish-form]');
-    await page.waitForSelector('[data-testid=share-link]');
+    await saveAndPublish(page);
     await page.click('[data-testid=form-codes]');
     await page.waitForSelector('[data-testid=code-form]');
     await waitForHydration(page);

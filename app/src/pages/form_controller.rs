@@ -11,7 +11,7 @@
 
 use crate::domain::form::{fields_from_json, Field};
 use leptos::prelude::*;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// What the page needs to know of the form: the island's props.
@@ -32,14 +32,9 @@ pub struct FormSpec {
 /// read back in the browser by [`fields_from_json`], which is a fraction of
 /// the code serde's derive takes for them (a sixth of the form page's bundle;
 /// issue 14).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(transparent)]
 pub struct Fields(pub Vec<Field>);
-
-impl Serialize for Fields {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
 
 impl<'de> Deserialize<'de> for Fields {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -52,14 +47,8 @@ impl<'de> Deserialize<'de> for Fields {
 
 /// Wraps the server-written form (its children are never drawn in the
 /// browser) and brings it to life once it is in the page.
-#[cfg_attr(
-    any(feature = "ssr", feature = "admin-pages", feature = "form-page"),
-    island
-)]
-#[cfg_attr(
-    not(any(feature = "ssr", feature = "admin-pages", feature = "form-page")),
-    component
-)]
+#[cfg_attr(feature = "form-page", island)]
+#[cfg_attr(not(feature = "form-page"), component)]
 pub fn FormController(spec: FormSpec, children: Children) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| page::start(spec.clone()));
@@ -180,14 +169,7 @@ mod page {
                 }
                 FieldKind::Region if changed => self.region_changed(&key, &el),
                 FieldKind::Upload { .. } | FieldKind::Region => {}
-                _ => {
-                    let answer = read_answer(field, &wrapper);
-                    let mut values = self.values.borrow_mut();
-                    match answer {
-                        Some(v) => values.insert(key, v),
-                        None => values.remove(&key),
-                    };
-                }
+                _ => self.set_answer(&key, read_answer(field, &wrapper)),
             }
             self.refresh();
         }
@@ -302,7 +284,7 @@ mod page {
                     } else {
                         format!("{} · {message}", t.submitted)
                     };
-                    self.replace_form("p", "success", "form-done", &text);
+                    self.replace_form("success", "form-done", &text);
                 }
                 Ok(SubmitOutcome::Invalid { errors }) => {
                     if errors.values().any(|e| *e == AnswerError::SoldOut) {
@@ -311,12 +293,7 @@ mod page {
                     self.show_errors(&errors);
                 }
                 Ok(SubmitOutcome::Unavailable { availability }) => {
-                    self.replace_form(
-                        "p",
-                        "notice",
-                        "form-unavailable",
-                        t.availability(availability),
-                    );
+                    self.replace_form("notice", "form-unavailable", t.availability(availability));
                 }
                 Ok(SubmitOutcome::Blocked) => self.show("form-refused", true),
                 Ok(SubmitOutcome::Challenge { challenge, bits }) => {
@@ -337,7 +314,6 @@ mod page {
                     }
                 }
                 Ok(SubmitOutcome::NotFound) => self.replace_form(
-                    "p",
                     "notice",
                     "form-unavailable",
                     t.availability(crate::domain::form::Availability::NotPublished),
@@ -372,8 +348,8 @@ mod page {
         }
 
         /// The form gives way to a message (stored, or no longer open).
-        fn replace_form(&self, tag: &str, class: &str, testid: &str, text: &str) {
-            if let Ok(el) = self.doc.create_element(tag) {
+        fn replace_form(&self, class: &str, testid: &str, text: &str) {
+            if let Ok(el) = self.doc.create_element("p") {
                 el.set_class_name(class);
                 let _ = el.set_attribute("data-testid", testid);
                 el.set_text_content(Some(text));
@@ -515,7 +491,6 @@ mod page {
         /// without JavaScript) becomes three lists, each filled from the
         /// server when the one before it is chosen.
         fn regions(self: &Rc<Self>) {
-            let t = self.t();
             for field in &self.spec.fields.0 {
                 if field.kind != FieldKind::Region {
                     continue;
@@ -533,21 +508,17 @@ mod page {
                 group.set_class_name("region");
                 group.set_id(&format!("field-{key}"));
                 let _ = group.set_attribute("role", "group");
-                for (level, label) in [
-                    ("province", t.province),
-                    ("city", t.city),
-                    ("district", t.district),
-                ] {
+                for level in ["province", "city", "district"] {
                     let Ok(select) = self.doc.create_element("select") else {
                         continue;
                     };
-                    let _ = select.set_attribute("aria-label", label);
+                    let _ = select.set_attribute("aria-label", self.level_name(level));
                     let _ = select.set_attribute("data-testid", &format!("region-{key}-{level}"));
                     let _ = select.set_attribute("data-level", level);
                     if level == "district" {
                         let _ = select.set_attribute("name", key);
                     }
-                    self.fill(&select, label, &[]);
+                    self.fill(&select, level, &[]);
                     let _ = group.append_child(&select);
                 }
                 let _ = typed.replace_with_with_node_1(&group);
@@ -566,11 +537,9 @@ mod page {
                 self.set_answer(key, Some(Value::String(v)));
                 return;
             };
-            let t = self.t();
             for level in cleared {
                 if let Some(select) = self.region_list(key, level) {
-                    let label = if *level == "city" { t.city } else { t.district };
-                    self.fill(&select, label, &[]);
+                    self.fill(&select, level, &[]);
                 }
             }
             self.set_answer(key, None);
@@ -591,22 +560,27 @@ mod page {
             let key = key.to_owned();
             leptos::task::spawn_local(async move {
                 let children = region_children(parent).await.unwrap_or_default();
-                let t = page.t();
-                let label = match level {
-                    "province" => t.province,
-                    "city" => t.city,
-                    _ => t.district,
-                };
                 if let Some(select) = page.region_list(&key, level) {
-                    page.fill(&select, label, &children);
+                    page.fill(&select, level, &children);
                 }
             });
         }
 
-        /// A list's options: the prompt, then (code, name) pairs.
-        fn fill(&self, select: &Element, prompt: &str, options: &[(String, String)]) {
+        /// What a region list is called: province, city or district.
+        fn level_name(&self, level: &str) -> &'static str {
+            let t = self.t();
+            match level {
+                "province" => t.province,
+                "city" => t.city,
+                _ => t.district,
+            }
+        }
+
+        /// A region list's options: its name as the prompt, then (code,
+        /// name) pairs.
+        fn fill(&self, select: &Element, level: &str, options: &[(String, String)]) {
             select.set_text_content(None);
-            let first = std::iter::once(("", prompt));
+            let first = std::iter::once(("", self.level_name(level)));
             for (code, name) in first.chain(options.iter().map(|(c, n)| (c.as_str(), n.as_str()))) {
                 if let Ok(option) = self.doc.create_element("option") {
                     let _ = option.set_attribute("value", code);

@@ -176,7 +176,8 @@ fn FormView(
     invalid: String,
     submitted: bool,
 ) -> impl IntoView {
-    let t = use_lang().get_untracked().t();
+    let lang = use_lang().get_untracked();
+    let t = lang.t();
     let initial_errors: BTreeMap<String, AnswerError> = invalid
         .split(',')
         .filter(|k| !k.is_empty())
@@ -222,7 +223,6 @@ fn FormView(
     } else {
         let consent_error = errors.with_untracked(|e| e.get(CONSENT_KEY).cloned());
         let code_error = errors.with_untracked(|e| e.get(DISCOUNT_KEY).cloned());
-        let lang = use_lang().get_untracked();
         view! {
             <form class="stack" method="post" action=format!("/f/{}", form.slug) enctype=enctype novalidate>
                 <p class="error" role="alert" data-testid="error-summary" hidden=!has_errors>{t.fix_errors}</p>

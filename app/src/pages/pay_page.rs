@@ -195,14 +195,8 @@ fn format_countdown(secs: i64) -> String {
 
 /// The payment panel: an island, hydrated on its own in the payers' bundle.
 /// `login_failed` and `method` come from the link back from WeChat's login.
-#[cfg_attr(
-    any(feature = "ssr", feature = "admin-pages", feature = "pay-page"),
-    island
-)]
-#[cfg_attr(
-    not(any(feature = "ssr", feature = "admin-pages", feature = "pay-page")),
-    component
-)]
+#[cfg_attr(feature = "pay-page", island)]
+#[cfg_attr(not(feature = "pay-page"), component)]
 fn PayView(view: PayView, login_failed: bool, method: Option<String>) -> impl IntoView {
     let lang = use_lang();
     let t = move || lang.get().t();

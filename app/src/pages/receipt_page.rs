@@ -113,14 +113,8 @@ fn Receipt(r: ReceiptView) -> impl IntoView {
 
 /// The receipt's print button: an island (no inline handler: the Content
 /// Security Policy allows none).
-#[cfg_attr(
-    any(feature = "ssr", feature = "admin-pages", feature = "pay-page"),
-    island
-)]
-#[cfg_attr(
-    not(any(feature = "ssr", feature = "admin-pages", feature = "pay-page")),
-    component
-)]
+#[cfg_attr(feature = "pay-page", island)]
+#[cfg_attr(not(feature = "pay-page"), component)]
 fn PrintButton() -> impl IntoView {
     let lang = use_lang();
     view! {

@@ -27,7 +27,7 @@ type Result<T> = std::result::Result<T, DecodeError>;
 
 /// Reads a list of fields as serde would from the same JSON.
 pub fn fields_from_json(v: &Value) -> Result<Vec<Field>> {
-    list(v, "fields", field)
+    array(v, "fields", field)
 }
 
 fn bad<T>(at: &str) -> Result<T> {
@@ -38,7 +38,7 @@ fn object<'a>(v: &'a Value, at: &str) -> Result<&'a Map<String, Value>> {
     v.as_object().ok_or_else(|| DecodeError(at.to_owned()))
 }
 
-fn list<T>(v: &Value, at: &str, item: impl Fn(&Value, &str) -> Result<T>) -> Result<Vec<T>> {
+fn array<T>(v: &Value, at: &str, item: impl Fn(&Value, &str) -> Result<T>) -> Result<Vec<T>> {
     let Some(items) = v.as_array() else {
         return bad(at);
     };
@@ -47,6 +47,19 @@ fn list<T>(v: &Value, at: &str, item: impl Fn(&Value, &str) -> Result<T>) -> Res
         .enumerate()
         .map(|(i, v)| item(v, &format!("{at}[{i}]")))
         .collect()
+}
+
+/// A required list of objects under `key`, each read by `item`.
+fn objects<T>(
+    o: &Map<String, Value>,
+    key: &str,
+    at: &str,
+    item: impl Fn(&Map<String, Value>, &str) -> Result<T>,
+) -> Result<Vec<T>> {
+    let at = format!("{at}.{key}");
+    array(o.get(key).unwrap_or(&Value::Null), &at, |v, at| {
+        item(object(v, at)?, at)
+    })
 }
 
 /// A required string.
@@ -94,9 +107,7 @@ fn money(o: &Map<String, Value>, key: &str, at: &str) -> Result<Money> {
 }
 
 fn options(o: &Map<String, Value>, at: &str) -> Result<Vec<ChoiceOption>> {
-    let at = format!("{at}.options");
-    list(o.get("options").unwrap_or(&Value::Null), &at, |v, at| {
-        let o = object(v, at)?;
+    objects(o, "options", at, |o, at| {
         Ok(ChoiceOption {
             key: text(o, "key", at)?,
             label: text(o, "label", at)?,
@@ -175,51 +186,35 @@ fn payment(o: &Map<String, Value>, at: &str) -> Result<PaymentMode> {
         "fixed" => PaymentMode::Fixed {
             amount: money(o, "amount", at)?,
         },
-        "priced_options" => {
-            let at_options = format!("{at}.options");
-            PaymentMode::PricedOptions {
-                options: list(
-                    o.get("options").unwrap_or(&Value::Null),
-                    &at_options,
-                    |v, at| {
-                        let o = object(v, at)?;
-                        Ok(PricedOption {
-                            key: text(o, "key", at)?,
-                            label: text(o, "label", at)?,
-                            price: money(o, "price", at)?,
-                        })
-                    },
-                )?,
-                max_quantity: count(o, "max_quantity", at, None)?,
-            }
-        }
+        "priced_options" => PaymentMode::PricedOptions {
+            options: objects(o, "options", at, |o, at| {
+                Ok(PricedOption {
+                    key: text(o, "key", at)?,
+                    label: text(o, "label", at)?,
+                    price: money(o, "price", at)?,
+                })
+            })?,
+            max_quantity: count(o, "max_quantity", at, None)?,
+        },
         "payer_amount" => PaymentMode::PayerAmount {
             min: money(o, "min", at)?,
             max: money(o, "max", at)?,
         },
-        "items" => {
-            let at_items = format!("{at}.items");
-            PaymentMode::Items {
-                items: list(
-                    o.get("items").unwrap_or(&Value::Null),
-                    &at_items,
-                    |v, at| {
-                        let o = object(v, at)?;
-                        Ok(PricedItem {
-                            key: text(o, "key", at)?,
-                            label: text(o, "label", at)?,
-                            price: money(o, "price", at)?,
-                            min: count(o, "min", at, Some(0))?,
-                            max: count(o, "max", at, None)?,
-                            stock: match o.get("stock") {
-                                None | Some(Value::Null) => None,
-                                Some(_) => Some(count(o, "stock", at, None)?),
-                            },
-                        })
+        "items" => PaymentMode::Items {
+            items: objects(o, "items", at, |o, at| {
+                Ok(PricedItem {
+                    key: text(o, "key", at)?,
+                    label: text(o, "label", at)?,
+                    price: money(o, "price", at)?,
+                    min: count(o, "min", at, Some(0))?,
+                    max: count(o, "max", at, None)?,
+                    stock: match o.get("stock") {
+                        None | Some(Value::Null) => None,
+                        Some(_) => Some(count(o, "stock", at, None)?),
                     },
-                )?,
-            }
-        }
+                })
+            })?,
+        },
         _ => return bad(&format!("{at}.mode")),
     })
 }
@@ -239,32 +234,26 @@ fn logic(v: &Value, at: &str) -> Result<Logic> {
             _ => return bad(&format!("{at}.combine")),
         },
     };
-    let at_conditions = format!("{at}.conditions");
-    let conditions = list(
-        o.get("conditions").unwrap_or(&Value::Null),
-        &at_conditions,
-        |v, at| {
-            let o = object(v, at)?;
-            let test = match text(o, "op", at)?.as_str() {
-                "equals" => Test::Equals {
-                    value: text(o, "value", at)?,
-                },
-                "one_of" => Test::OneOf {
-                    values: list(o.get("values").unwrap_or(&Value::Null), at, |v, at| {
-                        v.as_str()
-                            .map(str::to_owned)
-                            .ok_or_else(|| DecodeError(at.to_owned()))
-                    })?,
-                },
-                "filled" => Test::Filled,
-                _ => return bad(&format!("{at}.op")),
-            };
-            Ok(Condition {
-                field: text(o, "field", at)?,
-                test,
-            })
-        },
-    )?;
+    let conditions = objects(o, "conditions", at, |o, at| {
+        let test = match text(o, "op", at)?.as_str() {
+            "equals" => Test::Equals {
+                value: text(o, "value", at)?,
+            },
+            "one_of" => Test::OneOf {
+                values: array(o.get("values").unwrap_or(&Value::Null), at, |v, at| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| DecodeError(at.to_owned()))
+                })?,
+            },
+            "filled" => Test::Filled,
+            _ => return bad(&format!("{at}.op")),
+        };
+        Ok(Condition {
+            field: text(o, "field", at)?,
+            test,
+        })
+    })?;
     Ok(Logic {
         action,
         combine,
