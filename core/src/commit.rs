@@ -16,6 +16,7 @@
 //! answers (nothing before its commit, a discarded or failed write rolled
 //! back alone).
 
+use crate::store::sql::Sql;
 use anyhow::Context;
 use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, AnyPool, Executor};
@@ -152,14 +153,11 @@ impl GroupCommit {
         })?
     }
 
-    /// One statement that is a write of its own (a log row, a
+    /// One statement that is a write of its own (payment log rows, a
     /// notification): in the next batch, or alone in its own implicit
     /// transaction (one round trip, where a transaction would take three).
     /// Answers the number of rows it changed.
-    pub async fn single(
-        &self,
-        statement: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>>,
-    ) -> anyhow::Result<u64> {
+    pub async fn single(&self, statement: Sql<'static>) -> anyhow::Result<u64> {
         match &self.way {
             Way::Alone(pool) => {
                 let done = statement.execute(pool).await?;

@@ -6,6 +6,7 @@
 //! callback processed by another.
 
 use super::{Backend, Db};
+use crate::store::sql::Sql;
 use domain::OrderStatus;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -152,16 +153,7 @@ impl StatusHub {
             Backend::Postgres => {
                 // A notification is sent when its transaction commits: in
                 // one of its own (one round trip).
-                let payload = serde_json::to_string(&change).unwrap_or_default();
-                let sent = self
-                    .db
-                    .commits
-                    .single(
-                        sqlx::query("SELECT pg_notify($1, $2)")
-                            .bind(CHANNEL)
-                            .bind(payload),
-                    )
-                    .await;
+                let sent = self.db.commits.single(notify_sql(&change)).await;
                 if let Err(e) = sent {
                     // The payer's page still learns it by polling.
                     tracing::warn!(error = %e, "cannot publish the status change");
@@ -170,6 +162,20 @@ impl StatusHub {
             }
         }
     }
+}
+
+impl StatusChange {
+    /// The change as PostgreSQL's notification carries it.
+    pub fn payload(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The notification of `change` on its own (PostgreSQL).
+fn notify_sql(change: &StatusChange) -> Sql<'static> {
+    let mut q = Sql::new("SELECT pg_notify(");
+    q.bind(CHANNEL).push(", ").bind(change.payload()).push(")");
+    q
 }
 
 #[cfg(test)]

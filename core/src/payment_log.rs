@@ -2,7 +2,9 @@
 //! bodies redacted (signatures shortened, keys and ciphertexts removed) and
 //! cut to a bounded size.
 
+use crate::store::sql::Sql;
 use crate::{now_ms, random_token, Db};
+use tokio::sync::{mpsc, oneshot};
 
 /// Longest body kept, in characters.
 const MAX_BODY_CHARS: usize = 4000;
@@ -20,44 +22,102 @@ pub struct LogEntry {
     pub error: Option<String>,
 }
 
+/// The most rows written by one statement.
+const MAX_ROWS: usize = 64;
+
+/// A row waiting for the writer, with whoever waits for it.
+type Queued = (Row, oneshot::Sender<anyhow::Result<()>>);
+
+/// A log entry as stored: its id and time, bodies cut.
+struct Row {
+    id: String,
+    at: i64,
+    entry: LogEntry,
+}
+
 #[derive(Clone, Debug)]
 pub struct PaymentLog {
-    db: Option<Db>,
+    rows: Option<mpsc::Sender<Queued>>,
 }
 
 impl PaymentLog {
+    /// Starts the log's writer on `db` (it ends with the last handle).
     pub fn new(db: Db) -> Self {
-        PaymentLog { db: Some(db) }
+        let (rows, waiting) = mpsc::channel(4 * MAX_ROWS);
+        tokio::spawn(writer(db, waiting));
+        PaymentLog { rows: Some(rows) }
     }
 
     /// A log that writes nowhere (unit tests, the simulator's own clients).
     pub fn disabled() -> Self {
-        PaymentLog { db: None }
+        PaymentLog { rows: None }
     }
 
     /// Best effort: a failure to log is reported, never turned into a failed
-    /// payment. The row goes with the next group commit (one flush for many).
+    /// payment. Answers once the row is committed; the rows written meanwhile
+    /// go together in one statement (and with the next group commit).
     pub async fn write(&self, e: LogEntry) {
-        let Some(db) = &self.db else { return };
-        let (id, at) = (random_token().to_string(), now_ms());
-        let statement = sqlx::query(
-            "INSERT INTO payment_log (id, created_at, provider, operation, direction, out_trade_no, status_code, latency_ms, request, response, error) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(id)
-        .bind(at)
-        .bind(e.provider)
-        .bind(e.operation)
-        .bind(e.direction)
-        .bind(e.out_trade_no)
-        .bind(e.status_code.map(i64::from))
-        .bind(e.latency_ms)
-        .bind(truncate(&e.request))
-        .bind(truncate(&e.response))
-        .bind(e.error.map(|s| truncate(&s)));
-        let result = db.commits.single(statement).await;
+        let Some(rows) = &self.rows else { return };
+        let row = Row {
+            id: random_token().to_string(),
+            at: now_ms(),
+            entry: e,
+        };
+        let (done, written) = oneshot::channel();
+        let result = match rows.send((row, done)).await {
+            Ok(()) => written
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the payment log's writer has stopped"))),
+            Err(_) => Err(anyhow::anyhow!("the payment log's writer has stopped")),
+        };
         if let Err(err) = result {
             tracing::warn!(error = %err, "cannot write the payment log");
+        }
+    }
+}
+
+/// Writes whatever rows are waiting, up to [`MAX_ROWS`] in one statement: one
+/// round trip (PostgreSQL) or one write in a batch (SQLite) for many calls.
+async fn writer(db: Db, mut waiting: mpsc::Receiver<Queued>) {
+    let mut batch = Vec::with_capacity(MAX_ROWS);
+    while waiting.recv_many(&mut batch, MAX_ROWS).await > 0 {
+        let mut q = Sql::new(
+            "INSERT INTO payment_log (id, created_at, provider, operation, direction, out_trade_no, status_code, latency_ms, request, response, error) VALUES ",
+        );
+        let mut answers = Vec::with_capacity(batch.len());
+        for (i, (row, answer)) in batch.drain(..).enumerate() {
+            let e = row.entry;
+            q.push(if i == 0 { "(" } else { ", (" })
+                .bind(row.id)
+                .push(", ")
+                .bind(row.at)
+                .push(", ")
+                .bind(e.provider)
+                .push(", ")
+                .bind(e.operation)
+                .push(", ")
+                .bind(e.direction)
+                .push(", ")
+                .bind(e.out_trade_no)
+                .push(", ")
+                .bind(e.status_code.map(i64::from))
+                .push(", ")
+                .bind(e.latency_ms)
+                .push(", ")
+                .bind(truncate(&e.request))
+                .push(", ")
+                .bind(truncate(&e.response))
+                .push(", ")
+                .bind(e.error.map(|s| truncate(&s)))
+                .push(")");
+            answers.push(answer);
+        }
+        let written = db.commits.single(q).await;
+        for answer in answers {
+            let _ = answer.send(match &written {
+                Ok(_) => Ok(()),
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
+            });
         }
     }
 }

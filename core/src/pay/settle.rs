@@ -3,10 +3,11 @@
 
 use super::*;
 use crate::commit::Step;
+use crate::hub::StatusChange;
 use crate::provider::*;
 use crate::store::attempts::{self, Attempt};
-use crate::store::orders::{self, Changes};
-use crate::{now_ms, Core};
+use crate::store::orders::{self, Changes, PaymentWritten};
+use crate::{now_ms, Backend, Core};
 use anyhow::Context;
 use domain::{OrderEventKind, OrderStatus};
 
@@ -150,7 +151,7 @@ pub async fn settle_as(
         };
         // The order keeps the transaction of the payment it counts as paid by.
         let keeps_payment = to == OrderStatus::Paid || !order.status.is_paid();
-        let mut changes = Changes {
+        let changes = Changes {
             transaction_id: keeps_payment.then(|| info.transaction_id.clone()).flatten(),
             paid_at: keeps_payment.then_some(paid_at),
             review_reason: review.clone(),
@@ -159,52 +160,25 @@ pub async fn settle_as(
             channel: keeps_payment.then_some(attempt.channel),
             ..Changes::default()
         };
-        // The payment on its attempt and the order's change: one write,
-        // committed with the others waiting (group commit), answered only
-        // once it is on disk.
-        let (attempt_id, order_id, from) = (attempt.id.clone(), order.id.clone(), order.status);
-        let transaction_id = info.transaction_id.clone();
-        let written = state
-            .db
-            .commits
-            .run(move |conn| {
-                Box::pin(async move {
-                    // The order's new version, which its pages follow.
-                    let version = now_ms();
-                    changes.at = Some(version);
-                    if !attempts::record_paid_in(
-                        conn,
-                        &attempt_id,
-                        transaction_id.as_deref(),
-                        paid_at,
-                    )
-                    .await?
-                    {
-                        return Ok(Step::Discard(Written::AlreadyRecorded));
-                    }
-                    let moved = if to == from {
-                        orders::annotate_in(
-                            conn,
-                            &order_id,
-                            from,
-                            OrderEventKind::PaidAgain,
-                            &detail,
-                            changes,
-                        )
-                        .await?
-                    } else {
-                        orders::transition_in(conn, &order_id, from, to, source, &detail, changes)
-                            .await?
-                    };
-                    Ok(if moved {
-                        Step::Keep(Written::Recorded(version))
-                    } else {
-                        Step::Discard(Written::OrderMoved)
-                    })
-                })
-            })
-            .await
-            .context("cannot record the payment")?;
+        let payment = orders::Payment {
+            attempt_id: &attempt.id,
+            transaction_id: info.transaction_id.as_deref(),
+            paid_at,
+            order_id: &order.id,
+            from: order.status,
+            to,
+            kind: if to == order.status {
+                OrderEventKind::PaidAgain
+            } else {
+                source
+            },
+            detail: &detail,
+            changes,
+        };
+        let written = match state.db.backend {
+            Backend::Postgres => record_at_once(state, payment).await?,
+            Backend::Sqlite => record_in_batch(state, payment).await?,
+        };
         match written {
             // A repeated or concurrent report.
             Written::AlreadyRecorded => return Ok(SettleOutcome::NoChange),
@@ -212,6 +186,8 @@ pub async fn settle_as(
                 order = reload(state, &order.id).await?;
                 continue;
             }
+            // PostgreSQL's write announced it already.
+            Written::Recorded(_) if state.db.backend == Backend::Postgres => {}
             Written::Recorded(version) => {
                 publish_change(state, order.id.clone(), to, version).await
             }
@@ -225,6 +201,64 @@ pub async fn settle_as(
         return Ok(outcome);
     }
     anyhow::bail!("the order kept changing while a payment was recorded")
+}
+
+/// PostgreSQL: the payment in one statement, its page's notification
+/// included (sent when it commits).
+async fn record_at_once(state: &Core, mut p: orders::Payment<'_>) -> anyhow::Result<Written> {
+    // The order's new version, which its pages follow.
+    let version = now_ms();
+    p.changes.at = Some(version);
+    let change = StatusChange {
+        order_id: p.order_id.to_owned(),
+        status: p.to,
+        version,
+    };
+    Ok(
+        match orders::record_payment_at_once(&state.db, p, &change).await? {
+            PaymentWritten::Recorded => Written::Recorded(version),
+            PaymentWritten::AlreadyRecorded => Written::AlreadyRecorded,
+            PaymentWritten::OrderMoved => Written::OrderMoved,
+        },
+    )
+}
+
+/// SQLite: the payment on its attempt and the order's change, one write
+/// committed with the others waiting (group commit), answered only once it
+/// is on disk.
+async fn record_in_batch(state: &Core, p: orders::Payment<'_>) -> anyhow::Result<Written> {
+    let (attempt_id, order_id) = (p.attempt_id.to_owned(), p.order_id.to_owned());
+    let transaction_id = p.transaction_id.map(str::to_owned);
+    let (from, to, kind, detail, mut changes) =
+        (p.from, p.to, p.kind, p.detail.to_owned(), p.changes);
+    let paid_at = p.paid_at;
+    state
+        .db
+        .commits
+        .run(move |conn| {
+            Box::pin(async move {
+                // The order's new version, which its pages follow.
+                let version = now_ms();
+                changes.at = Some(version);
+                if !attempts::record_paid_in(conn, &attempt_id, transaction_id.as_deref(), paid_at)
+                    .await?
+                {
+                    return Ok(Step::Discard(Written::AlreadyRecorded));
+                }
+                let moved = if to == from {
+                    orders::annotate_in(conn, &order_id, from, kind, &detail, changes).await?
+                } else {
+                    orders::transition_in(conn, &order_id, from, to, kind, &detail, changes).await?
+                };
+                Ok(if moved {
+                    Step::Keep(Written::Recorded(version))
+                } else {
+                    Step::Discard(Written::OrderMoved)
+                })
+            })
+        })
+        .await
+        .context("cannot record the payment")
 }
 
 /// What the settling write found.

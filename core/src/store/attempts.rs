@@ -4,6 +4,7 @@
 //! provider, and every payment a provider reports can be traced to exactly
 //! one attempt. The attempt row is also the gate that records a payment once.
 
+use super::sql::Sql;
 use crate::commit::Step;
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
@@ -151,12 +152,10 @@ pub async fn begin(
 pub async fn set_target(db: &Db, id: &str, target: &str) -> anyhow::Result<()> {
     db.commits
         .single(
-            sqlx::query(
-                "UPDATE payment_attempts SET pay_target = $1, updated_at = $2 WHERE id = $3",
-            )
-            .bind(target.to_owned())
-            .bind(now_ms())
-            .bind(id.to_owned()),
+            Sql::new("UPDATE payment_attempts SET pay_target = $1, updated_at = $2 WHERE id = $3")
+                .arg(target.to_owned())
+                .arg(now_ms())
+                .arg(id.to_owned()),
         )
         .await
         .context("cannot store where the payer is sent")?;
@@ -173,11 +172,11 @@ pub async fn set_state(
     let moved = db
         .commits
         .single(
-            sqlx::query("UPDATE payment_attempts SET state = $1, next_check_at = COALESCE($2, next_check_at), updated_at = $3 WHERE id = $4 AND state <> 'paid'")
-                .bind(to)
-                .bind(next_check_at)
-                .bind(now_ms())
-                .bind(id.to_owned()),
+            Sql::new("UPDATE payment_attempts SET state = $1, next_check_at = COALESCE($2, next_check_at), updated_at = $3 WHERE id = $4 AND state <> 'paid'")
+                .arg(to)
+                .arg(next_check_at)
+                .arg(now_ms())
+                .arg(id.to_owned()),
         )
         .await
         .context("cannot change the attempt")?;

@@ -235,13 +235,123 @@ pub async fn transition_in(
     if !update_in(tx, order_id, from, to, changes).await? {
         return Ok(false);
     }
-    if matches!(to, OrderStatus::Expired | OrderStatus::Closed) {
-        seat(tx, order_id, false).await?;
-    } else if from == OrderStatus::NeedsReview && to == OrderStatus::Paid {
-        seat(tx, order_id, true).await?;
+    if changes_seat(from, to) {
+        seat(tx, order_id, to == OrderStatus::Paid).await?;
     }
     insert_event(tx, order_id, kind, Some(from), Some(to), detail).await?;
     Ok(true)
+}
+
+/// A payment to record on its attempt, with its order's change and event.
+pub struct Payment<'a> {
+    pub attempt_id: &'a str,
+    pub transaction_id: Option<&'a str>,
+    pub paid_at: i64,
+    pub order_id: &'a str,
+    /// The order's status as read; the change applies only if it still is.
+    pub from: OrderStatus,
+    /// The new status; `from` keeps it, with an event of `kind` alone.
+    pub to: OrderStatus,
+    pub kind: OrderEventKind,
+    pub detail: &'a str,
+    /// With `at` set: the order's new version, which `change` announces.
+    pub changes: Changes,
+}
+
+/// What the payment's write found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PaymentWritten {
+    Recorded,
+    /// The attempt holds this payment already: nothing changed.
+    AlreadyRecorded,
+    /// The order is no longer in `from`: nothing changed.
+    OrderMoved,
+}
+
+/// What PostgreSQL answers when the attempt was recorded but its order had
+/// moved meanwhile: the statement fails, so neither stays.
+const ORDER_MOVED: &str = "formpay: the order moved while its payment was recorded";
+
+/// PostgreSQL: the payment on its attempt, the order's compare-and-set, its
+/// event and the page's notification (sent at the commit) in one statement,
+/// so one round trip in its own implicit transaction, where the same writes
+/// one by one take seven. The attempt is written only while the order is in
+/// `from`, the order only if the attempt was; if the order moved in between
+/// (a concurrent write committed after this statement's snapshot), the
+/// statement fails on purpose and changes nothing. A duplicate report waits
+/// on the attempt's row lock and then finds it paid.
+pub async fn record_payment_at_once(
+    db: &Db,
+    p: Payment<'_>,
+    change: &crate::hub::StatusChange,
+) -> anyhow::Result<PaymentWritten> {
+    // A payment on an order that keeps its status is an annotation.
+    if p.from != p.to {
+        p.from.transition(p.to).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    anyhow::ensure!(
+        !changes_seat(p.from, p.to),
+        "a payment that changes the order's place is written in steps"
+    );
+    let (from_status, to_status) = if p.from == p.to {
+        (None, None)
+    } else {
+        (Some(p.from), Some(p.to))
+    };
+    let mut q =
+        Sql::new("WITH paid AS (UPDATE payment_attempts SET state = 'paid', transaction_id = ");
+    q.bind(p.transaction_id.map(str::to_owned))
+        .push(", paid_at = ")
+        .bind(p.paid_at)
+        .push(", updated_at = ")
+        .bind(p.paid_at)
+        .push(" WHERE id = ")
+        .bind(p.attempt_id.to_owned())
+        .push(" AND state <> 'paid' AND EXISTS (SELECT 1 FROM orders WHERE id = ")
+        .bind(p.order_id.to_owned())
+        .push(" AND status = ")
+        .bind(p.from)
+        .push(") RETURNING id), moved AS (");
+    push_update(&mut q, p.order_id, p.from, p.to, p.changes);
+    q.push(" AND EXISTS (SELECT 1 FROM paid) RETURNING id), logged AS (INSERT INTO order_events (id, order_id, created_at, kind, from_status, to_status, detail) SELECT ")
+        .bind(random_token().to_string())
+        .push(", ")
+        .bind(p.order_id.to_owned())
+        .push(", ")
+        .bind(now_ms())
+        .push(", ")
+        .bind(p.kind)
+        .push(", ")
+        .bind(from_status)
+        .push(", ")
+        .bind(to_status)
+        .push(", ")
+        .bind(p.detail.to_owned())
+        .push(" FROM moved RETURNING id) SELECT (SELECT COUNT(*) FROM moved), (SELECT COUNT(*) FROM payment_attempts WHERE id = ")
+        .bind(p.attempt_id.to_owned())
+        .push(" AND state = 'paid'), (SELECT COUNT(pg_notify(")
+        .bind(crate::hub::CHANNEL)
+        .push(", ")
+        .bind(change.payload())
+        .push(")::text) FROM moved), CASE WHEN (SELECT COUNT(*) FROM paid) > (SELECT COUNT(*) FROM moved) THEN CAST('")
+        .push(ORDER_MOVED)
+        .push(" ' || (SELECT COUNT(*) FROM paid) AS BIGINT) ELSE 0 END");
+    let answer: anyhow::Result<(i64, i64, i64, i64)> = q.fetch_one(&db.pool).await;
+    match answer {
+        Ok((1, _, _, _)) => Ok(PaymentWritten::Recorded),
+        // Counted in the statement's snapshot, before its own write.
+        Ok((_, 1, _, _)) => Ok(PaymentWritten::AlreadyRecorded),
+        Ok(_) => Ok(PaymentWritten::OrderMoved),
+        Err(e) if format!("{e:#}").contains(ORDER_MOVED) => Ok(PaymentWritten::OrderMoved),
+        Err(e) => Err(e.context("cannot record the payment")),
+    }
+}
+
+/// Whether moving from `from` to `to` gives the order's place up (expired,
+/// closed) or takes it again (a payment kept for review, accepted).
+fn changes_seat(from: OrderStatus, to: OrderStatus) -> bool {
+    matches!(to, OrderStatus::Expired | OrderStatus::Closed)
+        || (from == OrderStatus::NeedsReview && to == OrderStatus::Paid)
 }
 
 /// Records a change that keeps the status (another payment on a refunded
@@ -271,8 +381,19 @@ async fn update_in(
     to: OrderStatus,
     c: Changes,
 ) -> anyhow::Result<bool> {
-    let mut q = Sql::new("UPDATE orders SET status = ");
-    q.bind(to)
+    let mut q = Sql::new("");
+    push_update(&mut q, order_id, from, to, c);
+    let done = q
+        .execute(&mut *tx)
+        .await
+        .context("cannot change the order")?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The compare-and-set's statement (`UPDATE orders … WHERE … AND status = from`).
+fn push_update(q: &mut Sql<'_>, order_id: &str, from: OrderStatus, to: OrderStatus, c: Changes) {
+    q.push("UPDATE orders SET status = ")
+        .bind(to)
         .push(", updated_at = ")
         .bind(c.at.unwrap_or_else(now_ms))
         .push(", received_fen = received_fen + ")
@@ -307,11 +428,6 @@ async fn update_in(
         .bind(order_id.to_owned())
         .push(" AND status = ")
         .bind(from);
-    let done = q
-        .execute(&mut *tx)
-        .await
-        .context("cannot change the order")?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// Takes (`hold`) or releases the order's place in its form, its items'
@@ -438,12 +554,12 @@ pub async fn lock_for_payment(
         let taken = db
             .commits
             .single(
-                sqlx::query(
+                Sql::new(
                     "UPDATE orders SET pay_lock_until = $1 WHERE id = $2 AND pay_lock_until < $3",
                 )
-                .bind(until)
-                .bind(order_id.to_owned())
-                .bind(now),
+                .arg(until)
+                .arg(order_id.to_owned())
+                .arg(now),
             )
             .await
             .context("cannot lock the order")?;
@@ -459,11 +575,9 @@ pub async fn lock_for_payment(
 pub async fn unlock_payment(db: &Db, order_id: &str, token: i64) -> anyhow::Result<()> {
     db.commits
         .single(
-            sqlx::query(
-                "UPDATE orders SET pay_lock_until = 0 WHERE id = $1 AND pay_lock_until = $2",
-            )
-            .bind(order_id.to_owned())
-            .bind(token),
+            Sql::new("UPDATE orders SET pay_lock_until = 0 WHERE id = $1 AND pay_lock_until = $2")
+                .arg(order_id.to_owned())
+                .arg(token),
         )
         .await
         .context("cannot unlock the order")?;
@@ -477,12 +591,10 @@ pub async fn claim_public_query(db: &Db, order_id: &str, interval_ms: i64) -> an
     let claimed = db
         .commits
         .single(
-            sqlx::query(
-                "UPDATE orders SET last_query_at = $1 WHERE id = $2 AND last_query_at <= $3",
-            )
-            .bind(now)
-            .bind(order_id.to_owned())
-            .bind(now - interval_ms),
+            Sql::new("UPDATE orders SET last_query_at = $1 WHERE id = $2 AND last_query_at <= $3")
+                .arg(now)
+                .arg(order_id.to_owned())
+                .arg(now - interval_ms),
         )
         .await
         .context("cannot throttle the query")?;

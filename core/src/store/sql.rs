@@ -45,6 +45,19 @@ impl<'q> Sql<'q> {
         self
     }
 
+    /// Binds `value` to the next placeholder already written in the text
+    /// (for a statement given whole: `Sql::new("… $1 …").arg(v)`).
+    pub fn arg<T>(mut self, value: T) -> Self
+    where
+        T: 'q + Encode<'q, Any> + Type<Any>,
+    {
+        self.binds += 1;
+        if let Err(e) = self.args.add(value) {
+            self.error.get_or_insert(e.to_string());
+        }
+        self
+    }
+
     /// The SQL so far.
     pub fn text(&self) -> &str {
         &self.text
@@ -106,5 +119,9 @@ mod tests {
             q.text(),
             "SELECT 1 FROM t WHERE a = $1 AND b = $2 AND c = $3"
         );
+        // A statement given whole binds in the same order.
+        let whole = Sql::new("SELECT 1 FROM t WHERE a = $1").arg(1_i64);
+        assert_eq!(whole.binds, 1);
+        assert!(whole.error.is_none());
     }
 }
