@@ -275,6 +275,90 @@ both_backends! {
     }
 }
 
+/// PostgreSQL records a payment in one statement: the attempt, then the
+/// order if it is still as read. Here another writer closes the order while
+/// the statement waits for the order's row: the statement must then change
+/// nothing (not even the attempt), and the retry keeps the money for review.
+/// Without that, the attempt would hold the payment, the order would stay
+/// closed and the provider's next report would find it "already recorded".
+#[tokio::test]
+async fn a_payment_racing_a_close_on_postgresql_is_kept_for_review_never_lost() {
+    let app = spawn_app_with(Backend::Postgres, &[]).await;
+    let sim = app.simulator.clone().expect("simulator");
+    sim.set_delivery(false);
+    let order = submit_demo(&app, "5.00").await;
+    let id = order["id"].as_str().expect("id").to_owned();
+    pay(&app, &id, "wechat_native").await;
+    let no = order["out_trade_no"].as_str().expect("no").to_owned();
+
+    // Another writer moves the order and holds its row until it commits.
+    let mut closer = app.db.pool.begin().await.expect("begin");
+    let closed =
+        sqlx::query("UPDATE orders SET status = 'closed' WHERE id = $1 AND status = 'pending'")
+            .bind(&id)
+            .execute(&mut *closer)
+            .await
+            .expect("close");
+    assert_eq!(closed.rows_affected(), 1);
+
+    let (headers, body) = wechat_callback(&no, 500, dev_keys::WECHAT_MCH_ID);
+    let callback = {
+        let (client, url) = (app.client.clone(), app.url("/payment/wechat/notify"));
+        tokio::spawn(async move {
+            let mut req = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            req.send().await.expect("callback").status().as_u16()
+        })
+    };
+    // The payment's statement now waits on the order's row, its snapshot
+    // taken while the order was still pending.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH paid AS%'")
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("activity")
+            .get("n");
+        if waiting == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the payment never waited on the order"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    closer.commit().await.expect("commit the close");
+
+    assert_eq!(
+        callback.await.expect("task"),
+        204,
+        "the payment is acknowledged"
+    );
+    assert_eq!(order_status(&app, &id).await, "needs_review");
+    let row = sqlx::query("SELECT received_fen, review_reason FROM orders WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("order");
+    assert_eq!(row.get::<i64, _>("received_fen"), 500, "counted once");
+    assert!(row.get::<String, _>("review_reason").contains("closed"));
+    let kept: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM order_events WHERE order_id = $1 AND to_status = 'needs_review'",
+    )
+    .bind(&id)
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("count")
+    .get("n");
+    assert_eq!(kept, 1, "one event for the one payment");
+}
+
 async fn expiry_and_late_payment(backend: Backend) {
     let app = spawn_app_with(backend, &[("ORDER_EXPIRE_MINUTES", "0.05")]).await;
     let sim = app.simulator.clone().expect("simulator");
