@@ -55,10 +55,8 @@ pub async fn settle_as(
     source: OrderEventKind,
     review: Option<String>,
 ) -> anyhow::Result<SettleOutcome> {
-    let Some(attempt) = attempts::by_out_trade_no(&state.db, &info.out_trade_no).await? else {
-        return Ok(SettleOutcome::Rejected("unknown out_trade_no".into()));
-    };
-    let Some(mut order) = orders::by_id(&state.db, &attempt.order_id).await? else {
+    let Some((attempt, mut order)) = attempts::with_order(&state.db, &info.out_trade_no).await?
+    else {
         return Ok(SettleOutcome::Rejected("unknown out_trade_no".into()));
     };
     tracing::Span::current().record("order", order.id.as_str());
@@ -161,10 +159,10 @@ pub async fn settle_as(
             ..Changes::default()
         };
         let payment = orders::Payment {
-            attempt_id: &attempt.id,
-            transaction_id: info.transaction_id.as_deref(),
+            attempt_id: attempt.id.clone(),
+            transaction_id: info.transaction_id.clone(),
             paid_at,
-            order_id: &order.id,
+            order_id: order.id.clone(),
             from: order.status,
             to,
             kind: if to == order.status {
@@ -172,7 +170,7 @@ pub async fn settle_as(
             } else {
                 source
             },
-            detail: &detail,
+            detail,
             changes,
         };
         let written = match state.db.backend {
@@ -205,17 +203,17 @@ pub async fn settle_as(
 
 /// PostgreSQL: the payment in one statement, its page's notification
 /// included (sent when it commits).
-async fn record_at_once(state: &Core, mut p: orders::Payment<'_>) -> anyhow::Result<Written> {
+async fn record_at_once(state: &Core, mut p: orders::Payment) -> anyhow::Result<Written> {
     // The order's new version, which its pages follow.
     let version = now_ms();
     p.changes.at = Some(version);
     let change = StatusChange {
-        order_id: p.order_id.to_owned(),
+        order_id: p.order_id.clone(),
         status: p.to,
         version,
     };
     Ok(
-        match orders::record_payment_at_once(&state.db, p, &change).await? {
+        match orders::record_payment_at_once(&state.db, &p, &change).await? {
             PaymentWritten::Recorded => Written::Recorded(version),
             PaymentWritten::AlreadyRecorded => Written::AlreadyRecorded,
             PaymentWritten::OrderMoved => Written::OrderMoved,
@@ -223,15 +221,10 @@ async fn record_at_once(state: &Core, mut p: orders::Payment<'_>) -> anyhow::Res
     )
 }
 
-/// SQLite: the payment on its attempt and the order's change, one write
-/// committed with the others waiting (group commit), answered only once it
-/// is on disk.
-async fn record_in_batch(state: &Core, p: orders::Payment<'_>) -> anyhow::Result<Written> {
-    let (attempt_id, order_id) = (p.attempt_id.to_owned(), p.order_id.to_owned());
-    let transaction_id = p.transaction_id.map(str::to_owned);
-    let (from, to, kind, detail, mut changes) =
-        (p.from, p.to, p.kind, p.detail.to_owned(), p.changes);
-    let paid_at = p.paid_at;
+/// SQLite: the payment as one write committed with the others waiting
+/// (group commit), answered only once it is on disk; rolled back to its
+/// savepoint unless recorded.
+async fn record_in_batch(state: &Core, mut p: orders::Payment) -> anyhow::Result<Written> {
     state
         .db
         .commits
@@ -239,21 +232,11 @@ async fn record_in_batch(state: &Core, p: orders::Payment<'_>) -> anyhow::Result
             Box::pin(async move {
                 // The order's new version, which its pages follow.
                 let version = now_ms();
-                changes.at = Some(version);
-                if !attempts::record_paid_in(conn, &attempt_id, transaction_id.as_deref(), paid_at)
-                    .await?
-                {
-                    return Ok(Step::Discard(Written::AlreadyRecorded));
-                }
-                let moved = if to == from {
-                    orders::annotate_in(conn, &order_id, from, kind, &detail, changes).await?
-                } else {
-                    orders::transition_in(conn, &order_id, from, to, kind, &detail, changes).await?
-                };
-                Ok(if moved {
-                    Step::Keep(Written::Recorded(version))
-                } else {
-                    Step::Discard(Written::OrderMoved)
+                p.changes.at = Some(version);
+                Ok(match orders::record_payment_in(conn, &p).await? {
+                    PaymentWritten::Recorded => Step::Keep(Written::Recorded(version)),
+                    PaymentWritten::AlreadyRecorded => Step::Discard(Written::AlreadyRecorded),
+                    PaymentWritten::OrderMoved => Step::Discard(Written::OrderMoved),
                 })
             })
         })

@@ -4,15 +4,18 @@
 //! provider, and every payment a provider reports can be traced to exactly
 //! one attempt. The attempt row is also the gate that records a payment once.
 
+use super::orders::OrderRecord;
 use super::sql::Sql;
 use crate::commit::Step;
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
 use domain::{Channel, Money, OrderStatus, OutTradeNo, Provider};
+use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
 pub use domain::AttemptState;
 
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Attempt {
     pub id: String,
     pub order_id: String,
@@ -23,7 +26,6 @@ pub struct Attempt {
     pub pay_target: Option<String>,
     pub state: AttemptState,
     pub transaction_id: Option<String>,
-    #[sqlx(rename = "amount_fen")]
     pub amount: Money,
     pub paid_at: Option<i64>,
     pub next_check_at: i64,
@@ -32,6 +34,28 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// The attempt from a row whose columns are named `{prefix}{column}`
+    /// (a join names them apart from the order's).
+    fn from_prefixed(row: &AnyRow, prefix: &str) -> sqlx::Result<Attempt> {
+        let column = |name: &str| format!("{prefix}{name}");
+        Ok(Attempt {
+            id: row.try_get(column("id").as_str())?,
+            order_id: row.try_get(column("order_id").as_str())?,
+            seq: row.try_get(column("seq").as_str())?,
+            out_trade_no: row.try_get(column("out_trade_no").as_str())?,
+            provider: row.try_get(column("provider").as_str())?,
+            channel: row.try_get(column("channel").as_str())?,
+            pay_target: row.try_get(column("pay_target").as_str())?,
+            state: row.try_get(column("state").as_str())?,
+            transaction_id: row.try_get(column("transaction_id").as_str())?,
+            amount: row.try_get(column("amount_fen").as_str())?,
+            paid_at: row.try_get(column("paid_at").as_str())?,
+            next_check_at: row.try_get(column("next_check_at").as_str())?,
+            check_attempts: row.try_get(column("check_attempts").as_str())?,
+            created_at: row.try_get(column("created_at").as_str())?,
+        })
+    }
+
     pub fn out_trade_no(&self) -> anyhow::Result<OutTradeNo> {
         OutTradeNo::parse(&self.out_trade_no).map_err(|e| anyhow::anyhow!(e))
     }
@@ -46,6 +70,37 @@ pub fn attempt_number(order_no: &str, seq: i64) -> String {
     } else {
         format!("{order_no}_{seq}")
     }
+}
+
+impl<'r> sqlx::FromRow<'r, AnyRow> for Attempt {
+    fn from_row(row: &'r AnyRow) -> sqlx::Result<Attempt> {
+        Attempt::from_prefixed(row, "")
+    }
+}
+
+/// The attempt behind a provider's `out_trade_no` with its order, in one
+/// query (a callback reads both before it settles).
+pub async fn with_order(db: &Db, no: &str) -> anyhow::Result<Option<(Attempt, OrderRecord)>> {
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let attempt: Vec<String> = COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c} AS a_{c}"))
+            .collect();
+        format!(
+            "SELECT {}, {} FROM payment_attempts a JOIN orders o ON o.id = a.order_id WHERE a.out_trade_no = $1",
+            super::orders::qualified_columns("o"),
+            attempt.join(", ")
+        )
+    });
+    let row = sqlx::query(&QUERY)
+        .bind(no)
+        .fetch_optional(&db.pool)
+        .await
+        .context("cannot read the payment attempt")?;
+    let Some(row) = row else { return Ok(None) };
+    let order = OrderRecord::from_row(&row).context("cannot read the order")?;
+    let attempt = Attempt::from_prefixed(&row, "a_").context("cannot read the payment attempt")?;
+    Ok(Some((attempt, order)))
 }
 
 pub async fn by_out_trade_no(db: &Db, no: &str) -> anyhow::Result<Option<Attempt>> {
@@ -181,24 +236,6 @@ pub async fn set_state(
         .await
         .context("cannot change the attempt")?;
     Ok(moved == 1)
-}
-
-/// Records a reported payment on its attempt, inside the transaction that
-/// books it on the order. False when it was recorded already (a duplicate).
-pub async fn record_paid_in(
-    tx: &mut sqlx::AnyConnection,
-    id: &str,
-    transaction_id: Option<&str>,
-    paid_at: i64,
-) -> anyhow::Result<bool> {
-    let done = sqlx::query("UPDATE payment_attempts SET state = 'paid', transaction_id = $1, paid_at = $2, updated_at = $2 WHERE id = $3 AND state <> 'paid'")
-        .bind(transaction_id)
-        .bind(paid_at)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .context("cannot record the payment on its attempt")?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// Attempts whose close was not confirmed and that are due for a look.

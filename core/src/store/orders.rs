@@ -47,7 +47,23 @@ impl OrderRecord {
     }
 }
 
-const SELECT: &str = "SELECT id, out_trade_no, submission_id, form_id, amount_fen, status, channel, provider, pay_target, transaction_id, receipt_token, refunded_fen, refund_reserved_fen, review_reason, expires_at, paid_at, next_check_at, check_attempts, created_at, updated_at, account_id, attempt_seq, received_fen FROM orders";
+/// The order's columns, in [`OrderRecord`]'s order.
+macro_rules! columns {
+    () => {
+        "id, out_trade_no, submission_id, form_id, amount_fen, status, channel, provider, pay_target, transaction_id, receipt_token, refunded_fen, refund_reserved_fen, review_reason, expires_at, paid_at, next_check_at, check_attempts, created_at, updated_at, account_id, attempt_seq, received_fen"
+    };
+}
+
+const SELECT: &str = concat!("SELECT ", columns!(), " FROM orders");
+
+/// The order's columns as `{table}.{column}`, for a join.
+pub fn qualified_columns(table: &str) -> String {
+    columns!()
+        .split(", ")
+        .map(|c| format!("{table}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 async fn one(db: &Db, column: &str, value: &str) -> anyhow::Result<Option<OrderRecord>> {
     sqlx::query_as(&format!("{SELECT} WHERE {column} = $1"))
@@ -243,19 +259,78 @@ pub async fn transition_in(
 }
 
 /// A payment to record on its attempt, with its order's change and event.
-pub struct Payment<'a> {
-    pub attempt_id: &'a str,
-    pub transaction_id: Option<&'a str>,
+pub struct Payment {
+    pub attempt_id: String,
+    pub transaction_id: Option<String>,
     pub paid_at: i64,
-    pub order_id: &'a str,
+    pub order_id: String,
     /// The order's status as read; the change applies only if it still is.
     pub from: OrderStatus,
     /// The new status; `from` keeps it, with an event of `kind` alone.
     pub to: OrderStatus,
     pub kind: OrderEventKind,
-    pub detail: &'a str,
-    /// With `at` set: the order's new version, which `change` announces.
+    pub detail: String,
+    /// With `at` set: the order's new version, which its pages follow.
     pub changes: Changes,
+}
+
+impl Payment {
+    /// Refuses a change the state machine forbids, or one that would take or
+    /// give up the order's place (written in steps by [`transition_in`]).
+    fn check(&self) -> anyhow::Result<()> {
+        // A payment on an order that keeps its status is an annotation.
+        if self.from != self.to {
+            self.from
+                .transition(self.to)
+                .map_err(|e| anyhow::anyhow!(e))?;
+        }
+        anyhow::ensure!(
+            !changes_seat(self.from, self.to),
+            "a payment that changes the order's place is written in steps"
+        );
+        Ok(())
+    }
+
+    /// The attempt's write: paid, if it was not (the caller ends the statement).
+    fn push_attempt(&self, q: &mut Sql<'_>) {
+        q.push("UPDATE payment_attempts SET state = 'paid', transaction_id = ")
+            .bind(self.transaction_id.clone())
+            .push(", paid_at = ")
+            .bind(self.paid_at)
+            .push(", updated_at = ")
+            .bind(self.paid_at)
+            .push(" WHERE id = ")
+            .bind(self.attempt_id.clone())
+            .push(" AND state <> 'paid'");
+    }
+
+    /// The order's compare-and-set (the caller adds its last condition).
+    fn push_order(&self, q: &mut Sql<'_>) {
+        push_update(q, &self.order_id, self.from, self.to, self.changes.clone());
+    }
+
+    /// The event's row, as a SELECT the caller ends with its condition.
+    fn push_event(&self, q: &mut Sql<'_>) {
+        let (from, to) = if self.from == self.to {
+            (None, None)
+        } else {
+            (Some(self.from), Some(self.to))
+        };
+        q.push("INSERT INTO order_events (id, order_id, created_at, kind, from_status, to_status, detail) SELECT ")
+            .bind(random_token().to_string())
+            .push(", ")
+            .bind(self.order_id.clone())
+            .push(", ")
+            .bind(now_ms())
+            .push(", ")
+            .bind(self.kind)
+            .push(", ")
+            .bind(from)
+            .push(", ")
+            .bind(to)
+            .push(", ")
+            .bind(self.detail.clone());
+    }
 }
 
 /// What the payment's write found.
@@ -282,53 +357,22 @@ const ORDER_MOVED: &str = "formpay: the order moved while its payment was record
 /// on the attempt's row lock and then finds it paid.
 pub async fn record_payment_at_once(
     db: &Db,
-    p: Payment<'_>,
+    p: &Payment,
     change: &crate::hub::StatusChange,
 ) -> anyhow::Result<PaymentWritten> {
-    // A payment on an order that keeps its status is an annotation.
-    if p.from != p.to {
-        p.from.transition(p.to).map_err(|e| anyhow::anyhow!(e))?;
-    }
-    anyhow::ensure!(
-        !changes_seat(p.from, p.to),
-        "a payment that changes the order's place is written in steps"
-    );
-    let (from_status, to_status) = if p.from == p.to {
-        (None, None)
-    } else {
-        (Some(p.from), Some(p.to))
-    };
-    let mut q =
-        Sql::new("WITH paid AS (UPDATE payment_attempts SET state = 'paid', transaction_id = ");
-    q.bind(p.transaction_id.map(str::to_owned))
-        .push(", paid_at = ")
-        .bind(p.paid_at)
-        .push(", updated_at = ")
-        .bind(p.paid_at)
-        .push(" WHERE id = ")
-        .bind(p.attempt_id.to_owned())
-        .push(" AND state <> 'paid' AND EXISTS (SELECT 1 FROM orders WHERE id = ")
-        .bind(p.order_id.to_owned())
+    p.check()?;
+    let mut q = Sql::new("WITH paid AS (");
+    p.push_attempt(&mut q);
+    q.push(" AND EXISTS (SELECT 1 FROM orders WHERE id = ")
+        .bind(p.order_id.clone())
         .push(" AND status = ")
         .bind(p.from)
         .push(") RETURNING id), moved AS (");
-    push_update(&mut q, p.order_id, p.from, p.to, p.changes);
-    q.push(" AND EXISTS (SELECT 1 FROM paid) RETURNING id), logged AS (INSERT INTO order_events (id, order_id, created_at, kind, from_status, to_status, detail) SELECT ")
-        .bind(random_token().to_string())
-        .push(", ")
-        .bind(p.order_id.to_owned())
-        .push(", ")
-        .bind(now_ms())
-        .push(", ")
-        .bind(p.kind)
-        .push(", ")
-        .bind(from_status)
-        .push(", ")
-        .bind(to_status)
-        .push(", ")
-        .bind(p.detail.to_owned())
-        .push(" FROM moved RETURNING id) SELECT (SELECT COUNT(*) FROM moved), (SELECT COUNT(*) FROM payment_attempts WHERE id = ")
-        .bind(p.attempt_id.to_owned())
+    p.push_order(&mut q);
+    q.push(" AND EXISTS (SELECT 1 FROM paid) RETURNING id), logged AS (");
+    p.push_event(&mut q);
+    q.push(" FROM moved RETURNING id) SELECT (SELECT COUNT(*) FROM moved), (SELECT COUNT(*) FROM payment_attempts WHERE id = ")
+        .bind(p.attempt_id.clone())
         .push(" AND state = 'paid'), (SELECT COUNT(pg_notify(")
         .bind(crate::hub::CHANNEL)
         .push(", ")
@@ -344,6 +388,36 @@ pub async fn record_payment_at_once(
         Ok(_) => Ok(PaymentWritten::OrderMoved),
         Err(e) if format!("{e:#}").contains(ORDER_MOVED) => Ok(PaymentWritten::OrderMoved),
         Err(e) => Err(e.context("cannot record the payment")),
+    }
+}
+
+/// SQLite, inside a write of the group commit: the same three writes in one
+/// call to the database (its three statements in one string, each after the
+/// first going on only if the one before changed its row: `changes()`), where
+/// one call each cost a hop to the connection's thread and back. The caller
+/// rolls back to its savepoint unless the answer is `Recorded`.
+pub async fn record_payment_in(
+    tx: &mut sqlx::AnyConnection,
+    p: &Payment,
+) -> anyhow::Result<PaymentWritten> {
+    p.check()?;
+    let mut q = Sql::new("");
+    p.push_attempt(&mut q);
+    q.push("; ");
+    p.push_order(&mut q);
+    q.push(" AND changes() = 1; ");
+    p.push_event(&mut q);
+    q.push(" WHERE changes() = 1");
+    let done = q
+        .execute(&mut *tx)
+        .await
+        .context("cannot record the payment")?;
+    // Rows changed by the three statements together.
+    match done.rows_affected() {
+        3 => Ok(PaymentWritten::Recorded),
+        0 => Ok(PaymentWritten::AlreadyRecorded),
+        1 => Ok(PaymentWritten::OrderMoved),
+        n => anyhow::bail!("recording a payment changed {n} rows"),
     }
 }
 
