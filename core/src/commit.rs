@@ -54,6 +54,33 @@ fn decided<T>(step: anyhow::Result<Step<T>>) -> (bool, anyhow::Result<T>) {
     }
 }
 
+/// The answer of a write whose batch was not committed: the database
+/// refused it, or is locked by another process (then every write waiting is
+/// answered at once, instead of each waiting out the busy timeout in turn).
+/// Callers answer "try again shortly".
+#[derive(Debug)]
+pub struct NotCommitted;
+
+impl std::fmt::Display for NotCommitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the write was not committed: the database refused its batch")
+    }
+}
+
+impl std::error::Error for NotCommitted {}
+
+/// Whether `e` says SQLite is locked by another process past the busy timeout.
+fn is_locked(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::Database(d)) => {
+                matches!(d.code().as_deref(), Some("5" | "6"))
+                    || d.message().contains("database is locked")
+            }
+            _ => false,
+        })
+}
+
 type Deliver = Box<dyn FnOnce(anyhow::Result<()>) + Send>;
 type Work = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Done> + Send>;
 
@@ -61,6 +88,8 @@ type Work = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Done>
 /// the batch's fate is known.
 struct Done {
     keep: bool,
+    /// The write failed because the database is locked: the batch ends.
+    locked: bool,
     deliver: Deliver,
 }
 
@@ -138,19 +167,24 @@ impl GroupCommit {
         let work: Work = Box::new(move |conn| {
             Box::pin(async move {
                 let (keep, result) = decided(write(conn).await);
+                let locked = result.as_ref().err().is_some_and(is_locked);
                 let deliver: Deliver = Box::new(move |committed| {
                     let _ = answer.send(committed.and(result));
                 });
-                Done { keep, deliver }
+                Done {
+                    keep,
+                    locked,
+                    deliver,
+                }
             })
         });
         queue
             .send(work)
             .await
             .map_err(|_| anyhow::anyhow!("the database writer has stopped"))?;
-        answered.await.map_err(|_| {
-            anyhow::anyhow!("the write was not committed: the database refused its batch")
-        })?
+        answered
+            .await
+            .map_err(|_| anyhow::Error::new(NotCommitted))?
     }
 
     /// One statement that is a write of its own (payment log rows, a
@@ -202,6 +236,12 @@ async fn writer(pool: AnyPool, mut waiting: mpsc::Receiver<Work>, counts: Arc<Co
     while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut answers = Vec::with_capacity(batch.len());
         let committed = commit_batch(&pool, batch.drain(..), &mut answers).await;
+        if matches!(committed, Err(Batch::Locked)) {
+            // Locked by another process: what waited meanwhile would only
+            // wait out the busy timeout in turn. Dropped, each is answered
+            // `NotCommitted` now.
+            while waiting.try_recv().is_ok() {}
+        }
         match &committed {
             Ok(()) => {
                 counts.batches.fetch_add(1, Ordering::Relaxed);
@@ -214,12 +254,9 @@ async fn writer(pool: AnyPool, mut waiting: mpsc::Receiver<Work>, counts: Arc<Co
             }
         }
         for deliver in answers {
-            deliver(
-                committed
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|e| anyhow::anyhow!("cannot commit: {e}")),
-            );
+            deliver(committed.as_ref().map(|_| ()).map_err(|e| {
+                anyhow::Error::new(NotCommitted).context(format!("cannot commit: {e}"))
+            }));
         }
     }
 }
@@ -227,11 +264,34 @@ async fn writer(pool: AnyPool, mut waiting: mpsc::Receiver<Work>, counts: Arc<Co
 /// One transaction for the batch, one savepoint per write. Writes that
 /// never ran (the batch failed first) are dropped with their answer, which
 /// their callers receive as an error.
+/// Why a batch was not committed.
+#[derive(Debug)]
+enum Batch {
+    Failed(sqlx::Error),
+    /// A write found the database locked by another process.
+    Locked,
+}
+
+impl std::fmt::Display for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Batch::Failed(e) => e.fmt(f),
+            Batch::Locked => f.write_str("the database is locked by another process"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Batch {
+    fn from(e: sqlx::Error) -> Batch {
+        Batch::Failed(e)
+    }
+}
+
 async fn commit_batch(
     pool: &AnyPool,
     batch: impl Iterator<Item = Work>,
     answers: &mut Vec<Deliver>,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), Batch> {
     let mut tx = pool.begin().await?;
     // Each round trip to the database counts: the end of one write and the
     // start of the next go together.
@@ -240,6 +300,10 @@ async fn commit_batch(
         tx.execute(sqlx::raw_sql(open)).await?;
         let done = work(&mut tx).await;
         answers.push(done.deliver);
+        if done.locked {
+            // The rest of the batch would wait out the busy timeout each.
+            return Err(Batch::Locked);
+        }
         open = if done.keep {
             "RELEASE SAVEPOINT group_write; SAVEPOINT group_write"
         } else {
@@ -250,7 +314,7 @@ async fn commit_batch(
     if open.starts_with("ROLLBACK") {
         tx.execute("ROLLBACK TO SAVEPOINT group_write").await?;
     }
-    tx.commit().await
+    Ok(tx.commit().await?)
 }
 
 #[cfg(test)]

@@ -129,22 +129,24 @@ pub fn unavailable() -> Response {
 /// Whether an error comes from the database being unreachable (as opposed
 /// to a bug or bad data).
 pub fn is_database_unavailable(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
-            Some(
-                sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::WorkerCrashed,
-            ) => true,
-            // SQLite locked by another process beyond the busy timeout.
-            Some(sqlx::Error::Database(d)) => {
-                matches!(
-                    d.code().as_deref(),
-                    Some("5" | "6" | "SQLITE_BUSY" | "SQLITE_LOCKED")
-                ) || d.message().contains("database is locked")
+    e.chain().any(|cause| {
+        cause.is::<app::ssr::commit::NotCommitted>()
+            || match cause.downcast_ref::<sqlx::Error>() {
+                Some(
+                    sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed,
+                ) => true,
+                // SQLite locked by another process beyond the busy timeout.
+                Some(sqlx::Error::Database(d)) => {
+                    matches!(
+                        d.code().as_deref(),
+                        Some("5" | "6" | "SQLITE_BUSY" | "SQLITE_LOCKED")
+                    ) || d.message().contains("database is locked")
+                }
+                _ => false,
             }
-            _ => false,
-        })
+    })
 }

@@ -10,7 +10,7 @@ pub use formpay_core::store::{
     abuse, attempts, audit, forms, order_list, orders, refunds, retention, stats, submissions,
 };
 pub use formpay_core::{
-    accounts, db, hub, mail, now_ms, pay, payer, payment_log, pow, provider, random_token, regions,
-    registry, security, streams, Backend, Core, Db, SimulatorSwitch,
+    accounts, commit, db, hub, mail, now_ms, pay, payer, payment_log, pow, provider, random_token,
+    regions, registry, security, streams, Backend, Core, Db, SimulatorSwitch,
 };
 pub use state::AppState;
