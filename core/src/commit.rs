@@ -406,6 +406,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_database_locked_by_another_process_answers_every_waiting_write_at_once() {
+        use sqlx::Connection;
+        let dir = std::env::temp_dir().join(format!(
+            "formpay-commit-locked-{}-{}",
+            std::process::id(),
+            crate::random_token()
+        ));
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
+            .await
+            .expect("db");
+        sqlx::query("CREATE TABLE settings_probe (n BIGINT NOT NULL)")
+            .execute(&db.pool)
+            .await
+            .expect("table");
+        // Another process takes the write lock and keeps it.
+        let mut locker = sqlx::AnyConnection::connect(&db.url).await.expect("locker");
+        locker.execute("BEGIN IMMEDIATE").await.expect("lock");
+        locker
+            .execute("INSERT INTO settings_probe (n) VALUES (0)")
+            .await
+            .expect("write");
+        let started = std::time::Instant::now();
+        let writes: Vec<_> = [1, 2, 4, 5, 6]
+            .into_iter()
+            .map(|n| {
+                let db = db.clone();
+                tokio::spawn(async move { insert(&db.commits, n, Step::Keep).await })
+            })
+            .collect();
+        for w in writes {
+            let e = w.await.expect("task").expect_err("committed while locked");
+            assert!(
+                e.chain().any(|c| c.is::<NotCommitted>()),
+                "not answered as not committed: {e:#}"
+            );
+        }
+        // One busy timeout (10 s) for all of them, where each waiting it
+        // out in turn took five.
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(25), "took {took:?}");
+        locker.execute("ROLLBACK").await.expect("unlock");
+        assert_eq!(count(&db).await, 0, "nothing written");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
     async fn a_failed_commit_answers_every_write_of_its_batch_with_an_error() {
         // A pool whose database cannot be written: the batch fails as a whole.
         let dir = std::env::temp_dir().join(format!(
