@@ -71,14 +71,24 @@ impl std::error::Error for NotCommitted {}
 
 /// Whether `e` says SQLite is locked by another process past the busy timeout.
 fn is_locked(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
-            Some(sqlx::Error::Database(d)) => {
-                matches!(d.code().as_deref(), Some("5" | "6"))
-                    || d.message().contains("database is locked")
-            }
-            _ => false,
-        })
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(is_locked_error)
+    })
+}
+
+/// Whether SQLite answered "locked": busy past the timeout, or a locked table.
+pub fn is_locked_error(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            matches!(
+                d.code().as_deref(),
+                Some("5" | "6" | "SQLITE_BUSY" | "SQLITE_LOCKED")
+            ) || d.message().contains("database is locked")
+        }
+        _ => false,
+    }
 }
 
 type Deliver = Box<dyn FnOnce(anyhow::Result<()>) + Send>;
@@ -329,6 +339,24 @@ mod tests {
             .expect("count")
     }
 
+    /// A fresh SQLite database with one table, `settings_probe (n)`, in a
+    /// folder of its own (removed by the test).
+    async fn probe_db() -> (Db, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "formpay-commit-{}-{}",
+            std::process::id(),
+            crate::random_token()
+        ));
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
+            .await
+            .expect("db");
+        sqlx::query("CREATE TABLE settings_probe (n BIGINT NOT NULL)")
+            .execute(&db.pool)
+            .await
+            .expect("table");
+        (db, dir)
+    }
+
     async fn insert(
         commits: &GroupCommit,
         n: i64,
@@ -352,18 +380,7 @@ mod tests {
 
     #[tokio::test]
     async fn writes_commit_in_batches_each_kept_or_rolled_back_alone() {
-        let dir = std::env::temp_dir().join(format!(
-            "formpay-commit-{}-{}",
-            std::process::id(),
-            crate::random_token()
-        ));
-        let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
-            .await
-            .expect("db");
-        sqlx::query("CREATE TABLE settings_probe (n BIGINT NOT NULL)")
-            .execute(&db.pool)
-            .await
-            .expect("table");
+        let (db, dir) = probe_db().await;
         let writes = 300;
         let mut tasks = Vec::new();
         for n in 0..writes {
@@ -408,18 +425,7 @@ mod tests {
     #[tokio::test]
     async fn a_database_locked_by_another_process_answers_every_waiting_write_at_once() {
         use sqlx::Connection;
-        let dir = std::env::temp_dir().join(format!(
-            "formpay-commit-locked-{}-{}",
-            std::process::id(),
-            crate::random_token()
-        ));
-        let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
-            .await
-            .expect("db");
-        sqlx::query("CREATE TABLE settings_probe (n BIGINT NOT NULL)")
-            .execute(&db.pool)
-            .await
-            .expect("table");
+        let (db, dir) = probe_db().await;
         // Another process takes the write lock and keeps it.
         let mut locker = sqlx::AnyConnection::connect(&db.url).await.expect("locker");
         locker.execute("BEGIN IMMEDIATE").await.expect("lock");
@@ -454,18 +460,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_commit_answers_every_write_of_its_batch_with_an_error() {
         // A pool whose database cannot be written: the batch fails as a whole.
-        let dir = std::env::temp_dir().join(format!(
-            "formpay-commit-ro-{}-{}",
-            std::process::id(),
-            crate::random_token()
-        ));
-        let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
-            .await
-            .expect("db");
-        sqlx::query("CREATE TABLE settings_probe (n BIGINT NOT NULL)")
-            .execute(&db.pool)
-            .await
-            .expect("table");
+        let (db, dir) = probe_db().await;
         let commits = GroupCommit::start(db.pool.clone());
         db.pool.close().await;
         let answer = insert(&commits, 1, Step::Keep).await;

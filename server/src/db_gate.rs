@@ -129,24 +129,19 @@ pub fn unavailable() -> Response {
 /// Whether an error comes from the database being unreachable (as opposed
 /// to a bug or bad data).
 pub fn is_database_unavailable(e: &anyhow::Error) -> bool {
+    use app::ssr::commit::{is_locked_error, NotCommitted};
     e.chain().any(|cause| {
-        cause.is::<app::ssr::commit::NotCommitted>()
-            || match cause.downcast_ref::<sqlx::Error>() {
-                Some(
+        cause.is::<NotCommitted>()
+            || cause.downcast_ref::<sqlx::Error>().is_some_and(|e| {
+                matches!(
+                    e,
                     sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::WorkerCrashed,
-                ) => true,
-                // SQLite locked by another process beyond the busy timeout.
-                Some(sqlx::Error::Database(d)) => {
-                    matches!(
-                        d.code().as_deref(),
-                        Some("5" | "6" | "SQLITE_BUSY" | "SQLITE_LOCKED")
-                    ) || d.message().contains("database is locked")
-                }
-                _ => false,
-            }
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Io(_)
+                        | sqlx::Error::Tls(_)
+                        | sqlx::Error::WorkerCrashed
+                ) // SQLite locked by another process beyond the busy timeout.
+                || is_locked_error(e)
+            })
     })
 }

@@ -179,16 +179,12 @@ pub async fn settle_as(
         };
         match written {
             // A repeated or concurrent report.
-            Written::AlreadyRecorded => return Ok(SettleOutcome::NoChange),
-            Written::OrderMoved => {
+            PaymentWritten::AlreadyRecorded => return Ok(SettleOutcome::NoChange),
+            PaymentWritten::OrderMoved => {
                 order = reload(state, &order.id).await?;
                 continue;
             }
-            // PostgreSQL's write announced it already.
-            Written::Recorded(_) if state.db.backend == Backend::Postgres => {}
-            Written::Recorded(version) => {
-                publish_change(state, order.id.clone(), to, version).await
-            }
+            PaymentWritten::Recorded => {}
         }
         let outcome = if review.is_some() {
             SettleOutcome::Review
@@ -203,7 +199,7 @@ pub async fn settle_as(
 
 /// PostgreSQL: the payment in one statement, its page's notification
 /// included (sent when it commits).
-async fn record_at_once(state: &Core, mut p: orders::Payment) -> anyhow::Result<Written> {
+async fn record_at_once(state: &Core, mut p: orders::Payment) -> anyhow::Result<PaymentWritten> {
     // The order's new version, which its pages follow.
     let version = now_ms();
     p.changes.at = Some(version);
@@ -212,20 +208,15 @@ async fn record_at_once(state: &Core, mut p: orders::Payment) -> anyhow::Result<
         status: p.to,
         version,
     };
-    Ok(
-        match orders::record_payment_at_once(&state.db, &p, &change).await? {
-            PaymentWritten::Recorded => Written::Recorded(version),
-            PaymentWritten::AlreadyRecorded => Written::AlreadyRecorded,
-            PaymentWritten::OrderMoved => Written::OrderMoved,
-        },
-    )
+    orders::record_payment_at_once(&state.db, &p, &change).await
 }
 
 /// SQLite: the payment as one write committed with the others waiting
 /// (group commit), answered only once it is on disk; rolled back to its
-/// savepoint unless recorded.
-async fn record_in_batch(state: &Core, mut p: orders::Payment) -> anyhow::Result<Written> {
-    state
+/// savepoint unless recorded. Its pages hear of it after the commit.
+async fn record_in_batch(state: &Core, mut p: orders::Payment) -> anyhow::Result<PaymentWritten> {
+    let (order_id, to) = (p.order_id.clone(), p.to);
+    let (written, version) = state
         .db
         .commits
         .run(move |conn| {
@@ -233,25 +224,19 @@ async fn record_in_batch(state: &Core, mut p: orders::Payment) -> anyhow::Result
                 // The order's new version, which its pages follow.
                 let version = now_ms();
                 p.changes.at = Some(version);
-                Ok(match orders::record_payment_in(conn, &p).await? {
-                    PaymentWritten::Recorded => Step::Keep(Written::Recorded(version)),
-                    PaymentWritten::AlreadyRecorded => Step::Discard(Written::AlreadyRecorded),
-                    PaymentWritten::OrderMoved => Step::Discard(Written::OrderMoved),
-                })
+                let written = orders::record_payment_in(conn, &p).await?;
+                Ok(Step::keep_if(
+                    written == PaymentWritten::Recorded,
+                    (written, version),
+                ))
             })
         })
         .await
-        .context("cannot record the payment")
-}
-
-/// What the settling write found.
-enum Written {
-    /// With the order's new version.
-    Recorded(i64),
-    /// The attempt holds this payment already.
-    AlreadyRecorded,
-    /// Someone else changed the order since it was read.
-    OrderMoved,
+        .context("cannot record the payment")?;
+    if written == PaymentWritten::Recorded {
+        publish_change(state, order_id, to, version).await;
+    }
+    Ok(written)
 }
 
 /// Why a verified report does not describe this attempt, if it does not.

@@ -74,6 +74,15 @@ pub fn wechat_callback(
     simulator::signed_wechat_callback(out_trade_no, amount_fen, mchid)
 }
 
+/// A ¥5.00 demo order waiting for its WeChat Native payment: (id, out_trade_no).
+async fn pending_wechat_order(app: &TestApp) -> (String, String) {
+    let order = submit_demo(app, "5.00").await;
+    let id = order["id"].as_str().expect("id").to_owned();
+    pay(app, &id, "wechat_native").await;
+    let no = order["out_trade_no"].as_str().expect("no").to_owned();
+    (id, no)
+}
+
 pub async fn post_callback(
     app: &TestApp,
     headers: &[(&'static str, String)],
@@ -209,10 +218,7 @@ both_backends! {
     async fn twenty_identical_callbacks_at_once_settle_once(app) {
         let sim = app.simulator.clone().expect("simulator");
         sim.set_delivery(false);
-        let order = submit_demo(&app, "5.00").await;
-        let id = order["id"].as_str().expect("id").to_owned();
-        pay(&app, &id, "wechat_native").await;
-        let no = order["out_trade_no"].as_str().expect("no").to_owned();
+        let (id, no) = pending_wechat_order(&app).await;
         let (headers, body) = wechat_callback(&no, 500, dev_keys::WECHAT_MCH_ID);
         let sends = (0..20).map(|_| post_callback(&app, &headers, &body));
         let answers = futures_util::future::join_all(sends).await;
@@ -226,10 +232,7 @@ both_backends! {
     async fn forged_or_mismatched_callbacks_leave_the_order_pending(app) {
         let sim = app.simulator.clone().expect("simulator");
         sim.set_delivery(false);
-        let order = submit_demo(&app, "5.00").await;
-        let id = order["id"].as_str().expect("id").to_owned();
-        pay(&app, &id, "wechat_native").await;
-        let no = order["out_trade_no"].as_str().expect("no").to_owned();
+        let (id, no) = pending_wechat_order(&app).await;
 
         let (headers, body) = wechat_callback(&no, 1, dev_keys::WECHAT_MCH_ID);
         assert_eq!(post_callback(&app, &headers, &body).await.status(), 500, "tampered amount");
@@ -286,10 +289,7 @@ async fn a_payment_racing_a_close_on_postgresql_is_kept_for_review_never_lost() 
     let app = spawn_app_with(Backend::Postgres, &[]).await;
     let sim = app.simulator.clone().expect("simulator");
     sim.set_delivery(false);
-    let order = submit_demo(&app, "5.00").await;
-    let id = order["id"].as_str().expect("id").to_owned();
-    pay(&app, &id, "wechat_native").await;
-    let no = order["out_trade_no"].as_str().expect("no").to_owned();
+    let (id, no) = pending_wechat_order(&app).await;
 
     // Another writer moves the order and holds its row until it commits.
     let mut closer = app.db.pool.begin().await.expect("begin");
