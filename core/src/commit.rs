@@ -19,7 +19,8 @@
 use crate::store::sql::Sql;
 use anyhow::Context;
 use futures_util::future::BoxFuture;
-use sqlx::{AnyConnection, AnyPool, Executor};
+use futures_util::StreamExt;
+use sqlx::{AnyConnection, AnyPool, Either, Executor};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -92,7 +93,20 @@ pub fn is_locked_error(e: &sqlx::Error) -> bool {
 }
 
 type Deliver = Box<dyn FnOnce(anyhow::Result<()>) + Send>;
-type Work = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Done> + Send>;
+type Steps = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Done> + Send>;
+type Decide = Box<dyn FnOnce(anyhow::Result<u64>) -> Done + Send>;
+
+/// A write waiting for its batch.
+enum Work {
+    /// Code that runs its statements on the batch's connection, one round
+    /// trip each.
+    Steps(Steps),
+    /// One query (one statement or several): sent in the same round trip
+    /// as the savepoint statements around it, so a write of this kind costs
+    /// the writer one hop to SQLite's connection thread instead of two.
+    /// `decide` is given the rows its own statements changed.
+    Query { sql: Sql<'static>, decide: Decide },
+}
 
 /// A write that ran: whether to keep it, and how to answer its caller once
 /// the batch's fate is known.
@@ -132,10 +146,33 @@ impl std::fmt::Debug for GroupCommit {
 
 impl GroupCommit {
     /// Starts the writer on `pool` (it ends when the last handle is dropped).
-    pub fn start(pool: AnyPool) -> GroupCommit {
+    /// With `checkpoints`, a pool of other connections to the same SQLite
+    /// file, the write-ahead log is copied into the database by one of those
+    /// after the batches (at most every [`CHECKPOINT_EVERY`]), so that the
+    /// writer never does it between two batches.
+    pub fn start(pool: AnyPool, checkpoints: Option<AnyPool>) -> GroupCommit {
         let (queue, waiting) = mpsc::channel(4 * MAX_BATCH);
         let counts = Arc::new(Counts::default());
-        tokio::spawn(writer(pool, waiting, counts.clone()));
+        let work = writer(pool, waiting, counts.clone(), checkpoints);
+        // On a thread of its own: the writer's every step is a hop to and
+        // from SQLite's connection thread, and on the shared runtime each
+        // return waited behind the requests in its workers' queues. Here it
+        // is taken up at once.
+        let own = std::thread::Builder::new()
+            .name("group-commit".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(work),
+                    Err(e) => tracing::error!(error = %e, "cannot start the database writer"),
+                }
+            });
+        if let Err(e) = own {
+            // Every write is answered "the database writer has stopped".
+            tracing::error!(error = %e, "cannot start the database writer's thread");
+        }
         GroupCommit {
             way: Way::Batches(queue),
             counts,
@@ -174,27 +211,34 @@ impl GroupCommit {
             Way::Alone(pool) => return self.alone(pool, write).await,
         };
         let (answer, answered) = oneshot::channel::<anyhow::Result<T>>();
-        let work: Work = Box::new(move |conn| {
-            Box::pin(async move {
-                let (keep, result) = decided(write(conn).await);
-                let locked = result.as_ref().err().is_some_and(is_locked);
-                let deliver: Deliver = Box::new(move |committed| {
-                    let _ = answer.send(committed.and(result));
-                });
-                Done {
-                    keep,
-                    locked,
-                    deliver,
-                }
-            })
-        });
-        queue
-            .send(work)
-            .await
-            .map_err(|_| anyhow::anyhow!("the database writer has stopped"))?;
-        answered
-            .await
-            .map_err(|_| anyhow::Error::new(NotCommitted))?
+        let work = Work::Steps(Box::new(move |conn| {
+            Box::pin(async move { done(write(conn).await, answer) })
+        }));
+        enqueue(queue, work, answered).await
+    }
+
+    /// Runs `sql` (one statement or several, in one round trip) as a write
+    /// of the next batch; `decide` is given the rows its statements changed
+    /// and says whether they stay. Answers once that batch is committed,
+    /// like [`GroupCommit::run`].
+    pub async fn query<T, D>(&self, sql: Sql<'static>, decide: D) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        D: FnOnce(u64) -> anyhow::Result<Step<T>> + Send + 'static,
+    {
+        let queue = match &self.way {
+            Way::Batches(queue) => queue,
+            Way::Alone(pool) => {
+                return self
+                    .alone(pool, move |conn| {
+                        Box::pin(async move { decide(sql.execute(&mut *conn).await?.rows_affected()) })
+                    })
+                    .await
+            }
+        };
+        let (answer, answered) = oneshot::channel::<anyhow::Result<T>>();
+        let decide: Decide = Box::new(move |rows| done(rows.and_then(decide), answer));
+        enqueue(queue, Work::Query { sql, decide }, answered).await
     }
 
     /// One statement that is a write of its own (payment log rows, a
@@ -209,15 +253,7 @@ impl GroupCommit {
                 self.counts.writes.fetch_add(1, Ordering::Relaxed);
                 Ok(done.rows_affected())
             }
-            Way::Batches(_) => {
-                self.run(move |conn| {
-                    Box::pin(async move {
-                        let done = statement.execute(&mut *conn).await?;
-                        Ok(Step::Keep(done.rows_affected()))
-                    })
-                })
-                .await
-            }
+            Way::Batches(_) => self.query(statement, |rows| Ok(Step::Keep(rows))).await,
         }
     }
 
@@ -241,7 +277,80 @@ impl GroupCommit {
     }
 }
 
-async fn writer(pool: AnyPool, mut waiting: mpsc::Receiver<Work>, counts: Arc<Counts>) {
+/// What ran: whether it stays, and how its caller is answered once the
+/// batch's fate is known.
+fn done<T: Send + 'static>(
+    step: anyhow::Result<Step<T>>,
+    answer: oneshot::Sender<anyhow::Result<T>>,
+) -> Done {
+    let (keep, result) = decided(step);
+    let locked = result.as_ref().err().is_some_and(is_locked);
+    let deliver: Deliver = Box::new(move |committed| {
+        let _ = answer.send(committed.and(result));
+    });
+    Done {
+        keep,
+        locked,
+        deliver,
+    }
+}
+
+/// Queues `work` for the writer and waits for its answer.
+async fn enqueue<T>(
+    queue: &mpsc::Sender<Work>,
+    work: Work,
+    answered: oneshot::Receiver<anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    queue
+        .send(work)
+        .await
+        .map_err(|_| anyhow::anyhow!("the database writer has stopped"))?;
+    answered
+        .await
+        .map_err(|_| anyhow::Error::new(NotCommitted))?
+}
+
+/// How often at most the write-ahead log is checkpointed beside the writer.
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Copies what the write-ahead log holds into the database, beside the
+/// writer, at most every [`CHECKPOINT_EVERY`] and never two at once.
+struct Checkpoints {
+    pool: AnyPool,
+    last: std::time::Instant,
+    running: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Checkpoints {
+    /// After a commit: starts a checkpoint if one is due and none runs.
+    fn after_commit(&mut self) {
+        if self.last.elapsed() < CHECKPOINT_EVERY || self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let (pool, running) = (self.pool.clone(), self.running.clone());
+        tokio::spawn(async move {
+            // PASSIVE: copies what no reader still needs, waits for no one;
+            // the writer goes on appending meanwhile.
+            if let Err(e) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+                tracing::warn!(error = %e, "cannot checkpoint the write-ahead log");
+            }
+            running.store(false, Ordering::Release);
+        });
+    }
+}
+
+async fn writer(
+    pool: AnyPool,
+    mut waiting: mpsc::Receiver<Work>,
+    counts: Arc<Counts>,
+    checkpoints: Option<AnyPool>,
+) {
+    let mut checkpoints = checkpoints.map(|pool| Checkpoints {
+        pool,
+        last: std::time::Instant::now(),
+        running: Arc::default(),
+    });
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut answers = Vec::with_capacity(batch.len());
@@ -254,6 +363,9 @@ async fn writer(pool: AnyPool, mut waiting: mpsc::Receiver<Work>, counts: Arc<Co
         }
         match &committed {
             Ok(()) => {
+                if let Some(c) = &mut checkpoints {
+                    c.after_commit();
+                }
                 counts.batches.fetch_add(1, Ordering::Relaxed);
                 counts
                     .writes
@@ -307,8 +419,19 @@ async fn commit_batch(
     // start of the next go together.
     let mut open = "SAVEPOINT group_write";
     for work in batch {
-        tx.execute(sqlx::raw_sql(open)).await?;
-        let done = work(&mut tx).await;
+        let done = match work {
+            Work::Steps(steps) => {
+                tx.execute(sqlx::raw_sql(open)).await?;
+                steps(&mut tx).await
+            }
+            Work::Query { sql, decide } => match after(&mut tx, open, sql).await {
+                Ok(rows) => decide(Ok(rows)),
+                Err(Ran::Own(e)) => decide(Err(e)),
+                // The savepoint's own statements failed: the batch ends
+                // (the write, dropped unanswered, is answered `NotCommitted`).
+                Err(Ran::Opening(e)) => return Err(e.into()),
+            },
+        };
         answers.push(done.deliver);
         if done.locked {
             // The rest of the batch would wait out the busy timeout each.
@@ -325,6 +448,50 @@ async fn commit_batch(
         tx.execute("ROLLBACK TO SAVEPOINT group_write").await?;
     }
     Ok(tx.commit().await?)
+}
+
+/// Which part of a query sent after the savepoint statements failed.
+enum Ran {
+    /// The savepoint statements (`open`): the batch cannot go on.
+    Opening(sqlx::Error),
+    /// The write's own statements: rolled back to its savepoint.
+    Own(anyhow::Error),
+}
+
+/// Runs the statements `open`, then `sql`, in one round trip; answers the
+/// rows changed by `sql`'s statements alone.
+async fn after(conn: &mut AnyConnection, open: &str, sql: Sql<'static>) -> Result<u64, Ran> {
+    let cached = sql.is_cached();
+    let (text, args) = match sql.into_parts() {
+        Ok(parts) => parts,
+        Err(e) => {
+            // Nothing of the write can run; the savepoint is opened anyway,
+            // as the next write expects.
+            conn.execute(sqlx::raw_sql(open))
+                .await
+                .map_err(Ran::Opening)?;
+            return Err(Ran::Own(e));
+        }
+    };
+    // Each statement answers one result, the savepoint's first.
+    let opening = open.split(';').count();
+    let text = format!("{open}; {text}");
+    let mut results = conn.fetch_many(sqlx::query_with(&text, args).persistent(cached));
+    let (mut seen, mut rows) = (0, 0);
+    while let Some(result) = results.next().await {
+        match result {
+            Ok(Either::Left(done)) => {
+                seen += 1;
+                if seen > opening {
+                    rows += done.rows_affected();
+                }
+            }
+            Ok(Either::Right(_)) => {}
+            Err(e) if seen < opening => return Err(Ran::Opening(e)),
+            Err(e) => return Err(Ran::Own(anyhow::Error::new(e).context("the query failed"))),
+        }
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -461,7 +628,7 @@ mod tests {
     async fn a_failed_commit_answers_every_write_of_its_batch_with_an_error() {
         // A pool whose database cannot be written: the batch fails as a whole.
         let (db, dir) = probe_db().await;
-        let commits = GroupCommit::start(db.pool.clone());
+        let commits = GroupCommit::start(db.pool.clone(), None);
         db.pool.close().await;
         let answer = insert(&commits, 1, Step::Keep).await;
         assert!(answer.is_err(), "a write answered Ok without a commit");

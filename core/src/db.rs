@@ -5,7 +5,7 @@
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -84,6 +84,7 @@ impl Db {
                     .connect_with(options)
                     .await
                     .context("cannot connect to the database")?,
+                Some(pool.clone()),
             ),
             Backend::Postgres => crate::commit::GroupCommit::concurrent(pool.clone()),
         };
@@ -101,6 +102,10 @@ impl Db {
     }
 }
 
+/// How long a PostgreSQL connection may sit idle in the pool and still be
+/// handed out without a ping.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 /// The pool settings both pools share: timeouts, and SQLite's pragmas on
 /// each new connection.
 fn pool_options(backend: Backend) -> AnyPoolOptions {
@@ -108,6 +113,21 @@ fn pool_options(backend: Backend) -> AnyPoolOptions {
         // Long enough for a burst to queue, short enough that a request
         // made while the database is gone is answered (503) promptly.
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings every connection it hands out: a round trip on
+        // PostgreSQL, a hop to the connection's thread on SQLite, before
+        // every query. A connection used in the last second is known to be
+        // alive; one idle for longer (a database restarted meanwhile) is
+        // still pinged, and dropped if it does not answer. SQLite's
+        // connections are files of this process: never pinged.
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if backend == Backend::Postgres && meta.idle_for > IDLE_BEFORE_PING {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
@@ -120,6 +140,10 @@ fn pool_options(backend: Backend) -> AnyPoolOptions {
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     conn.execute("PRAGMA synchronous = FULL").await?;
+                    // The group commit's writer leaves checkpoints to another
+                    // connection (`commit.rs`): a connection checkpoints by
+                    // itself only past 64 MiB of log, should those stop.
+                    conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
                     // 16 MiB of page cache per connection (the default is 2 MiB).
                     conn.execute("PRAGMA cache_size = -16384").await?;
                 }

@@ -25,8 +25,12 @@ pub struct LogEntry {
 /// The most rows written by one statement.
 const MAX_ROWS: usize = 64;
 
-/// A row waiting for the writer, with whoever waits for it.
-type Queued = (Row, oneshot::Sender<anyhow::Result<()>>);
+/// What the writer is given: a row (with whoever waits for it, if anyone),
+/// or a request to answer once every row given before is written.
+enum Queued {
+    Row(Row, Option<oneshot::Sender<anyhow::Result<()>>>),
+    Flush(oneshot::Sender<anyhow::Result<()>>),
+}
 
 /// A log entry as stored: its id and time, bodies cut.
 struct Row {
@@ -58,13 +62,8 @@ impl PaymentLog {
     /// go together in one statement (and with the next group commit).
     pub async fn write(&self, e: LogEntry) {
         let Some(rows) = &self.rows else { return };
-        let row = Row {
-            id: random_token().to_string(),
-            at: now_ms(),
-            entry: e,
-        };
         let (done, written) = oneshot::channel();
-        let result = match rows.send((row, done)).await {
+        let result = match rows.send(Queued::Row(Row::new(e), Some(done))).await {
             Ok(()) => written
                 .await
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("the payment log's writer has stopped"))),
@@ -72,6 +71,50 @@ impl PaymentLog {
         };
         if let Err(err) = result {
             tracing::warn!(error = %err, "cannot write the payment log");
+        }
+    }
+
+    /// Like [`PaymentLog::write`], without waiting for the row's commit: for
+    /// a callback, whose answer to the provider waits only for what it
+    /// settled. The row is written with the next batch; a crash in the few
+    /// milliseconds before loses the row, never the payment (its order event
+    /// is committed before the answer). [`PaymentLog::flush`] writes what is
+    /// queued before a shutdown.
+    pub fn queue(&self, e: LogEntry) {
+        let Some(rows) = &self.rows else { return };
+        match rows.try_send(Queued::Row(Row::new(e), None)) {
+            Ok(()) => {}
+            // A burst filled the queue: wait for room without holding the answer.
+            Err(mpsc::error::TrySendError::Full(queued)) => {
+                let rows = rows.clone();
+                tokio::spawn(async move {
+                    if rows.send(queued).await.is_err() {
+                        tracing::warn!("cannot write the payment log: its writer has stopped");
+                    }
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::warn!("cannot write the payment log: its writer has stopped")
+            }
+        }
+    }
+
+    /// Waits until every row queued before is written (or failed).
+    pub async fn flush(&self) {
+        let Some(rows) = &self.rows else { return };
+        let (done, flushed) = oneshot::channel();
+        if rows.send(Queued::Flush(done)).await.is_ok() {
+            let _ = flushed.await;
+        }
+    }
+}
+
+impl Row {
+    fn new(entry: LogEntry) -> Row {
+        Row {
+            id: random_token().to_string(),
+            at: now_ms(),
+            entry,
         }
     }
 }
@@ -85,7 +128,19 @@ async fn writer(db: Db, mut waiting: mpsc::Receiver<Queued>) {
             "INSERT INTO payment_log (id, created_at, provider, operation, direction, out_trade_no, status_code, latency_ms, request, response, error) VALUES ",
         );
         let mut answers = Vec::with_capacity(batch.len());
-        for (i, (row, answer)) in batch.drain(..).enumerate() {
+        let mut flushes = Vec::new();
+        let mut n = 0;
+        for queued in batch.drain(..) {
+            let (row, answer) = match queued {
+                Queued::Row(row, answer) => (row, answer),
+                // Answered after the rows given before it are written.
+                Queued::Flush(answer) => {
+                    flushes.push(answer);
+                    continue;
+                }
+            };
+            let i = n;
+            n += 1;
             let e = row.entry;
             q.push(if i == 0 { "(" } else { ", (" })
                 .bind(row.id)
@@ -110,14 +165,27 @@ async fn writer(db: Db, mut waiting: mpsc::Receiver<Queued>) {
                 .push(", ")
                 .bind(e.error.map(|s| truncate(&s)))
                 .push(")");
-            answers.push(answer);
+            answers.extend(answer);
         }
-        let written = db.commits.single(q).await;
-        for answer in answers {
-            let _ = answer.send(match &written {
-                Ok(_) => Ok(()),
-                Err(e) => Err(anyhow::anyhow!("{e:#}")),
-            });
+        if n > 0 {
+            // One row is the common case and its statement is kept prepared;
+            // the text of many rows is rarely the same twice.
+            let q = if n > 1 { q.uncached() } else { q };
+            let written = db.commits.single(q).await;
+            if answers.len() < n {
+                if let Err(e) = &written {
+                    tracing::warn!(error = %e, rows = n - answers.len(), "cannot write the payment log");
+                }
+            }
+            for answer in answers {
+                let _ = answer.send(match &written {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(anyhow::anyhow!("{e:#}")),
+                });
+            }
+        }
+        for flushed in flushes {
+            let _ = flushed.send(Ok(()));
         }
     }
 }

@@ -361,6 +361,8 @@ impl Application {
             })
         });
         serve::serve(self.listener, self.router, stop).await;
+        // The callbacks' log rows still queued.
+        self.state.payment_log.flush().await;
         views.abort();
         alerts.abort();
         if let Err(e) = self.state.views.flush(&self.state.db).await {

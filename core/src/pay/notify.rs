@@ -114,9 +114,9 @@ pub async fn handle_notify(
             )
         }
     };
-    state
-        .payment_log
-        .write(crate::payment_log::LogEntry {
+    // Queued, not waited for: the provider's answer waits only for the
+    // settlement's commit.
+    state.payment_log.queue(crate::payment_log::LogEntry {
             provider: provider.log_name(),
             operation: "notify",
             direction: domain::Direction::In,
@@ -126,7 +126,6 @@ pub async fn handle_notify(
             request: provider.redact_notify(body),
             response: reply.body.clone(),
             error,
-        })
-        .await;
+    });
     (reply, verdict)
 }

@@ -216,20 +216,15 @@ async fn record_at_once(state: &Core, mut p: orders::Payment) -> anyhow::Result<
 /// savepoint unless recorded. Its pages hear of it after the commit.
 async fn record_in_batch(state: &Core, mut p: orders::Payment) -> anyhow::Result<PaymentWritten> {
     let (order_id, to) = (p.order_id.clone(), p.to);
-    let (written, version) = state
+    // The order's new version, which its pages follow.
+    let version = now_ms();
+    p.changes.at = Some(version);
+    let written = state
         .db
         .commits
-        .run(move |conn| {
-            Box::pin(async move {
-                // The order's new version, which its pages follow.
-                let version = now_ms();
-                p.changes.at = Some(version);
-                let written = orders::record_payment_in(conn, &p).await?;
-                Ok(Step::keep_if(
-                    written == PaymentWritten::Recorded,
-                    (written, version),
-                ))
-            })
+        .query(orders::payment_query(&p)?, |rows| {
+            let written = orders::payment_written(rows)?;
+            Ok(Step::keep_if(written == PaymentWritten::Recorded, written))
         })
         .await
         .context("cannot record the payment")?;

@@ -391,15 +391,10 @@ pub async fn record_payment_at_once(
     }
 }
 
-/// SQLite, inside a write of the group commit: the same three writes in one
-/// call to the database (its three statements in one string, each after the
-/// first going on only if the one before changed its row: `changes()`), where
-/// one call each cost a hop to the connection's thread and back. The caller
-/// rolls back to its savepoint unless the answer is `Recorded`.
-pub async fn record_payment_in(
-    tx: &mut sqlx::AnyConnection,
-    p: &Payment,
-) -> anyhow::Result<PaymentWritten> {
+/// SQLite: the payment's three statements in one query, each after the
+/// first going on only if the one before changed its row. Its changed rows
+/// go to [`payment_written`].
+pub fn payment_query(p: &Payment) -> anyhow::Result<Sql<'static>> {
     p.check()?;
     let mut q = Sql::new("");
     p.push_attempt(&mut q);
@@ -408,12 +403,13 @@ pub async fn record_payment_in(
     q.push(" AND changes() = 1; ");
     p.push_event(&mut q);
     q.push(" WHERE changes() = 1");
-    let done = q
-        .execute(&mut *tx)
-        .await
-        .context("cannot record the payment")?;
-    // Rows changed by the three statements together.
-    match done.rows_affected() {
+    Ok(q)
+}
+
+/// What the rows changed by [`payment_query`]'s three statements together
+/// say (its savepoint is rolled back unless `Recorded`).
+pub fn payment_written(rows: u64) -> anyhow::Result<PaymentWritten> {
+    match rows {
         3 => Ok(PaymentWritten::Recorded),
         0 => Ok(PaymentWritten::AlreadyRecorded),
         1 => Ok(PaymentWritten::OrderMoved),

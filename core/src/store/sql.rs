@@ -13,6 +13,8 @@ pub struct Sql<'q> {
     binds: usize,
     /// A value that could not be encoded (reported when the query runs).
     error: Option<String>,
+    /// Whether the connection keeps the prepared statement for next time.
+    cached: bool,
 }
 
 impl<'q> Sql<'q> {
@@ -22,6 +24,7 @@ impl<'q> Sql<'q> {
             args: AnyArguments::default(),
             binds: 0,
             error: None,
+            cached: true,
         }
     }
 
@@ -63,6 +66,24 @@ impl<'q> Sql<'q> {
         &self.text
     }
 
+    /// Not kept prepared by the connection: for text that is rarely the
+    /// same twice (a multi-row insert of as many rows as were waiting),
+    /// which would only push the statements that repeat out of its cache.
+    pub fn uncached(mut self) -> Self {
+        self.cached = false;
+        self
+    }
+
+    /// Whether the statement is kept prepared ([`Sql::uncached`]).
+    pub fn is_cached(&self) -> bool {
+        self.cached
+    }
+
+    /// The text and its values, for a caller that runs them itself.
+    pub fn into_parts(self) -> anyhow::Result<(String, AnyArguments<'q>)> {
+        self.ready()
+    }
+
     fn ready(self) -> anyhow::Result<(String, AnyArguments<'q>)> {
         match self.error {
             Some(e) => Err(anyhow::anyhow!("cannot bind a value: {e}")),
@@ -74,8 +95,10 @@ impl<'q> Sql<'q> {
     where
         E: sqlx::Executor<'e, Database = Any>,
     {
+        let cached = self.cached;
         let (text, args) = self.ready()?;
         sqlx::query_with(&text, args)
+            .persistent(cached)
             .execute(executor)
             .await
             .context("the query failed")
