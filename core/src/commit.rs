@@ -231,7 +231,9 @@ impl GroupCommit {
             Way::Alone(pool) => {
                 return self
                     .alone(pool, move |conn| {
-                        Box::pin(async move { decide(sql.execute(&mut *conn).await?.rows_affected()) })
+                        Box::pin(
+                            async move { decide(sql.execute(&mut *conn).await?.rows_affected()) },
+                        )
                     })
                     .await
             }
@@ -586,6 +588,72 @@ mod tests {
             batches < written / 4,
             "{batches} batches for {written} concurrent writes: not grouped"
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A query write of two inserts (and a third statement that cannot run
+    /// when `fails`), kept unless `discard`; answers the rows it changed.
+    async fn insert_twice(
+        commits: &GroupCommit,
+        n: i64,
+        fails: bool,
+        discard: bool,
+    ) -> anyhow::Result<u64> {
+        let mut q = Sql::new("INSERT INTO settings_probe (n) VALUES (");
+        q.bind(n)
+            .push("); INSERT INTO settings_probe (n) VALUES (")
+            .bind(n)
+            .push(")");
+        if fails {
+            q.push("; INSERT INTO no_such_table (n) VALUES (1)");
+        }
+        commits
+            .query(q, move |rows| Ok(Step::keep_if(!discard, rows)))
+            .await
+    }
+
+    #[tokio::test]
+    async fn query_writes_count_their_own_rows_and_are_rolled_back_alone() {
+        let (db, dir) = probe_db().await;
+        let mut tasks = Vec::new();
+        for n in 0..240i64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                // Closures and queries in the same batches: every third
+                // write a closure (every seventh of all fails after its
+                // insert), the others queries of two rows (every fourth
+                // discarded, every tenth failing at its third statement).
+                let answer = if n % 3 == 0 {
+                    insert(&db.commits, n, Step::Keep).await.map(|_| 1)
+                } else {
+                    insert_twice(&db.commits, n, n % 10 == 1, n % 4 == 0).await
+                };
+                (n, answer)
+            }));
+        }
+        let mut kept = 0;
+        for t in tasks {
+            let (n, answer) = t.await.expect("task");
+            if n % 3 == 0 {
+                match answer {
+                    Ok(_) => kept += 1,
+                    Err(e) => assert_eq!(n % 7, 3, "{e:#}"),
+                }
+            } else if n % 10 == 1 {
+                let e = answer.expect_err("a failing statement is an error");
+                assert!(format!("{e:#}").contains("no_such_table"), "{e:#}");
+            } else {
+                // The savepoint statements sent before it are not counted.
+                assert_eq!(answer.expect("written"), 2, "write {n}");
+                if n % 4 != 0 {
+                    kept += 2;
+                }
+            }
+        }
+        assert_eq!(count(&db).await, kept, "exactly the kept writes stayed");
+        let (batches, written) = db.commits.counts();
+        assert_eq!(written, 240);
+        assert!(batches < written / 4, "{batches} batches: not grouped");
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -4,6 +4,7 @@
 
 use crate::store::sql::Sql;
 use crate::{now_ms, random_token, Db};
+use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};
 
 /// Longest body kept, in characters.
@@ -42,6 +43,8 @@ struct Row {
 #[derive(Clone, Debug)]
 pub struct PaymentLog {
     rows: Option<mpsc::Sender<Queued>>,
+    /// Rows queued while the queue was full, still waiting for room.
+    waiting_for_room: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl PaymentLog {
@@ -49,12 +52,18 @@ impl PaymentLog {
     pub fn new(db: Db) -> Self {
         let (rows, waiting) = mpsc::channel(4 * MAX_ROWS);
         tokio::spawn(writer(db, waiting));
-        PaymentLog { rows: Some(rows) }
+        PaymentLog {
+            rows: Some(rows),
+            waiting_for_room: Default::default(),
+        }
     }
 
     /// A log that writes nowhere (unit tests, the simulator's own clients).
     pub fn disabled() -> Self {
-        PaymentLog { rows: None }
+        PaymentLog {
+            rows: None,
+            waiting_for_room: Default::default(),
+        }
     }
 
     /// Best effort: a failure to log is reported, never turned into a failed
@@ -86,11 +95,13 @@ impl PaymentLog {
             Ok(()) => {}
             // A burst filled the queue: wait for room without holding the answer.
             Err(mpsc::error::TrySendError::Full(queued)) => {
-                let rows = rows.clone();
+                let (rows, waiting) = (rows.clone(), self.waiting_for_room.clone());
+                waiting.fetch_add(1, Ordering::AcqRel);
                 tokio::spawn(async move {
                     if rows.send(queued).await.is_err() {
                         tracing::warn!("cannot write the payment log: its writer has stopped");
                     }
+                    waiting.fetch_sub(1, Ordering::AcqRel);
                 });
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -102,6 +113,10 @@ impl PaymentLog {
     /// Waits until every row queued before is written (or failed).
     pub async fn flush(&self) {
         let Some(rows) = &self.rows else { return };
+        // Rows of a burst still waiting for room go in first.
+        while self.waiting_for_room.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let (done, flushed) = oneshot::channel();
         if rows.send(Queued::Flush(done)).await.is_ok() {
             let _ = flushed.await;
@@ -283,5 +298,48 @@ mod tests {
             truncate(&"x".repeat(5000)).chars().count(),
             MAX_BODY_CHARS + "…[cut]".chars().count()
         );
+    }
+
+    fn entry(i: usize) -> LogEntry {
+        LogEntry {
+            provider: "wechat",
+            operation: "notify",
+            direction: domain::Direction::In,
+            out_trade_no: Some(format!("T{i}")),
+            status_code: Some(204),
+            latency_ms: 1,
+            request: "{}".into(),
+            response: String::new(),
+            error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_rows_are_all_written_by_the_flush_even_past_a_full_queue() {
+        let dir = std::env::temp_dir().join(format!(
+            "formpay-log-{}-{}",
+            std::process::id(),
+            random_token()
+        ));
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
+            .await
+            .expect("db");
+        let log = PaymentLog::new(db.clone());
+        // More than the queue holds, queued without waiting.
+        let rows = 5 * MAX_ROWS;
+        for i in 0..rows {
+            log.queue(entry(i));
+        }
+        log.flush().await;
+        let written: i64 =
+            sqlx::query_scalar("SELECT COUNT(DISTINCT out_trade_no) FROM payment_log")
+                .fetch_one(&db.pool)
+                .await
+                .expect("count");
+        assert_eq!(
+            written, rows as i64,
+            "every queued row is written by the flush"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

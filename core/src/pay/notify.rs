@@ -117,15 +117,15 @@ pub async fn handle_notify(
     // Queued, not waited for: the provider's answer waits only for the
     // settlement's commit.
     state.payment_log.queue(crate::payment_log::LogEntry {
-            provider: provider.log_name(),
-            operation: "notify",
-            direction: domain::Direction::In,
-            out_trade_no: Some(out_trade_no),
-            status_code: Some(reply.status),
-            latency_ms: started.elapsed().as_millis() as i64,
-            request: provider.redact_notify(body),
-            response: reply.body.clone(),
-            error,
+        provider: provider.log_name(),
+        operation: "notify",
+        direction: domain::Direction::In,
+        out_trade_no: Some(out_trade_no),
+        status_code: Some(reply.status),
+        latency_ms: started.elapsed().as_millis() as i64,
+        request: provider.redact_notify(body),
+        response: reply.body.clone(),
+        error,
     });
     (reply, verdict)
 }
