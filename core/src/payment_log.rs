@@ -4,7 +4,6 @@
 
 use crate::store::sql::Sql;
 use crate::{now_ms, random_token, Db};
-use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};
 
 /// Longest body kept, in characters.
@@ -42,28 +41,23 @@ struct Row {
 
 #[derive(Clone, Debug)]
 pub struct PaymentLog {
-    rows: Option<mpsc::Sender<Queued>>,
-    /// Rows queued while the queue was full, still waiting for room.
-    waiting_for_room: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Unbounded: a callback queues its row without waiting, and rows come
+    /// no faster than the settlements the same writer commits one by one,
+    /// while the log's writer takes up to [`MAX_ROWS`] a statement.
+    rows: Option<mpsc::UnboundedSender<Queued>>,
 }
 
 impl PaymentLog {
     /// Starts the log's writer on `db` (it ends with the last handle).
     pub fn new(db: Db) -> Self {
-        let (rows, waiting) = mpsc::channel(4 * MAX_ROWS);
+        let (rows, waiting) = mpsc::unbounded_channel();
         tokio::spawn(writer(db, waiting));
-        PaymentLog {
-            rows: Some(rows),
-            waiting_for_room: Default::default(),
-        }
+        PaymentLog { rows: Some(rows) }
     }
 
     /// A log that writes nowhere (unit tests, the simulator's own clients).
     pub fn disabled() -> Self {
-        PaymentLog {
-            rows: None,
-            waiting_for_room: Default::default(),
-        }
+        PaymentLog { rows: None }
     }
 
     /// Best effort: a failure to log is reported, never turned into a failed
@@ -72,7 +66,7 @@ impl PaymentLog {
     pub async fn write(&self, e: LogEntry) {
         let Some(rows) = &self.rows else { return };
         let (done, written) = oneshot::channel();
-        let result = match rows.send(Queued::Row(Row::new(e), Some(done))).await {
+        let result = match rows.send(Queued::Row(Row::new(e), Some(done))) {
             Ok(()) => written
                 .await
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("the payment log's writer has stopped"))),
@@ -91,34 +85,16 @@ impl PaymentLog {
     /// queued before a shutdown.
     pub fn queue(&self, e: LogEntry) {
         let Some(rows) = &self.rows else { return };
-        match rows.try_send(Queued::Row(Row::new(e), None)) {
-            Ok(()) => {}
-            // A burst filled the queue: wait for room without holding the answer.
-            Err(mpsc::error::TrySendError::Full(queued)) => {
-                let (rows, waiting) = (rows.clone(), self.waiting_for_room.clone());
-                waiting.fetch_add(1, Ordering::AcqRel);
-                tokio::spawn(async move {
-                    if rows.send(queued).await.is_err() {
-                        tracing::warn!("cannot write the payment log: its writer has stopped");
-                    }
-                    waiting.fetch_sub(1, Ordering::AcqRel);
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                tracing::warn!("cannot write the payment log: its writer has stopped")
-            }
+        if rows.send(Queued::Row(Row::new(e), None)).is_err() {
+            tracing::warn!("cannot write the payment log: its writer has stopped");
         }
     }
 
     /// Waits until every row queued before is written (or failed).
     pub async fn flush(&self) {
         let Some(rows) = &self.rows else { return };
-        // Rows of a burst still waiting for room go in first.
-        while self.waiting_for_room.load(Ordering::Acquire) > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
         let (done, flushed) = oneshot::channel();
-        if rows.send(Queued::Flush(done)).await.is_ok() {
+        if rows.send(Queued::Flush(done)).is_ok() {
             let _ = flushed.await;
         }
     }
@@ -136,7 +112,7 @@ impl Row {
 
 /// Writes whatever rows are waiting, up to [`MAX_ROWS`] in one statement: one
 /// round trip (PostgreSQL) or one write in a batch (SQLite) for many calls.
-async fn writer(db: Db, mut waiting: mpsc::Receiver<Queued>) {
+async fn writer(db: Db, mut waiting: mpsc::UnboundedReceiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_ROWS);
     while waiting.recv_many(&mut batch, MAX_ROWS).await > 0 {
         let mut q = Sql::new(
@@ -154,10 +130,8 @@ async fn writer(db: Db, mut waiting: mpsc::Receiver<Queued>) {
                     continue;
                 }
             };
-            let i = n;
-            n += 1;
             let e = row.entry;
-            q.push(if i == 0 { "(" } else { ", (" })
+            q.push(if n == 0 { "(" } else { ", (" })
                 .bind(row.id)
                 .push(", ")
                 .bind(row.at)
@@ -181,6 +155,7 @@ async fn writer(db: Db, mut waiting: mpsc::Receiver<Queued>) {
                 .bind(e.error.map(|s| truncate(&s)))
                 .push(")");
             answers.extend(answer);
+            n += 1;
         }
         if n > 0 {
             // One row is the common case and its statement is kept prepared;
@@ -315,7 +290,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn queued_rows_are_all_written_by_the_flush_even_past_a_full_queue() {
+    async fn queued_rows_are_all_written_by_the_flush() {
         let dir = std::env::temp_dir().join(format!(
             "formpay-log-{}-{}",
             std::process::id(),
@@ -325,7 +300,7 @@ mod tests {
             .await
             .expect("db");
         let log = PaymentLog::new(db.clone());
-        // More than the queue holds, queued without waiting.
+        // Many batches' worth, queued without waiting.
         let rows = 5 * MAX_ROWS;
         for i in 0..rows {
             log.queue(entry(i));

@@ -81,10 +81,6 @@ impl<'q> Sql<'q> {
 
     /// The text and its values, for a caller that runs them itself.
     pub fn into_parts(self) -> anyhow::Result<(String, AnyArguments<'q>)> {
-        self.ready()
-    }
-
-    fn ready(self) -> anyhow::Result<(String, AnyArguments<'q>)> {
         match self.error {
             Some(e) => Err(anyhow::anyhow!("cannot bind a value: {e}")),
             None => Ok((self.text, self.args)),
@@ -96,7 +92,7 @@ impl<'q> Sql<'q> {
         E: sqlx::Executor<'e, Database = Any>,
     {
         let cached = self.cached;
-        let (text, args) = self.ready()?;
+        let (text, args) = self.into_parts()?;
         sqlx::query_with(&text, args)
             .persistent(cached)
             .execute(executor)
@@ -109,7 +105,7 @@ impl<'q> Sql<'q> {
         E: sqlx::Executor<'e, Database = Any>,
         T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
     {
-        let (text, args) = self.ready()?;
+        let (text, args) = self.into_parts()?;
         sqlx::query_as_with(&text, args)
             .fetch_all(executor)
             .await
@@ -121,7 +117,7 @@ impl<'q> Sql<'q> {
         E: sqlx::Executor<'e, Database = Any>,
         T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
     {
-        let (text, args) = self.ready()?;
+        let (text, args) = self.into_parts()?;
         sqlx::query_as_with(&text, args)
             .fetch_one(executor)
             .await
