@@ -85,6 +85,7 @@ impl Db {
                     .await
                     .context("cannot connect to the database")?,
                 Some(pool.clone()),
+                crate::commit::file_of(&url),
             ),
             Backend::Postgres => crate::commit::GroupCommit::concurrent(pool.clone()),
         };
@@ -101,6 +102,20 @@ impl Db {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 }
+
+/// The settings of every SQLite connection, sqlx's and the group commit's
+/// own (`commit/direct.rs`).
+///
+/// WAL lets readers work while a writer commits; the busy timeout makes
+/// concurrent writers wait instead of failing. FULL: a commit is on disk
+/// before it returns, so an acknowledged callback survives a power cut
+/// too; group commit (`commit`) pays one flush for many of them. The group
+/// commit's writer leaves checkpoints to another connection: a connection
+/// checkpoints by itself only past 64 MiB of log, should those stop. 16 MiB
+/// of page cache per connection (the default is 2 MiB).
+pub const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+    PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; \
+    PRAGMA wal_autocheckpoint = 16384; PRAGMA cache_size = -16384";
 
 /// How long a PostgreSQL connection may sit idle in the pool and still be
 /// handed out without a ping.
@@ -131,21 +146,7 @@ fn pool_options(backend: Backend) -> AnyPoolOptions {
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
-                    // WAL lets readers work while a writer commits; the busy
-                    // timeout makes concurrent writers wait instead of failing.
-                    // FULL: a commit is on disk before it returns, so an
-                    // acknowledged callback survives a power cut too; group
-                    // commit (`commit.rs`) pays one flush for many of them.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    // The group commit's writer leaves checkpoints to another
-                    // connection (`commit.rs`): a connection checkpoints by
-                    // itself only past 64 MiB of log, should those stop.
-                    conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
-                    // 16 MiB of page cache per connection (the default is 2 MiB).
-                    conn.execute("PRAGMA cache_size = -16384").await?;
+                    conn.execute(sqlx::raw_sql(SQLITE_PRAGMAS)).await?;
                 }
                 Ok(())
             })

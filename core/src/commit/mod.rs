@@ -16,8 +16,11 @@
 //! answers (nothing before its commit, a discarded or failed write rolled
 //! back alone).
 
+mod direct;
+
 use crate::store::sql::Sql;
 use anyhow::Context;
+pub use direct::file_of;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use sqlx::{AnyConnection, AnyPool, Either, Executor};
@@ -76,6 +79,11 @@ fn is_locked(e: &anyhow::Error) -> bool {
         cause
             .downcast_ref::<sqlx::Error>()
             .is_some_and(is_locked_error)
+            || matches!(
+                cause.downcast_ref::<rusqlite::Error>(),
+                Some(rusqlite::Error::SqliteFailure(f, _))
+                    if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
     })
 }
 
@@ -136,6 +144,8 @@ enum Way {
 struct Counts {
     batches: AtomicU64,
     writes: AtomicU64,
+    /// Of the batches, those committed on the writer's own connection.
+    direct: AtomicU64,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -149,18 +159,34 @@ impl GroupCommit {
     /// With `checkpoints`, a pool of other connections to the same SQLite
     /// file, the write-ahead log is copied into the database by one of those
     /// after the batches (at most every [`CHECKPOINT_EVERY`]), so that the
-    /// writer never does it between two batches.
-    pub fn start(pool: AnyPool, checkpoints: Option<AnyPool>) -> GroupCommit {
+    /// writer never does it between two batches. With `file`, the SQLite
+    /// file behind `pool` ([`file_of`]), the writer opens its own connection
+    /// to it and runs the batches of query writes there, on its own thread
+    /// (`direct.rs`); batches holding a closure, or every batch when the file
+    /// cannot be opened so, go through `pool`.
+    pub fn start(
+        pool: AnyPool,
+        checkpoints: Option<AnyPool>,
+        file: Option<std::path::PathBuf>,
+    ) -> GroupCommit {
         let (queue, waiting) = mpsc::channel(4 * MAX_BATCH);
         let counts = Arc::new(Counts::default());
-        let work = writer(pool, waiting, counts.clone(), checkpoints);
         // On a thread of its own: the writer's every step is a hop to and
         // from SQLite's connection thread, and on the shared runtime each
         // return waited behind the requests in its workers' queues. Here it
         // is taken up at once.
+        let counts_of_writer = counts.clone();
         let own = std::thread::Builder::new()
             .name("group-commit".into())
             .spawn(move || {
+                let direct = file.and_then(|path| match direct::Direct::open(&path) {
+                    Ok(direct) => Some(direct),
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "the database writer goes through the pool");
+                        None
+                    }
+                });
+                let work = writer(pool, direct, waiting, counts_of_writer, checkpoints);
                 match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -194,6 +220,12 @@ impl GroupCommit {
             self.counts.batches.load(Ordering::Relaxed),
             self.counts.writes.load(Ordering::Relaxed),
         )
+    }
+
+    /// Batches committed on the writer's own connection (`direct.rs`).
+    #[cfg(test)]
+    fn direct_batches(&self) -> u64 {
+        self.counts.direct.load(Ordering::Relaxed)
     }
 
     /// Runs `write` in the next batch and answers once that batch is
@@ -344,6 +376,7 @@ impl Checkpoints {
 
 async fn writer(
     pool: AnyPool,
+    mut direct: Option<direct::Direct>,
     mut waiting: mpsc::Receiver<Work>,
     counts: Arc<Counts>,
     checkpoints: Option<AnyPool>,
@@ -356,7 +389,23 @@ async fn writer(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut answers = Vec::with_capacity(batch.len());
-        let committed = commit_batch(&pool, batch.drain(..), &mut answers).await;
+        let committed = match &mut direct {
+            Some(direct) if batch.iter().all(|w| matches!(w, Work::Query { .. })) => {
+                let queries = batch
+                    .drain(..)
+                    .filter_map(|w| match w {
+                        Work::Query { sql, decide } => Some((sql, decide)),
+                        Work::Steps(_) => None,
+                    })
+                    .collect();
+                let committed = direct.commit(queries, &mut answers);
+                if committed.is_ok() {
+                    counts.direct.fetch_add(1, Ordering::Relaxed);
+                }
+                committed
+            }
+            _ => commit_batch(&pool, batch.drain(..), &mut answers).await,
+        };
         if matches!(committed, Err(Batch::Locked)) {
             // Locked by another process: what waited meanwhile would only
             // wait out the busy timeout in turn. Dropped, each is answered
@@ -391,7 +440,7 @@ async fn writer(
 /// Why a batch was not committed.
 #[derive(Debug)]
 enum Batch {
-    Failed(sqlx::Error),
+    Failed(anyhow::Error),
     /// A write found the database locked by another process.
     Locked,
 }
@@ -399,7 +448,7 @@ enum Batch {
 impl std::fmt::Display for Batch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Batch::Failed(e) => e.fmt(f),
+            Batch::Failed(e) => write!(f, "{e:#}"),
             Batch::Locked => f.write_str("the database is locked by another process"),
         }
     }
@@ -407,7 +456,7 @@ impl std::fmt::Display for Batch {
 
 impl From<sqlx::Error> for Batch {
     fn from(e: sqlx::Error) -> Batch {
-        Batch::Failed(e)
+        Batch::Failed(anyhow::Error::new(e))
     }
 }
 
@@ -658,7 +707,49 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_database_locked_by_another_process_answers_every_waiting_write_at_once() {
+    async fn query_writes_alone_commit_on_the_writers_own_connection() {
+        let (db, dir) = probe_db().await;
+        let mut tasks = Vec::new();
+        for n in 0..300i64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                // Every fourth discarded, every tenth failing at its third
+                // statement.
+                let answer = insert_twice(&db.commits, n, n % 10 == 1, n % 4 == 0).await;
+                (n, answer)
+            }));
+        }
+        let mut kept = 0;
+        for t in tasks {
+            let (n, answer) = t.await.expect("task");
+            if n % 10 == 1 {
+                let e = answer.expect_err("a failing statement is an error");
+                assert!(format!("{e:#}").contains("no_such_table"), "{e:#}");
+            } else {
+                assert_eq!(answer.expect("written"), 2, "write {n}");
+                if n % 4 != 0 {
+                    kept += 2;
+                }
+            }
+        }
+        assert_eq!(count(&db).await, kept, "exactly the kept writes stayed");
+        let (batches, written) = db.commits.counts();
+        assert_eq!(written, 300);
+        assert!(batches < written / 4, "{batches} batches: not grouped");
+        assert_eq!(
+            db.commits.direct_batches(),
+            batches,
+            "batches of queries alone went through sqlx"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// While another process holds SQLite's write lock, five writes made by
+    /// `write` are all answered `NotCommitted` within about one busy timeout.
+    async fn locked_out<F>(write: F)
+    where
+        F: Fn(Db, i64) -> BoxFuture<'static, anyhow::Result<()>>,
+    {
         use sqlx::Connection;
         let (db, dir) = probe_db().await;
         // Another process takes the write lock and keeps it.
@@ -671,10 +762,7 @@ mod tests {
         let started = std::time::Instant::now();
         let writes: Vec<_> = [1, 2, 4, 5, 6]
             .into_iter()
-            .map(|n| {
-                let db = db.clone();
-                tokio::spawn(async move { insert(&db.commits, n, Step::Keep).await })
-            })
+            .map(|n| tokio::spawn(write(db.clone(), n)))
             .collect();
         for w in writes {
             let e = w.await.expect("task").expect_err("committed while locked");
@@ -693,10 +781,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_database_locked_by_another_process_answers_every_waiting_write_at_once() {
+        locked_out(|db, n| {
+            Box::pin(async move { insert(&db.commits, n, Step::Keep).await.map(|_| ()) })
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_locked_database_answers_every_waiting_query_write_at_once() {
+        locked_out(|db, n| {
+            Box::pin(async move { insert_twice(&db.commits, n, false, false).await.map(|_| ()) })
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn a_failed_commit_answers_every_write_of_its_batch_with_an_error() {
         // A pool whose database cannot be written: the batch fails as a whole.
         let (db, dir) = probe_db().await;
-        let commits = GroupCommit::start(db.pool.clone(), None);
+        let commits = GroupCommit::start(db.pool.clone(), None, None);
         db.pool.close().await;
         let answer = insert(&commits, 1, Step::Keep).await;
         assert!(answer.is_err(), "a write answered Ok without a commit");
