@@ -57,7 +57,12 @@ impl Direct {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .with_context(|| format!("cannot open {}", path.display()))?;
+        // A write's savepoint keeps the pages it changes in a statement
+        // journal, which SQLite spills to a temporary file past 64 KiB:
+        // opened, written and closed by nearly every batch. In memory, it
+        // is a copy of the pages and nothing more.
         conn.execute_batch(crate::db::SQLITE_PRAGMAS)
+            .and_then(|()| conn.execute_batch("PRAGMA temp_store = MEMORY"))
             .context("cannot set the writer's pragmas")?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Direct {

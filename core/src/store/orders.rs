@@ -4,7 +4,7 @@
 
 use super::sql::Sql;
 use crate::commit::Step;
-use crate::{now_ms, random_token, Db};
+use crate::{now_ms, Db};
 use anyhow::Context;
 use domain::{Channel, Money, OrderEventKind, OrderStatus, Provider};
 
@@ -139,7 +139,7 @@ pub async fn insert_event(
     detail: &str,
 ) -> anyhow::Result<()> {
     sqlx::query("INSERT INTO order_events (id, order_id, created_at, kind, from_status, to_status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(random_token().to_string())
+        .bind(crate::row_id())
         .bind(order_id)
         .bind(now_ms())
         .bind(kind)
@@ -317,7 +317,7 @@ impl Payment {
             (Some(self.from), Some(self.to))
         };
         q.push("INSERT INTO order_events (id, order_id, created_at, kind, from_status, to_status, detail) SELECT ")
-            .bind(random_token().to_string())
+            .bind(crate::row_id())
             .push(", ")
             .bind(self.order_id.clone())
             .push(", ")
