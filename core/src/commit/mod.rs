@@ -388,49 +388,85 @@ async fn writer(
     });
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while waiting.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut answers = Vec::with_capacity(batch.len());
-        let committed = match &mut direct {
-            Some(direct) if batch.iter().all(|w| matches!(w, Work::Query { .. })) => {
-                let queries = batch
+        // Each transaction's fate, with the answers of its writes.
+        let mut finished = Vec::with_capacity(2);
+        match &mut direct {
+            Some(direct) => {
+                // The query writes on the writer's own connection, then any
+                // closures through the pool: two transactions, one after
+                // the other, for writes that came in together (none waits
+                // on another's answer, so their order is free).
+                let (queries, steps): (Vec<_>, Vec<_>) = batch
                     .drain(..)
+                    .partition(|w| matches!(w, Work::Query { .. }));
+                let queries: Vec<_> = queries
+                    .into_iter()
                     .filter_map(|w| match w {
                         Work::Query { sql, decide } => Some((sql, decide)),
                         Work::Steps(_) => None,
                     })
                     .collect();
-                let committed = direct.commit(queries, &mut answers);
-                if committed.is_ok() {
-                    counts.direct.fetch_add(1, Ordering::Relaxed);
+                let mut locked = false;
+                if !queries.is_empty() {
+                    let mut answers = Vec::with_capacity(queries.len());
+                    let committed = direct.commit(queries, &mut answers);
+                    if committed.is_ok() {
+                        counts.direct.fetch_add(1, Ordering::Relaxed);
+                    }
+                    locked = matches!(committed, Err(Batch::Locked));
+                    finished.push((committed, answers));
                 }
-                committed
+                // Locked: the closures would wait out the busy timeout
+                // again; dropped, they are answered `NotCommitted`.
+                if !steps.is_empty() && !locked {
+                    let mut answers = Vec::with_capacity(steps.len());
+                    let committed = commit_batch(&pool, steps.into_iter(), &mut answers).await;
+                    finished.push((committed, answers));
+                }
             }
-            _ => commit_batch(&pool, batch.drain(..), &mut answers).await,
-        };
-        if matches!(committed, Err(Batch::Locked)) {
+            None => {
+                let mut answers = Vec::with_capacity(batch.len());
+                let committed = commit_batch(&pool, batch.drain(..), &mut answers).await;
+                finished.push((committed, answers));
+            }
+        }
+        if finished
+            .iter()
+            .any(|(committed, _)| matches!(committed, Err(Batch::Locked)))
+        {
             // Locked by another process: what waited meanwhile would only
             // wait out the busy timeout in turn. Dropped, each is answered
             // `NotCommitted` now.
             while waiting.try_recv().is_ok() {}
         }
-        match &committed {
-            Ok(()) => {
-                if let Some(c) = &mut checkpoints {
-                    c.after_commit();
+        for (committed, answers) in finished {
+            match &committed {
+                Ok(()) => {
+                    if let Some(c) = &mut checkpoints {
+                        c.after_commit();
+                    }
+                    counts.batches.fetch_add(1, Ordering::Relaxed);
+                    counts
+                        .writes
+                        .fetch_add(answers.len() as u64, Ordering::Relaxed);
                 }
-                counts.batches.fetch_add(1, Ordering::Relaxed);
-                counts
-                    .writes
-                    .fetch_add(answers.len() as u64, Ordering::Relaxed);
+                Err(e) => {
+                    tracing::warn!(error = %e, writes = answers.len(), "a batch of writes failed")
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, writes = answers.len(), "a batch of writes failed")
-            }
+            deliver(answers, &committed);
         }
-        for deliver in answers {
-            deliver(committed.as_ref().map(|_| ()).map_err(|e| {
+    }
+}
+
+/// Answers each write of a batch with the batch's fate.
+fn deliver(answers: Vec<Deliver>, committed: &Result<(), Batch>) {
+    for answer in answers {
+        answer(
+            committed.as_ref().map(|_| ()).map_err(|e| {
                 anyhow::Error::new(NotCommitted).context(format!("cannot commit: {e}"))
-            }));
-        }
+            }),
+        );
     }
 }
 

@@ -166,7 +166,36 @@ pub async fn begin(
         check_attempts: 0,
         created_at: now,
     };
-    // With the other writes of the payment path (group commit).
+    // With the other writes of the payment path (group commit), in one
+    // query on SQLite (which its writer runs on its own connection): the
+    // attempt is inserted only if the counter moved (`changes()`).
+    if db.backend == crate::db::Backend::Sqlite {
+        let q = Sql::new(
+            "UPDATE orders SET attempt_seq = $1, updated_at = $2 WHERE id = $3 AND attempt_seq = $4; \
+             INSERT INTO payment_attempts (id, order_id, seq, out_trade_no, provider, channel, state, amount_fen, next_check_at, check_attempts, created_at, updated_at) \
+             SELECT $5, $3, $1, $6, $7, $8, 'open', $9, $10, 0, $2, $2 WHERE changes() = 1",
+        )
+        .arg(seq)
+        .arg(now)
+        .arg(order_id.to_owned())
+        .arg(previous_seq)
+        .arg(attempt.id.clone())
+        .arg(attempt.out_trade_no.clone())
+        .arg(attempt.provider)
+        .arg(channel)
+        .arg(amount)
+        .arg(next_check_at);
+        return db
+            .commits
+            .query(q, move |rows| match rows {
+                2 => Ok(Step::Keep(Some(attempt))),
+                // Another start got there first: nothing written.
+                0 => Ok(Step::Discard(None)),
+                n => anyhow::bail!("starting an attempt wrote {n} rows"),
+            })
+            .await
+            .context("cannot commit the attempt");
+    }
     let (order_id, stored) = (order_id.to_owned(), attempt.clone());
     db.commits
         .run(move |tx| {

@@ -221,6 +221,26 @@ pub async fn transition(
 ) -> anyhow::Result<bool> {
     // With the other writes of the payment path (group commit): one flush
     // for many.
+    if db.backend == crate::db::Backend::Sqlite && !changes_seat(from, to) {
+        // One query, which the writer runs on its own connection: the event
+        // is written only if the order moved (`changes()`).
+        from.transition(to).map_err(|e| anyhow::anyhow!(e))?;
+        let mut q = Sql::new("");
+        push_update(&mut q, order_id, from, to, changes);
+        q.push("; ");
+        push_event_select(&mut q, order_id, kind, Some(from), Some(to), detail);
+        q.push(" WHERE changes() = 1");
+        return db
+            .commits
+            .query(q, |rows| match rows {
+                2 => Ok(Step::Keep(true)),
+                // Lost: someone else moved it first, nothing written.
+                0 => Ok(Step::Discard(false)),
+                n => anyhow::bail!("an order's change wrote {n} rows"),
+            })
+            .await
+            .context("cannot commit the order change");
+    }
     let (order_id, detail) = (order_id.to_owned(), detail.to_owned());
     db.commits
         .run(move |tx| {
@@ -316,21 +336,34 @@ impl Payment {
         } else {
             (Some(self.from), Some(self.to))
         };
-        q.push("INSERT INTO order_events (id, order_id, created_at, kind, from_status, to_status, detail) SELECT ")
-            .bind(crate::row_id())
-            .push(", ")
-            .bind(self.order_id.clone())
-            .push(", ")
-            .bind(now_ms())
-            .push(", ")
-            .bind(self.kind)
-            .push(", ")
-            .bind(from)
-            .push(", ")
-            .bind(to)
-            .push(", ")
-            .bind(self.detail.clone());
+        push_event_select(q, &self.order_id, self.kind, from, to, &self.detail);
     }
+}
+
+/// An event's row as `INSERT … SELECT …`, which the caller ends with its
+/// condition.
+fn push_event_select(
+    q: &mut Sql<'_>,
+    order_id: &str,
+    kind: OrderEventKind,
+    from: Option<OrderStatus>,
+    to: Option<OrderStatus>,
+    detail: &str,
+) {
+    q.push("INSERT INTO order_events (id, order_id, created_at, kind, from_status, to_status, detail) SELECT ")
+        .bind(crate::row_id())
+        .push(", ")
+        .bind(order_id.to_owned())
+        .push(", ")
+        .bind(now_ms())
+        .push(", ")
+        .bind(kind)
+        .push(", ")
+        .bind(from)
+        .push(", ")
+        .bind(to)
+        .push(", ")
+        .bind(detail.to_owned());
 }
 
 /// What the payment's write found.
