@@ -295,7 +295,7 @@ pub fn new_out_trade_no() -> String {
 /// Stores a checked submission, and its payment order when it has an amount,
 /// in one transaction. The submission counter is a compare-and-set, so
 /// concurrent submissions never exceed the form's maximum. The transaction
-/// goes with the settlements' writes (`commit.rs`): on SQLite one writer
+/// goes with the settlements' writes (`commit`): on SQLite one writer
 /// takes them in turn and commits them in batches, where concurrent
 /// checkouts would otherwise wait for the database's lock in its sleeping
 /// busy handler.
