@@ -59,7 +59,7 @@ impl Db {
         };
         let options = AnyConnectOptions::from_str(&url)
             .context("DATABASE_URL is not a valid database URL")?;
-        let pool = pool_options(backend)
+        let pool = pool_options(backend, CACHE_KIB)
             .max_connections(match backend {
                 Backend::Sqlite => 8,
                 Backend::Postgres => 16,
@@ -78,8 +78,11 @@ impl Db {
             // SQLite's lock and sleep in its busy handler (1, 2, 5, 10 … ms)
             // however short the wait. Reads, and the rarer writes
             // elsewhere, use the pool.
+            // Its sqlx connection takes only the writes given as code (the
+            // query writes go on the writer's own connection, which has
+            // the larger cache): SQLite's default cache is enough.
             Backend::Sqlite => crate::commit::GroupCommit::start(
-                pool_options(backend)
+                pool_options(backend, 2048)
                     .max_connections(1)
                     .connect_with(options)
                     .await
@@ -111,19 +114,22 @@ impl Db {
 /// before it returns, so an acknowledged callback survives a power cut
 /// too; group commit (`commit`) pays one flush for many of them. The group
 /// commit's writer leaves checkpoints to another connection: a connection
-/// checkpoints by itself only past 64 MiB of log, should those stop. 16 MiB
-/// of page cache per connection (the default is 2 MiB).
+/// checkpoints by itself only past 64 MiB of log, should those stop.
 pub const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
     PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; \
-    PRAGMA wal_autocheckpoint = 16384; PRAGMA cache_size = -16384";
+    PRAGMA wal_autocheckpoint = 16384";
+
+/// Page cache of a reading connection and of the group commit's own, in
+/// KiB (SQLite's default is 2 MiB).
+pub const CACHE_KIB: i64 = 16384;
 
 /// How long a PostgreSQL connection may sit idle in the pool and still be
 /// handed out without a ping.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 /// The pool settings both pools share: timeouts, and SQLite's pragmas on
-/// each new connection.
-fn pool_options(backend: Backend) -> AnyPoolOptions {
+/// each new connection, with a page cache of `cache_kib`.
+fn pool_options(backend: Backend, cache_kib: i64) -> AnyPoolOptions {
     AnyPoolOptions::new()
         // Long enough for a burst to queue, short enough that a request
         // made while the database is gone is answered (503) promptly.
@@ -147,6 +153,8 @@ fn pool_options(backend: Backend) -> AnyPoolOptions {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
                     conn.execute(sqlx::raw_sql(SQLITE_PRAGMAS)).await?;
+                    conn.execute(format!("PRAGMA cache_size = -{cache_kib}").as_str())
+                        .await?;
                 }
                 Ok(())
             })

@@ -62,7 +62,12 @@ impl Direct {
         // opened, written and closed by nearly every batch. In memory, it
         // is a copy of the pages and nothing more.
         conn.execute_batch(crate::db::SQLITE_PRAGMAS)
-            .and_then(|()| conn.execute_batch("PRAGMA temp_store = MEMORY"))
+            .and_then(|()| {
+                conn.execute_batch(&format!(
+                    "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{}",
+                    crate::db::CACHE_KIB
+                ))
+            })
             .context("cannot set the writer's pragmas")?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Direct {
