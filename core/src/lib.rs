@@ -115,3 +115,20 @@ impl SimulatorSwitch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn row_ids_are_hex_tokens_in_the_order_they_were_made() {
+        let first = super::row_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let ids: Vec<String> = (0..1000).map(|_| super::row_id()).collect();
+        for id in ids.iter().chain([&first]) {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(domain::Token::parse(id).is_ok(), "{id} is not a token");
+        }
+        assert!(ids.iter().all(|id| id > &first), "a later id sorts first");
+        let unique: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "two ids alike");
+    }
+}

@@ -833,6 +833,67 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_commit_refused_on_the_writers_own_connection_keeps_nothing_and_fails_every_write() {
+        let (db, dir) = probe_db().await;
+        // A reference checked only at the commit: a write breaking it runs,
+        // and the batch holding it cannot commit.
+        sqlx::raw_sql(
+            "CREATE TABLE parents (n BIGINT PRIMARY KEY); \
+             CREATE TABLE children (p BIGINT REFERENCES parents (n) DEFERRABLE INITIALLY DEFERRED)",
+        )
+        .execute(&db.pool)
+        .await
+        .expect("tables");
+        // Queries only, so the batch is the writer's own; the one with no
+        // parent is sent while the others wait, so they share its batch.
+        let mut tasks = Vec::new();
+        for n in 0..40i64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let q = if n == 20 {
+                    Sql::new("INSERT INTO children (p) VALUES ($1)").arg(999_i64)
+                } else {
+                    Sql::new("INSERT INTO settings_probe (n) VALUES ($1)").arg(n)
+                };
+                db.commits.single(q).await
+            }));
+        }
+        let mut failed = 0;
+        for t in tasks {
+            if let Err(e) = t.await.expect("task") {
+                assert!(
+                    e.chain().any(|c| c.is::<NotCommitted>()),
+                    "not answered as not committed: {e:#}"
+                );
+                failed += 1;
+            }
+        }
+        assert!(
+            failed >= 1,
+            "the write breaking the reference was answered Ok"
+        );
+        let children: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM children")
+            .fetch_one(&db.pool)
+            .await
+            .expect("count");
+        assert_eq!(children, 0, "the refused batch left its row");
+        // Whatever was answered Ok stayed; whatever shared the refused batch
+        // was answered with an error and left nothing.
+        assert_eq!(count(&db).await, 40 - failed, "answers and rows disagree");
+        // The writer goes on: its connection is usable after the refusal.
+        let after = db
+            .commits
+            .single(Sql::new("INSERT INTO settings_probe (n) VALUES ($1)").arg(100_i64))
+            .await;
+        assert_eq!(after.expect("a write after the refused batch"), 1);
+        assert!(
+            db.commits.direct_batches() > 0,
+            "not on the writer's own connection"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
     async fn a_failed_commit_answers_every_write_of_its_batch_with_an_error() {
         // A pool whose database cannot be written: the batch fails as a whole.
         let (db, dir) = probe_db().await;
