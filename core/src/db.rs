@@ -188,6 +188,21 @@ fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     })
 }
 
+/// A fresh SQLite database in a folder of its own under the system's
+/// temporary folder (the caller removes the folder).
+#[cfg(test)]
+pub(crate) async fn temp_sqlite(name: &str) -> (Db, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "formpay-{name}-{}-{}",
+        std::process::id(),
+        crate::random_token()
+    ));
+    let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
+        .await
+        .expect("db");
+    (db, dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

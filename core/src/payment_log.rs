@@ -146,8 +146,7 @@ async fn writer(db: Db, mut waiting: mpsc::UnboundedReceiver<Queued>) {
                 }
             }
         }
-        let any = !statements.is_empty();
-        let written = futures_util::future::join_all(statements.into_iter().map(|(q, rows, answers)| {
+        futures_util::future::join_all(statements.into_iter().map(|(q, rows, answers)| {
             let db = db.clone();
             async move {
                 // The text of many rows is rarely the same twice: not kept
@@ -166,10 +165,8 @@ async fn writer(db: Db, mut waiting: mpsc::UnboundedReceiver<Queued>) {
                     });
                 }
             }
-        }));
-        if any {
-            written.await;
-        }
+        }))
+        .await;
         for flushed in flushes {
             let _ = flushed.send(Ok(()));
         }
@@ -315,14 +312,7 @@ mod tests {
 
     #[tokio::test]
     async fn queued_rows_are_all_written_by_the_flush() {
-        let dir = std::env::temp_dir().join(format!(
-            "formpay-log-{}-{}",
-            std::process::id(),
-            crate::random_token()
-        ));
-        let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
-            .await
-            .expect("db");
+        let (db, dir) = crate::db::temp_sqlite("log").await;
         let log = PaymentLog::new(db.clone());
         // Many batches' worth, queued without waiting.
         let rows = 5 * MAX_ROWS;

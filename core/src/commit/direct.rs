@@ -87,9 +87,7 @@ impl Direct {
         let Direct { conn, statements } = self;
         let tx = conn.transaction().map_err(failed)?;
         for (sql, decide) in batch {
-            tx.prepare_cached("SAVEPOINT group_write")
-                .and_then(|mut s| s.execute([]))
-                .map_err(failed)?;
+            plain(&tx, "SAVEPOINT group_write")?;
             let done = decide(run(&tx, statements, sql));
             answers.push(done.deliver);
             if done.locked {
@@ -97,16 +95,20 @@ impl Direct {
                 return Err(Batch::Locked);
             }
             if !done.keep {
-                tx.prepare_cached("ROLLBACK TO SAVEPOINT group_write")
-                    .and_then(|mut s| s.execute([]))
-                    .map_err(failed)?;
+                plain(&tx, "ROLLBACK TO SAVEPOINT group_write")?;
             }
-            tx.prepare_cached("RELEASE SAVEPOINT group_write")
-                .and_then(|mut s| s.execute([]))
-                .map_err(failed)?;
+            plain(&tx, "RELEASE SAVEPOINT group_write")?;
         }
         tx.commit().map_err(failed)
     }
+}
+
+/// One kept-prepared statement of the batch's own (a savepoint's).
+fn plain(conn: &rusqlite::Connection, sql: &str) -> Result<(), Batch> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(failed)
 }
 
 fn failed(e: rusqlite::Error) -> Batch {

@@ -396,16 +396,13 @@ async fn writer(
                 // closures through the pool: two transactions, one after
                 // the other, for writes that came in together (none waits
                 // on another's answer, so their order is free).
-                let (queries, steps): (Vec<_>, Vec<_>) = batch
-                    .drain(..)
-                    .partition(|w| matches!(w, Work::Query { .. }));
-                let queries: Vec<_> = queries
-                    .into_iter()
-                    .filter_map(|w| match w {
-                        Work::Query { sql, decide } => Some((sql, decide)),
-                        Work::Steps(_) => None,
-                    })
-                    .collect();
+                let (mut queries, mut steps) = (Vec::new(), Vec::new());
+                for work in batch.drain(..) {
+                    match work {
+                        Work::Query { sql, decide } => queries.push((sql, decide)),
+                        closure => steps.push(closure),
+                    }
+                }
                 let mut locked = false;
                 if !queries.is_empty() {
                     let mut answers = Vec::with_capacity(queries.len());
@@ -596,14 +593,7 @@ mod tests {
     /// A fresh SQLite database with one table, `settings_probe (n)`, in a
     /// folder of its own (removed by the test).
     async fn probe_db() -> (Db, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!(
-            "formpay-commit-{}-{}",
-            std::process::id(),
-            crate::random_token()
-        ));
-        let db = Db::connect(&format!("sqlite://{}/t.db", dir.display()))
-            .await
-            .expect("db");
+        let (db, dir) = crate::db::temp_sqlite("commit").await;
         sqlx::query("CREATE TABLE settings_probe (n BIGINT NOT NULL)")
             .execute(&db.pool)
             .await
@@ -697,6 +687,23 @@ mod tests {
             .await
     }
 
+    /// Checks the answer of [`insert_twice`] for write `n` (failing when
+    /// `n % 10 == 1`, discarded when `n % 4 == 0`): the rows it kept.
+    fn tally_insert_twice(n: i64, answer: anyhow::Result<u64>) -> i64 {
+        if n % 10 == 1 {
+            let e = answer.expect_err("a failing statement is an error");
+            assert!(format!("{e:#}").contains("no_such_table"), "{e:#}");
+            return 0;
+        }
+        // The savepoint statements sent before it are not counted.
+        assert_eq!(answer.expect("written"), 2, "write {n}");
+        if n % 4 != 0 {
+            2
+        } else {
+            0
+        }
+    }
+
     #[tokio::test]
     async fn query_writes_count_their_own_rows_and_are_rolled_back_alone() {
         let (db, dir) = probe_db().await;
@@ -724,15 +731,8 @@ mod tests {
                     Ok(_) => kept += 1,
                     Err(e) => assert_eq!(n % 7, 3, "{e:#}"),
                 }
-            } else if n % 10 == 1 {
-                let e = answer.expect_err("a failing statement is an error");
-                assert!(format!("{e:#}").contains("no_such_table"), "{e:#}");
             } else {
-                // The savepoint statements sent before it are not counted.
-                assert_eq!(answer.expect("written"), 2, "write {n}");
-                if n % 4 != 0 {
-                    kept += 2;
-                }
+                kept += tally_insert_twice(n, answer);
             }
         }
         assert_eq!(count(&db).await, kept, "exactly the kept writes stayed");
@@ -758,15 +758,7 @@ mod tests {
         let mut kept = 0;
         for t in tasks {
             let (n, answer) = t.await.expect("task");
-            if n % 10 == 1 {
-                let e = answer.expect_err("a failing statement is an error");
-                assert!(format!("{e:#}").contains("no_such_table"), "{e:#}");
-            } else {
-                assert_eq!(answer.expect("written"), 2, "write {n}");
-                if n % 4 != 0 {
-                    kept += 2;
-                }
-            }
+            kept += tally_insert_twice(n, answer);
         }
         assert_eq!(count(&db).await, kept, "exactly the kept writes stayed");
         let (batches, written) = db.commits.counts();

@@ -138,15 +138,9 @@ pub async fn insert_event(
     to: Option<OrderStatus>,
     detail: &str,
 ) -> anyhow::Result<()> {
-    sqlx::query("INSERT INTO order_events (id, order_id, created_at, kind, from_status, to_status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(crate::row_id())
-        .bind(order_id)
-        .bind(now_ms())
-        .bind(kind)
-        .bind(from)
-        .bind(to)
-        .bind(detail)
-        .execute(&mut *tx)
+    let mut q = Sql::new("");
+    push_event_select(&mut q, order_id, kind, from, to, detail);
+    q.execute(&mut *tx)
         .await
         .context("cannot write the order event")?;
     Ok(())
