@@ -1,19 +1,21 @@
 //! The cryptography the providers use, behind two small traits so that each
 //! provider module only says *what* is signed, never *how*.
 //!
-//! RSA (PKCS#1 v1.5 with SHA-256) runs on `ring`: constant-time, blinded,
-//! audited, and at OpenSSL speed (it is BoringSSL's arithmetic). Keys are
-//! read by the `rsa` crate (every PEM and DER form operators paste), which
-//! also signs and verifies the rare keys `ring` does not take (signing keys
-//! over 4,096 bits, public keys over 8,192). PKCS#1 v1.5 signatures are
+//! RSA (PKCS#1 v1.5 with SHA-256) runs on `aws-lc-rs`: constant-time,
+//! blinded, audited, and at OpenSSL speed (AWS-LC carries OpenSSL's AVX-512
+//! RSA arithmetic, which `ring`, used before, does not: ring signed at about
+//! half of OpenSSL's rate; BENCHMARKS.md).
+//! Keys are read by the `rsa` crate (every PEM and DER form operators
+//! paste), which also signs and verifies the rare keys AWS-LC does not take
+//! (under 2,048 bits or over 8,192). PKCS#1 v1.5 signatures are
 //! deterministic: both give the same bytes, which the tests check.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce};
+use aws_lc_rs::signature::{self as lc_sig, RsaKeyPair, UnparsedPublicKey};
 use base64::Engine;
 use hmac::{Hmac, KeyInit as _, Mac};
 use md5::{Digest as _, Md5};
-use ring::signature::{self as ring_sig, RsaKeyPair, UnparsedPublicKey};
 use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::signature::{SignatureEncoding, Signer, Verifier};
@@ -60,7 +62,7 @@ pub trait VerifySignature {
 #[derive(Clone)]
 pub struct RsaSigner {
     key: SigningKey<Sha256>,
-    /// The same key for `ring`; `None` for the sizes it does not take.
+    /// The same key for AWS-LC; `None` for the sizes it does not take.
     fast: Option<Arc<RsaKeyPair>>,
 }
 
@@ -116,10 +118,10 @@ impl SignMessage for RsaSigner {
         let Some(pair) = &self.fast else {
             return self.sign_base64_portable(message);
         };
-        let mut sig = vec![0; pair.public().modulus_len()];
+        let mut sig = vec![0; pair.public_modulus_len()];
         pair.sign(
-            &ring_sig::RSA_PKCS1_SHA256,
-            &ring::rand::SystemRandom::new(),
+            &lc_sig::RSA_PKCS1_SHA256,
+            &aws_lc_rs::rand::SystemRandom::new(),
             message,
             &mut sig,
         )
@@ -132,7 +134,7 @@ impl SignMessage for RsaSigner {
 #[derive(Clone, Debug)]
 pub struct RsaVerifier {
     key: VerifyingKey<Sha256>,
-    /// The same key for `ring` (PKCS#1 DER); `None` for sizes it does not take.
+    /// The same key for AWS-LC (PKCS#1 DER); `None` for sizes it does not take.
     fast: Option<UnparsedPublicKey<Arc<[u8]>>>,
 }
 
@@ -145,7 +147,7 @@ impl RsaVerifier {
             .flatten()
             .map(|der| {
                 UnparsedPublicKey::new(
-                    &ring_sig::RSA_PKCS1_2048_8192_SHA256,
+                    &lc_sig::RSA_PKCS1_2048_8192_SHA256,
                     Arc::from(der.as_bytes()),
                 )
             });
@@ -369,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn ring_and_the_rsa_crate_give_byte_identical_signatures_and_verdicts() {
+    fn aws_lc_and_the_rsa_crate_give_byte_identical_signatures_and_verdicts() {
         let keys = [
             vector("wechatpay-go-test-private-key.pem"),
             vector("fzlee-app_private_key.pem"),
@@ -385,11 +387,11 @@ mod tests {
         ];
         for pem in &keys {
             let signer = RsaSigner::new(parse_private_key(pem).expect("key"));
-            assert!(signer.fast.is_some(), "ring takes 2048-bit keys");
+            assert!(signer.fast.is_some(), "AWS-LC takes 2048-bit keys");
             let verifier = RsaVerifier::new(signer.public_key());
             assert!(verifier.fast.is_some());
             for m in messages {
-                let fast = signer.sign_base64(m).expect("ring signs");
+                let fast = signer.sign_base64(m).expect("AWS-LC signs");
                 assert_eq!(Ok(&fast), signer.sign_base64_portable(m).as_ref());
                 let raw = B64.decode(&fast).expect("b64");
                 assert_eq!(verifier.verify_base64(m, &fast), Ok(()));

@@ -1,5 +1,5 @@
 //! RSA-2048 SHA256withRSA sign and verify throughput as the providers do it
-//! (`ring`, blinded, constant time), beside the `rsa` crate (the portable
+//! (`aws-lc-rs`, blinded, constant time), beside the `rsa` crate (the portable
 //! path) and, as the bound, `openssl speed rsa2048` run in the same process
 //! tree on the same machine. Run with `cargo bench -p server --bench rsa`.
 
@@ -45,10 +45,10 @@ fn main() {
         "RSA-2048, SHA-256, PKCS#1 v1.5 ({} byte message), one core",
         message.len()
     );
-    let sign = rate("providers (ring): sign", min, || {
+    let sign = rate("providers (aws-lc-rs): sign", min, || {
         let _ = std::hint::black_box(signer.sign_base64(message));
     });
-    let verify = rate("providers (ring): verify", min, || {
+    let verify = rate("providers (aws-lc-rs): verify", min, || {
         let _ = std::hint::black_box(verifier.verify_base64(message, &signature));
     });
     rate("rsa crate: sign", min, || {

@@ -4,7 +4,7 @@
 use super::*;
 use crate::provider::*;
 use crate::store::attempts::{self, Attempt, AttemptState};
-use crate::store::orders::{self, Changes, OrderRecord};
+use crate::store::orders::{self, OrderRecord};
 use crate::{now_ms, Core};
 use domain::{Channel, OrderEventKind, OrderStatus};
 use std::sync::Arc;
@@ -36,15 +36,42 @@ pub async fn start_payment(
     if channel == Channel::WechatJsapi && payer.openid.is_none() {
         return Err(PayError::NeedsOpenid);
     }
+    // An order's first start has no attempt to reuse or close: it takes the
+    // lock and begins its attempt in one write. (A WeChat payer in a form
+    // that limits payers is counted under the lock first: the usual way.)
+    if order.attempt_seq == 0 && channel != Channel::WechatJsapi {
+        let lock = now_ms() + PAY_LOCK_MS;
+        let next_check_at = now_ms() + state.pay.first_check_ms;
+        let begun = attempts::begin(&state.db, &order, channel, next_check_at, Some(lock)).await?;
+        if let Some(attempt) = begun {
+            let result =
+                make_provider_order(state, &order, channel, provider, payer, attempt, lock).await;
+            return let_go(state, &order.id, lock, result).await;
+        }
+        // Another start got there first: wait for it, as below.
+    }
     let lock = orders::lock_for_payment(&state.db, &order.id, PAY_LOCK_MS).await?;
     let Some(lock) = lock else {
         return Err(PayError::Busy);
     };
-    let result = start_locked(state, order_id, channel, &providers, provider, payer).await;
-    if let Err(e) = orders::unlock_payment(&state.db, &order.id, lock).await {
-        tracing::warn!(error = ?e, "cannot release the payment lock; it expires by itself");
+    let result = start_locked(state, order_id, channel, &providers, provider, payer, lock).await;
+    let_go(state, &order.id, lock, result).await
+}
+
+/// A start that made its provider order let go of the lock with its last
+/// write (the flag); any other lets go of it here.
+async fn let_go(
+    state: &Core,
+    order_id: &str,
+    lock: i64,
+    result: Result<(PayStart, bool), PayError>,
+) -> Result<PayStart, PayError> {
+    if !matches!(result, Ok((_, true))) {
+        if let Err(e) = orders::unlock_payment(&state.db, order_id, lock).await {
+            tracing::warn!(error = ?e, "cannot release the payment lock; it expires by itself");
+        }
     }
-    result
+    result.map(|(start, _)| start)
 }
 
 fn check_payable(order: &OrderRecord) -> Result<(), PayError> {
@@ -86,7 +113,8 @@ async fn start_locked(
     providers: &PaymentProviders,
     provider: Arc<dyn PaymentProvider>,
     payer: Payer,
-) -> Result<PayStart, PayError> {
+    lock: i64,
+) -> Result<(PayStart, bool), PayError> {
     // Read again under the lock: a payment or another start may have happened.
     let order = orders::by_id(&state.db, order_id)
         .await?
@@ -104,11 +132,12 @@ async fn start_locked(
         if a.channel == channel {
             // Same channel again: the same QR code or cashier.
             if let Some(target) = &a.pay_target {
-                return Ok(PayStart {
+                let start = PayStart {
                     channel,
                     action: action_for(provider.as_ref(), channel, target.clone())?,
                     expires_at: order.expires_at,
-                });
+                };
+                return Ok((start, false));
             }
         }
         // Another channel: close the current attempt first, so the payer cannot pay twice.
@@ -117,30 +146,37 @@ async fn start_locked(
         }
         // Closed, or watched: either way a payment through it is never lost.
     }
+    let next_check_at = now_ms() + state.pay.first_check_ms;
+    let attempt = attempts::begin(&state.db, &order, channel, next_check_at, None)
+        .await?
+        .ok_or(PayError::Busy)?;
+    make_provider_order(state, &order, channel, provider, payer, attempt, lock).await
+}
+
+/// With the lock held and the attempt begun: the provider order, then where
+/// the payer is sent and the order's change, which let go of the lock.
+async fn make_provider_order(
+    state: &Core,
+    order: &OrderRecord,
+    channel: Channel,
+    provider: Arc<dyn PaymentProvider>,
+    payer: Payer,
+    attempt: Attempt,
+    lock: i64,
+) -> Result<(PayStart, bool), PayError> {
     let form_title = crate::store::forms::form_by_id(&state.db, &order.form_id)
         .await?
         .map(|f| f.def.title)
         .unwrap_or_default();
-    let attempt = attempts::begin(
-        &state.db,
-        &order.id,
-        &order.out_trade_no,
-        order.attempt_seq,
-        channel,
-        order.amount,
-        now_ms() + state.pay.first_check_ms,
-    )
-    .await?
-    .ok_or(PayError::Busy)?;
     tracing::Span::current().record("out_trade_no", attempt.out_trade_no.as_str());
     let profit_sharing =
-        super::shares::prepare(state, &order, &attempt.out_trade_no, provider.as_ref()).await?;
+        super::shares::prepare(state, order, &attempt.out_trade_no, provider.as_ref()).await?;
     let payment = NewPayment {
         out_trade_no: attempt.out_trade_no()?,
         amount: order.amount,
         subject: form_title,
         expires_at_ms: order.expires_at,
-        notify_url: notify_url(state, &order, provider.as_ref()),
+        notify_url: notify_url(state, order, provider.as_ref()),
         return_url: format!("{}/pay/{}", state.pay.return_base, order.id),
         quit_url: format!("{}/pay/{}", state.pay.return_base, order.id),
         client_ip: payer.client_ip,
@@ -167,50 +203,55 @@ async fn start_locked(
         PayAction::QrCode(t) | PayAction::Redirect(t) => t.clone(),
         PayAction::Jsapi(p) => p.package.clone(),
     };
-    attempts::set_target(&state.db, &attempt.id, &target).await?;
     let detail = format!(
         "{} order {} made at {}",
         channel.as_str(),
         attempt.out_trade_no,
         channel.provider().as_str()
     );
-    let moved = match order.status {
-        OrderStatus::Created => {
-            orders::transition(
-                &state.db,
-                &order.id,
-                OrderStatus::Created,
-                OrderStatus::Pending,
-                OrderEventKind::ProviderOrder,
-                &detail,
-                Changes {
-                    channel: Some(channel),
-                    provider: Some(channel.provider()),
-                    pay_target: Some(target.clone()),
-                    next_check_at: Some(now_ms() + state.pay.first_check_ms),
-                    ..Changes::default()
-                },
-            )
-            .await?
+    // The attempt's target, the order's change and the lock let go, in one
+    // write. An order read as created that is found pending was started
+    // by another (its lock had expired): this attempt is then the current
+    // one on a pending order.
+    let mut from = order.status;
+    let recorded = loop {
+        let made = orders::StartMade {
+            order_id: &order.id,
+            from,
+            attempt_id: &attempt.id,
+            channel,
+            target: &target,
+            detail: &detail,
+            next_check_at: now_ms() + state.pay.first_check_ms,
+            lock,
+            at: now_ms(),
+        };
+        let version = made.at;
+        if orders::record_start(&state.db, made).await? {
+            if from == OrderStatus::Created {
+                // Its pages hear of it; the version just written, not read again.
+                publish_change(state, order.id.clone(), OrderStatus::Pending, version).await;
+            }
+            break true;
         }
-        _ => false,
+        if from == OrderStatus::Pending {
+            break false;
+        }
+        from = OrderStatus::Pending;
     };
-    if !moved && !orders::update_pay_target(&state.db, &order.id, channel, &target, &detail).await?
-    {
+    if !recorded {
         // Paid (or closed) while the provider was asked: that attempt was current then.
         let now = orders::by_id(&state.db, &order.id)
             .await?
             .ok_or(PayError::NotFound)?;
         return Err(PayError::NotPayable(now.status));
     }
-    if moved {
-        publish_status(state, &order.id).await;
-    }
-    Ok(PayStart {
+    let start = PayStart {
         channel,
         action,
         expires_at: order.expires_at,
-    })
+    };
+    Ok((start, true))
 }
 
 fn action_for(

@@ -137,54 +137,88 @@ pub async fn for_order(db: &Db, order_id: &str) -> anyhow::Result<Vec<Attempt>> 
 
 /// Records a new attempt as the order's current one, before the provider is
 /// asked (so that a crash after the provider call leaves something to
-/// reconcile). A compare-and-set on the order's attempt counter: false when
-/// another start got there first.
+/// reconcile). A compare-and-set on the order's attempt counter: None when
+/// another start got there first. With `lock`, a payment lock's token
+/// ([`super::orders::lock_for_payment`]), the same write takes the lock if it
+/// is free (an order's first start, which has nothing to wait for).
 pub async fn begin(
     db: &Db,
-    order_id: &str,
-    order_no: &str,
-    previous_seq: i64,
+    order: &OrderRecord,
     channel: Channel,
-    amount: Money,
     next_check_at: i64,
+    lock: Option<i64>,
 ) -> anyhow::Result<Option<Attempt>> {
+    let previous_seq = order.attempt_seq;
     let seq = previous_seq + 1;
     let now = now_ms();
     let attempt = Attempt {
         id: random_token().to_string(),
-        order_id: order_id.to_owned(),
+        order_id: order.id.clone(),
         seq,
-        out_trade_no: attempt_number(order_no, seq),
+        out_trade_no: attempt_number(&order.out_trade_no, seq),
         provider: channel.provider(),
         channel,
         pay_target: None,
         state: AttemptState::Open,
         transaction_id: None,
-        amount,
+        amount: order.amount,
         paid_at: None,
         next_check_at,
         check_attempts: 0,
         created_at: now,
     };
+    // The counter's compare-and-set; with `lock`, it takes the payment lock
+    // too, only if free and while the order awaits payment.
+    let mut number = Sql::new("UPDATE orders SET attempt_seq = ");
+    number.bind(seq).push(", updated_at = ").bind(now);
+    if let Some(until) = lock {
+        number.push(", pay_lock_until = ").bind(until);
+    }
+    number
+        .push(" WHERE id = ")
+        .bind(order.id.clone())
+        .push(" AND attempt_seq = ")
+        .bind(previous_seq);
+    if lock.is_some() {
+        number
+            .push(" AND pay_lock_until < ")
+            .bind(now)
+            .push(" AND status IN (")
+            .bind(OrderStatus::Created)
+            .push(", ")
+            .bind(OrderStatus::Pending)
+            .push(")");
+    }
+    let insert = |q: &mut Sql<'static>, condition: &str| {
+        q.push("INSERT INTO payment_attempts (id, order_id, seq, out_trade_no, provider, channel, state, amount_fen, next_check_at, check_attempts, created_at, updated_at) SELECT ")
+            .bind(attempt.id.clone())
+            .push(", ")
+            .bind(attempt.order_id.clone())
+            .push(", ")
+            .bind(seq)
+            .push(", ")
+            .bind(attempt.out_trade_no.clone())
+            .push(", ")
+            .bind(attempt.provider)
+            .push(", ")
+            .bind(channel)
+            .push(", 'open', ")
+            .bind(attempt.amount)
+            .push(", ")
+            .bind(next_check_at)
+            .push(", 0, ")
+            .bind(now)
+            .push(", ")
+            .bind(now)
+            .push(condition);
+    };
     // With the other writes of the payment path (group commit), in one
     // query on SQLite (which its writer runs on its own connection): the
     // attempt is inserted only if the counter moved (`changes()`).
     if db.backend == crate::db::Backend::Sqlite {
-        let q = Sql::new(
-            "UPDATE orders SET attempt_seq = $1, updated_at = $2 WHERE id = $3 AND attempt_seq = $4; \
-             INSERT INTO payment_attempts (id, order_id, seq, out_trade_no, provider, channel, state, amount_fen, next_check_at, check_attempts, created_at, updated_at) \
-             SELECT $5, $3, $1, $6, $7, $8, 'open', $9, $10, 0, $2, $2 WHERE changes() = 1",
-        )
-        .arg(seq)
-        .arg(now)
-        .arg(order_id.to_owned())
-        .arg(previous_seq)
-        .arg(attempt.id.clone())
-        .arg(attempt.out_trade_no.clone())
-        .arg(attempt.provider)
-        .arg(channel)
-        .arg(amount)
-        .arg(next_check_at);
+        let mut q = number;
+        q.push("; ");
+        insert(&mut q, " WHERE changes() = 1");
         return db
             .commits
             .query(q, move |rows| match rows {
@@ -196,54 +230,26 @@ pub async fn begin(
             .await
             .context("cannot commit the attempt");
     }
-    let (order_id, stored) = (order_id.to_owned(), attempt.clone());
+    let mut row = Sql::new("");
+    insert(&mut row, "");
     db.commits
         .run(move |tx| {
             Box::pin(async move {
-                let moved = sqlx::query(
-                    "UPDATE orders SET attempt_seq = $1, updated_at = $2 WHERE id = $3 AND attempt_seq = $4",
-                )
-                .bind(seq)
-                .bind(now)
-                .bind(&order_id)
-                .bind(previous_seq)
-                .execute(&mut *tx)
-                .await
-                .context("cannot number the attempt")?;
+                let moved = number
+                    .execute(&mut *tx)
+                    .await
+                    .context("cannot number the attempt")?;
                 if moved.rows_affected() != 1 {
                     return Ok(Step::Discard(None));
                 }
-                sqlx::query("INSERT INTO payment_attempts (id, order_id, seq, out_trade_no, provider, channel, state, amount_fen, next_check_at, check_attempts, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, 0, $9, $9)")
-                    .bind(&stored.id)
-                    .bind(&order_id)
-                    .bind(seq)
-                    .bind(&stored.out_trade_no)
-                    .bind(stored.provider)
-                    .bind(channel)
-                    .bind(amount)
-                    .bind(next_check_at)
-                    .bind(now)
-                    .execute(&mut *tx)
+                row.execute(&mut *tx)
                     .await
                     .context("cannot store the attempt")?;
-                Ok(Step::Keep(Some(stored)))
+                Ok(Step::Keep(Some(attempt)))
             })
         })
         .await
         .context("cannot commit the attempt")
-}
-
-pub async fn set_target(db: &Db, id: &str, target: &str) -> anyhow::Result<()> {
-    db.commits
-        .single(
-            Sql::new("UPDATE payment_attempts SET pay_target = $1, updated_at = $2 WHERE id = $3")
-                .arg(target.to_owned())
-                .arg(now_ms())
-                .arg(id.to_owned()),
-        )
-        .await
-        .context("cannot store where the payer is sent")?;
-    Ok(())
 }
 
 /// Moves an attempt between unpaid states (never out of `paid`). Returns whether it moved.

@@ -200,6 +200,9 @@ pub struct Changes {
     pub reserved_add: i64,
     /// The change's time (`updated_at`, the version a page follows); now when None.
     pub at: Option<i64>,
+    /// Lets go of the payment lock ([`lock_for_payment`]) if it is still
+    /// held with this token.
+    pub unlock: Option<i64>,
 }
 
 /// Moves the order from `from` to `to` if, and only if, it is still in `from`;
@@ -521,6 +524,11 @@ fn push_update(q: &mut Sql<'_>, order_id: &str, from: OrderStatus, to: OrderStat
     if let Some(v) = c.next_check_at {
         q.push(", next_check_at = ").bind(v);
     }
+    if let Some(v) = c.unlock {
+        q.push(", pay_lock_until = CASE WHEN pay_lock_until = ")
+            .bind(v)
+            .push(" THEN 0 ELSE pay_lock_until END");
+    }
     q.push(" WHERE id = ")
         .bind(order_id.to_owned())
         .push(" AND status = ")
@@ -698,37 +706,104 @@ pub async fn claim_public_query(db: &Db, order_id: &str, interval_ms: i64) -> an
     Ok(claimed == 1)
 }
 
-/// Updates where the payer is sent (a new QR code, another channel) for an
-/// order that stays pending.
-pub async fn update_pay_target(
-    db: &Db,
-    order_id: &str,
-    channel: Channel,
-    target: &str,
-    detail: &str,
-) -> anyhow::Result<bool> {
-    let (order_id, detail) = (order_id.to_owned(), detail.to_owned());
+/// What a start writes once its provider order is made ([`record_start`]).
+pub struct StartMade<'a> {
+    pub order_id: &'a str,
+    /// The order's status as read under the lock: created (it becomes
+    /// pending) or pending (it stays so, with an event).
+    pub from: OrderStatus,
+    pub attempt_id: &'a str,
+    pub channel: Channel,
+    /// Where the payer is sent: the QR content, the cashier URL or the
+    /// pay sheet's `package`.
+    pub target: &'a str,
+    pub detail: &'a str,
+    pub next_check_at: i64,
+    /// The payment lock's token ([`lock_for_payment`]), let go with this
+    /// write if still held with it.
+    pub lock: i64,
+    /// The change's time: the order's new version (`updated_at`).
+    pub at: i64,
+}
+
+/// Where the payer is sent, on the attempt and on its order, the order's
+/// change (created to pending, or an event on a pending one) and the
+/// payment lock let go: all in one write, kept only if the order is still
+/// in `from`. So the next start, which waits for the lock, always finds the
+/// attempt's target. Returns whether it was kept (if not, nothing was
+/// written and the lock is still held).
+pub async fn record_start(db: &Db, s: StartMade<'_>) -> anyhow::Result<bool> {
+    let (from, to) = (s.from, OrderStatus::Pending);
+    if from != to {
+        from.transition(to).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let now = s.at;
+    let mut target = Sql::new("UPDATE payment_attempts SET pay_target = ");
+    target
+        .bind(s.target.to_owned())
+        .push(", updated_at = ")
+        .bind(now)
+        .push(" WHERE id = ")
+        .bind(s.attempt_id.to_owned());
     let changes = Changes {
-        channel: Some(channel),
-        provider: Some(channel.provider()),
-        pay_target: Some(target.to_owned()),
+        channel: Some(s.channel),
+        provider: Some(s.channel.provider()),
+        pay_target: Some(s.target.to_owned()),
+        next_check_at: (from != to).then_some(s.next_check_at),
+        unlock: Some(s.lock),
+        at: Some(now),
         ..Changes::default()
     };
+    // An order that stays pending gets the event alone.
+    let (event_from, event_to) = if from == to {
+        (None, None)
+    } else {
+        (Some(from), Some(to))
+    };
+    if db.backend == crate::db::Backend::Sqlite {
+        // One query, which the writer runs on its own connection: the order
+        // changes only if still in `from`, the event only if it did.
+        let mut q = target;
+        q.push("; ");
+        push_update(&mut q, s.order_id, from, to, changes);
+        q.push("; ");
+        push_event_select(
+            &mut q,
+            s.order_id,
+            OrderEventKind::ProviderOrder,
+            event_from,
+            event_to,
+            s.detail,
+        );
+        q.push(" WHERE changes() = 1");
+        return db
+            .commits
+            .query(q, |rows| match rows {
+                3 => Ok(Step::Keep(true)),
+                // The order moved meanwhile (paid, closed): nothing stays.
+                1 => Ok(Step::Discard(false)),
+                n => anyhow::bail!("recording a started payment wrote {n} rows"),
+            })
+            .await
+            .context("cannot record the started payment");
+    }
+    let (order_id, detail) = (s.order_id.to_owned(), s.detail.to_owned());
     db.commits
         .run(move |tx| {
             Box::pin(async move {
-                let moved = annotate_in(
-                    tx,
-                    &order_id,
-                    OrderStatus::Pending,
-                    OrderEventKind::ProviderOrder,
-                    &detail,
-                    changes,
-                )
-                .await?;
+                let set = target
+                    .execute(&mut *tx)
+                    .await
+                    .context("cannot store where the payer is sent")?;
+                anyhow::ensure!(set.rows_affected() == 1, "the started attempt is gone");
+                let moved = update_in(tx, &order_id, from, to, changes).await?;
+                if moved {
+                    let kind = OrderEventKind::ProviderOrder;
+                    insert_event(tx, &order_id, kind, event_from, event_to, &detail).await?;
+                }
                 Ok(Step::keep_if(moved, moved))
             })
         })
         .await
-        .context("cannot commit")
+        .context("cannot record the started payment")
 }

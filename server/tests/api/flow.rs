@@ -195,6 +195,93 @@ both_backends! {
         assert_eq!(receipt.status(), 200);
     }
 
+    async fn a_start_lets_go_of_its_lock_with_its_last_write_and_one_that_lost_its_order_keeps_nothing(app) {
+        use app::domain::{Channel, OrderStatus};
+        use formpay_core::store::orders::{record_start, StartMade};
+        let order = submit_demo(&app, "3.21").await;
+        let id = order["id"].as_str().expect("id").to_owned();
+        // Payers tapping at once: one provider order and one QR code for all.
+        let taps = futures_util::future::join_all((0..4).map(|_| pay(&app, &id, "wechat_native"))).await;
+        let codes: std::collections::BTreeSet<String> = taps.iter().map(|t| t["qr_code"].as_str().expect("qr").to_owned()).collect();
+        assert_eq!(codes.len(), 1, "{taps:?}");
+        let code = codes.into_iter().next().expect("code");
+        let read = |app: &TestApp| {
+            let (pool, id) = (app.db.pool.clone(), id.clone());
+            async move {
+                let o = sqlx::query("SELECT status, pay_lock_until, pay_target, (SELECT COUNT(*) FROM order_events e WHERE e.order_id = orders.id) AS events FROM orders WHERE id = $1")
+                    .bind(&id).fetch_one(&pool).await.expect("order");
+                let a = sqlx::query("SELECT id, pay_target FROM payment_attempts WHERE order_id = $1 ORDER BY seq DESC").bind(&id).fetch_all(&pool).await.expect("attempts");
+                (
+                    o.get::<String, _>("status"),
+                    o.get::<i64, _>("pay_lock_until"),
+                    o.get::<Option<String>, _>("pay_target"),
+                    o.get::<i64, _>("events"),
+                    a.iter().map(|r| (r.get::<String, _>("id"), r.get::<Option<String>, _>("pay_target"))).collect::<Vec<_>>(),
+                )
+            }
+        };
+        let (status, lock, target, _, attempts) = read(&app).await;
+        assert_eq!((status.as_str(), lock, target.as_deref()), ("pending", 0, Some(code.as_str())), "moved, target kept, lock let go");
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].1.as_deref(), Some(code.as_str()), "the attempt's target, in the same write");
+
+        // Another channel: a second attempt on the pending order, the lock let go again.
+        let alipay = pay(&app, &id, "alipay_qr").await;
+        let alipay_code = alipay["qr_code"].as_str().expect("qr").to_owned();
+        let (status, lock, target, events, attempts) = read(&app).await;
+        assert_eq!((status.as_str(), lock, target.as_deref()), ("pending", 0, Some(alipay_code.as_str())));
+        assert_eq!(attempts.len(), 2);
+        assert_eq!(attempts[0].1.as_deref(), Some(alipay_code.as_str()));
+        let attempt_id = attempts[0].0.clone();
+
+        // On the store: a lock held by another start (another token) is left
+        // alone, and a write from a status the order has left keeps nothing.
+        sqlx::query("UPDATE orders SET pay_lock_until = 777 WHERE id = $1").bind(&id).execute(&app.db.pool).await.expect("lock");
+        let made = |from: OrderStatus, target: &'static str, lock: i64| StartMade {
+            order_id: &id,
+            from,
+            attempt_id: &attempt_id,
+            channel: Channel::AlipayQr,
+            target,
+            detail: "test",
+            next_check_at: 0,
+            lock,
+            at: 1,
+        };
+        assert!(!record_start(&app.db, made(OrderStatus::Created, "lost", 555)).await.expect("write"), "the order is no longer created");
+        let after = read(&app).await;
+        assert_eq!((after.1, after.2.as_deref(), after.3, after.4[0].1.as_deref()), (777, Some(alipay_code.as_str()), events, Some(alipay_code.as_str())), "nothing kept");
+        assert!(record_start(&app.db, made(OrderStatus::Pending, "kept", 555)).await.expect("write"));
+        let after = read(&app).await;
+        assert_eq!((after.1, after.2.as_deref(), after.3, after.4[0].1.as_deref()), (777, Some("kept"), events + 1, Some("kept")), "another's lock stays");
+        assert!(record_start(&app.db, made(OrderStatus::Pending, "again", 777)).await.expect("write"));
+        assert_eq!(read(&app).await.1, 0, "its own lock is let go");
+
+        // An order's first start takes the lock with its attempt, in one
+        // write: only while the lock is free and the order awaits payment.
+        let fresh = submit_demo(&app, "1.00").await;
+        let fresh_id = fresh["id"].as_str().expect("id").to_owned();
+        let record = formpay_core::store::orders::by_id(&app.db, &fresh_id).await.expect("read").expect("order");
+        let set = |sql: &'static str| {
+            let (pool, id) = (app.db.pool.clone(), fresh_id.clone());
+            async move { sqlx::query(sql).bind(id).execute(&pool).await.expect("update") }
+        };
+        let begin = |lock: i64| formpay_core::store::attempts::begin(&app.db, &record, Channel::WechatNative, 0, Some(lock));
+        set("UPDATE orders SET pay_lock_until = 4000000000000000 WHERE id = $1").await;
+        assert!(begin(5).await.expect("write").is_none(), "the lock is held by another start");
+        set("UPDATE orders SET pay_lock_until = 0, status = 'closed' WHERE id = $1").await;
+        assert!(begin(5).await.expect("write").is_none(), "a closed order takes no attempt");
+        set("UPDATE orders SET status = 'created' WHERE id = $1").await;
+        let until = 9_000_000_000_000;
+        let attempt = begin(until).await.expect("write").expect("begun");
+        let row = sqlx::query("SELECT attempt_seq, pay_lock_until, (SELECT COUNT(*) FROM payment_attempts a WHERE a.order_id = orders.id) AS attempts FROM orders WHERE id = $1")
+            .bind(&fresh_id).fetch_one(&app.db.pool).await.expect("order");
+        assert_eq!((row.get::<i64, _>("attempt_seq"), row.get::<i64, _>("pay_lock_until"), row.get::<i64, _>("attempts")), (1, until, 1));
+        assert_eq!((attempt.seq, attempt.out_trade_no.as_str()), (1, record.out_trade_no.as_str()));
+        set("UPDATE orders SET pay_lock_until = 0 WHERE id = $1").await;
+        assert!(begin(5).await.expect("write").is_none(), "the counter moved: a second first start loses");
+    }
+
     async fn a_payer_pays_with_alipay_through_the_cashier(app) {
         let order = submit_demo(&app, "99.99").await;
         let id = order["id"].as_str().expect("id").to_owned();
