@@ -223,10 +223,7 @@ pub async fn transition(
         // is written only if the order moved (`changes()`).
         from.transition(to).map_err(|e| anyhow::anyhow!(e))?;
         let mut q = Sql::new("");
-        push_update(&mut q, order_id, from, to, changes);
-        q.push("; ");
-        push_event_select(&mut q, order_id, kind, Some(from), Some(to), detail);
-        q.push(" WHERE changes() = 1");
+        push_change_with_event(&mut q, order_id, from, to, changes, kind, detail);
         return db
             .commits
             .query(q, |rows| match rows {
@@ -361,6 +358,30 @@ fn push_event_select(
         .bind(to)
         .push(", ")
         .bind(detail.to_owned());
+}
+
+/// The order's compare-and-set and its event, as statements of one SQLite
+/// query: the event is written only if the order moved (`changes()`), so
+/// they change two rows or none. A change that keeps the status gets an
+/// event without one.
+fn push_change_with_event(
+    q: &mut Sql<'_>,
+    order_id: &str,
+    from: OrderStatus,
+    to: OrderStatus,
+    changes: Changes,
+    kind: OrderEventKind,
+    detail: &str,
+) {
+    push_update(q, order_id, from, to, changes);
+    q.push("; ");
+    let (event_from, event_to) = if from == to {
+        (None, None)
+    } else {
+        (Some(from), Some(to))
+    };
+    push_event_select(q, order_id, kind, event_from, event_to, detail);
+    q.push(" WHERE changes() = 1");
 }
 
 /// What the payment's write found.
@@ -754,28 +775,13 @@ pub async fn record_start(db: &Db, s: StartMade<'_>) -> anyhow::Result<bool> {
         at: Some(now),
         ..Changes::default()
     };
-    // An order that stays pending gets the event alone.
-    let (event_from, event_to) = if from == to {
-        (None, None)
-    } else {
-        (Some(from), Some(to))
-    };
+    let kind = OrderEventKind::ProviderOrder;
     if db.backend == crate::db::Backend::Sqlite {
         // One query, which the writer runs on its own connection: the order
         // changes only if still in `from`, the event only if it did.
         let mut q = target;
         q.push("; ");
-        push_update(&mut q, s.order_id, from, to, changes);
-        q.push("; ");
-        push_event_select(
-            &mut q,
-            s.order_id,
-            OrderEventKind::ProviderOrder,
-            event_from,
-            event_to,
-            s.detail,
-        );
-        q.push(" WHERE changes() = 1");
+        push_change_with_event(&mut q, s.order_id, from, to, changes, kind, s.detail);
         return db
             .commits
             .query(q, |rows| match rows {
@@ -796,11 +802,12 @@ pub async fn record_start(db: &Db, s: StartMade<'_>) -> anyhow::Result<bool> {
                     .await
                     .context("cannot store where the payer is sent")?;
                 anyhow::ensure!(set.rows_affected() == 1, "the started attempt is gone");
-                let moved = update_in(tx, &order_id, from, to, changes).await?;
-                if moved {
-                    let kind = OrderEventKind::ProviderOrder;
-                    insert_event(tx, &order_id, kind, event_from, event_to, &detail).await?;
-                }
+                // An order that stays pending gets the event alone.
+                let moved = if from == to {
+                    annotate_in(tx, &order_id, to, kind, &detail, changes).await?
+                } else {
+                    transition_in(tx, &order_id, from, to, kind, &detail, changes).await?
+                };
                 Ok(Step::keep_if(moved, moved))
             })
         })
