@@ -13,6 +13,7 @@ mod headers;
 mod health;
 mod limits;
 mod mail;
+mod memory;
 pub mod metrics;
 mod notify;
 mod payer_export;
@@ -328,6 +329,7 @@ impl Application {
             self.state.uploads.clone(),
         ));
         let views = tokio::spawn(tasks::count_views_forever(self.state.clone()));
+        let memory = tokio::spawn(memory::give_back_forever(self.state.streams.clone()));
         let alerts = tokio::spawn(tasks::alert_forever(
             self.state.db.clone(),
             self.mail.is_some(),
@@ -364,6 +366,7 @@ impl Application {
         // The callbacks' log rows still queued.
         self.state.payment_log.flush().await;
         views.abort();
+        memory.abort();
         alerts.abort();
         if let Err(e) = self.state.views.flush(&self.state.db).await {
             tracing::warn!(error = ?e, "the last form views were not counted");

@@ -4,13 +4,20 @@
 //! request trickled byte by byte (slowloris) cannot hold a connection and its
 //! memory for ever. Bodies above a route's limit are refused with 413 from
 //! their `Content-Length`, before they are read (`DefaultBodyLimit`).
+//!
+//! A connection is served by hyper's HTTP/1 or HTTP/2 server alone, chosen
+//! from its first bytes read without taking them ([`speaks_http2`]): hyper's
+//! auto-detecting connection read them first and handed them over apart,
+//! which made the HTTP/1 reader double its buffer to 16 KiB, and its task
+//! held room for an HTTP/2 connection too, for every live-status stream
+//! (issue 14: 8 KiB and more per open stream).
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::Router;
 use bytes::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::{http1, http2};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::pin::Pin;
@@ -33,12 +40,11 @@ pub async fn serve(
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
     let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
+    let mut h1 = http1::Builder::new();
+    h1.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new());
     let router = router
         .layer(axum::middleware::map_request(with_body_deadline))
         .layer(axum::middleware::from_fn(refuse_over_large));
@@ -63,12 +69,25 @@ pub async fn serve(
             let mut router = router.clone();
             async move { router.call(req.map(Body::new)).await }
         });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (h1, h2, watcher) = (h1.clone(), h2.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let served = match speaks_http2(&stream).await {
+                Ok(false) => {
+                    let connection = h1.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(connection).await
+                }
+                // Boxed, so that an HTTP/1 connection's task has no room
+                // for it.
+                Ok(true) => {
+                    let connection = h2.serve_connection(TokioIo::new(stream), service);
+                    Box::pin(watcher.watch(connection)).await
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "connection closed before its request");
+                    return;
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
@@ -80,6 +99,39 @@ pub async fn serve(
             tracing::info!("connections still open after the drain period are dropped");
         }
     }
+}
+
+/// What a client speaking HTTP/2 without TLS opens with (RFC 9113 §3.4).
+/// No HTTP/1 request starts with it: `PRI` is reserved for it.
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the connection opens with the HTTP/2 preface, from its first
+/// bytes looked at without being read (they stay for hyper to read).
+/// Fails when the client closes first, or sends nothing within
+/// [`HEADER_READ_TIMEOUT`] (hyper's own deadline for an HTTP/1 head starts
+/// after this).
+async fn speaks_http2(stream: &tokio::net::TcpStream) -> std::io::Result<bool> {
+    let look = async {
+        let mut first = [0u8; HTTP2_PREFACE.len()];
+        loop {
+            let n = stream.peek(&mut first).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            if !HTTP2_PREFACE.starts_with(&first[..n]) {
+                return Ok(false);
+            }
+            if n == HTTP2_PREFACE.len() {
+                return Ok(true);
+            }
+            // A part of the preface so far (`P`, `PRI *`…): the rest is on
+            // its way. `peek` answers at once while anything is waiting.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(HEADER_READ_TIMEOUT, look)
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }
 
 /// The largest body of a callback, a public API write or a form POST
