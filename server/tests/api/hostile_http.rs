@@ -133,6 +133,61 @@ async fn a_body_trickled_byte_by_byte_is_cut_off() {
     );
 }
 
+#[tokio::test]
+async fn a_connection_that_says_nothing_or_half_an_http2_preface_is_closed() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let started = Instant::now();
+    // Connected and silent; and the first bytes of HTTP/2's preface, then
+    // nothing (a server waiting for the rest would wait for ever).
+    let mut silent = connect(&app).await;
+    let mut half = connect(&app).await;
+    half.write_all(b"PRI * HT").await.expect("write");
+    let ((said, closed), (half_said, half_closed)) = tokio::join!(
+        read_answer(&mut silent, Duration::from_secs(25)),
+        read_answer(&mut half, Duration::from_secs(25)),
+    );
+    let took = started.elapsed();
+    assert!(closed && half_closed, "still open after {took:?}");
+    assert!(said.is_empty() && half_said.is_empty(), "{said} {half_said}");
+    assert!(took < Duration::from_secs(20), "closed after {took:?}");
+    // The server still serves.
+    let r = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_client_speaking_http2_without_tls_is_served_beside_http1() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let r = h2
+        .get(format!("{}/api/v1/forms/demo", app.address))
+        .send()
+        .await
+        .expect("an HTTP/2 request");
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200);
+    let form: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(form["slug"], "demo");
+    // A POST whose first byte is the preface's (`P`) is HTTP/1 all the same.
+    let r = app
+        .client
+        .post(format!("{}/api/v1/forms/demo/submissions", app.address))
+        .json(&serde_json::json!({"answers": {"name": "二", "amount": "1.00"}}))
+        .send()
+        .await
+        .expect("an HTTP/1 request");
+    assert_eq!(r.version(), reqwest::Version::HTTP_11);
+    assert_eq!(r.status(), 201);
+}
+
 async fn rows_everywhere(app: &TestApp) -> i64 {
     let list = match app.db.backend {
         Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations'",
