@@ -148,7 +148,10 @@ async fn a_connection_that_says_nothing_or_half_an_http2_preface_is_closed() {
     );
     let took = started.elapsed();
     assert!(closed && half_closed, "still open after {took:?}");
-    assert!(said.is_empty() && half_said.is_empty(), "{said} {half_said}");
+    assert!(
+        said.is_empty() && half_said.is_empty(),
+        "{said} {half_said}"
+    );
     assert!(took < Duration::from_secs(20), "closed after {took:?}");
     // The server still serves.
     let r = app
