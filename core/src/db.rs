@@ -24,6 +24,9 @@ pub struct Db {
     /// The writer that commits the payment path's writes (submissions,
     /// payment starts, settlements, the payment log) in batches.
     pub commits: crate::commit::GroupCommit,
+    /// SQLite's reads of one row on the asking task's thread
+    /// (`commit/reader.rs`): a plain file only; otherwise the pool reads.
+    pub readers: Option<std::sync::Arc<crate::commit::Readers>>,
 }
 
 impl Backend {
@@ -92,12 +95,64 @@ impl Db {
             ),
             Backend::Postgres => crate::commit::GroupCommit::concurrent(pool.clone()),
         };
+        let readers = match backend {
+            Backend::Sqlite => crate::commit::file_of(&url).map(crate::commit::Readers::new),
+            Backend::Postgres => None,
+        };
         Ok(Db {
             pool,
             backend,
             url,
             commits,
+            readers,
         })
+    }
+
+    /// The first row of `sql`, if any: on SQLite read on this thread
+    /// ([`crate::commit::Readers`]), else (PostgreSQL, an in-memory
+    /// database, a busy one) through the pool. For short reads by key on
+    /// the payment path.
+    pub async fn fetch_optional<T>(
+        &self,
+        sql: crate::store::sql::Sql<'_>,
+    ) -> anyhow::Result<Option<T>>
+    where
+        T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        match self.first_row(&sql)? {
+            Some(row) => row
+                .map(|r| T::from_row(&r))
+                .transpose()
+                .context("cannot decode the row"),
+            None => sql.fetch_optional(&self.pool).await,
+        }
+    }
+
+    /// The same, the row as it is (for a row read into several records).
+    pub async fn fetch_optional_row(
+        &self,
+        sql: crate::store::sql::Sql<'_>,
+    ) -> anyhow::Result<Option<sqlx::any::AnyRow>> {
+        match self.first_row(&sql)? {
+            Some(row) => Ok(row),
+            None => {
+                let (text, args) = sql.into_parts()?;
+                sqlx::query_with(&text, args)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .context("the query failed")
+            }
+        }
+    }
+
+    fn first_row(
+        &self,
+        sql: &crate::store::sql::Sql<'_>,
+    ) -> anyhow::Result<Option<Option<sqlx::any::AnyRow>>> {
+        match &self.readers {
+            Some(readers) => readers.first_row(sql),
+            None => Ok(None),
+        }
     }
 
     /// Whether the database answers a trivial query.

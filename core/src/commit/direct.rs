@@ -161,26 +161,7 @@ impl Counter {
         statement: &mut rusqlite::Statement<'_>,
         values: &[AnyValueKind<'_>],
     ) -> rusqlite::Result<()> {
-        for i in 1..=statement.parameter_count() {
-            let n = match statement.parameter_name(i) {
-                Some(name) => name
-                    .get(1..)
-                    .and_then(|digits| digits.parse::<usize>().ok())
-                    .ok_or_else(|| {
-                        rusqlite::Error::InvalidParameterName(format!(
-                            "{name}: only $N, ?N and ? placeholders are bound"
-                        ))
-                    })?,
-                None => {
-                    self.anonymous += 1;
-                    self.anonymous
-                }
-            };
-            // Past the values given: NULL, as with sqlx.
-            if let Some(value) = n.checked_sub(1).and_then(|k| values.get(k)) {
-                statement.raw_bind_parameter(i, ToSqlOutput::Borrowed(value_ref(value)?))?;
-            }
-        }
+        bind(statement, values, &mut self.anonymous)?;
         let mut rows = statement.raw_query();
         while rows.next()?.is_some() {}
         drop(rows);
@@ -189,6 +170,36 @@ impl Counter {
         }
         Ok(())
     }
+}
+
+/// Binds `values` to the statement's placeholders as sqlx's SQLite driver
+/// does: `$N` and `?N` by number, `?` in turn (`anonymous` counts those
+/// bound so far across a query's statements); past the values given, NULL.
+pub(super) fn bind(
+    statement: &mut rusqlite::Statement<'_>,
+    values: &[AnyValueKind<'_>],
+    anonymous: &mut usize,
+) -> rusqlite::Result<()> {
+    for i in 1..=statement.parameter_count() {
+        let n = match statement.parameter_name(i) {
+            Some(name) => name
+                .get(1..)
+                .and_then(|digits| digits.parse::<usize>().ok())
+                .ok_or_else(|| {
+                    rusqlite::Error::InvalidParameterName(format!(
+                        "{name}: only $N, ?N and ? placeholders are bound"
+                    ))
+                })?,
+            None => {
+                *anonymous += 1;
+                *anonymous
+            }
+        };
+        if let Some(value) = n.checked_sub(1).and_then(|k| values.get(k)) {
+            statement.raw_bind_parameter(i, ToSqlOutput::Borrowed(value_ref(value)?))?;
+        }
+    }
+    Ok(())
 }
 
 fn value_ref<'a>(value: &'a AnyValueKind<'_>) -> rusqlite::Result<ValueRef<'a>> {

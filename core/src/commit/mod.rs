@@ -17,12 +17,14 @@
 //! back alone).
 
 mod direct;
+mod reader;
 
 use crate::store::sql::Sql;
 use anyhow::Context;
 pub use direct::file_of;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
+pub use reader::Readers;
 use sqlx::{AnyConnection, AnyPool, Either, Executor};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

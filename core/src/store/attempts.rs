@@ -92,9 +92,8 @@ pub async fn with_order(db: &Db, no: &str) -> anyhow::Result<Option<(Attempt, Or
             attempt.join(", ")
         )
     });
-    let row = sqlx::query(&QUERY)
-        .bind(no)
-        .fetch_optional(&db.pool)
+    let row = db
+        .fetch_optional_row(Sql::new(&QUERY).arg(no.to_owned()))
         .await
         .context("cannot read the payment attempt")?;
     let Some(row) = row else { return Ok(None) };

@@ -1,5 +1,6 @@
 //! Forms and submissions in the database.
 
+use super::sql::Sql;
 use crate::commit::Step;
 use crate::{now_ms, random_token, Db};
 use anyhow::Context;
@@ -101,13 +102,15 @@ impl TryFrom<FormRow> for FormRecord {
 }
 
 async fn form_where(db: &Db, column: &str, value: &str) -> anyhow::Result<Option<FormRecord>> {
-    let row: Option<FormRow> = sqlx::query_as(&format!(
-        "SELECT {FORM_COLUMNS} FROM forms WHERE {column} = $1"
-    ))
-    .bind(value)
-    .fetch_optional(&db.pool)
-    .await
-    .context("cannot read the form")?;
+    let row: Option<FormRow> = db
+        .fetch_optional(
+            Sql::new(&format!(
+                "SELECT {FORM_COLUMNS} FROM forms WHERE {column} = $1"
+            ))
+            .arg(value.to_owned()),
+        )
+        .await
+        .context("cannot read the form")?;
     row.map(FormRecord::try_from).transpose()
 }
 

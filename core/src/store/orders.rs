@@ -66,9 +66,7 @@ pub fn qualified_columns(table: &str) -> String {
 }
 
 async fn one(db: &Db, column: &str, value: &str) -> anyhow::Result<Option<OrderRecord>> {
-    sqlx::query_as(&format!("{SELECT} WHERE {column} = $1"))
-        .bind(value)
-        .fetch_optional(&db.pool)
+    db.fetch_optional(Sql::new(&format!("{SELECT} WHERE {column} = $1")).arg(value.to_owned()))
         .await
         .context("cannot read the order")
 }

@@ -87,6 +87,15 @@ impl<'q> Sql<'q> {
         }
     }
 
+    /// The text and its values, for a caller that runs them itself and may
+    /// still give the query to sqlx after.
+    pub fn parts(&self) -> anyhow::Result<(&str, &[sqlx_core::any::AnyValueKind<'q>])> {
+        match &self.error {
+            Some(e) => Err(anyhow::anyhow!("cannot bind a value: {e}")),
+            None => Ok((&self.text, &self.args.values.0)),
+        }
+    }
+
     pub async fn execute<'e, E>(self, executor: E) -> anyhow::Result<AnyQueryResult>
     where
         E: sqlx::Executor<'e, Database = Any>,
@@ -108,6 +117,18 @@ impl<'q> Sql<'q> {
         let (text, args) = self.into_parts()?;
         sqlx::query_as_with(&text, args)
             .fetch_all(executor)
+            .await
+            .context("the query failed")
+    }
+
+    pub async fn fetch_optional<'e, T, E>(self, executor: E) -> anyhow::Result<Option<T>>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+        T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let (text, args) = self.into_parts()?;
+        sqlx::query_as_with(&text, args)
+            .fetch_optional(executor)
             .await
             .context("the query failed")
     }
