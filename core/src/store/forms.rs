@@ -315,6 +315,47 @@ pub async fn submit(
     if availability != Availability::Open {
         return Err(SubmitError::Unavailable(availability));
     }
+    // The usual submission (no stock, payer places, discount, uploads or
+    // daily limits to take) is one query the writer runs on its own
+    // connection; a refusal there is found out by the full write below.
+    let at_once = FastSubmission::of(
+        db,
+        form,
+        checked,
+        consent_notice,
+        discount_code,
+        guard,
+        order_ttl_ms,
+    )
+    .await?;
+    if let Some(fast) = at_once {
+        if let Some(submitted) = fast.write(db).await? {
+            return Ok(submitted);
+        }
+    }
+    submit_in_steps(
+        db,
+        form,
+        checked,
+        consent_notice,
+        discount_code,
+        guard,
+        order_ttl_ms,
+    )
+    .await
+}
+
+/// The submission written statement by statement, each check in Rust
+/// between them ([`submit_in`]), in a write of the group commit.
+async fn submit_in_steps(
+    db: &Db,
+    form: &FormRecord,
+    checked: &CheckedAnswers,
+    consent_notice: Option<&str>,
+    discount_code: Option<&str>,
+    guard: Guard,
+    order_ttl_ms: i64,
+) -> Result<Submitted, SubmitError> {
     let (form, checked) = (form.clone(), checked.clone());
     let consent_notice = consent_notice.map(str::to_owned);
     let discount_code = discount_code.map(str::to_owned);
@@ -388,14 +429,7 @@ async fn submit_in(
         }
     }
     // Abuse control: the blocklist and the payer's daily limits.
-    let phone = form
-        .def
-        .fields
-        .iter()
-        .find_map(|f| match (&f.kind, checked.answers.get(&f.key)) {
-            (FieldKind::Phone, Some(Answer::Text(p))) => Some((f.key.clone(), p.clone())),
-            _ => None,
-        });
+    let phone = phone_answer(form, checked);
     match super::abuse::check_in(
         &mut *tx,
         guard.settings,
@@ -424,28 +458,21 @@ async fn submit_in(
             ));
         }
     }
-    let submission_id = random_token().to_string();
-    let answers_json = serde_json::to_string(&checked.answers).context("cannot encode answers")?;
-    let search_text = checked
-        .answers
-        .iter()
-        .map(|(k, a)| domain::form::answer_text(form.def.fields.iter().find(|f| &f.key == k), a))
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase();
-    sqlx::query("INSERT INTO submissions (id, form_id, answers_json, search_text, amount_fen, created_at, consent_at, consent_notice, payer_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-        .bind(&submission_id)
-        .bind(&form.id)
-        .bind(answers_json)
-        .bind(search_text)
-        .bind(amount.map(Money::fen))
-        .bind(now)
-        .bind(consent_notice.map(|_| now))
-        .bind(consent_notice)
-        .bind(phone.as_ref().map(|(_, p)| super::abuse::payer_digest(p)))
+    let row = SubmissionRow::new(
+        form,
+        checked,
+        amount,
+        consent_notice,
+        phone.as_ref().map(|(_, p)| p.as_str()),
+        now,
+    )?;
+    let mut insert = Sql::new("");
+    row.push_insert(&mut insert);
+    insert
         .execute(&mut *tx)
         .await
         .context("cannot store the submission")?;
+    let submission_id = row.id;
     // The files uploaded for its upload fields become this submission's.
     for f in &form.def.fields {
         if let (FieldKind::Upload { .. }, Some(Answer::Choices(ids))) =
@@ -460,31 +487,13 @@ async fn submit_in(
     }
     let order = match amount {
         Some(amount) => {
-            let order = NewOrderRecord {
-                id: random_token().to_string(),
-                out_trade_no: new_out_trade_no(),
-                amount,
-                status: OrderStatus::Created,
-                receipt_token: random_token().to_string(),
-                expires_at: now + order_ttl_ms,
-            };
-            sqlx::query(
-                "INSERT INTO orders (id, out_trade_no, submission_id, form_id, amount_fen, status, receipt_token, refunded_fen, expires_at, next_check_at, check_attempts, created_at, updated_at, account_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, 0, $10, $10, (SELECT f.account_id FROM forms f WHERE f.id = $4))",
-            )
-            .bind(&order.id)
-            .bind(&order.out_trade_no)
-            .bind(&submission_id)
-            .bind(&form.id)
-            .bind(amount.fen())
-            .bind(order.status.as_str())
-            .bind(&order.receipt_token)
-            .bind(order.expires_at)
-            .bind(order.expires_at)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .context("cannot store the order")?;
+            let order = NewOrderRecord::created(amount, now + order_ttl_ms);
+            let mut insert = Sql::new("");
+            push_order_insert(&mut insert, &order, &submission_id, &form.id, now);
+            insert
+                .execute(&mut *tx)
+                .await
+                .context("cannot store the order")?;
             // What the order holds, given back if it expires or closes.
             for (item, quantity) in &items {
                 sqlx::query(
@@ -516,15 +525,12 @@ async fn submit_in(
                     .await
                     .context("cannot store the order's payer")?;
             }
-            super::orders::insert_event(
-                &mut *tx,
-                &order.id,
-                OrderEventKind::Created,
-                None,
-                Some(OrderStatus::Created),
-                &format!("amount {}", amount),
-            )
-            .await?;
+            let mut event = Sql::new("");
+            push_created_event(&mut event, &order);
+            event
+                .execute(&mut *tx)
+                .await
+                .context("cannot write the order event")?;
             Some(order)
         }
         None => None,
@@ -533,6 +539,267 @@ async fn submit_in(
         submission_id,
         order,
     })
+}
+
+/// The phone number answered, with its field's key (the first phone field).
+fn phone_answer(form: &FormRecord, checked: &CheckedAnswers) -> Option<(String, String)> {
+    form.def
+        .fields
+        .iter()
+        .find_map(|f| match (&f.kind, checked.answers.get(&f.key)) {
+            (FieldKind::Phone, Some(Answer::Text(p))) => Some((f.key.clone(), p.clone())),
+            _ => None,
+        })
+}
+
+/// A submission's row, made once for either way of writing it.
+struct SubmissionRow {
+    id: String,
+    form_id: String,
+    answers_json: String,
+    search_text: String,
+    amount_fen: Option<i64>,
+    created_at: i64,
+    consent_notice: Option<String>,
+    payer_digest: Option<String>,
+}
+
+impl SubmissionRow {
+    fn new(
+        form: &FormRecord,
+        checked: &CheckedAnswers,
+        amount: Option<Money>,
+        consent_notice: Option<&str>,
+        phone: Option<&str>,
+        now: i64,
+    ) -> anyhow::Result<SubmissionRow> {
+        let answers_json =
+            serde_json::to_string(&checked.answers).context("cannot encode answers")?;
+        let search_text = checked
+            .answers
+            .iter()
+            .map(|(k, a)| {
+                domain::form::answer_text(form.def.fields.iter().find(|f| &f.key == k), a)
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        Ok(SubmissionRow {
+            id: random_token().to_string(),
+            form_id: form.id.clone(),
+            answers_json,
+            search_text,
+            amount_fen: amount.map(Money::fen),
+            created_at: now,
+            consent_notice: consent_notice.map(str::to_owned),
+            payer_digest: phone.map(super::abuse::payer_digest),
+        })
+    }
+
+    /// `INSERT … SELECT` of the row (a `WHERE` may follow).
+    fn push_insert(&self, q: &mut Sql<'static>) {
+        q.push("INSERT INTO submissions (id, form_id, answers_json, search_text, amount_fen, created_at, consent_at, consent_notice, payer_digest) SELECT ")
+            .bind(self.id.clone())
+            .push(", ")
+            .bind(self.form_id.clone())
+            .push(", ")
+            .bind(self.answers_json.clone())
+            .push(", ")
+            .bind(self.search_text.clone())
+            .push(", ")
+            .bind(self.amount_fen)
+            .push(", ")
+            .bind(self.created_at)
+            .push(", ")
+            .bind(self.consent_notice.as_ref().map(|_| self.created_at))
+            .push(", ")
+            .bind(self.consent_notice.clone())
+            .push(", ")
+            .bind(self.payer_digest.clone());
+    }
+}
+
+impl NewOrderRecord {
+    /// A new order to pay `amount`, open until `expires_at`.
+    fn created(amount: Money, expires_at: i64) -> NewOrderRecord {
+        NewOrderRecord {
+            id: random_token().to_string(),
+            out_trade_no: new_out_trade_no(),
+            amount,
+            status: OrderStatus::Created,
+            receipt_token: random_token().to_string(),
+            expires_at,
+        }
+    }
+}
+
+/// `INSERT … SELECT` of a new order of a submission (a `WHERE` may follow).
+fn push_order_insert(
+    q: &mut Sql<'static>,
+    order: &NewOrderRecord,
+    submission_id: &str,
+    form_id: &str,
+    now: i64,
+) {
+    q.push("INSERT INTO orders (id, out_trade_no, submission_id, form_id, amount_fen, status, receipt_token, refunded_fen, expires_at, next_check_at, check_attempts, created_at, updated_at, account_id) SELECT ")
+        .bind(order.id.clone())
+        .push(", ")
+        .bind(order.out_trade_no.clone())
+        .push(", ")
+        .bind(submission_id.to_owned())
+        .push(", ")
+        .bind(form_id.to_owned())
+        .push(", ")
+        .bind(order.amount.fen())
+        .push(", ")
+        .bind(order.status.as_str())
+        .push(", ")
+        .bind(order.receipt_token.clone())
+        .push(", 0, ")
+        .bind(order.expires_at)
+        .push(", ")
+        .bind(order.expires_at)
+        .push(", 0, ")
+        .bind(now)
+        .push(", ")
+        .bind(now)
+        .push(", (SELECT f.account_id FROM forms f WHERE f.id = ")
+        .bind(form_id.to_owned())
+        .push(")");
+}
+
+/// The new order's event (`INSERT … SELECT`; a `WHERE` may follow).
+fn push_created_event(q: &mut Sql<'static>, order: &NewOrderRecord) {
+    super::orders::push_event_select(
+        q,
+        &order.id,
+        OrderEventKind::Created,
+        None,
+        Some(OrderStatus::Created),
+        &format!("amount {}", order.amount),
+    );
+}
+
+/// The usual submission as one SQLite query: the form's count taken (with
+/// the blocklist's word on the payer), then the submission, its order and
+/// the order's event, each only if the statement before it wrote its row
+/// (`changes()`). It writes all `rows` rows or none.
+struct FastSubmission {
+    sql: Sql<'static>,
+    rows: u64,
+    submitted: Submitted,
+}
+
+impl FastSubmission {
+    /// The query, when the submission takes nothing but a place in the
+    /// form: no payer places, stock, discount, uploads or daily limits,
+    /// and no address on the blocklist to compare (ranges are matched
+    /// here, not in SQL). `None` on PostgreSQL, where `changes()` is not.
+    async fn of(
+        db: &Db,
+        form: &FormRecord,
+        checked: &CheckedAnswers,
+        consent_notice: Option<&str>,
+        discount_code: Option<&str>,
+        guard: Guard,
+        order_ttl_ms: i64,
+    ) -> anyhow::Result<Option<FastSubmission>> {
+        let takes_more = db.backend != crate::db::Backend::Sqlite
+            || (form.def.per_payer_limit.is_some()
+                && domain::form::payer_key(&form.def.fields, &checked.answers).is_some())
+            || (discount_code.is_some() && checked.amount.is_some())
+            || form.def.fields.iter().any(|f| {
+                matches!(
+                    (&f.kind, checked.answers.get(&f.key)),
+                    (FieldKind::Upload { .. }, Some(Answer::Choices(_)))
+                        | (
+                            FieldKind::Payment(PaymentMode::Items { .. }),
+                            Some(Answer::Items(_))
+                        )
+                )
+            });
+        if takes_more {
+            return Ok(None);
+        }
+        let phone = phone_answer(form, checked).map(|(_, p)| p);
+        let limits =
+            guard.settings.daily_submissions.is_some() || guard.settings.daily_amount_fen.is_some();
+        if phone.is_some() && limits {
+            return Ok(None);
+        }
+        if guard.client.is_some() {
+            let listed: Option<(i64,)> = db
+                .fetch_optional(Sql::new(
+                    "SELECT 1 FROM blocklist WHERE kind = 'address' LIMIT 1",
+                ))
+                .await?;
+            if listed.is_some() {
+                return Ok(None);
+            }
+        }
+        let now = now_ms();
+        let row = SubmissionRow::new(
+            form,
+            checked,
+            checked.amount,
+            consent_notice,
+            phone.as_deref(),
+            now,
+        )?;
+        let mut q =
+            Sql::new("UPDATE forms SET submission_count = submission_count + 1 WHERE id = ");
+        q.bind(form.id.clone()).push(
+            " AND status = 'published' AND (max_submissions IS NULL OR submission_count < max_submissions)",
+        );
+        // Written in the same transaction as the count: an entry added
+        // since the read above refuses it here.
+        if guard.client.is_some() {
+            q.push(" AND NOT EXISTS (SELECT 1 FROM blocklist WHERE kind = 'address')");
+        }
+        if let Some(phone) = &phone {
+            q.push(" AND NOT EXISTS (SELECT 1 FROM blocklist WHERE kind = 'phone' AND value = ")
+                .bind(phone.clone())
+                .push(")");
+        }
+        q.push("; ");
+        row.push_insert(&mut q);
+        q.push(" WHERE changes() = 1");
+        let order = checked.amount.map(|amount| {
+            let order = NewOrderRecord::created(amount, now + order_ttl_ms);
+            q.push("; ");
+            push_order_insert(&mut q, &order, &row.id, &form.id, now);
+            q.push(" WHERE changes() = 1; ");
+            push_created_event(&mut q, &order);
+            q.push(" WHERE changes() = 1");
+            order
+        });
+        Ok(Some(FastSubmission {
+            sql: q,
+            rows: if order.is_some() { 4 } else { 2 },
+            submitted: Submitted {
+                submission_id: row.id,
+                order,
+            },
+        }))
+    }
+
+    /// Runs the query in the next batch: the submission, or `None` when it
+    /// wrote nothing (the form full or closed, the payer blocked meanwhile).
+    async fn write(self, db: &Db) -> anyhow::Result<Option<Submitted>> {
+        let FastSubmission {
+            sql,
+            rows,
+            submitted,
+        } = self;
+        db.commits
+            .query(sql, move |changed| match changed {
+                n if n == rows => Ok(Step::Keep(Some(submitted))),
+                0 => Ok(Step::Discard(None)),
+                n => anyhow::bail!("a submission wrote {n} rows of {rows}"),
+            })
+            .await
+            .context("cannot store the submission")
+    }
 }
 
 /// Takes one of the payer's places in a form with a per-payer limit (a
@@ -766,4 +1033,168 @@ pub fn beijing_time(ms: i64) -> String {
         .and_then(|tz| tz.timestamp_millis_opt(ms).single())
         .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answers(form: &FormRecord, phone: &str) -> CheckedAnswers {
+        let given = serde_json::json!({"name": "张三 Zhang", "phone": phone, "amount": "12.34"});
+        domain::form::check_answers(&form.def.fields, given.as_object().expect("object"))
+            .expect("valid answers")
+    }
+
+    /// What a submission wrote, without its random ids and times.
+    async fn written(db: &Db, submitted: &Submitted) -> Vec<String> {
+        let order = submitted.order.as_ref().expect("an order");
+        let (answers, search, amount, consent_at, notice, digest): (String, String, Option<i64>, Option<i64>, Option<String>, Option<String>) =
+            sqlx::query_as("SELECT answers_json, search_text, amount_fen, consent_at, consent_notice, payer_digest FROM submissions WHERE id = $1")
+                .bind(&submitted.submission_id)
+                .fetch_one(&db.pool)
+                .await
+                .expect("submission");
+        let (sub, form_id, fen, status, receipt, refunded, ttl, check, attempts, account): (String, String, i64, String, String, i64, i64, i64, i64, Option<String>) =
+            sqlx::query_as("SELECT submission_id, form_id, amount_fen, status, receipt_token, refunded_fen, expires_at - created_at, next_check_at - expires_at, check_attempts, account_id FROM orders WHERE id = $1 AND out_trade_no = $2")
+                .bind(&order.id)
+                .bind(&order.out_trade_no)
+                .fetch_one(&db.pool)
+                .await
+                .expect("order");
+        let events: Vec<(String, Option<String>, Option<String>, String)> = sqlx::query_as(
+            "SELECT kind, from_status, to_status, detail FROM order_events WHERE order_id = $1",
+        )
+        .bind(&order.id)
+        .fetch_all(&db.pool)
+        .await
+        .expect("events");
+        assert_eq!(sub, submitted.submission_id);
+        assert_eq!(receipt, order.receipt_token);
+        vec![
+            answers,
+            search,
+            format!(
+                "{amount:?} {:?} {notice:?} {}",
+                consent_at.is_some(),
+                digest.map_or(0, |d| d.len())
+            ),
+            format!("{form_id} {fen} {status} {refunded} {ttl} {check} {attempts} {account:?}"),
+            format!("{events:?}"),
+        ]
+    }
+
+    async fn count(db: &Db, table: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&db.pool)
+            .await
+            .expect("count");
+        n
+    }
+
+    #[tokio::test]
+    async fn a_submission_written_at_once_is_the_one_written_step_by_step() {
+        let (db, dir) = crate::db::temp_sqlite("submit").await;
+        ensure_demo_form(&db).await.expect("demo");
+        let form = form_by_slug(&db, "demo")
+            .await
+            .expect("read")
+            .expect("form");
+        let guard = Guard {
+            client: Some("192.0.2.7".parse().expect("ip")),
+            settings: Default::default(),
+        };
+        let checked = answers(&form, "13800138000");
+        let ttl = 900_000;
+        let notice = Some("隐私说明 v1");
+
+        // The usual submission is one query, and it writes what the steps write.
+        let fast = FastSubmission::of(&db, &form, &checked, notice, None, guard, ttl)
+            .await
+            .expect("of")
+            .expect("the usual submission goes at once");
+        let at_once = fast.write(&db).await.expect("write").expect("written");
+        let in_steps = submit_in_steps(&db, &form, &checked, notice, None, guard, ttl)
+            .await
+            .expect("stored");
+        assert_eq!(written(&db, &at_once).await, written(&db, &in_steps).await);
+        let form = form_by_id(&db, &form.id)
+            .await
+            .expect("read")
+            .expect("form");
+        assert_eq!(form.submission_count, 2);
+
+        // Daily limits, a discount code: written step by step.
+        let limited = Guard {
+            settings: super::super::abuse::AbuseSettings {
+                daily_submissions: Some(5),
+                ..Default::default()
+            },
+            ..guard
+        };
+        for (guard, code) in [(limited, None), (guard, Some("SPRING"))] {
+            let way = FastSubmission::of(&db, &form, &checked, None, code, guard, ttl)
+                .await
+                .expect("of");
+            assert!(way.is_none(), "{code:?}");
+        }
+
+        // A phone blocked after the query was made: it writes nothing, and
+        // the submission is refused as blocked.
+        let (submissions, orders, events) = (
+            count(&db, "submissions").await,
+            count(&db, "orders").await,
+            count(&db, "order_events").await,
+        );
+        let blocked = answers(&form, "13900139000");
+        let fast = FastSubmission::of(&db, &form, &blocked, None, None, guard, ttl)
+            .await
+            .expect("of")
+            .expect("at once");
+        assert!(super::super::abuse::add(&db, "phone", "13900139000", "")
+            .await
+            .expect("block"));
+        assert!(fast.write(&db).await.expect("write").is_none());
+        let refused = submit(&db, &form, &blocked, None, None, guard, ttl).await;
+        assert!(matches!(refused, Err(SubmitError::Blocked)), "{refused:?}");
+
+        // An address range on the blocklist is matched in Rust: step by step.
+        assert!(super::super::abuse::add(&db, "address", "192.0.2.0/24", "")
+            .await
+            .expect("block"));
+        let way = FastSubmission::of(&db, &form, &checked, None, None, guard, ttl)
+            .await
+            .expect("of");
+        assert!(way.is_none());
+        let refused = submit(&db, &form, &checked, None, None, guard, ttl).await;
+        assert!(matches!(refused, Err(SubmitError::Blocked)), "{refused:?}");
+        let outside = Guard {
+            client: Some("198.51.100.1".parse().expect("ip")),
+            ..guard
+        };
+        assert!(submit(&db, &form, &checked, None, None, outside, ttl)
+            .await
+            .is_ok());
+        assert_eq!(count(&db, "submissions").await, submissions + 1);
+        assert_eq!(count(&db, "orders").await, orders + 1);
+        assert_eq!(count(&db, "order_events").await, events + 1);
+
+        // A full form: the query writes nothing, the answer says full.
+        sqlx::query("UPDATE forms SET max_submissions = submission_count WHERE id = $1")
+            .bind(&form.id)
+            .execute(&db.pool)
+            .await
+            .expect("full");
+        let fast = FastSubmission::of(&db, &form, &checked, None, None, Guard::default(), ttl)
+            .await
+            .expect("of")
+            .expect("at once");
+        assert!(fast.write(&db).await.expect("write").is_none());
+        let refused = submit(&db, &form, &checked, None, None, Guard::default(), ttl).await;
+        assert!(
+            matches!(refused, Err(SubmitError::Unavailable(Availability::Full))),
+            "{refused:?}"
+        );
+        assert_eq!(count(&db, "submissions").await, submissions + 1);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -334,7 +334,7 @@ impl Payment {
 
 /// An event's row as `INSERT … SELECT …`, which the caller ends with its
 /// condition.
-fn push_event_select(
+pub(super) fn push_event_select(
     q: &mut Sql<'_>,
     order_id: &str,
     kind: OrderEventKind,
