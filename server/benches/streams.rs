@@ -291,6 +291,14 @@ async fn bench() {
     for w in waits {
         latencies.push(w.await.expect("wait"));
     }
+    // Where the slowest were, in the order sent (a stall hits neighbours).
+    let mut slowest: Vec<(usize, f64)> = latencies.iter().copied().enumerate().collect();
+    slowest.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let slowest: Vec<String> = slowest
+        .iter()
+        .take(6)
+        .map(|(i, ms)| format!("#{i} {ms:.1} ms"))
+        .collect();
     latencies.sort_by(|a, b| a.total_cmp(b));
 
     // 5. No stream open again (the bound beside the figure with streams).
@@ -312,6 +320,13 @@ async fn bench() {
         "callback → paid event with {streams} open: p50 {:.1} ms, p99 {:.1} ms ({sample} callbacks; target p99 < 50 ms)",
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99)
+    );
+    println!(
+        "  p90 {:.1} ms, max {:.1} ms; slowest (sent as #0–#{}): {}",
+        percentile(&latencies, 0.9),
+        percentile(&latencies, 1.0),
+        sample - 1,
+        slowest.join(", ")
     );
     println!(
         "server memory per open stream: {:.1} KiB (RSS {before_kib} KiB → {with_kib} KiB with {streams} open; target < 20 KiB)",

@@ -1,13 +1,18 @@
 //! The outbox: new submissions and order status changes become deliveries,
-//! one per endpoint of their form. Each source row is claimed with a
-//! compare-and-set in the transaction that writes its deliveries, so that
-//! two instances never deliver one event twice and a crash loses none.
+//! one per endpoint of their form. The source rows are claimed with a
+//! compare-and-set in the transaction that writes their deliveries, so that
+//! two instances never deliver one event twice and a crash loses none. A
+//! pass is one write of the group commit: on SQLite, a transaction per row
+//! beside the payments' writer held the file's lock between its batches.
 
+use crate::commit::Step;
 use crate::mail::{self, MailSettings};
+use crate::store::sql::Sql;
 use crate::{now_ms, Db};
 use anyhow::Context;
 use domain::OrderStatus;
 use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
 
 /// Rows looked at per pass.
 const BATCH: i64 = 200;
@@ -77,6 +82,46 @@ async fn insert_deliveries(
     Ok(endpoints.len())
 }
 
+/// Claims, among `ids`, the rows of `table` no pass has looked at yet, in
+/// one statement (on several instances, each row is claimed by one).
+async fn claim(
+    tx: &mut sqlx::AnyConnection,
+    table: &str,
+    ids: &[String],
+) -> anyhow::Result<HashSet<String>> {
+    let mut q = Sql::new("UPDATE ");
+    q.push(table)
+        .push(" SET webhooked_at = ")
+        .bind(now_ms())
+        .push(" WHERE webhooked_at IS NULL AND id IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(id.clone());
+    }
+    q.push(") RETURNING id");
+    let claimed: Vec<(String,)> = q
+        .uncached()
+        .fetch_all(&mut *tx)
+        .await
+        .with_context(|| format!("cannot claim the new rows of {table}"))?;
+    Ok(claimed.into_iter().map(|(id,)| id).collect())
+}
+
+/// A form's endpoints, read once per pass.
+async fn endpoints_of<'m>(
+    tx: &mut sqlx::AnyConnection,
+    known: &'m mut HashMap<String, Vec<String>>,
+    form_id: &str,
+) -> anyhow::Result<&'m [String]> {
+    if !known.contains_key(form_id) {
+        let endpoints = enabled_endpoints(tx, form_id).await?;
+        known.insert(form_id.to_owned(), endpoints);
+    }
+    Ok(known.get(form_id).map(Vec::as_slice).unwrap_or_default())
+}
+
 async fn submissions(db: &Db) -> anyhow::Result<usize> {
     #[derive(sqlx::FromRow)]
     struct Row {
@@ -94,44 +139,47 @@ async fn submissions(db: &Db) -> anyhow::Result<usize> {
     .fetch_all(&db.pool)
     .await
     .context("cannot read new submissions")?;
-    let mut made = 0;
-    for r in rows {
-        let mut tx = db
-            .pool
-            .begin()
-            .await
-            .context("cannot start a transaction")?;
-        let claimed = sqlx::query(
-            "UPDATE submissions SET webhooked_at = $1 WHERE id = $2 AND webhooked_at IS NULL",
-        )
-        .bind(now_ms())
-        .bind(&r.id)
-        .execute(&mut *tx)
-        .await
-        .context("cannot claim a submission")?;
-        if claimed.rows_affected() == 1 {
-            let endpoints = enabled_endpoints(&mut tx, &r.form_id).await?;
-            if !endpoints.is_empty() {
-                let answers: Value = serde_json::from_str(&r.answers_json).unwrap_or(Value::Null);
-                let payload = message(
-                    "submission.created",
-                    r.created_at,
-                    json!({
-                        "submission_id": r.id,
-                        "form_id": r.form_id,
-                        "created_at": rfc3339(r.created_at),
-                        "answers": answers,
-                        "amount_fen": r.amount_fen,
-                        "order_id": r.order_id,
-                    }),
-                );
-                made +=
-                    insert_deliveries(&mut tx, &endpoints, "submission.created", &payload).await?;
-            }
-        }
-        tx.commit().await.context("cannot commit the deliveries")?;
+    if rows.is_empty() {
+        return Ok(0);
     }
-    Ok(made)
+    // One write for the pass, with the other writes (the group commit):
+    // the rows claimed and their deliveries together, so that none is lost
+    // or sent twice, without a transaction (and a flush) per row beside
+    // the payments' writer.
+    db.commits
+        .run(move |tx| {
+            Box::pin(async move {
+                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                let claimed = claim(tx, "submissions", &ids).await?;
+                let mut known = HashMap::new();
+                let mut made = 0;
+                for r in rows.iter().filter(|r| claimed.contains(&r.id)) {
+                    let endpoints = endpoints_of(tx, &mut known, &r.form_id).await?.to_vec();
+                    if endpoints.is_empty() {
+                        continue;
+                    }
+                    let answers: Value =
+                        serde_json::from_str(&r.answers_json).unwrap_or(Value::Null);
+                    let payload = message(
+                        "submission.created",
+                        r.created_at,
+                        json!({
+                            "submission_id": r.id,
+                            "form_id": r.form_id,
+                            "created_at": rfc3339(r.created_at),
+                            "answers": answers,
+                            "amount_fen": r.amount_fen,
+                            "order_id": r.order_id,
+                        }),
+                    );
+                    made +=
+                        insert_deliveries(tx, &endpoints, "submission.created", &payload).await?;
+                }
+                Ok(Step::Keep(made))
+            })
+        })
+        .await
+        .context("cannot commit the deliveries")
 }
 
 async fn order_changes(db: &Db, mail_settings: Option<&MailSettings>) -> anyhow::Result<usize> {
@@ -159,7 +207,11 @@ async fn order_changes(db: &Db, mail_settings: Option<&MailSettings>) -> anyhow:
     .fetch_all(&db.pool)
     .await
     .context("cannot read new order events")?;
-    let mut made = 0;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    // What the mails need is read before the write.
+    let mut sourced = Vec::with_capacity(rows.len());
     for r in rows {
         let mail_event = mail::mail_event(r.from_status, r.to_status);
         let mail_source = match (mail_settings, mail_event) {
@@ -168,60 +220,63 @@ async fn order_changes(db: &Db, mail_settings: Option<&MailSettings>) -> anyhow:
             }
             _ => None,
         };
-        let mut tx = db
-            .pool
-            .begin()
-            .await
-            .context("cannot start a transaction")?;
-        let claimed = sqlx::query(
-            "UPDATE order_events SET webhooked_at = $1 WHERE id = $2 AND webhooked_at IS NULL",
-        )
-        .bind(now_ms())
-        .bind(&r.event_id)
-        .execute(&mut *tx)
-        .await
-        .context("cannot claim an order event")?;
-        if claimed.rows_affected() == 1 {
-            if let Some(event_type) = order_event(r.from_status, r.to_status) {
-                let endpoints = enabled_endpoints(&mut tx, &r.form_id).await?;
-                if !endpoints.is_empty() {
-                    let payload = message(
-                        event_type,
-                        r.created_at,
-                        json!({
-                            "order_id": r.order_id,
-                            "out_trade_no": r.out_trade_no,
-                            "form_id": r.form_id,
-                            "submission_id": r.submission_id,
-                            "status": r.to_status.map(|s| s.as_str()),
-                            "amount_fen": r.amount_fen,
-                            "refunded_fen": r.refunded_fen,
-                            "channel": r.channel,
-                            "transaction_id": r.transaction_id,
-                            "paid_at": r.paid_at.map(rfc3339),
-                        }),
-                    );
-                    made += insert_deliveries(&mut tx, &endpoints, event_type, &payload).await?;
-                }
-            }
-            if let (Some(settings), Some(event), Some(source), Some(status)) =
-                (mail_settings, mail_event, &mail_source, r.to_status)
-            {
-                let change = mail::OrderChange {
-                    event,
-                    order_id: &r.order_id,
-                    out_trade_no: &r.out_trade_no,
-                    amount_fen: r.amount_fen,
-                    refunded_fen: r.refunded_fen,
-                    paid_at: r.paid_at,
-                    status,
-                };
-                made += mail::queue_order_mails(&mut tx, settings, source, &change).await?;
-            }
-        }
-        tx.commit().await.context("cannot commit the deliveries")?;
+        sourced.push((r, mail_event, mail_source));
     }
-    Ok(made)
+    let mail_settings = mail_settings.cloned();
+    // One write for the pass, as for the submissions.
+    db.commits
+        .run(move |tx| {
+            Box::pin(async move {
+                let ids: Vec<String> = sourced.iter().map(|(r, ..)| r.event_id.clone()).collect();
+                let claimed = claim(tx, "order_events", &ids).await?;
+                let mut known = HashMap::new();
+                let mut made = 0;
+                for (r, mail_event, mail_source) in sourced
+                    .iter()
+                    .filter(|(r, ..)| claimed.contains(&r.event_id))
+                {
+                    if let Some(event_type) = order_event(r.from_status, r.to_status) {
+                        let endpoints = endpoints_of(tx, &mut known, &r.form_id).await?.to_vec();
+                        if !endpoints.is_empty() {
+                            let payload = message(
+                                event_type,
+                                r.created_at,
+                                json!({
+                                    "order_id": r.order_id,
+                                    "out_trade_no": r.out_trade_no,
+                                    "form_id": r.form_id,
+                                    "submission_id": r.submission_id,
+                                    "status": r.to_status.map(|s| s.as_str()),
+                                    "amount_fen": r.amount_fen,
+                                    "refunded_fen": r.refunded_fen,
+                                    "channel": r.channel,
+                                    "transaction_id": r.transaction_id,
+                                    "paid_at": r.paid_at.map(rfc3339),
+                                }),
+                            );
+                            made += insert_deliveries(tx, &endpoints, event_type, &payload).await?;
+                        }
+                    }
+                    if let (Some(settings), Some(event), Some(source), Some(status)) =
+                        (&mail_settings, mail_event, mail_source, r.to_status)
+                    {
+                        let change = mail::OrderChange {
+                            event,
+                            order_id: &r.order_id,
+                            out_trade_no: &r.out_trade_no,
+                            amount_fen: r.amount_fen,
+                            refunded_fen: r.refunded_fen,
+                            paid_at: r.paid_at,
+                            status,
+                        };
+                        made += mail::queue_order_mails(tx, settings, source, &change).await?;
+                    }
+                }
+                Ok(Step::Keep(made))
+            })
+        })
+        .await
+        .context("cannot commit the deliveries")
 }
 
 #[cfg(test)]

@@ -170,6 +170,41 @@ both_backends! {
         assert_eq!(audit.len(), 1);
     }
 
+    async fn passes_running_at_once_make_each_delivery_once(app) {
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let form_id = demo_form_id(&app).await;
+        let (url, seen) = receiver(0).await;
+        let added = app.call("admin_add_webhook", &[("form_id", &form_id), ("url", &url)]).await;
+        assert!(added["Added"]["secret"].is_string(), "{added}");
+        let mut orders = Vec::new();
+        for _ in 0..6 {
+            orders.push(submit_demo(&app, "1.00").await["id"].as_str().expect("id").to_owned());
+        }
+        // Four passes at once, beside the server's own (as instances would):
+        // each new submission is claimed by one of them.
+        let passes = (0..4).map(|_| formpay_core::webhooks::enqueue_new_events(&app.db, None));
+        let made: usize = futures_util::future::join_all(passes)
+            .await
+            .into_iter()
+            .map(|m| m.expect("pass"))
+            .sum();
+        assert!(made <= 6, "{made}");
+        wait_deliveries(&app, &form_id, 6, "delivered").await;
+        let mut named: Vec<String> = seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(.., body)| {
+                let v: Value = serde_json::from_str(body).expect("json");
+                assert_eq!(v["type"], "submission.created");
+                v["data"]["order_id"].as_str().expect("order").to_owned()
+            })
+            .collect();
+        named.sort();
+        orders.sort();
+        assert_eq!(named, orders, "each submission delivered once");
+    }
+
     async fn a_receiver_that_never_answers_changes_nothing_of_ours(app) {
         app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
         let form_id = demo_form_id(&app).await;
