@@ -109,6 +109,33 @@ async fn claim(
     Ok(claimed.into_iter().map(|(id,)| id).collect())
 }
 
+/// Claims, among `ids`, the rows of `table` whose form has no endpoint:
+/// nothing to deliver, so one statement in the writer's next batch (on
+/// SQLite, on its own connection beside the payments), where a write with
+/// deliveries takes a transaction of its own. `form_of` is the SQL naming
+/// the row's form. Answers how many were claimed; the rest, with
+/// endpoints, are claimed with their deliveries.
+async fn claim_quiet(db: &Db, table: &str, form_of: &str, ids: &[String]) -> anyhow::Result<u64> {
+    let mut q = Sql::new("UPDATE ");
+    q.push(table)
+        .push(" SET webhooked_at = ")
+        .bind(now_ms())
+        .push(" WHERE webhooked_at IS NULL AND id IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(id.clone());
+    }
+    q.push(") AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.form_id = ")
+        .push(form_of)
+        .push(")");
+    db.commits
+        .query(q.uncached(), |rows| Ok(Step::Keep(rows)))
+        .await
+        .with_context(|| format!("cannot claim the new rows of {table}"))
+}
+
 /// A form's endpoints, read once per pass.
 async fn endpoints_of<'m>(
     tx: &mut sqlx::AnyConnection,
@@ -142,7 +169,12 @@ async fn submissions(db: &Db) -> anyhow::Result<usize> {
     if rows.is_empty() {
         return Ok(0);
     }
-    // One write for the pass, with the other writes (the group commit):
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let quiet = claim_quiet(db, "submissions", "submissions.form_id", &ids).await?;
+    if quiet == ids.len() as u64 {
+        return Ok(0);
+    }
+    // One write for the rest, with the other writes (the group commit):
     // the rows claimed and their deliveries together, so that none is lost
     // or sent twice, without a transaction (and a flush) per row beside
     // the payments' writer.
@@ -210,6 +242,26 @@ async fn order_changes(db: &Db, mail_settings: Option<&MailSettings>) -> anyhow:
     if rows.is_empty() {
         return Ok(0);
     }
+    // The changes that make no mail, on forms without endpoints: claimed at once.
+    let mailless: Vec<String> = rows
+        .iter()
+        .filter(|r| {
+            mail_settings.is_none() || mail::mail_event(r.from_status, r.to_status).is_none()
+        })
+        .map(|r| r.event_id.clone())
+        .collect();
+    if !mailless.is_empty() {
+        let quiet = claim_quiet(
+            db,
+            "order_events",
+            "(SELECT o.form_id FROM orders o WHERE o.id = order_events.order_id)",
+            &mailless,
+        )
+        .await?;
+        if quiet == rows.len() as u64 {
+            return Ok(0);
+        }
+    }
     // What the mails need is read before the write.
     let mut sourced = Vec::with_capacity(rows.len());
     for r in rows {
@@ -223,7 +275,8 @@ async fn order_changes(db: &Db, mail_settings: Option<&MailSettings>) -> anyhow:
         sourced.push((r, mail_event, mail_source));
     }
     let mail_settings = mail_settings.cloned();
-    // One write for the pass, as for the submissions.
+    // One write for the rest (those claimed above are passed over), as for
+    // the submissions.
     db.commits
         .run(move |tx| {
             Box::pin(async move {

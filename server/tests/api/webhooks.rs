@@ -173,6 +173,14 @@ both_backends! {
     async fn passes_running_at_once_make_each_delivery_once(app) {
         app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
         let form_id = demo_form_id(&app).await;
+        // Before the form has an endpoint: its events are passed over for good.
+        for _ in 0..2 {
+            submit_demo(&app, "2.00").await;
+        }
+        assert_eq!(formpay_core::webhooks::enqueue_new_events(&app.db, None).await.expect("pass"), 0);
+        let (unclaimed,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM submissions WHERE webhooked_at IS NULL")
+            .fetch_one(&app.db.pool).await.expect("count");
+        assert_eq!(unclaimed, 0);
         let (url, seen) = receiver(0).await;
         let added = app.call("admin_add_webhook", &[("form_id", &form_id), ("url", &url)]).await;
         assert!(added["Added"]["secret"].is_string(), "{added}");
