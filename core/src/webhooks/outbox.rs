@@ -109,25 +109,43 @@ async fn claim(
     Ok(claimed.into_iter().map(|(id,)| id).collect())
 }
 
-/// Claims, among `ids`, the rows of `table` whose form has no endpoint:
-/// nothing to deliver, so one statement in the writer's next batch (on
-/// SQLite, on its own connection beside the payments), where a write with
-/// deliveries takes a transaction of its own. `form_of` is the SQL naming
-/// the row's form. Answers how many were claimed; the rest, with
-/// endpoints, are claimed with their deliveries.
-async fn claim_quiet(db: &Db, table: &str, form_of: &str, ids: &[String]) -> anyhow::Result<u64> {
+/// Which new rows a claim without deliveries looks at.
+enum Quiet<'a> {
+    /// Every new row created up to this time (found by the index of new
+    /// rows alone, so that the writer reads no page but theirs).
+    Upto(i64),
+    /// These rows (some of the others make mails).
+    Ids(&'a [String]),
+}
+
+/// Claims the new rows of `table` whose form has no endpoint: nothing to
+/// deliver, so one statement in the writer's next batch (on SQLite, on its
+/// own connection beside the payments), where a write with deliveries
+/// takes a transaction of its own. `form_of` is the SQL naming the row's
+/// form. Answers how many were claimed; the rest, with endpoints, are
+/// claimed with their deliveries.
+async fn claim_quiet(db: &Db, table: &str, form_of: &str, which: Quiet<'_>) -> anyhow::Result<u64> {
     let mut q = Sql::new("UPDATE ");
     q.push(table)
         .push(" SET webhooked_at = ")
         .bind(now_ms())
-        .push(" WHERE webhooked_at IS NULL AND id IN (");
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
+        .push(" WHERE webhooked_at IS NULL AND ");
+    match which {
+        Quiet::Upto(at) => {
+            q.push("created_at <= ").bind(at);
         }
-        q.bind(id.clone());
+        Quiet::Ids(ids) => {
+            q.push("id IN (");
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.bind(id.clone());
+            }
+            q.push(")");
+        }
     }
-    q.push(") AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.form_id = ")
+    q.push(" AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.form_id = ")
         .push(form_of)
         .push(")");
     db.commits
@@ -169,9 +187,12 @@ async fn submissions(db: &Db) -> anyhow::Result<usize> {
     if rows.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let quiet = claim_quiet(db, "submissions", "submissions.form_id", &ids).await?;
-    if quiet == ids.len() as u64 {
+    // Read in order of creation: the last is the latest.
+    let upto = rows.last().map_or(0, |r| r.created_at);
+    let quiet = claim_quiet(db, "submissions", "submissions.form_id", Quiet::Upto(upto)).await?;
+    if quiet >= rows.len() as u64 {
+        // (A row with endpoints among them, passed over for rows created
+        // meanwhile, is taken by the next pass.)
         return Ok(0);
     }
     // One write for the rest, with the other writes (the group commit):
@@ -251,14 +272,18 @@ async fn order_changes(db: &Db, mail_settings: Option<&MailSettings>) -> anyhow:
         .map(|r| r.event_id.clone())
         .collect();
     if !mailless.is_empty() {
+        let which = match mail_settings {
+            None => Quiet::Upto(rows.last().map_or(0, |r| r.created_at)),
+            Some(_) => Quiet::Ids(&mailless),
+        };
         let quiet = claim_quiet(
             db,
             "order_events",
             "(SELECT o.form_id FROM orders o WHERE o.id = order_events.order_id)",
-            &mailless,
+            which,
         )
         .await?;
-        if quiet == rows.len() as u64 {
+        if quiet >= rows.len() as u64 {
             return Ok(0);
         }
     }
