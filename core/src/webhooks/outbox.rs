@@ -2,8 +2,11 @@
 //! one per endpoint of their form. The source rows are claimed with a
 //! compare-and-set in the transaction that writes their deliveries, so that
 //! two instances never deliver one event twice and a crash loses none. A
-//! pass is one write of the group commit: on SQLite, a transaction per row
-//! beside the payments' writer held the file's lock between its batches.
+//! pass is two writes of the group commit at most: the rows with nothing to
+//! deliver claimed by one statement, then those with deliveries. (On
+//! SQLite, a transaction per row beside the payments' writer held the
+//! file's lock between its batches, and the writer slept in SQLite's busy
+//! handler meanwhile.)
 
 use crate::commit::Step;
 use crate::mail::{self, MailSettings};
@@ -109,49 +112,54 @@ async fn claim(
     Ok(claimed.into_iter().map(|(id,)| id).collect())
 }
 
-/// Which new rows a claim without deliveries looks at.
-enum Quiet<'a> {
-    /// Every new row created up to this time (found by the index of new
-    /// rows alone, so that the writer reads no page but theirs).
-    Upto(i64),
-    /// These rows (some of the others make mails).
-    Ids(&'a [String]),
-}
+/// The most new rows without deliveries claimed by one statement.
+const QUIET_BATCH: i64 = 5_000;
 
-/// Claims the new rows of `table` whose form has no endpoint: nothing to
-/// deliver, so one statement in the writer's next batch (on SQLite, on its
-/// own connection beside the payments), where a write with deliveries
-/// takes a transaction of its own. `form_of` is the SQL naming the row's
-/// form. Answers how many were claimed; the rest, with endpoints, are
-/// claimed with their deliveries.
-async fn claim_quiet(db: &Db, table: &str, form_of: &str, which: Quiet<'_>) -> anyhow::Result<u64> {
+/// Claims the new rows of `table` with nothing to deliver (their form has
+/// no endpoint) and that meet `condition`, pushed by it (`AND …`): one
+/// statement in the writer's next batch (on SQLite, on its own connection
+/// beside the payments), where a write with deliveries takes a transaction
+/// of its own. Nothing is read first, so a busy server keeps no backlog of
+/// them. `form_of` is the SQL naming the row's form (of row `t`).
+async fn claim_quiet(
+    db: &Db,
+    table: &str,
+    form_of: &str,
+    condition: impl FnOnce(&mut Sql<'static>),
+) -> anyhow::Result<u64> {
     let mut q = Sql::new("UPDATE ");
     q.push(table)
         .push(" SET webhooked_at = ")
         .bind(now_ms())
-        .push(" WHERE webhooked_at IS NULL AND ");
-    match which {
-        Quiet::Upto(at) => {
-            q.push("created_at <= ").bind(at);
-        }
-        Quiet::Ids(ids) => {
-            q.push("id IN (");
-            for (i, id) in ids.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.bind(id.clone());
-            }
-            q.push(")");
-        }
-    }
-    q.push(" AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.form_id = ")
+        .push(" WHERE webhooked_at IS NULL AND id IN (SELECT t.id FROM ")
+        .push(table)
+        .push(" t WHERE t.webhooked_at IS NULL AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.form_id = ")
         .push(form_of)
         .push(")");
+    condition(&mut q);
+    q.push(" ORDER BY t.created_at LIMIT ")
+        .bind(QUIET_BATCH)
+        .push(")");
     db.commits
-        .query(q.uncached(), |rows| Ok(Step::Keep(rows)))
+        .query(q, |rows| Ok(Step::Keep(rows)))
         .await
         .with_context(|| format!("cannot claim the new rows of {table}"))
+}
+
+/// Only the order changes that make no mail ([`mail::mail_event`]), as SQL
+/// on the row `t`.
+fn push_makes_no_mail(q: &mut Sql<'static>) {
+    q.push(" AND (t.to_status IS NULL OR t.to_status = t.from_status OR t.to_status NOT IN (");
+    let mailed = OrderStatus::ALL
+        .into_iter()
+        .filter(|s| mail::mail_event(None, Some(*s)).is_some());
+    for (i, status) in mailed.enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.bind(status.as_str());
+    }
+    q.push("))");
 }
 
 /// A form's endpoints, read once per pass.
@@ -177,6 +185,7 @@ async fn submissions(db: &Db) -> anyhow::Result<usize> {
         created_at: i64,
         order_id: Option<String>,
     }
+    claim_quiet(db, "submissions", "t.form_id", |_| {}).await?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT s.id, s.form_id, s.answers_json, s.amount_fen, s.created_at, o.id AS order_id FROM submissions s LEFT JOIN orders o ON o.submission_id = s.id WHERE s.webhooked_at IS NULL ORDER BY s.created_at LIMIT $1",
     )
@@ -185,14 +194,6 @@ async fn submissions(db: &Db) -> anyhow::Result<usize> {
     .await
     .context("cannot read new submissions")?;
     if rows.is_empty() {
-        return Ok(0);
-    }
-    // Read in order of creation: the last is the latest.
-    let upto = rows.last().map_or(0, |r| r.created_at);
-    let quiet = claim_quiet(db, "submissions", "submissions.form_id", Quiet::Upto(upto)).await?;
-    if quiet >= rows.len() as u64 {
-        // (A row with endpoints among them, passed over for rows created
-        // meanwhile, is taken by the next pass.)
         return Ok(0);
     }
     // One write for the rest, with the other writes (the group commit):
@@ -253,6 +254,18 @@ async fn order_changes(db: &Db, mail_settings: Option<&MailSettings>) -> anyhow:
         paid_at: Option<i64>,
         receipt_token: String,
     }
+    // Those that make no mail, on forms without endpoints: claimed at once.
+    claim_quiet(
+        db,
+        "order_events",
+        "(SELECT o.form_id FROM orders o WHERE o.id = t.order_id)",
+        |q| {
+            if mail_settings.is_some() {
+                push_makes_no_mail(q)
+            }
+        },
+    )
+    .await?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT e.id AS event_id, e.created_at, e.from_status, e.to_status, o.id AS order_id, o.form_id, o.submission_id, o.out_trade_no, o.amount_fen, o.refunded_fen, o.channel, o.transaction_id, o.paid_at, o.receipt_token FROM order_events e JOIN orders o ON o.id = e.order_id WHERE e.webhooked_at IS NULL ORDER BY e.created_at LIMIT $1",
     )
@@ -262,30 +275,6 @@ async fn order_changes(db: &Db, mail_settings: Option<&MailSettings>) -> anyhow:
     .context("cannot read new order events")?;
     if rows.is_empty() {
         return Ok(0);
-    }
-    // The changes that make no mail, on forms without endpoints: claimed at once.
-    let mailless: Vec<String> = rows
-        .iter()
-        .filter(|r| {
-            mail_settings.is_none() || mail::mail_event(r.from_status, r.to_status).is_none()
-        })
-        .map(|r| r.event_id.clone())
-        .collect();
-    if !mailless.is_empty() {
-        let which = match mail_settings {
-            None => Quiet::Upto(rows.last().map_or(0, |r| r.created_at)),
-            Some(_) => Quiet::Ids(&mailless),
-        };
-        let quiet = claim_quiet(
-            db,
-            "order_events",
-            "(SELECT o.form_id FROM orders o WHERE o.id = order_events.order_id)",
-            which,
-        )
-        .await?;
-        if quiet >= rows.len() as u64 {
-            return Ok(0);
-        }
     }
     // What the mails need is read before the write.
     let mut sourced = Vec::with_capacity(rows.len());
@@ -300,8 +289,7 @@ async fn order_changes(db: &Db, mail_settings: Option<&MailSettings>) -> anyhow:
         sourced.push((r, mail_event, mail_source));
     }
     let mail_settings = mail_settings.cloned();
-    // One write for the rest (those claimed above are passed over), as for
-    // the submissions.
+    // One write for the rest, as for the submissions.
     db.commits
         .run(move |tx| {
             Box::pin(async move {
