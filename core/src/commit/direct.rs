@@ -69,6 +69,8 @@ impl Direct {
                 ))
             })
             .context("cannot set the writer's pragmas")?;
+        conn.busy_handler(Some(look_again))
+            .context("cannot set the writer's busy handler")?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Direct {
             conn,
@@ -101,6 +103,40 @@ impl Direct {
         }
         tx.commit().map_err(failed)
     }
+}
+
+/// How long the writer waits for a lock held by another connection before
+/// its batch is answered "locked" (as `busy_timeout` said).
+const BUSY_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+thread_local! {
+    /// When the writer (on this thread) began to wait for the lock.
+    static WAITING_SINCE: std::cell::Cell<Option<std::time::Instant>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The writer's busy handler, while another connection holds the file's
+/// lock (a write outside the group commit, another process): it looks
+/// again within 0.1–2 ms, where SQLite's own handler sleeps in steps of up
+/// to 100 ms, and every write of the batch waited that long after the lock
+/// was let go. `tries` is SQLite's count for this wait (0 first). Gives up
+/// after [`BUSY_FOR`].
+fn look_again(tries: i32) -> bool {
+    let now = std::time::Instant::now();
+    let since = WAITING_SINCE.with(|w| {
+        let since = match w.get() {
+            Some(since) if tries > 0 => since,
+            _ => now,
+        };
+        w.set(Some(since));
+        since
+    });
+    if now.duration_since(since) >= BUSY_FOR {
+        return false;
+    }
+    let micros = (100u64 << tries.clamp(0, 5)).min(2_000);
+    std::thread::sleep(std::time::Duration::from_micros(micros));
+    true
 }
 
 /// One kept-prepared statement of the batch's own (a savepoint's).

@@ -3,6 +3,7 @@
 //! seconds, so that opening a form page writes nothing.
 
 use super::forms::FormRecord;
+use super::sql::Sql;
 use crate::Db;
 use anyhow::Context;
 use domain::form::{Answer, FieldKind, PaymentMode};
@@ -28,26 +29,33 @@ impl ViewCounter {
         self.map().get(form_id).copied().unwrap_or(0)
     }
 
-    /// Adds the pending views to the database; kept for the next try if
-    /// that fails.
+    /// Adds the pending views to the database, in one statement that goes
+    /// with the payments' writes (the group commit), so that it never holds
+    /// SQLite's lock beside their writer; kept for the next try if that
+    /// fails.
     pub async fn flush(&self, db: &Db) -> anyhow::Result<()> {
         let pending: Vec<(String, i64)> = self.map().drain().collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut q = Sql::new("INSERT INTO form_views (form_id, views) VALUES ");
         for (i, (form_id, n)) in pending.iter().enumerate() {
-            let done = sqlx::query(
-                "INSERT INTO form_views (form_id, views) VALUES ($1, $2) \
-                 ON CONFLICT (form_id) DO UPDATE SET views = form_views.views + EXCLUDED.views",
-            )
-            .bind(form_id)
-            .bind(n)
-            .execute(&db.pool)
-            .await;
-            if let Err(e) = done {
-                let mut map = self.map();
-                for (f, n) in &pending[i..] {
-                    *map.entry(f.clone()).or_insert(0) += n;
-                }
-                return Err(anyhow::Error::new(e).context("cannot count the form views"));
+            if i > 0 {
+                q.push(", ");
             }
+            q.push("(")
+                .bind(form_id.clone())
+                .push(", ")
+                .bind(*n)
+                .push(")");
+        }
+        q.push(" ON CONFLICT (form_id) DO UPDATE SET views = form_views.views + EXCLUDED.views");
+        if let Err(e) = db.commits.single(q.uncached()).await {
+            let mut map = self.map();
+            for (f, n) in pending {
+                *map.entry(f).or_insert(0) += n;
+            }
+            return Err(e.context("cannot count the form views"));
         }
         Ok(())
     }
