@@ -48,6 +48,22 @@ impl<'q> Sql<'q> {
         self
     }
 
+    /// Appends a placeholder for each of `values`, separated by commas (the
+    /// inside of `IN (…)`), and binds them.
+    pub fn bind_list<T, I>(&mut self, values: I) -> &mut Self
+    where
+        T: 'q + Encode<'q, Any> + Type<Any>,
+        I: IntoIterator<Item = T>,
+    {
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(value);
+        }
+        self
+    }
+
     /// Binds `value` to the next placeholder already written in the text
     /// (for a statement given whole: `Sql::new("… $1 …").arg(v)`).
     pub fn arg<T>(mut self, value: T) -> Self

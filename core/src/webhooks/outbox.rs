@@ -85,6 +85,17 @@ async fn insert_deliveries(
     Ok(endpoints.len())
 }
 
+/// `UPDATE table SET webhooked_at = now WHERE webhooked_at IS NULL AND id IN (`:
+/// a claim of rows no pass has looked at yet, whose ids follow.
+fn claim_head(table: &str) -> Sql<'static> {
+    let mut q = Sql::new("UPDATE ");
+    q.push(table)
+        .push(" SET webhooked_at = ")
+        .bind(now_ms())
+        .push(" WHERE webhooked_at IS NULL AND id IN (");
+    q
+}
+
 /// Claims, among `ids`, the rows of `table` no pass has looked at yet, in
 /// one statement (on several instances, each row is claimed by one).
 async fn claim(
@@ -92,18 +103,8 @@ async fn claim(
     table: &str,
     ids: &[String],
 ) -> anyhow::Result<HashSet<String>> {
-    let mut q = Sql::new("UPDATE ");
-    q.push(table)
-        .push(" SET webhooked_at = ")
-        .bind(now_ms())
-        .push(" WHERE webhooked_at IS NULL AND id IN (");
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(id.clone());
-    }
-    q.push(") RETURNING id");
+    let mut q = claim_head(table);
+    q.bind_list(ids.iter().cloned()).push(") RETURNING id");
     let claimed: Vec<(String,)> = q
         .uncached()
         .fetch_all(&mut *tx)
@@ -127,11 +128,8 @@ async fn claim_quiet(
     form_of: &str,
     condition: impl FnOnce(&mut Sql<'static>),
 ) -> anyhow::Result<u64> {
-    let mut q = Sql::new("UPDATE ");
-    q.push(table)
-        .push(" SET webhooked_at = ")
-        .bind(now_ms())
-        .push(" WHERE webhooked_at IS NULL AND id IN (SELECT t.id FROM ")
+    let mut q = claim_head(table);
+    q.push("SELECT t.id FROM ")
         .push(table)
         .push(" t WHERE t.webhooked_at IS NULL AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.form_id = ")
         .push(form_of)
@@ -149,17 +147,13 @@ async fn claim_quiet(
 /// Only the order changes that make no mail ([`mail::mail_event`]), as SQL
 /// on the row `t`.
 fn push_makes_no_mail(q: &mut Sql<'static>) {
-    q.push(" AND (t.to_status IS NULL OR t.to_status = t.from_status OR t.to_status NOT IN (");
     let mailed = OrderStatus::ALL
         .into_iter()
-        .filter(|s| mail::mail_event(None, Some(*s)).is_some());
-    for (i, status) in mailed.enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.bind(status.as_str());
-    }
-    q.push("))");
+        .filter(|s| mail::mail_event(None, Some(*s)).is_some())
+        .map(OrderStatus::as_str);
+    q.push(" AND (t.to_status IS NULL OR t.to_status = t.from_status OR t.to_status NOT IN (")
+        .bind_list(mailed)
+        .push("))");
 }
 
 /// A form's endpoints, read once per pass.
