@@ -27,6 +27,9 @@ pub struct Db {
     /// SQLite's reads of one row on the asking task's thread
     /// (`commit/reader.rs`): a plain file only; otherwise the pool reads.
     pub readers: Option<std::sync::Arc<crate::commit::Readers>>,
+    /// PostgreSQL: the settlements' payments waiting, written together
+    /// (`store/orders/batch.rs`).
+    pub payments: Option<crate::store::orders::Payments>,
 }
 
 impl Backend {
@@ -99,12 +102,17 @@ impl Db {
             Backend::Sqlite => crate::commit::file_of(&url).map(crate::commit::Readers::new),
             Backend::Postgres => None,
         };
+        let payments = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(crate::store::orders::Payments::start(pool.clone())),
+        };
         Ok(Db {
             pool,
             backend,
             url,
             commits,
             readers,
+            payments,
         })
     }
 

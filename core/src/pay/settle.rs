@@ -208,7 +208,7 @@ async fn record_at_once(state: &Core, mut p: orders::Payment) -> anyhow::Result<
         status: p.to,
         version,
     };
-    orders::record_payment_at_once(&state.db, &p, &change).await
+    orders::record_payment_at_once(&state.db, p, change).await
 }
 
 /// SQLite: the payment as one write committed with the others waiting

@@ -8,6 +8,9 @@ use crate::{now_ms, Db};
 use anyhow::Context;
 use domain::{Channel, Money, OrderEventKind, OrderStatus, Provider};
 
+mod batch;
+pub use batch::Payments;
+
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct OrderRecord {
     pub id: String,
@@ -404,8 +407,23 @@ const ORDER_MOVED: &str = "formpay: the order moved while its payment was record
 /// (a concurrent write committed after this statement's snapshot), the
 /// statement fails on purpose and changes nothing. A duplicate report waits
 /// on the attempt's row lock and then finds it paid.
+///
+/// With [`Db::payments`], the payments waiting go in one statement together
+/// (`orders/batch.rs`).
 pub async fn record_payment_at_once(
     db: &Db,
+    p: Payment,
+    change: crate::hub::StatusChange,
+) -> anyhow::Result<PaymentWritten> {
+    match &db.payments {
+        Some(payments) => payments.record(p, change).await,
+        None => payment_alone(&db.pool, &p, &change).await,
+    }
+}
+
+/// One payment, one statement.
+async fn payment_alone(
+    pool: &sqlx::AnyPool,
     p: &Payment,
     change: &crate::hub::StatusChange,
 ) -> anyhow::Result<PaymentWritten> {
@@ -429,7 +447,7 @@ pub async fn record_payment_at_once(
         .push(")::text) FROM moved), CASE WHEN (SELECT COUNT(*) FROM paid) > (SELECT COUNT(*) FROM moved) THEN CAST('")
         .push(ORDER_MOVED)
         .push(" ' || (SELECT COUNT(*) FROM paid) AS BIGINT) ELSE 0 END");
-    let answer: anyhow::Result<(i64, i64, i64, i64)> = q.fetch_one(&db.pool).await;
+    let answer: anyhow::Result<(i64, i64, i64, i64)> = q.fetch_one(pool).await;
     match answer {
         Ok((1, _, _, _)) => Ok(PaymentWritten::Recorded),
         // Counted in the statement's snapshot, before its own write.

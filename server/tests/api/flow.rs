@@ -446,6 +446,176 @@ async fn a_payment_racing_a_close_on_postgresql_is_kept_for_review_never_lost() 
     assert_eq!(kept, 1, "one event for the one payment");
 }
 
+/// Statements of `prefix` waiting on a row lock (PostgreSQL).
+async fn lock_waits(app: &TestApp, prefix: &str) -> i64 {
+    sqlx::query("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1")
+        .bind(format!("{prefix}%"))
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("activity")
+        .get("n")
+}
+
+/// Waits (10 s at most) until `ready` answers true.
+async fn wait_until<F, Fut>(what: &str, mut ready: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ready().await {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Sends the callback of `no` paid in full, in the background; its answer's status.
+fn send_callback(app: &TestApp, no: &str) -> tokio::task::JoinHandle<u16> {
+    let (headers, body) = wechat_callback(no, 500, dev_keys::WECHAT_MCH_ID);
+    let (client, url) = (app.client.clone(), app.url("/payment/wechat/notify"));
+    tokio::spawn(async move {
+        let mut req = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send().await.expect("callback").status().as_u16()
+    })
+}
+
+/// Holds the rows of `ids` (PostgreSQL) and sends one callback per order,
+/// one at a time, until each waits on its row: every lane of the payments'
+/// writer is then busy, and what comes next waits in its queue. Commit the
+/// answer to let them go.
+async fn block_the_lanes(
+    app: &TestApp,
+    orders: &[(String, String)],
+) -> (sqlx::Transaction<'static, sqlx::Any>, Vec<tokio::task::JoinHandle<u16>>) {
+    let mut holder = app.db.pool.begin().await.expect("begin");
+    for (id, _) in orders {
+        sqlx::query("SELECT id FROM orders WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_one(&mut *holder)
+            .await
+            .expect("hold");
+    }
+    let mut sent = Vec::new();
+    for (k, (_, no)) in orders.iter().enumerate() {
+        sent.push(send_callback(app, no));
+        let want = k as i64 + 1;
+        wait_until("a lane waits on its order", || async { lock_waits(app, "WITH ").await == want }).await;
+    }
+    (holder, sent)
+}
+
+/// PostgreSQL writes the payments that arrive together by one statement:
+/// every order paid once, with one event and its page told, duplicates in
+/// the same statement acknowledged and counted once.
+#[tokio::test]
+async fn payments_arriving_together_on_postgresql_are_written_by_one_statement_each_once() {
+    let app = spawn_app_with(Backend::Postgres, &[]).await;
+    let sim = app.simulator.clone().expect("simulator");
+    sim.set_delivery(false);
+    let payments = app.db.payments.clone().expect("PostgreSQL writes payments together");
+    let mut blockers = Vec::new();
+    for _ in 0..4 {
+        blockers.push(pending_wechat_order(&app).await);
+    }
+    let mut orders = Vec::new();
+    for _ in 0..10 {
+        orders.push(pending_wechat_order(&app).await);
+    }
+    let mut events = app.client.get(app.url(&format!("/api/v1/orders/{}/events", orders[0].0))).send().await.expect("sse");
+    let mut buf = String::new();
+    assert_eq!(next_sse_status(&mut events, &mut buf).await, "pending");
+
+    let (holder, mut sent) = block_the_lanes(&app, &blockers).await;
+    // Each order's callback twice: the duplicates meet in one statement.
+    for (_, no) in orders.iter().chain(&orders) {
+        sent.push(send_callback(&app, no));
+    }
+    wait_until("the callbacks wait for a lane", || async { payments.waiting() == 20 }).await;
+    holder.commit().await.expect("let the lanes go");
+    for answer in sent {
+        assert_eq!(answer.await.expect("task"), 204, "every callback is acknowledged");
+    }
+
+    let (together, written, apart) = payments.counts();
+    assert!(together >= 1 && written >= 2, "written together: {together} statements of {written}");
+    assert_eq!(apart, 0, "no statement fell apart");
+    for (id, _) in blockers.iter().chain(&orders) {
+        assert_eq!(order_status(&app, id).await, "paid");
+        assert_eq!(paid_events(&app, id).await, 1, "one paid event for {id}");
+        let received: i64 = sqlx::query("SELECT received_fen FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("order")
+            .get("received_fen");
+        assert_eq!(received, 500, "counted once");
+    }
+    assert_eq!(next_sse_status(&mut events, &mut buf).await, "paid", "the page is told");
+}
+
+/// A payment of a statement of several whose order is closed while the
+/// statement waits for the order's row: the statement changes nothing, each
+/// payment is then written alone, the closed order's money is kept for
+/// review and the other order is paid.
+#[tokio::test]
+async fn a_statement_of_payments_that_meets_a_close_is_written_one_by_one() {
+    let app = spawn_app_with(Backend::Postgres, &[]).await;
+    let sim = app.simulator.clone().expect("simulator");
+    sim.set_delivery(false);
+    let payments = app.db.payments.clone().expect("PostgreSQL writes payments together");
+    let mut blockers = Vec::new();
+    for _ in 0..4 {
+        blockers.push(pending_wechat_order(&app).await);
+    }
+    let (closed, closed_no) = pending_wechat_order(&app).await;
+    let (paid, paid_no) = pending_wechat_order(&app).await;
+
+    let mut closer = app.db.pool.begin().await.expect("begin");
+    sqlx::query("UPDATE orders SET status = 'closed' WHERE id = $1 AND status = 'pending'")
+        .bind(&closed)
+        .execute(&mut *closer)
+        .await
+        .expect("close");
+    let (holder, mut sent) = block_the_lanes(&app, &blockers).await;
+    sent.push(send_callback(&app, &closed_no));
+    sent.push(send_callback(&app, &paid_no));
+    wait_until("both callbacks wait for a lane", || async { payments.waiting() == 2 }).await;
+    holder.commit().await.expect("let the lanes go");
+    // Their statement now waits on the closed order's row, its snapshot
+    // taken while the order was still pending.
+    wait_until("the statement of two waits on the order", || async { lock_waits(&app, "WITH i AS").await == 1 }).await;
+    closer.commit().await.expect("commit the close");
+    for answer in sent {
+        assert_eq!(answer.await.expect("task"), 204, "every payment is acknowledged");
+    }
+
+    let (together, _, apart) = payments.counts();
+    assert_eq!((together, apart), (0, 1), "the statement of two changed nothing");
+    assert_eq!(order_status(&app, &closed).await, "needs_review");
+    assert_eq!(order_status(&app, &paid).await, "paid");
+    for id in [&closed, &paid] {
+        let row = sqlx::query("SELECT received_fen FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("order");
+        assert_eq!(row.get::<i64, _>("received_fen"), 500, "counted once");
+        let events: i64 = sqlx::query("SELECT COUNT(*) AS n FROM order_events WHERE order_id = $1 AND to_status IN ('paid', 'needs_review')")
+            .bind(id)
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("count")
+            .get("n");
+        assert_eq!(events, 1, "one event for the one payment of {id}");
+    }
+}
+
 async fn expiry_and_late_payment(backend: Backend) {
     let app = spawn_app_with(backend, &[("ORDER_EXPIRE_MINUTES", "0.05")]).await;
     let sim = app.simulator.clone().expect("simulator");
