@@ -30,7 +30,19 @@ pub struct Db {
     /// PostgreSQL: the settlements' payments waiting, written together
     /// (`store/orders/batch.rs`).
     pub payments: Option<crate::store::orders::Payments>,
+    /// PostgreSQL: the callbacks' reads of an attempt with its order,
+    /// those waiting read together (`store/attempts.rs`, `with_orders`).
+    pub attempt_reads: Option<AttemptReads>,
 }
+
+/// Reads of an attempt and its order by `out_trade_no`, done together.
+pub type AttemptReads = crate::commit::Together<
+    String,
+    Option<(
+        crate::store::attempts::Attempt,
+        crate::store::orders::OrderRecord,
+    )>,
+>;
 
 impl Backend {
     pub fn from_url(url: &str) -> anyhow::Result<Backend> {
@@ -102,9 +114,23 @@ impl Db {
             Backend::Sqlite => crate::commit::file_of(&url).map(crate::commit::Readers::new),
             Backend::Postgres => None,
         };
-        let payments = match backend {
-            Backend::Sqlite => None,
-            Backend::Postgres => Some(crate::store::orders::Payments::start(pool.clone())),
+        let (payments, attempt_reads) = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Postgres => {
+                let reads = pool.clone();
+                (
+                    Some(crate::store::orders::Payments::start(pool.clone())),
+                    Some(AttemptReads::start(
+                        "attempts' readers",
+                        4,
+                        64,
+                        move |nos| {
+                            let pool = reads.clone();
+                            async move { crate::store::attempts::with_orders(&pool, nos).await }
+                        },
+                    )),
+                )
+            }
         };
         Ok(Db {
             pool,
@@ -113,6 +139,7 @@ impl Db {
             commits,
             readers,
             payments,
+            attempt_reads,
         })
     }
 

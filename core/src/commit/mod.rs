@@ -14,10 +14,13 @@
 //! statement in line: on PostgreSQL each write runs in its own transaction on
 //! a connection of the pool ([`GroupCommit::concurrent`]), with the same
 //! answers (nothing before its commit, a discarded or failed write rolled
-//! back alone).
+//! back alone). There, the callbacks' own reads and payments that arrive
+//! together go together instead, as one statement for many
+//! ([`Together`], `store/orders/batch.rs`).
 
 mod direct;
 mod reader;
+mod together;
 
 use crate::store::sql::Sql;
 use anyhow::Context;
@@ -28,6 +31,7 @@ pub use reader::Readers;
 use sqlx::{AnyConnection, AnyPool, Either, Executor};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+pub use together::Together;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most writes committed together.

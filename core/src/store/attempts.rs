@@ -79,27 +79,83 @@ impl<'r> sqlx::FromRow<'r, AnyRow> for Attempt {
 }
 
 /// The attempt behind a provider's `out_trade_no` with its order, in one
-/// query (a callback reads both before it settles).
+/// query (a callback reads both before it settles). With
+/// [`Db::attempt_reads`] (PostgreSQL), the reads waiting go together
+/// ([`with_orders`]).
 pub async fn with_order(db: &Db, no: &str) -> anyhow::Result<Option<(Attempt, OrderRecord)>> {
-    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let attempt: Vec<String> = COLUMNS
-            .split(", ")
-            .map(|c| format!("a.{c} AS a_{c}"))
-            .collect();
-        format!(
-            "SELECT {}, {} FROM payment_attempts a JOIN orders o ON o.id = a.order_id WHERE a.out_trade_no = $1",
-            super::orders::qualified_columns("o"),
-            attempt.join(", ")
-        )
-    });
+    if let Some(reads) = &db.attempt_reads {
+        return reads.ask(no.to_owned()).await;
+    }
     let row = db
-        .fetch_optional_row(Sql::new(&QUERY).arg(no.to_owned()))
+        .fetch_optional_row(Sql::new(&WITH_ORDER).arg(no.to_owned()))
         .await
         .context("cannot read the payment attempt")?;
     let Some(row) = row else { return Ok(None) };
-    let order = OrderRecord::from_row(&row).context("cannot read the order")?;
-    let attempt = Attempt::from_prefixed(&row, "a_").context("cannot read the payment attempt")?;
-    Ok(Some((attempt, order)))
+    attempt_and_order(&row).map(Some)
+}
+
+/// [`with_order`]'s statement, for one number.
+static WITH_ORDER: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| with_order_query("= $1"));
+
+/// The joined read of attempts and orders, for the numbers `wanted` (the
+/// condition on `a.out_trade_no`).
+fn with_order_query(wanted: &str) -> String {
+    let attempt: Vec<String> = COLUMNS
+        .split(", ")
+        .map(|c| format!("a.{c} AS a_{c}"))
+        .collect();
+    format!(
+        "SELECT {}, {} FROM payment_attempts a JOIN orders o ON o.id = a.order_id WHERE a.out_trade_no {wanted}",
+        super::orders::qualified_columns("o"),
+        attempt.join(", ")
+    )
+}
+
+fn attempt_and_order(row: &AnyRow) -> anyhow::Result<(Attempt, OrderRecord)> {
+    let order = OrderRecord::from_row(row).context("cannot read the order")?;
+    let attempt = Attempt::from_prefixed(row, "a_").context("cannot read the payment attempt")?;
+    Ok((attempt, order))
+}
+
+/// PostgreSQL: [`with_order`] for several numbers by one statement (the
+/// numbers go in as one JSON array, so its text is the same for any
+/// number of them and stays prepared); each answered in order.
+pub async fn with_orders(
+    pool: &sqlx::AnyPool,
+    nos: Vec<String>,
+) -> Vec<anyhow::Result<Option<(Attempt, OrderRecord)>>> {
+    static MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        with_order_query("IN (SELECT json_array_elements_text($1::json))")
+    });
+    let read = async {
+        let q = match nos.as_slice() {
+            [no] => Sql::new(&WITH_ORDER).arg(no.clone()),
+            _ => Sql::new(&MANY).arg(serde_json::to_string(&nos)?),
+        };
+        let (text, args) = q.into_parts()?;
+        let rows = sqlx::query_with(&text, args)
+            .fetch_all(pool)
+            .await
+            .context("cannot read the payment attempts")?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let no: String = row
+                .try_get("a_out_trade_no")
+                .context("cannot read the payment attempt")?;
+            found.insert(no, attempt_and_order(row)?);
+        }
+        anyhow::Ok(found)
+    };
+    match read.await {
+        // The same number may be asked more than once (a provider's
+        // duplicates arriving together).
+        Ok(found) => nos.iter().map(|no| Ok(found.get(no).cloned())).collect(),
+        Err(e) => {
+            let why = format!("{e:#}");
+            nos.iter().map(|_| Err(anyhow::anyhow!("{why}"))).collect()
+        }
+    }
 }
 
 pub async fn by_out_trade_no(db: &Db, no: &str) -> anyhow::Result<Option<Attempt>> {

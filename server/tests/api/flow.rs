@@ -492,7 +492,10 @@ fn send_callback(app: &TestApp, no: &str) -> tokio::task::JoinHandle<u16> {
 async fn block_the_lanes(
     app: &TestApp,
     orders: &[(String, String)],
-) -> (sqlx::Transaction<'static, sqlx::Any>, Vec<tokio::task::JoinHandle<u16>>) {
+) -> (
+    sqlx::Transaction<'static, sqlx::Any>,
+    Vec<tokio::task::JoinHandle<u16>>,
+) {
     let mut holder = app.db.pool.begin().await.expect("begin");
     for (id, _) in orders {
         sqlx::query("SELECT id FROM orders WHERE id = $1 FOR UPDATE")
@@ -505,7 +508,10 @@ async fn block_the_lanes(
     for (k, (_, no)) in orders.iter().enumerate() {
         sent.push(send_callback(app, no));
         let want = k as i64 + 1;
-        wait_until("a lane waits on its order", || async { lock_waits(app, "WITH ").await == want }).await;
+        wait_until("a lane waits on its order", || async {
+            lock_waits(app, "WITH ").await == want
+        })
+        .await;
     }
     (holder, sent)
 }
@@ -518,7 +524,11 @@ async fn payments_arriving_together_on_postgresql_are_written_by_one_statement_e
     let app = spawn_app_with(Backend::Postgres, &[]).await;
     let sim = app.simulator.clone().expect("simulator");
     sim.set_delivery(false);
-    let payments = app.db.payments.clone().expect("PostgreSQL writes payments together");
+    let payments = app
+        .db
+        .payments
+        .clone()
+        .expect("PostgreSQL writes payments together");
     let mut blockers = Vec::new();
     for _ in 0..4 {
         blockers.push(pending_wechat_order(&app).await);
@@ -527,7 +537,12 @@ async fn payments_arriving_together_on_postgresql_are_written_by_one_statement_e
     for _ in 0..10 {
         orders.push(pending_wechat_order(&app).await);
     }
-    let mut events = app.client.get(app.url(&format!("/api/v1/orders/{}/events", orders[0].0))).send().await.expect("sse");
+    let mut events = app
+        .client
+        .get(app.url(&format!("/api/v1/orders/{}/events", orders[0].0)))
+        .send()
+        .await
+        .expect("sse");
     let mut buf = String::new();
     assert_eq!(next_sse_status(&mut events, &mut buf).await, "pending");
 
@@ -536,14 +551,24 @@ async fn payments_arriving_together_on_postgresql_are_written_by_one_statement_e
     for (_, no) in orders.iter().chain(&orders) {
         sent.push(send_callback(&app, no));
     }
-    wait_until("the callbacks wait for a lane", || async { payments.waiting() == 20 }).await;
+    wait_until("the callbacks wait for a lane", || async {
+        payments.waiting() == 20
+    })
+    .await;
     holder.commit().await.expect("let the lanes go");
     for answer in sent {
-        assert_eq!(answer.await.expect("task"), 204, "every callback is acknowledged");
+        assert_eq!(
+            answer.await.expect("task"),
+            204,
+            "every callback is acknowledged"
+        );
     }
 
     let (together, written, apart) = payments.counts();
-    assert!(together >= 1 && written >= 2, "written together: {together} statements of {written}");
+    assert!(
+        together >= 1 && written >= 2,
+        "written together: {together} statements of {written}"
+    );
     assert_eq!(apart, 0, "no statement fell apart");
     for (id, _) in blockers.iter().chain(&orders) {
         assert_eq!(order_status(&app, id).await, "paid");
@@ -556,7 +581,11 @@ async fn payments_arriving_together_on_postgresql_are_written_by_one_statement_e
             .get("received_fen");
         assert_eq!(received, 500, "counted once");
     }
-    assert_eq!(next_sse_status(&mut events, &mut buf).await, "paid", "the page is told");
+    assert_eq!(
+        next_sse_status(&mut events, &mut buf).await,
+        "paid",
+        "the page is told"
+    );
 }
 
 /// A payment of a statement of several whose order is closed while the
@@ -568,7 +597,11 @@ async fn a_statement_of_payments_that_meets_a_close_is_written_one_by_one() {
     let app = spawn_app_with(Backend::Postgres, &[]).await;
     let sim = app.simulator.clone().expect("simulator");
     sim.set_delivery(false);
-    let payments = app.db.payments.clone().expect("PostgreSQL writes payments together");
+    let payments = app
+        .db
+        .payments
+        .clone()
+        .expect("PostgreSQL writes payments together");
     let mut blockers = Vec::new();
     for _ in 0..4 {
         blockers.push(pending_wechat_order(&app).await);
@@ -585,18 +618,32 @@ async fn a_statement_of_payments_that_meets_a_close_is_written_one_by_one() {
     let (holder, mut sent) = block_the_lanes(&app, &blockers).await;
     sent.push(send_callback(&app, &closed_no));
     sent.push(send_callback(&app, &paid_no));
-    wait_until("both callbacks wait for a lane", || async { payments.waiting() == 2 }).await;
+    wait_until("both callbacks wait for a lane", || async {
+        payments.waiting() == 2
+    })
+    .await;
     holder.commit().await.expect("let the lanes go");
     // Their statement now waits on the closed order's row, its snapshot
     // taken while the order was still pending.
-    wait_until("the statement of two waits on the order", || async { lock_waits(&app, "WITH i AS").await == 1 }).await;
+    wait_until("the statement of two waits on the order", || async {
+        lock_waits(&app, "WITH i AS").await == 1
+    })
+    .await;
     closer.commit().await.expect("commit the close");
     for answer in sent {
-        assert_eq!(answer.await.expect("task"), 204, "every payment is acknowledged");
+        assert_eq!(
+            answer.await.expect("task"),
+            204,
+            "every payment is acknowledged"
+        );
     }
 
     let (together, _, apart) = payments.counts();
-    assert_eq!((together, apart), (0, 1), "the statement of two changed nothing");
+    assert_eq!(
+        (together, apart),
+        (0, 1),
+        "the statement of two changed nothing"
+    );
     assert_eq!(order_status(&app, &closed).await, "needs_review");
     assert_eq!(order_status(&app, &paid).await, "paid");
     for id in [&closed, &paid] {

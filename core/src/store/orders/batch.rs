@@ -18,18 +18,18 @@
 //!   it is written alone, which answers each one exactly. Any other failure
 //!   (a deadlock, a lost connection) is answered the same way.
 //!
-//! A few statements run at once ([`LANES`]): while they do, the payments
-//! arriving wait and go together in the next. Alone, a payment is written
-//! at once, by the statement of one.
+//! A few statements run at once ([`LANES`], `commit/together.rs`): while
+//! they do, the payments arriving wait and go together in the next. Alone,
+//! a payment is written at once, by the statement of one.
 
 use super::{payment_alone, Payment, PaymentWritten, ORDER_MOVED};
+use crate::commit::Together;
 use crate::hub::StatusChange;
-use crate::store::sql::Sql;
 use crate::now_ms;
+use crate::store::sql::Sql;
 use sqlx::AnyPool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// The most payments one statement writes.
 const MAX_BATCH: usize = 64;
@@ -37,21 +37,15 @@ const MAX_BATCH: usize = 64;
 /// Statements writing payments at the same time.
 const LANES: usize = 4;
 
-struct Waiting {
-    payment: Payment,
-    change: StatusChange,
-    answer: oneshot::Sender<anyhow::Result<PaymentWritten>>,
-}
-
 /// The queue of payments to write together (PostgreSQL).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Payments {
-    queue: mpsc::Sender<Waiting>,
+    queue: Together<(Payment, StatusChange), PaymentWritten>,
     counts: Arc<Counts>,
 }
 
 /// What the statements of more than one payment did, since the start.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Counts {
     /// Committed, and the payments in them.
     together: AtomicU64,
@@ -60,19 +54,16 @@ struct Counts {
     apart: AtomicU64,
 }
 
-impl std::fmt::Debug for Payments {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Payments")
-    }
-}
-
 impl Payments {
     /// Starts the task that takes the payments waiting and writes them on
     /// `pool` (it ends when the last handle is dropped).
     pub fn start(pool: AnyPool) -> Payments {
-        let (queue, waiting) = mpsc::channel(4 * MAX_BATCH);
         let counts = Arc::new(Counts::default());
-        tokio::spawn(take_in_turn(pool, waiting, counts.clone()));
+        let counted = counts.clone();
+        let queue = Together::start("payments' writers", LANES, MAX_BATCH, move |batch| {
+            let (pool, counts) = (pool.clone(), counted.clone());
+            async move { write(&pool, batch, &counts).await }
+        });
         Payments { queue, counts }
     }
 
@@ -88,7 +79,7 @@ impl Payments {
 
     /// Payments waiting for a statement.
     pub fn waiting(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
+        self.queue.waiting()
     }
 
     /// Writes `payment` with the others waiting; answers once their
@@ -99,63 +90,34 @@ impl Payments {
         change: StatusChange,
     ) -> anyhow::Result<PaymentWritten> {
         payment.check()?;
-        let (answer, answered) = oneshot::channel();
-        let waiting = Waiting {
-            payment,
-            change,
-            answer,
-        };
-        self.queue
-            .send(waiting)
-            .await
-            .map_err(|_| anyhow::anyhow!("the payments' writer has stopped"))?;
-        answered
-            .await
-            .map_err(|_| anyhow::anyhow!("the payments' writer stopped before answering"))?
+        self.queue.ask((payment, change)).await
     }
 }
 
-/// Takes what is waiting, up to [`MAX_BATCH`], whenever a lane is free.
-async fn take_in_turn(pool: AnyPool, mut waiting: mpsc::Receiver<Waiting>, counts: Arc<Counts>) {
-    let lanes = Arc::new(Semaphore::new(LANES));
-    loop {
-        let Ok(lane) = lanes.clone().acquire_owned().await else {
-            return;
-        };
-        let Some(first) = waiting.recv().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match waiting.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let (pool, counts) = (pool.clone(), counts.clone());
-        tokio::spawn(async move {
-            write(&pool, batch, &counts).await;
-            drop(lane);
-        });
-    }
-}
-
-/// Writes `batch` and answers each of its payments: those that [`fit`]
-/// together by one statement, the others (and all of them if that
+/// Writes `batch` and answers each of its payments, in order: those that
+/// [`fit`] together by one statement, the others (and all of them if that
 /// statement fails) each alone.
-async fn write(pool: &AnyPool, batch: Vec<Waiting>, counts: &Counts) {
-    let (together, mut alone): (Vec<Waiting>, Vec<Waiting>) =
-        batch.into_iter().partition(|w| fits(&w.payment));
+async fn write(
+    pool: &AnyPool,
+    batch: Vec<(Payment, StatusChange)>,
+    counts: &Counts,
+) -> Vec<anyhow::Result<PaymentWritten>> {
+    let mut answers: Vec<Option<anyhow::Result<PaymentWritten>>> =
+        batch.iter().map(|_| None).collect();
+    let (together, mut alone): (Vec<usize>, Vec<usize>) =
+        (0..batch.len()).partition(|&k| fits(&batch[k].0));
     if together.len() > 1 {
-        match write_together(pool, &together).await {
-            Ok(answers) => {
+        let items: Vec<&(Payment, StatusChange)> = together.iter().map(|&k| &batch[k]).collect();
+        match write_together(pool, &items).await {
+            Ok(written) => {
                 counts.together.fetch_add(1, Ordering::Relaxed);
-                counts.payments.fetch_add(together.len() as u64, Ordering::Relaxed);
-                for (w, written) in together.into_iter().zip(answers) {
-                    let written = written.ok_or_else(|| {
+                counts
+                    .payments
+                    .fetch_add(together.len() as u64, Ordering::Relaxed);
+                for (&k, written) in together.iter().zip(written) {
+                    answers[k] = Some(written.ok_or_else(|| {
                         anyhow::anyhow!("the payments' statement left this payment out")
-                    });
-                    let _ = w.answer.send(written);
+                    }));
                 }
             }
             Err(e) => {
@@ -172,11 +134,19 @@ async fn write(pool: &AnyPool, batch: Vec<Waiting>, counts: &Counts) {
     }
     // Each its own statement, at once (the same order of row locks, so
     // they wait for each other but never deadlock).
-    futures_util::future::join_all(alone.into_iter().map(|w| async move {
-        let written = payment_alone(pool, &w.payment, &w.change).await;
-        let _ = w.answer.send(written);
-    }))
+    let written = futures_util::future::join_all(
+        alone
+            .iter()
+            .map(|&k| payment_alone(pool, &batch[k].0, &batch[k].1)),
+    )
     .await;
+    for (&k, written) in alone.iter().zip(written) {
+        answers[k] = Some(written);
+    }
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(anyhow::anyhow!("the payment was not written"))))
+        .collect()
 }
 
 /// Whether the batch's statement writes all of `p`: a change of status
@@ -245,13 +215,12 @@ CASE WHEN (SELECT COUNT(*) FROM paid) > (SELECT COUNT(*) FROM moved) \
 THEN CAST($3 || (SELECT COUNT(*) FROM paid) AS BIGINT) ELSE 0 END FROM i";
 
 /// The rows of `batch` as the statement's JSON.
-fn rows(batch: &[Waiting]) -> anyhow::Result<String> {
+fn rows(batch: &[&(Payment, StatusChange)]) -> anyhow::Result<String> {
     let at = now_ms();
     let rows: Vec<Row<'_>> = batch
         .iter()
         .enumerate()
-        .map(|(n, w)| {
-            let p = &w.payment;
+        .map(|(n, (p, change))| {
             let c = &p.changes;
             Row {
                 n,
@@ -272,7 +241,7 @@ fn rows(batch: &[Waiting]) -> anyhow::Result<String> {
                 event_at: at,
                 kind: p.kind.as_str(),
                 detail: &p.detail,
-                payload: w.change.payload(),
+                payload: change.payload(),
             }
         })
         .collect();
@@ -283,7 +252,7 @@ fn rows(batch: &[Waiting]) -> anyhow::Result<String> {
 /// error means the statement changed nothing.
 async fn write_together(
     pool: &AnyPool,
-    batch: &[Waiting],
+    batch: &[&(Payment, StatusChange)],
 ) -> anyhow::Result<Vec<Option<PaymentWritten>>> {
     let q = Sql::new(STATEMENT)
         .arg(rows(batch)?)
