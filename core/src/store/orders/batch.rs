@@ -188,22 +188,28 @@ struct Row<'a> {
 /// The statement, the same text for any number of payments. Its answer has
 /// one row per payment: its number, whether its order moved, whether its
 /// attempt was paid already (in the statement's snapshot, before its own
-/// writes). Every read of a table is by its key: a payment's attempt is
-/// looked up by a scalar subquery, where an `EXISTS` was planned as one
-/// hash of every paid attempt, read again by each statement.
+/// writes). Every read of a table is by its key, however few rows the
+/// table has: the planner takes a set-returning function for 100 rows and,
+/// on tables of a few thousand, hashed them whole (a sequential scan per
+/// statement). The attempts and orders are found by `= ANY (ARRAY (…))`
+/// (an index scan, planned for about ten), an order's status and an
+/// attempt's state by a scalar subquery (an index lookup per payment)
+/// where an `EXISTS` was one hash of every paid attempt.
 const STATEMENT: &str = "WITH i AS (SELECT * FROM json_to_recordset($1::json) AS x(\
 n BIGINT, attempt_id TEXT, order_id TEXT, from_status TEXT, to_status TEXT, transaction_id TEXT, \
 paid_at BIGINT, at BIGINT, received_add BIGINT, channel TEXT, provider TEXT, order_transaction_id TEXT, \
 order_paid_at BIGINT, review_reason TEXT, event_id TEXT, event_at BIGINT, kind TEXT, detail TEXT, payload TEXT)), \
 paid AS (UPDATE payment_attempts a SET state = 'paid', transaction_id = i.transaction_id, \
-paid_at = i.paid_at, updated_at = i.paid_at FROM i WHERE a.id = i.attempt_id AND a.state <> 'paid' \
-AND EXISTS (SELECT 1 FROM orders o WHERE o.id = i.order_id AND o.status = i.from_status) RETURNING i.n), \
+paid_at = i.paid_at, updated_at = i.paid_at FROM i WHERE a.id = ANY (ARRAY (SELECT attempt_id FROM i)) \
+AND a.id = i.attempt_id AND a.state <> 'paid' \
+AND (SELECT o.status FROM orders o WHERE o.id = i.order_id) = i.from_status RETURNING i.n), \
 moved AS (UPDATE orders o SET status = i.to_status, updated_at = i.at, \
 received_fen = o.received_fen + i.received_add, channel = COALESCE(i.channel, o.channel), \
 provider = COALESCE(i.provider, o.provider), \
 transaction_id = COALESCE(i.order_transaction_id, o.transaction_id), \
 review_reason = COALESCE(i.review_reason, o.review_reason), paid_at = COALESCE(i.order_paid_at, o.paid_at) \
-FROM i JOIN paid p ON p.n = i.n WHERE o.id = i.order_id AND o.status = i.from_status RETURNING i.n), \
+FROM i JOIN paid p ON p.n = i.n WHERE o.id = ANY (ARRAY (SELECT order_id FROM i)) \
+AND o.id = i.order_id AND o.status = i.from_status RETURNING i.n), \
 logged AS (INSERT INTO order_events (id, order_id, created_at, kind, from_status, to_status, detail) \
 SELECT i.event_id, i.order_id, i.event_at, i.kind, i.from_status, i.to_status, i.detail \
 FROM i JOIN moved m ON m.n = i.n RETURNING id), \
