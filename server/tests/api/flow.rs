@@ -4,6 +4,7 @@
 use crate::both_backends;
 use crate::helpers::{press, spawn_app_on, spawn_app_with, test_settings, DatabaseGuard, TestApp};
 use app::ssr::Backend;
+use formpay_core::store::orders::Payments;
 use serde_json::{json, Value};
 use simulator::{dev_keys, SimProvider};
 use sqlx::Row;
@@ -485,6 +486,36 @@ fn send_callback(app: &TestApp, no: &str) -> tokio::task::JoinHandle<u16> {
     })
 }
 
+/// A PostgreSQL app with its payments' writer, and one pending order for
+/// each of the writer's lanes ([`block_the_lanes`]).
+async fn app_with_lane_blockers() -> (TestApp, Payments, Vec<(String, String)>) {
+    let app = spawn_app_with(Backend::Postgres, &[]).await;
+    app.simulator
+        .clone()
+        .expect("simulator")
+        .set_delivery(false);
+    let payments = app
+        .db
+        .payments
+        .clone()
+        .expect("PostgreSQL writes payments together");
+    let mut blockers = Vec::new();
+    for _ in 0..Payments::LANES {
+        blockers.push(pending_wechat_order(&app).await);
+    }
+    (app, payments, blockers)
+}
+
+/// What `id` has received, in fen.
+async fn received_fen(app: &TestApp, id: &str) -> i64 {
+    sqlx::query("SELECT received_fen FROM orders WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("order")
+        .get("received_fen")
+}
+
 /// Holds the rows of `ids` (PostgreSQL) and sends one callback per order,
 /// one at a time, until each waits on its row: every lane of the payments'
 /// writer is then busy, and what comes next waits in its queue. Commit the
@@ -521,18 +552,7 @@ async fn block_the_lanes(
 /// the same statement acknowledged and counted once.
 #[tokio::test]
 async fn payments_arriving_together_on_postgresql_are_written_by_one_statement_each_once() {
-    let app = spawn_app_with(Backend::Postgres, &[]).await;
-    let sim = app.simulator.clone().expect("simulator");
-    sim.set_delivery(false);
-    let payments = app
-        .db
-        .payments
-        .clone()
-        .expect("PostgreSQL writes payments together");
-    let mut blockers = Vec::new();
-    for _ in 0..4 {
-        blockers.push(pending_wechat_order(&app).await);
-    }
+    let (app, payments, blockers) = app_with_lane_blockers().await;
     let mut orders = Vec::new();
     for _ in 0..10 {
         orders.push(pending_wechat_order(&app).await);
@@ -573,13 +593,7 @@ async fn payments_arriving_together_on_postgresql_are_written_by_one_statement_e
     for (id, _) in blockers.iter().chain(&orders) {
         assert_eq!(order_status(&app, id).await, "paid");
         assert_eq!(paid_events(&app, id).await, 1, "one paid event for {id}");
-        let received: i64 = sqlx::query("SELECT received_fen FROM orders WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.db.pool)
-            .await
-            .expect("order")
-            .get("received_fen");
-        assert_eq!(received, 500, "counted once");
+        assert_eq!(received_fen(&app, id).await, 500, "counted once");
     }
     assert_eq!(
         next_sse_status(&mut events, &mut buf).await,
@@ -594,18 +608,7 @@ async fn payments_arriving_together_on_postgresql_are_written_by_one_statement_e
 /// review and the other order is paid.
 #[tokio::test]
 async fn a_statement_of_payments_that_meets_a_close_is_written_one_by_one() {
-    let app = spawn_app_with(Backend::Postgres, &[]).await;
-    let sim = app.simulator.clone().expect("simulator");
-    sim.set_delivery(false);
-    let payments = app
-        .db
-        .payments
-        .clone()
-        .expect("PostgreSQL writes payments together");
-    let mut blockers = Vec::new();
-    for _ in 0..4 {
-        blockers.push(pending_wechat_order(&app).await);
-    }
+    let (app, payments, blockers) = app_with_lane_blockers().await;
     let (closed, closed_no) = pending_wechat_order(&app).await;
     let (paid, paid_no) = pending_wechat_order(&app).await;
 
@@ -647,12 +650,7 @@ async fn a_statement_of_payments_that_meets_a_close_is_written_one_by_one() {
     assert_eq!(order_status(&app, &closed).await, "needs_review");
     assert_eq!(order_status(&app, &paid).await, "paid");
     for id in [&closed, &paid] {
-        let row = sqlx::query("SELECT received_fen FROM orders WHERE id = $1")
-            .bind(id)
-            .fetch_one(&app.db.pool)
-            .await
-            .expect("order");
-        assert_eq!(row.get::<i64, _>("received_fen"), 500, "counted once");
+        assert_eq!(received_fen(&app, id).await, 500, "counted once");
         let events: i64 = sqlx::query("SELECT COUNT(*) AS n FROM order_events WHERE order_id = $1 AND to_status IN ('paid', 'needs_review')")
             .bind(id)
             .fetch_one(&app.db.pool)

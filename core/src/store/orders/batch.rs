@@ -18,7 +18,7 @@
 //!   it is written alone, which answers each one exactly. Any other failure
 //!   (a deadlock, a lost connection) is answered the same way.
 //!
-//! A few statements run at once ([`LANES`], `commit/together.rs`): while
+//! A few statements run at once ([`Payments::LANES`], `commit/together.rs`): while
 //! they do, the payments arriving wait and go together in the next. Alone,
 //! a payment is written at once, by the statement of one.
 
@@ -33,9 +33,6 @@ use std::sync::Arc;
 
 /// The most payments one statement writes.
 const MAX_BATCH: usize = 64;
-
-/// Statements writing payments at the same time.
-const LANES: usize = 4;
 
 /// The queue of payments to write together (PostgreSQL).
 #[derive(Clone, Debug)]
@@ -55,12 +52,15 @@ struct Counts {
 }
 
 impl Payments {
+    /// Statements writing payments at the same time.
+    pub const LANES: usize = 4;
+
     /// Starts the task that takes the payments waiting and writes them on
     /// `pool` (it ends when the last handle is dropped).
     pub fn start(pool: AnyPool) -> Payments {
         let counts = Arc::new(Counts::default());
         let counted = counts.clone();
-        let queue = Together::start("payments' writers", LANES, MAX_BATCH, move |batch| {
+        let queue = Together::start("payments' writers", Self::LANES, MAX_BATCH, move |batch| {
             let (pool, counts) = (pool.clone(), counted.clone());
             async move { write(&pool, batch, &counts).await }
         });
@@ -212,11 +212,11 @@ FROM i JOIN paid p ON p.n = i.n WHERE o.id = ANY (ARRAY (SELECT order_id FROM i)
 AND o.id = i.order_id AND o.status = i.from_status RETURNING i.n), \
 logged AS (INSERT INTO order_events (id, order_id, created_at, kind, from_status, to_status, detail) \
 SELECT i.event_id, i.order_id, i.event_at, i.kind, i.from_status, i.to_status, i.detail \
-FROM i JOIN moved m ON m.n = i.n RETURNING id), \
+FROM i JOIN moved m ON m.n = i.n), \
 told AS (SELECT pg_notify($2, i.payload) FROM i JOIN moved m ON m.n = i.n) \
 SELECT i.n, EXISTS (SELECT 1 FROM moved m WHERE m.n = i.n), \
 COALESCE((SELECT a.state = 'paid' FROM payment_attempts a WHERE a.id = i.attempt_id), FALSE), \
-(SELECT COUNT(*) FROM told), (SELECT COUNT(*) FROM logged), \
+(SELECT COUNT(*) FROM told), \
 CASE WHEN (SELECT COUNT(*) FROM paid) > (SELECT COUNT(*) FROM moved) \
 THEN CAST($3 || (SELECT COUNT(*) FROM paid) AS BIGINT) ELSE 0 END FROM i";
 
@@ -264,9 +264,9 @@ async fn write_together(
         .arg(rows(batch)?)
         .arg(crate::hub::CHANNEL)
         .arg(format!("{ORDER_MOVED} "));
-    let answer: Vec<(i64, bool, bool, i64, i64, i64)> = q.fetch_all(pool).await?;
+    let answer: Vec<(i64, bool, bool, i64, i64)> = q.fetch_all(pool).await?;
     let mut written: Vec<Option<PaymentWritten>> = batch.iter().map(|_| None).collect();
-    for (n, moved, already, _, _, _) in answer {
+    for (n, moved, already, _, _) in answer {
         if let Some(slot) = usize::try_from(n).ok().and_then(|n| written.get_mut(n)) {
             *slot = Some(if moved {
                 PaymentWritten::Recorded
